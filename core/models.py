@@ -1,0 +1,263 @@
+"""Frozen value types shared by the pure core and the shell around it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+
+class MailboxState(enum.StrEnum):
+    """Lifecycle of a sending mailbox (SPEC 6.1)."""
+
+    ACTIVE = "active"
+    WARMING = "warming"
+    PAUSED = "paused"
+    COOLDOWN = "cooldown"
+    DISABLED = "disabled"
+
+
+SENDING_STATES = frozenset({MailboxState.ACTIVE, MailboxState.WARMING})
+
+
+class DomainState(enum.StrEnum):
+    """A domain is either usable or resting after a spam block."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    COOLDOWN = "cooldown"
+    DISABLED = "disabled"
+
+
+class CampaignState(enum.StrEnum):
+    """Whether a campaign's leads are being worked."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"  # stopped by the system (template error); needs an admin
+    DISABLED = "disabled"  # removed from the config
+
+
+class LeadState(enum.StrEnum):
+    """Where a lead stands in its campaign's sequence."""
+
+    QUEUED = "queued"  # no step sent yet
+    ACTIVE = "active"  # at least one step sent, more may follow
+    FINISHED = "finished"  # every step sent
+    REPLIED = "replied"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+    SUPPRESSED = "suppressed"
+    FAILED = "failed"  # gave up after max_attempts, or unknown after a crash
+
+
+OPEN_LEAD_STATES = frozenset({LeadState.QUEUED, LeadState.ACTIVE})
+
+
+class SendState(enum.StrEnum):
+    """One lead step's send: reserved -> sending -> sent | failed | retry | unknown."""
+
+    RESERVED = "reserved"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # crashed mid-send: never resent automatically
+
+
+class EventKind(enum.StrEnum):
+    """Every deliverability signal, whatever its source (SPEC 8)."""
+
+    DELIVERED = "delivered"
+    BOUNCE_HARD = "bounce_hard"
+    BOUNCE_SOFT = "bounce_soft"
+    COMPLAINT = "complaint"
+    OPEN = "open"
+    CLICK = "click"
+    UNSUBSCRIBE = "unsubscribe"
+    REPLY = "reply"
+    AUTO_REPLY = "auto_reply"
+    BLOCK = "block"
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupPolicy:
+    """The ramp of SPEC 7."""
+
+    phase1_days: int = 7
+    phase1_start: int = 5
+    phase1_end: int = 10
+    daily_growth: float = 0.20
+    target: int = 40
+    reply_rate: float = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPolicy:
+    """Thresholds of SPEC 9."""
+
+    window_days: int = 7
+    min_sends: int = 20
+    bounce_warn: float = 0.03
+    bounce_pause: float = 0.05
+    complaints_pause: int = 1
+    domain_complaint_alert: float = 0.001
+    cooldown_days: int = 14
+
+
+@dataclass(frozen=True, slots=True)
+class SendingPolicy:
+    """Pacing of SPEC 6.5 and the retry budget of SPEC 8."""
+
+    min_gap_seconds: int = 300
+    jitter_seconds: int = 240
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A campaign's sending hours: start included, end excluded, minutes since midnight."""
+
+    start_minute: int
+    end_minute: int
+
+    @classmethod
+    def parse(cls, text: str) -> Window:
+        """Read `HH:MM-HH:MM`; `24:00` is allowed as an end; end must be after start."""
+        try:
+            left, right = (part.strip() for part in text.split("-"))
+            start, end = _minutes(left), _minutes(right)
+        except ValueError:
+            raise ValueError(f"expected 'HH:MM-HH:MM', got {text!r}") from None
+        if start >= 24 * 60:
+            raise ValueError(f"start {left} is not a time of day")
+        if end <= start:
+            raise ValueError(
+                f"end {right} is not after start {left}; windows do not cross midnight "
+                "(use 00:00-24:00 for all day)"
+            )
+        return cls(start, end)
+
+    def contains(self, moment: time) -> bool:
+        """Whether a local wall-clock time lies inside the window."""
+        minute = moment.hour * 60 + moment.minute
+        return self.start_minute <= minute < self.end_minute
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    if len(hours) != 2 or len(minutes) != 2:
+        raise ValueError(hhmm)
+    value = int(hours) * 60 + int(minutes)
+    if not (0 <= int(minutes) < 60) or value > 24 * 60:
+        raise ValueError(hhmm)
+    return value
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxView:
+    """A mailbox as the planner sees it at one moment."""
+
+    id: int
+    address: str
+    domain: str
+    state: MailboxState
+    daily_limit: int
+    warmup_start: date | None = None
+    sent_today: int = 0
+    next_send_at: datetime | None = None  # gap + jitter after the last send
+    last_sent_at: datetime | None = None
+    bounce_rate: float = 0.0  # over the health window
+    resting_until: datetime | None = None  # provider cap or 421 back-off
+
+
+@dataclass(frozen=True, slots=True)
+class DomainView:
+    """A domain's cap and today's use."""
+
+    name: str
+    state: DomainState = DomainState.ACTIVE
+    daily_limit: int | None = None
+    sent_today: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignView:
+    """A campaign's window, cap and today's use."""
+
+    id: int
+    name: str
+    timezone: str
+    days: frozenset[str]
+    window: Window
+    state: CampaignState = CampaignState.ACTIVE
+    daily_limit: int | None = None
+    sent_today: int = 0
+    during_warmup: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DueStep:
+    """A lead step that may be sent now: a first mail (no mailbox yet) or a follow-up."""
+
+    lead_id: int
+    campaign_id: int
+    step_no: int  # 1-based
+    mailbox_id: int | None = None  # set for follow-ups: the thread's mailbox
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the planner needs, loaded in one go by the shell."""
+
+    mailboxes: tuple[MailboxView, ...]
+    domains: tuple[DomainView, ...]
+    campaigns: tuple[CampaignView, ...]
+    followups: tuple[DueStep, ...] = ()  # due now, oldest first
+    new_leads: tuple[DueStep, ...] = ()  # oldest first, a bounded number per campaign
+    sending_timezone: str = "UTC"
+    warmup: WarmupPolicy = field(default_factory=WarmupPolicy)
+    sending: SendingPolicy = field(default_factory=SendingPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class SendPlan:
+    """A decision: send this lead step from this mailbox now."""
+
+    lead_id: int
+    campaign_id: int
+    step_no: int
+    mailbox_id: int
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class RateCounts:
+    """Raw counts over a health window for one mailbox or domain."""
+
+    sends: int = 0
+    delivered: int = 0
+    bounces: int = 0  # hard bounces
+    soft_bounces: int = 0
+    complaints: int = 0
+    opens: int = 0
+    replies: int = 0
+    blocks: int = 0
+
+    def rate(self, count: int) -> float:
+        """count / sends, 0 with no sends."""
+        return count / self.sends if self.sends else 0.0
+
+    @property
+    def bounce_rate(self) -> float:
+        """Hard bounces per send."""
+        return self.rate(self.bounces)
+
+    @property
+    def complaint_rate(self) -> float:
+        """Complaints per send."""
+        return self.rate(self.complaints)
