@@ -1,0 +1,120 @@
+"""plan(snapshot, now): which lead steps go out on this tick, and from which mailbox.
+
+Composes the rules of SPEC 6: follow-ups first from their thread's mailbox (6.7, 6.8), then
+new threads, campaigns taking turns (6.8), each from the mailbox rotation picks (6.6) among
+those that limits allow (6.1-6.5). The plan is a proposal: the shell reserves each step in
+one transaction, which re-checks every limit, so a stale snapshot can never overshoot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from datetime import datetime
+
+from core import limits, rotation
+from core.models import (
+    CampaignView,
+    DomainView,
+    DueStep,
+    MailboxView,
+    SendPlan,
+    Snapshot,
+)
+
+
+class _Budget:
+    """Working copy of today's remaining capacity, spent as the plan grows."""
+
+    def __init__(self, snap: Snapshot, now: datetime) -> None:
+        self.now = now
+        self.today = limits.local_day(now, snap.sending_timezone)
+        self.snap = snap
+        self.mailboxes: dict[int, MailboxView] = {m.id: m for m in snap.mailboxes}
+        self.domains: dict[str, DomainView] = {d.name: d for d in snap.domains}
+        self.campaigns: dict[int, CampaignView] = {c.id: c for c in snap.campaigns}
+        self.mailbox_left = {
+            m.id: limits.mailbox_left(m, self.today, snap.warmup) for m in snap.mailboxes
+        }
+        self.domain_left = {d.name: limits.domain_left(d) for d in snap.domains}
+        self.campaign_left = {c.id: limits.campaign_left(c) for c in snap.campaigns}
+        self.open_now = {c.id for c in snap.campaigns if limits.in_window(c, now)}
+        # With no gap at all a mailbox may send several mails in one tick.
+        policy = snap.sending
+        self.one_per_tick = policy.min_gap_seconds + policy.jitter_seconds > 0
+        self.used: set[int] = set()
+
+    def campaign_open(self, campaign_id: int) -> bool:
+        """The campaign exists, is in its window and under its cap."""
+        left = self.campaign_left.get(campaign_id, 0)
+        return campaign_id in self.open_now and (left is None or left > 0)
+
+    def mailbox_allowed(self, mailbox: MailboxView, campaign: CampaignView) -> bool:
+        """Rules 1-5 for one more send of `campaign` from `mailbox` on this tick."""
+        if mailbox.id in self.used and self.one_per_tick:
+            return False
+        if self.mailbox_left[mailbox.id] <= 0 or not limits.mailbox_ready(mailbox, self.now):
+            return False
+        if mailbox.domain not in self.domains:
+            return False
+        domain_left = self.domain_left[mailbox.domain]
+        if domain_left is not None and domain_left <= 0:
+            return False
+        return limits.takes_campaign_mail(
+            mailbox, self.today, self.snap.warmup, during_warmup=campaign.during_warmup
+        )
+
+    def spend(self, mailbox: MailboxView, campaign_id: int) -> None:
+        """Count one planned send against mailbox, domain and campaign."""
+        self.used.add(mailbox.id)
+        self.mailbox_left[mailbox.id] -= 1
+        self.mailboxes[mailbox.id] = dataclasses.replace(
+            mailbox, sent_today=mailbox.sent_today + 1, last_sent_at=self.now
+        )
+        domain_left = self.domain_left[mailbox.domain]
+        if domain_left is not None:
+            self.domain_left[mailbox.domain] = domain_left - 1
+        campaign_left = self.campaign_left[campaign_id]
+        if campaign_left is not None:
+            self.campaign_left[campaign_id] = campaign_left - 1
+
+
+def plan(snap: Snapshot, now: datetime) -> list[SendPlan]:
+    """The sends to make at `now`, follow-ups first, then new threads shared across campaigns."""
+    budget = _Budget(snap, now)
+    plans: list[SendPlan] = []
+
+    def take(step: DueStep, mailbox: MailboxView) -> None:
+        budget.spend(mailbox, step.campaign_id)
+        plans.append(
+            SendPlan(step.lead_id, step.campaign_id, step.step_no, mailbox.id, mailbox.domain)
+        )
+
+    for step in snap.followups:
+        mailbox = budget.mailboxes.get(step.mailbox_id) if step.mailbox_id is not None else None
+        campaign = budget.campaigns.get(step.campaign_id)
+        # A follow-up only ever leaves from its thread's mailbox; otherwise it waits.
+        if mailbox is None or campaign is None or not budget.campaign_open(campaign.id):
+            continue
+        if budget.mailbox_allowed(mailbox, campaign):
+            take(step, mailbox)
+
+    queues: dict[int, deque[DueStep]] = {}
+    for step in snap.new_leads:
+        if budget.campaign_open(step.campaign_id):
+            queues.setdefault(step.campaign_id, deque()).append(step)
+    # Fair share: the campaign with the fewest sends today goes first, then they take turns.
+    order = deque(sorted(queues, key=lambda cid: (budget.campaigns[cid].sent_today, cid)))
+    while order:
+        campaign_id = order.popleft()
+        queue = queues[campaign_id]
+        campaign = budget.campaigns[campaign_id]
+        if not queue or not budget.campaign_open(campaign_id):
+            continue
+        candidates = [m for m in budget.mailboxes.values() if budget.mailbox_allowed(m, campaign)]
+        mailbox = rotation.choose(candidates)
+        if mailbox is None:
+            continue  # no mailbox can take this campaign's mail on this tick
+        take(queue.popleft(), mailbox)
+        order.append(campaign_id)
+    return plans
