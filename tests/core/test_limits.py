@@ -19,7 +19,7 @@ from core.models import (
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[arg-type]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[arg-type,misc]
 
 
 @pytest.mark.parametrize(
