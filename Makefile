@@ -34,8 +34,16 @@ bench: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python main.py
 
+# Without OUTREACH_CONFIG: check the example config with the placeholder secrets of
+# .env.example. With it (make check OUTREACH_CONFIG=outreach.toml): check that file, with
+# secrets from the environment and .env only.
 check: $(STAMP)
-	OUTREACH_CONFIG=$${OUTREACH_CONFIG:-outreach.example.toml} $(BIN)/python main.py check
+	@if [ -n "$${OUTREACH_CONFIG:-}" ]; then \
+		$(BIN)/python main.py check; \
+	else \
+		set -a; . ./.env.example; set +a; \
+		$(BIN)/python main.py check --config outreach.example.toml; \
+	fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

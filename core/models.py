@@ -261,3 +261,33 @@ class RateCounts:
     def complaint_rate(self) -> float:
         """Complaints per send."""
         return self.rate(self.complaints)
+
+
+class OutcomeKind(enum.StrEnum):
+    """What one SMTP delivery attempt came to (SPEC 8, SMTP replies at send time)."""
+
+    SENT = "sent"  # 250 to the end of DATA
+    HARD_BOUNCE = "hard_bounce"  # 5.1.x, 5.2.1, 550/553 user unknown: suppress the address
+    SOFT = "soft"  # 4.x.x and friends: retry with back-off up to max_attempts
+    BACKOFF = "backoff"  # 421: the mailbox rests a while; the step is retried
+    BLOCK = "block"  # 5.7.x or a blocklist text: the domain cools down
+    AUTH = "auth"  # 535: bad credentials, pause the mailbox
+    PROVIDER_CAP = "provider_cap"  # 5.4.5 / "daily limit exceeded": mailbox stops for the day
+    FAILED = "failed"  # any other permanent refusal of this message
+    UNKNOWN = "unknown"  # lost after the message data went out: may have been delivered
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One attempt's result: the kind plus the server's words, for the record."""
+
+    kind: OutcomeKind
+    code: int | None = None  # basic SMTP reply code
+    status: str | None = None  # enhanced status code (RFC 3463), e.g. "5.1.1"
+    text: str = ""
+
+    @property
+    def summary(self) -> str:
+        """A short line for logs and alerts: `550 5.1.1 user unknown`."""
+        parts = [str(self.code) if self.code else "", self.status or "", self.text]
+        return " ".join(p for p in parts if p)[:300]

@@ -1,0 +1,128 @@
+"""`main.py check`: a valid config seen as the core sees it, and the summary printed for it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from config import CampaignConfig, OutreachConfig
+from core.capacity import Capacity, capacity_today, state_from_config
+from core.models import WEEKDAYS, DomainView, MailboxState, MailboxView
+from core.warmup import phase
+
+MAX_LISTED = 20  # warming mailboxes listed one by one; the rest are counted
+
+
+def mailbox_views(config: OutreachConfig, today: date) -> tuple[MailboxView, ...]:
+    """The configured mailboxes as the planner would see them on `today` (ids from 1)."""
+    policy = config.warmup.policy()
+    return tuple(
+        MailboxView(
+            id=index,
+            address=mailbox.address,
+            domain=mailbox.domain,
+            state=state_from_config(mailbox.warmup_start, mailbox.daily_limit, today, policy),
+            daily_limit=mailbox.daily_limit,
+            warmup_start=mailbox.warmup_start,
+        )
+        for index, mailbox in enumerate(config.mailboxes, start=1)
+    )
+
+
+def domain_views(config: OutreachConfig) -> tuple[DomainView, ...]:
+    """The configured domains as the planner would see them."""
+    return tuple(DomainView(name=d.name, daily_limit=d.daily_limit) for d in config.domains)
+
+
+def config_capacity(config: OutreachConfig, today: date) -> Capacity:
+    """Today's capacity of the configured pool, every mailbox and domain as configured."""
+    return capacity_today(
+        mailbox_views(config, today),
+        domain_views(config),
+        today,
+        config.warmup.policy(),
+        config.sending.daily_target,
+    )
+
+
+def summary_lines(config: OutreachConfig, today: date, source: str) -> list[str]:
+    """What `check` prints for a valid config: domains, mailboxes, campaigns, capacity."""
+    capacity = config_capacity(config, today)
+    lines = [f"{source}: OK (as of {today.isoformat()}, {config.sending.timezone})", ""]
+    lines += _domain_lines(config, capacity)
+    lines += _mailbox_lines(config, capacity)
+    lines.append(f"Campaigns: {len(config.campaigns)}")
+    lines += [f"  {_campaign_line(campaign)}" for campaign in config.campaigns]
+    lines.append(f"Seeds: {len(config.seeds)}    ESPs: {len(config.esp)}")
+    if config.unsubscribe is not None:
+        unsubscribe = config.unsubscribe
+        lines.append(f"Unsubscribe: {unsubscribe.base_url} (served on {unsubscribe.listen})")
+    else:
+        lines.append("Unsubscribe: mailto only (no [unsubscribe] table)")
+    lines.append("")
+    lines.append(f"Capacity today: {capacity.total} of daily target {capacity.target}")
+    if capacity.shortfall:
+        lines.append(
+            f"WARNING: capacity {capacity.total} is below the daily target {capacity.target} "
+            f"(short by {capacity.shortfall})"
+        )
+    if not config.sending.postal_address.strip():
+        lines.append("WARNING: [sending].postal_address is empty; the footer needs one (CAN-SPAM)")
+    return lines
+
+
+def _domain_lines(config: OutreachConfig, capacity: Capacity) -> list[str]:
+    esp = {domain.name: domain.esp for domain in config.domains}
+    width = max((len(d.name) for d in capacity.domains), default=0)
+    lines = [f"Domains: {len(capacity.domains)}"]
+    for domain in capacity.domains:
+        cap = f"cap {domain.daily_limit}" if domain.daily_limit is not None else "no cap"
+        via = f"  esp {esp[domain.name]}" if esp.get(domain.name) else ""
+        lines.append(
+            f"  {domain.name:<{width}}  {cap:<8}  {domain.mailboxes:>3} mailbox(es)  "
+            f"today {domain.capacity:>4}{via}"
+        )
+    return lines
+
+
+def _mailbox_lines(config: OutreachConfig, capacity: Capacity) -> list[str]:
+    states = ", ".join(f"{n} {state}" for state, n in capacity.by_state().items())
+    lines = [f"Mailboxes: {len(capacity.mailboxes)}" + (f" ({states})" if states else "")]
+    policy = config.warmup.policy()
+    warming = [m for m in capacity.mailboxes if m.state is MailboxState.WARMING]
+    limits = {mailbox.address: mailbox.daily_limit for mailbox in config.mailboxes}
+    for mailbox in warming[:MAX_LISTED]:
+        day = mailbox.warmup_day or 1
+        lines.append(
+            f"  warming {mailbox.address}: day {day} (phase {phase(policy, day)}), "
+            f"cap {mailbox.cap} today, ramps to {min(limits[mailbox.address], policy.target)}"
+        )
+    if len(warming) > MAX_LISTED:
+        lines.append(f"  ... and {len(warming) - MAX_LISTED} more warming")
+    return lines
+
+
+def _campaign_line(campaign: CampaignConfig) -> str:
+    cap = f"cap {campaign.daily_limit}/day" if campaign.daily_limit is not None else "no cap"
+    warmup = ", also on week-1 warm-up mailboxes" if campaign.during_warmup else ""
+    return (
+        f"{campaign.name}: {len(campaign.steps)} step(s), {_days(campaign.days)} "
+        f"{campaign.hours} {campaign.timezone}, {cap}{warmup}"
+    )
+
+
+def _days(days: list[str]) -> str:
+    """`mon-fri`, `mon,wed,fri`: runs of three or more consecutive weekdays collapsed."""
+    indices = sorted({WEEKDAYS.index(day) for day in days})
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    parts = []
+    for run in runs:
+        if len(run) >= 3:
+            parts.append(f"{WEEKDAYS[run[0]]}-{WEEKDAYS[run[-1]]}")
+        else:
+            parts.extend(WEEKDAYS[i] for i in run)
+    return ",".join(parts)
