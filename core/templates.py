@@ -1,0 +1,385 @@
+"""Render a campaign step for a lead (SPEC 6.12): spintax `{a|b}` plus sandboxed Jinja2.
+
+Spintax is read from the template text before Jinja sees it and each group becomes a
+`{% with %}`/`{% if %}` branch that picks one option per message from the caller's
+`random.Random`. So every option is syntax-checked at compile time, every variable of every
+option counts in `required_variables`, lead values are never spun (they only exist after
+rendering), and line numbers in Jinja errors stay those of the source.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import jinja2
+from jinja2 import StrictUndefined, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.meta import find_undeclared_variables
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from core.message import header_safe
+
+
+class TemplateError(ValueError):
+    """A step's template cannot be compiled or rendered; the message names the part."""
+
+
+class MissingVariableError(TemplateError):
+    """The lead lacks variables the template uses without a default."""
+
+    def __init__(self, part: str, names: frozenset[str]) -> None:
+        super().__init__(f"{part}: lead lacks variable(s) {', '.join(sorted(names))}")
+        self.part = part
+        self.names = names
+
+
+# Always there: the importer cannot take a lead without it.
+ALWAYS_AVAILABLE = frozenset({"email"})
+_PICK = "_spintax"  # the context name of the option picker; never a lead column
+_OPTIONAL_FILTERS = frozenset({"default", "d"})
+_GUARD_TESTS = frozenset({"defined", "undefined"})
+_MAX_REPEAT = 100_000  # longest string or list `*` may build
+_MAX_EXPONENT = 1_000
+MAX_SPIN_DEPTH = 32  # keeps the recursive reader far from Python's recursion limit
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The stock immutable sandbox, plus a guard on `*` and `**` against memory bombs."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """Refuse `'x' * 10**9` and `9 ** 10**9`; everything else as usual."""
+        if operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
+            raise SecurityError(f"exponent {right} is too large")
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(count, int)
+                    and len(seq) * count > _MAX_REPEAT
+                ):
+                    raise SecurityError("repetition result is too long")
+        return super().call_binop(context, operator, left, right)
+
+
+_TEXT_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False)
+_HTML_ENV = _Sandbox(undefined=StrictUndefined, autoescape=True)  # lead values are escaped
+
+
+# --- spintax ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Spin:
+    """One `{a|b|c}` group: its options, each a sequence of text and nested groups."""
+
+    options: tuple[tuple[_Node, ...], ...]
+
+
+_Node = str | _Spin
+
+_JINJA_CLOSE = {"{{": "}}", "{%": "%}", "{#": "#}"}
+_RAW_OPEN = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
+_RAW_CLOSE = re.compile(r"\{%[-+]?\s*endraw\s*[-+]?%\}")
+_STRING = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*\"""", re.DOTALL)
+_UNDEFINED_NAME = re.compile(r"'(\w+)' is undefined")
+
+
+def _jinja_end(text: str, start: int) -> int:
+    """Index just after the Jinja block opening at `start` (the end of text if unclosed)."""
+    opener = text[start : start + 2]
+    closer = _JINJA_CLOSE[opener]
+    raw = _RAW_OPEN.match(text, start)
+    if raw:  # its content is literal text, spintax-looking or not
+        end = _RAW_CLOSE.search(text, raw.end())
+        return end.end() if end else len(text)
+    if opener == "{#":
+        end_at = text.find(closer, start + 2)
+        return end_at + 2 if end_at >= 0 else len(text)
+    # Like Jinja's lexer: skip string literals, and a `}}` inside {...} in an expression
+    # (a dict literal) does not end the block.
+    depth = 0
+    i = start + 2
+    while i < len(text):
+        if depth == 0 and text.startswith(closer, i):
+            return i + 2
+        char = text[i]
+        if char in "'\"":
+            literal = _STRING.match(text, i)
+            if literal:
+                i = literal.end()
+                continue
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}" and depth:
+            depth -= 1
+        i += 1
+    return len(text)
+
+
+class _SpinReader:
+    """Splits template text into literal text and spin groups; each group is read once."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        # Start of a `{` -> its group (nodes, index after it), or None when it never closes.
+        self.groups: dict[int, tuple[list[_Node], int] | None] = {}
+
+    def read(self) -> tuple[_Node, ...]:
+        """The whole text as nodes."""
+        parsed = self._sequence(0, depth=0)
+        return _merge(parsed[0][0]) if parsed else ()
+
+    def _sequence(self, i: int, depth: int) -> tuple[list[list[_Node]], int] | None:
+        """Nodes from `i` to the end of text, or (in a group) to its `}`; None if unclosed."""
+        text = self.text
+        in_group = depth > 0
+        options: list[list[_Node]] = [[]]
+        while i < len(text):
+            char = text[i]
+            if char == "{" and text[i + 1 : i + 2] in ("{", "%", "#"):
+                # `{{{ name }}|friend}` is a spin group whose first option is a Jinja variable.
+                if text.startswith("{{{", i) and (group := self._group(i, depth)) is not None:
+                    options[-1].extend(group[0])
+                    i = group[1]
+                    continue
+                end = _jinja_end(text, i)
+                options[-1].append(text[i:end])
+                i = end
+                continue
+            if char == "{":
+                group = self._group(i, depth)
+                if group is None:
+                    # Nothing closes it before the end of text, so nothing closes this
+                    # enclosing group either: the same scan would run from here on.
+                    if in_group:
+                        return None
+                    options[-1].append("{")  # a literal brace
+                    i += 1
+                    continue
+                options[-1].extend(group[0])
+                i = group[1]
+                continue
+            if in_group and char == "|":
+                options.append([])
+            elif in_group and char == "}":
+                return options, i + 1
+            else:
+                options[-1].append(char)
+            i += 1
+        return None if in_group else (options, i)
+
+    def _group(self, start: int, depth: int) -> tuple[list[_Node], int] | None:
+        """The `{...}` at `start`: a spin group if it holds a top-level `|`, else literal."""
+        if depth >= MAX_SPIN_DEPTH:
+            raise TemplateError(
+                f"more than {MAX_SPIN_DEPTH} '{{' open at once: close them or nest spintax less"
+            )
+        if start not in self.groups:
+            parsed = self._sequence(start + 1, depth + 1)
+            if parsed is None:
+                self.groups[start] = None
+            elif len(parsed[0]) == 1:
+                self.groups[start] = (["{", *parsed[0][0], "}"], parsed[1])
+            else:
+                spin = _Spin(tuple(_merge(option) for option in parsed[0]))
+                self.groups[start] = ([spin], parsed[1])
+        return self.groups[start]
+
+
+def _merge(seq: list[_Node]) -> tuple[_Node, ...]:
+    """Join adjacent text pieces."""
+    merged: list[_Node] = []
+    for node in seq:
+        if isinstance(node, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += node
+        elif node != "":
+            merged.append(node)
+    return tuple(merged)
+
+
+def _read_spintax(text: str) -> tuple[_Node, ...]:
+    return _SpinReader(text).read()
+
+
+def _to_jinja(seq: tuple[_Node, ...]) -> str:
+    # No newline is ever added, so Jinja's line numbers are those of the source.
+    out: list[str] = []
+    for node in seq:
+        if isinstance(node, str):
+            out.append(node)
+            continue
+        out.append(f"{{% with _spin = {_PICK}({len(node.options)}) %}}")
+        for index, option in enumerate(node.options):
+            out.append(f"{{% {'if' if index == 0 else 'elif'} _spin == {index} %}}")
+            out.append(_to_jinja(option))
+        out.append("{% endif %}{% endwith %}")
+    return "".join(out)
+
+
+def _spin_text(seq: tuple[_Node, ...], rng: random.Random) -> str:
+    out: list[str] = []
+    for node in seq:
+        if isinstance(node, str):
+            out.append(node)
+        else:
+            out.append(_spin_text(node.options[rng.randrange(len(node.options))], rng))
+    return "".join(out)
+
+
+def spin(text: str, rng: random.Random) -> str:
+    """Pick one option of every spintax group in plain text; Jinja blocks are left as they are."""
+    return _spin_text(_read_spintax(text), rng)
+
+
+# --- compile ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPart:
+    """One compiled part of a step (subject, body or html) and the variables it needs."""
+
+    name: str
+    template: jinja2.Template
+    required: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStep:
+    """A step ready to render for any lead."""
+
+    subject: CompiledPart | None
+    body: CompiledPart
+    html: CompiledPart | None
+
+    def parts(self) -> Iterator[CompiledPart]:
+        """The parts present, in the order subject, body, html."""
+        yield from (p for p in (self.subject, self.body, self.html) if p is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A step rendered for one lead: the subject is header-safe."""
+
+    subject: str | None
+    text: str
+    html: str | None
+
+
+def _walk_names(
+    node: nodes.Node, parent: nodes.Node | None, bare: set[str], guarded: set[str]
+) -> None:
+    if isinstance(node, nodes.Name) and node.ctx == "load":
+        if isinstance(parent, nodes.Test) and parent.node is node and parent.name in _GUARD_TESTS:
+            guarded.add(node.name)
+        elif not (
+            isinstance(parent, nodes.Filter)
+            and parent.node is node
+            and parent.name in _OPTIONAL_FILTERS
+        ):
+            bare.add(node.name)
+    for child in node.iter_child_nodes():
+        _walk_names(child, node, bare, guarded)
+
+
+def _required(ast: nodes.Template, env: _Sandbox) -> frozenset[str]:
+    """Context variables used bare (no `default`), minus those guarded by `is defined`."""
+    bare: set[str] = set()
+    guarded: set[str] = set()
+    _walk_names(ast, None, bare, guarded)
+    undeclared = find_undeclared_variables(ast) - env.globals.keys()  # range, dict, ...
+    return frozenset((undeclared & bare) - guarded - ALWAYS_AVAILABLE - {_PICK})
+
+
+def _compile_part(name: str, source: str, env: _Sandbox) -> CompiledPart:
+    try:
+        translated = _to_jinja(_read_spintax(source))
+    except TemplateError as exc:
+        raise TemplateError(f"{name}: {exc}") from None
+    try:
+        ast = env.parse(translated)
+        template = env.from_string(ast)
+    except RecursionError:
+        raise TemplateError(f"{name}: blocks are nested too deeply") from None
+    except jinja2.TemplateSyntaxError as exc:
+        hint = ""
+        if translated != source and re.search(r"endwith|_spin", exc.message or ""):
+            hint = " (a {a|b} option must not open or close a Jinja block on its own)"
+        raise TemplateError(f"{name}: line {exc.lineno}: {exc.message}{hint}") from None
+    return CompiledPart(name, template, _required(ast, env))
+
+
+def compile_step(subject: str | None, body: str, html: str | None) -> CompiledStep:
+    """Compile a step's templates; TemplateError names the part and line of a syntax error."""
+    return CompiledStep(
+        subject=None if subject is None else _compile_part("subject", subject, _TEXT_ENV),
+        body=_compile_part("body", body, _TEXT_ENV),
+        html=None if html is None else _compile_part("html", html, _HTML_ENV),
+    )
+
+
+def required_variables(step: CompiledStep) -> frozenset[str]:
+    """Variables some part uses without a default (`email` is always there)."""
+    return frozenset().union(*(part.required for part in step.parts()))
+
+
+def _present(variables: Mapping[str, str]) -> dict[str, str]:
+    # A blank cell is a hole: dropping it lets `default` apply, or the lead be reported.
+    return {key: value for key, value in variables.items() if value.strip()}
+
+
+def missing_variables(step: CompiledStep, variables: Mapping[str, str]) -> frozenset[str]:
+    """Required variables the lead lacks or has blank; the importer reports these (SPEC 5)."""
+    return required_variables(step) - _present(variables).keys() - ALWAYS_AVAILABLE
+
+
+def _template_line(trace: TracebackType | None) -> int | None:
+    # Jinja rewrites tracebacks so a template frame carries the template's line number.
+    line = None
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == "<template>":
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return line
+
+
+def _render_part(part: CompiledPart, variables: dict[str, str], rng: random.Random) -> str:
+    missing = part.required - variables.keys() - ALWAYS_AVAILABLE
+    if missing:
+        raise MissingVariableError(part.name, missing)
+    try:
+        return part.template.render({**variables, _PICK: rng.randrange})
+    except jinja2.UndefinedError as exc:
+        found = _UNDEFINED_NAME.fullmatch(exc.message or "")
+        if found and found.group(1) not in variables:
+            raise MissingVariableError(part.name, frozenset({found.group(1)})) from None
+        where = _template_line(exc.__traceback__)
+        at = f"line {where}: " if where else ""
+        raise TemplateError(f"{part.name}: {at}{exc.message}") from None
+    except Exception as exc:  # a template may raise anything (1/0, a sandbox refusal...)
+        where = _template_line(exc.__traceback__)
+        at = f"line {where}: " if where else ""
+        raise TemplateError(f"{part.name}: {at}{type(exc).__name__}: {exc}") from None
+
+
+def render(step: CompiledStep, variables: Mapping[str, str], rng: random.Random) -> Rendered:
+    """Render a step for one lead; TemplateError (MissingVariableError) instead of a hole."""
+    values = _present(variables)
+    subject = None
+    if step.subject is not None:
+        subject = header_safe(_render_part(step.subject, values, rng))
+    # Text and HTML draw from one seed: alternatives whose spintax mirrors each other read the
+    # same.
+    seed = rng.getrandbits(64)
+    text = _render_part(step.body, values, random.Random(seed))
+    html = None
+    if step.html is not None:
+        html = _render_part(step.html, values, random.Random(seed))
+    return Rendered(subject, text, html)
