@@ -1,0 +1,356 @@
+"""Pooled SMTP sender over aiosmtplib: one connection per mailbox, every result an Outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.message
+import email.utils
+import enum
+import logging
+import re
+import ssl
+from dataclasses import dataclass
+
+import aiosmtplib
+from aiosmtplib.email import flatten_message, parse_address
+
+from config import ServerConfig
+from core.classify import classify_reply
+from core.models import Outcome, OutcomeKind
+
+log = logging.getLogger(__name__)
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_DOT_AT_LINE_START = re.compile(rb"^\.", re.MULTILINE)
+_QUIT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpAccount:
+    """A sending mailbox: `address` is the envelope sender, `server` where it submits."""
+
+    address: str
+    server: ServerConfig
+
+
+class _Stage(enum.Enum):
+    """How far one attempt got; it decides what a lost connection means."""
+
+    CONNECT = "connect"  # TCP, TLS, greeting, EHLO, STARTTLS
+    AUTH = "auth"
+    MAIL = "mail"
+    RCPT = "rcpt"
+    DATA = "data"  # the DATA command: no byte of the message has gone out yet
+    BODY = "body"  # the message went out; its fate hangs on the final reply
+
+
+@dataclass(slots=True)
+class _Progress:
+    stage: _Stage = _Stage.CONNECT
+
+
+class _Refused(Exception):
+    """A failure this module decided itself (e.g. no STARTTLS), already as an Outcome."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.summary)
+        self.outcome = outcome
+
+
+@dataclass(slots=True)
+class _Pooled:
+    account: SmtpAccount
+    smtp: aiosmtplib.SMTP
+    expiry: asyncio.TimerHandle | None = None
+
+
+# After these the mailbox stops for a while (or its session is in an unknown state):
+# an open connection would only sit idle or carry the confusion into the next send.
+_DROP_AFTER = frozenset(
+    {
+        OutcomeKind.BACKOFF,
+        OutcomeKind.PROVIDER_CAP,
+        OutcomeKind.AUTH,
+        OutcomeKind.BLOCK,
+        OutcomeKind.UNKNOWN,
+    }
+)
+
+
+# Kinds that blame a message or its recipient: wrong before any message was on the table.
+_NOT_ABOUT_THIS_MESSAGE = frozenset({OutcomeKind.HARD_BOUNCE, OutcomeKind.FAILED})
+
+
+class SmtpSender:
+    """Sends one message at a time per mailbox over a kept-open, authenticated connection."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+        max_idle: float = 240.0,
+        local_hostname: str | None = None,
+    ) -> None:
+        self._timeout = timeout  # per network step: connect, each command, the final reply
+        self._tls_context = tls_context  # None: the system's trust store, hostname checked
+        # Servers hang up on idle clients after a few minutes anyway, and thousands of idle
+        # TLS sessions would cost memory for nothing: close a connection unused this long.
+        self._max_idle = max_idle
+        self._local_hostname = local_hostname  # EHLO name; None: this host's FQDN
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._pool: dict[str, _Pooled] = {}
+
+    async def send(self, account: SmtpAccount, message: email.message.EmailMessage) -> Outcome:
+        """Deliver `message` from `account` to its one `To` address; SMTP trouble never raises."""
+        try:
+            recipient = _recipient(message)
+        except ValueError as exc:
+            return Outcome(OutcomeKind.FAILED, text=str(exc))
+        lock = self._locks.setdefault(account.address, asyncio.Lock())
+        async with lock:
+            progress = _Progress()
+            try:
+                outcome, refused = await self._attempt(account, recipient, message, progress)
+            except BaseException:
+                # Cancelled (or a bug) mid-transaction: the session state is unknown.
+                self._drop(account.address)
+                raise
+            if outcome.kind is not OutcomeKind.SENT:
+                await self._clean_up(account.address, outcome, refused=refused)
+            self._arm_expiry(account.address)
+        log.debug(
+            "smtp %s -> %s at %s: %s",
+            account.address,
+            recipient,
+            progress.stage.value,
+            outcome.summary,
+        )
+        return outcome
+
+    async def close(self) -> None:
+        """Say QUIT on every idle connection, then close them all."""
+        pooled = list(self._pool.values())
+        self._pool.clear()
+        await asyncio.gather(*(self._quit(entry) for entry in pooled))
+
+    # --- one attempt -----------------------------------------------------------------
+
+    async def _attempt(
+        self,
+        account: SmtpAccount,
+        recipient: str,
+        message: email.message.EmailMessage,
+        progress: _Progress,
+    ) -> tuple[Outcome, bool]:
+        """The outcome, and whether it was the server's reply (the session is still sane)."""
+        try:
+            smtp = await self._connection(account, progress)
+            return await self._transaction(
+                smtp, account.address, recipient, message, progress
+            ), True
+        except _Refused as refused:
+            return refused.outcome, False
+        except aiosmtplib.SMTPResponseException as exc:
+            return _refusal(exc.code, exc.message, progress.stage), True
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return _lost(exc, progress.stage), False
+        except ValueError as exc:  # an address aiosmtplib will not put on a command line
+            return Outcome(OutcomeKind.FAILED, text=str(exc)), False
+
+    async def _transaction(
+        self,
+        smtp: aiosmtplib.SMTP,
+        sender: str,
+        recipient: str,
+        message: email.message.EmailMessage,
+        progress: _Progress,
+    ) -> Outcome:
+        # Step by step rather than send_message(): each stage's failure means something
+        # different, and a refused recipient raises here instead of hiding in a dict.
+        progress.stage = _Stage.MAIL
+        utf8 = not (sender.isascii() and recipient.isascii())
+        if utf8 and not smtp.supports_extension("smtputf8"):
+            raise _Refused(
+                Outcome(OutcomeKind.FAILED, text="non-ASCII address; server lacks SMTPUTF8")
+            )
+        eight_bit = smtp.supports_extension("8bitmime")
+        body = _normalised(
+            flatten_message(message, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
+        )
+        options = [f"SIZE={len(body)}"] if smtp.supports_extension("size") else []
+        options += ["BODY=8BITMIME"] if eight_bit else []
+        options += ["SMTPUTF8"] if utf8 else []
+        encoding = "utf-8" if utf8 else "ascii"
+        await smtp.mail(sender, options=options, encoding=encoding)
+        progress.stage = _Stage.RCPT
+        await smtp.rcpt(recipient, encoding=encoding)
+        progress.stage = _Stage.DATA
+        reply = await smtp.execute_command(b"DATA")
+        if reply.code != aiosmtplib.SMTPStatus.start_input:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        # aiosmtplib's data() sends DATA and the message in one call, which would hide
+        # whether a lost connection happened before or after the message went out.
+        protocol = smtp.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        protocol.write(_DOT_AT_LINE_START.sub(b"..", body) + b".\r\n")
+        progress.stage = _Stage.BODY
+        reply = await protocol.read_response(timeout=self._timeout)
+        if reply.code != aiosmtplib.SMTPStatus.completed:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        return classify_reply(reply.code, reply.message)
+
+    # --- connections -----------------------------------------------------------------
+
+    async def _connection(self, account: SmtpAccount, progress: _Progress) -> aiosmtplib.SMTP:
+        """The mailbox's pooled connection if it still answers, else a fresh logged-in one."""
+        pooled = self._pool.get(account.address)
+        if pooled is not None:
+            if pooled.expiry is not None:
+                pooled.expiry.cancel()
+            if pooled.account == account and pooled.smtp.is_connected:
+                try:
+                    # Proves the server still listens (a silent drop shows only when we
+                    # talk) and clears any envelope a failed attempt left behind.
+                    await pooled.smtp.rset(timeout=self._timeout)
+                except (aiosmtplib.SMTPException, OSError):
+                    pass
+                else:
+                    return pooled.smtp
+            self._drop(account.address)
+        smtp = await self._open(account.server, progress)
+        self._pool[account.address] = _Pooled(account, smtp)
+        return smtp
+
+    async def _open(self, server: ServerConfig, progress: _Progress) -> aiosmtplib.SMTP:
+        smtp = aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            timeout=self._timeout,
+            use_tls=server.security == "tls",
+            start_tls=False,  # done by hand below: never a silent fall-back to plain text
+            tls_context=self._tls_context,
+            local_hostname=self._local_hostname,
+        )
+        try:
+            progress.stage = _Stage.CONNECT
+            await smtp.connect()
+            if server.security == "starttls":
+                await smtp.ehlo()
+                if not smtp.supports_extension("starttls"):
+                    raise _Refused(
+                        Outcome(
+                            OutcomeKind.AUTH,
+                            text="server does not offer STARTTLS; refusing to log in in plain text",
+                        )
+                    )
+                await smtp.starttls()
+            progress.stage = _Stage.AUTH
+            await smtp.login(server.username, server.password.get_secret_value())
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    async def _clean_up(self, address: str, outcome: Outcome, *, refused: bool) -> None:
+        """Leave the mailbox's connection fit for the next send, or drop it."""
+        pooled = self._pool.get(address)
+        if pooled is None:
+            return
+        if not refused or outcome.kind in _DROP_AFTER or not pooled.smtp.is_connected:
+            self._drop(address)
+            return
+        try:
+            await pooled.smtp.rset(timeout=self._timeout)
+        except (aiosmtplib.SMTPException, OSError):
+            self._drop(address)
+
+    def _drop(self, address: str) -> None:
+        pooled = self._pool.pop(address, None)
+        if pooled is not None:
+            if pooled.expiry is not None:
+                pooled.expiry.cancel()
+            pooled.smtp.close()
+
+    def _arm_expiry(self, address: str) -> None:
+        pooled = self._pool.get(address)
+        if pooled is not None:
+            loop = asyncio.get_running_loop()
+            pooled.expiry = loop.call_later(self._max_idle, self._expire, address, pooled)
+
+    def _expire(self, address: str, pooled: _Pooled) -> None:
+        lock = self._locks.get(address)
+        if self._pool.get(address) is pooled and not (lock is not None and lock.locked()):
+            self._drop(address)
+
+    async def _quit(self, pooled: _Pooled) -> None:
+        if pooled.expiry is not None:
+            pooled.expiry.cancel()
+        lock = self._locks.get(pooled.account.address)
+        idle = lock is None or not lock.locked()
+        if idle and pooled.smtp.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await pooled.smtp.quit(timeout=min(self._timeout, _QUIT_TIMEOUT))
+        pooled.smtp.close()
+
+
+def _recipient(message: email.message.EmailMessage) -> str:
+    """The single address in `To`."""
+    addresses = [addr for _, addr in email.utils.getaddresses(message.get_all("To", []))]
+    if len(addresses) != 1 or not addresses[0]:
+        raise ValueError(f"a message needs exactly one To address, found {len(addresses)}")
+    return parse_address(addresses[0])
+
+
+def _normalised(data: bytes) -> bytes:
+    """CRLF line ends throughout and a final CRLF, as SMTP's DATA wants them."""
+    data = _LINE_END.sub(b"\r\n", data)
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+def _refusal(code: int, text: str, stage: _Stage) -> Outcome:
+    """A server reply refusing a step, classified with what the stage tells."""
+    outcome = classify_reply(code, text)
+    kind = outcome.kind
+    if stage is _Stage.BODY and code // 100 not in (4, 5):
+        kind = OutcomeKind.UNKNOWN  # a garbled final reply: the message may have been taken
+    elif stage is _Stage.AUTH and kind in _NOT_ABOUT_THIS_MESSAGE | {OutcomeKind.BLOCK}:
+        kind = OutcomeKind.AUTH  # the login was refused (app password needed, SMTP disabled)
+    elif stage is _Stage.CONNECT and kind in _NOT_ABOUT_THIS_MESSAGE:
+        # A permanent refusal before any message: this mailbox cannot submit at all, so
+        # pause it (AUTH) rather than fail every lead that happens to come next.
+        kind = OutcomeKind.AUTH
+    elif stage is _Stage.MAIL and kind is OutcomeKind.HARD_BOUNCE:
+        kind = OutcomeKind.FAILED  # MAIL FROM is about the sender: the recipient is not at fault
+    if kind is outcome.kind:
+        return outcome
+    return Outcome(kind, outcome.code, outcome.status, outcome.text)
+
+
+def _lost(exc: BaseException, stage: _Stage) -> Outcome:
+    """No usable reply: a network failure, a timeout, or a capability the server lacks."""
+    text = " ".join(str(exc).split())[:300]
+    if _untrusted_certificate(exc):
+        return Outcome(OutcomeKind.AUTH, text=f"TLS certificate not trusted: {text}")
+    if stage is _Stage.BODY:
+        # The message went out and no verdict came back: it may well have been delivered,
+        # so it must never be sent again automatically.
+        return Outcome(OutcomeKind.UNKNOWN, text=text or "connection lost after the message")
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return Outcome(OutcomeKind.FAILED, text=text)
+    # Disconnects and timeouts are OSErrors (ConnectionError, TimeoutError): transient, and
+    # nothing was delivered yet. Anything else at AUTH means the login cannot work at all.
+    if stage is _Stage.AUTH and not isinstance(exc, OSError):
+        return Outcome(OutcomeKind.AUTH, text=text)  # e.g. the server offers no AUTH
+    return Outcome(OutcomeKind.SOFT, text=text or type(exc).__name__)
+
+
+def _untrusted_certificate(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
