@@ -1,0 +1,178 @@
+"""Open the SQLite database: private file mode, pragmas, migrations, explicit transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import aiosqlite
+
+from storage.migrations import MIGRATIONS
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_PRIVATE = 0o600
+
+
+class StorageError(Exception):
+    """The database cannot be used as it is."""
+
+
+class SchemaTooNewError(StorageError):
+    """The database was written by a newer version of this program."""
+
+
+# --- value mapping -----------------------------------------------------------------------
+
+
+def to_ms(moment: datetime) -> int:
+    """An aware datetime as integer unix epoch milliseconds (sub-millisecond part dropped)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment!r}: every datetime must be timezone-aware")
+    return (moment - _EPOCH) // _MS
+
+
+def from_ms(value: int) -> datetime:
+    """Integer unix epoch milliseconds as an aware UTC datetime."""
+    return _EPOCH + value * _MS
+
+
+def opt_ms(moment: datetime | None) -> int | None:
+    """to_ms that lets None through."""
+    return None if moment is None else to_ms(moment)
+
+
+def opt_dt(value: int | None) -> datetime | None:
+    """from_ms that lets None through."""
+    return None if value is None else from_ms(value)
+
+
+def opt_date(value: str | None) -> date | None:
+    """A stored 'YYYY-MM-DD' (or None) as a date."""
+    return None if value is None else date.fromisoformat(value)
+
+
+# --- opening -----------------------------------------------------------------------------
+
+
+async def open_db(path: Path) -> aiosqlite.Connection:
+    """Open (creating if needed) the database at `path`, configured and migrated."""
+    await asyncio.to_thread(_create_private, path)
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        # busy_timeout first: the pragmas and migrations below may wait on another process.
+        await conn.execute("PRAGMA busy_timeout = 10000")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await migrate(conn)
+        await asyncio.to_thread(_tighten, path)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+def _create_private(path: Path) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Create the file ourselves so it never exists with sqlite's default 0644, not even briefly.
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, _PRIVATE)
+    os.close(fd)
+    _tighten(path)
+
+
+def _tighten(path: Path) -> None:
+    # The -wal/-shm files appear once sqlite opens the database in WAL mode. sqlite gives them
+    # the database file's mode, so this only matters if the main file was readable before.
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = stat.S_IMODE(candidate.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            candidate.chmod(_PRIVATE)
+
+
+async def user_version(conn: aiosqlite.Connection) -> int:
+    """The schema version stored in the database header."""
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+async def migrate(conn: aiosqlite.Connection) -> int:
+    """Apply the migrations the database lacks, each in its own transaction; return the version."""
+    known = len(MIGRATIONS)
+    while True:
+        async with transaction(conn):
+            # Read inside the write transaction: another process may have migrated meanwhile.
+            current = await user_version(conn)
+            if current > known:
+                raise SchemaTooNewError(
+                    f"database schema version {current} is newer than this program knows "
+                    f"({known}); upgrade the program or use another DATABASE_PATH"
+                )
+            if current == known:
+                return current
+            for statement in _statements(MIGRATIONS[current]):
+                await conn.execute(statement)
+            # PRAGMA does not take parameters; the value is our own integer.
+            await conn.execute(f"PRAGMA user_version = {current + 1}")
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT our open transaction first, so run statement by statement.
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:60]!r}")
+    return statements
+
+
+# --- transactions ------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
+    """A write transaction: BEGIN IMMEDIATE, COMMIT on success, ROLLBACK on any exception."""
+    # IMMEDIATE takes the write lock up front, so two writers never deadlock upgrading a read
+    # lock; a writer that must wait does so inside busy_timeout instead of failing.
+    try:
+        await conn.execute("BEGIN IMMEDIATE")
+        yield
+        await conn.execute("COMMIT")
+    except BaseException:
+        await _rollback(conn)
+        raise
+
+
+@asynccontextmanager
+async def read_transaction(conn: aiosqlite.Connection) -> AsyncIterator[None]:
+    """A read transaction: every statement inside sees the same committed state (WAL snapshot)."""
+    try:
+        await conn.execute("BEGIN DEFERRED")
+        yield
+    finally:
+        await _rollback(conn)
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    # Statements run in order on the connection's thread, so this ROLLBACK comes after anything
+    # still queued (even a BEGIN whose await was cancelled); "no transaction" means nothing to undo.
+    try:
+        await conn.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if "no transaction" not in str(exc):
+            raise

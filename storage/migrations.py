@@ -1,0 +1,185 @@
+"""The schema as numbered migrations: entry N-1 of MIGRATIONS brings user_version to N."""
+
+from __future__ import annotations
+
+# Conventions: every table STRICT; instants are INTEGER unix epoch milliseconds (UTC);
+# days are TEXT 'YYYY-MM-DD' in the sending timezone, computed by the caller.
+# Only append to MIGRATIONS; never edit an entry that has shipped.
+
+_V1 = """
+CREATE TABLE domains (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT    NOT NULL UNIQUE,
+    daily_limit     INTEGER CHECK (daily_limit IS NULL OR daily_limit >= 0),
+    esp             TEXT,
+    state           TEXT    NOT NULL DEFAULT 'active'
+                    CHECK (state IN ('active', 'paused', 'cooldown', 'disabled')),
+    reason          TEXT    NOT NULL DEFAULT '',
+    cooldown_until  INTEGER,
+    in_config       INTEGER NOT NULL DEFAULT 1 CHECK (in_config IN (0, 1))
+) STRICT;
+
+CREATE TABLE mailboxes (
+    id                INTEGER PRIMARY KEY,
+    address           TEXT    NOT NULL UNIQUE,
+    domain_id         INTEGER NOT NULL REFERENCES domains (id),
+    display_name      TEXT    NOT NULL DEFAULT '',
+    daily_limit       INTEGER NOT NULL CHECK (daily_limit >= 0),
+    -- effective ramp start: the config's, or one set at runtime (/warmup start, cool-down)
+    warmup_start      TEXT,
+    -- the config's last value, so a re-sync only overrides warmup_start when the TOML changed
+    cfg_warmup_start  TEXT,
+    state             TEXT    NOT NULL
+                      CHECK (state IN ('active', 'warming', 'paused', 'cooldown', 'disabled')),
+    reason            TEXT    NOT NULL DEFAULT '',
+    resting_until     INTEGER,
+    next_send_at      INTEGER,
+    last_sent_at      INTEGER,
+    in_config         INTEGER NOT NULL DEFAULT 1 CHECK (in_config IN (0, 1))
+) STRICT;
+CREATE INDEX mailboxes_domain ON mailboxes (domain_id);
+
+CREATE TABLE campaigns (
+    id             INTEGER PRIMARY KEY,
+    name           TEXT    NOT NULL UNIQUE,
+    state          TEXT    NOT NULL DEFAULT 'active'
+                   CHECK (state IN ('active', 'paused', 'stopped', 'disabled')),
+    reason         TEXT    NOT NULL DEFAULT '',
+    timezone       TEXT    NOT NULL,
+    days           TEXT    NOT NULL,  -- JSON list of 'mon'..'sun'
+    hours          TEXT    NOT NULL,  -- 'HH:MM-HH:MM'
+    daily_limit    INTEGER CHECK (daily_limit IS NULL OR daily_limit >= 0),
+    during_warmup  INTEGER NOT NULL DEFAULT 0 CHECK (during_warmup IN (0, 1)),
+    in_config      INTEGER NOT NULL DEFAULT 1 CHECK (in_config IN (0, 1)),
+    -- 'config': owned by the TOML (disabled when it disappears); 'upload': sent to the bot
+    origin         TEXT    NOT NULL DEFAULT 'config' CHECK (origin IN ('config', 'upload')),
+    created_at     INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE steps (
+    campaign_id  INTEGER NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+    step_no      INTEGER NOT NULL CHECK (step_no >= 1),
+    subject      TEXT,
+    body         TEXT    NOT NULL,
+    html         TEXT,
+    wait_days    INTEGER NOT NULL DEFAULT 0 CHECK (wait_days >= 0),
+    PRIMARY KEY (campaign_id, step_no)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE leads (
+    id                 INTEGER PRIMARY KEY,
+    campaign_id        INTEGER NOT NULL REFERENCES campaigns (id),
+    email              TEXT    NOT NULL,
+    vars               TEXT    NOT NULL DEFAULT '{}',  -- JSON object of template variables
+    state              TEXT    NOT NULL DEFAULT 'queued'
+                       CHECK (state IN ('queued', 'active', 'finished', 'replied', 'bounced',
+                                        'complained', 'unsubscribed', 'suppressed', 'failed')),
+    next_step          INTEGER NOT NULL DEFAULT 1 CHECK (next_step >= 1),
+    -- when next_step may go out; NULL while a step is in flight or nothing is due
+    next_due_at        INTEGER,
+    mailbox_id         INTEGER REFERENCES mailboxes (id),
+    thread_message_id  TEXT,
+    created_at         INTEGER NOT NULL,
+    UNIQUE (campaign_id, email)
+) STRICT;
+-- "oldest queued leads of a campaign": a range scan in id (= insertion) order
+CREATE INDEX leads_queued ON leads (campaign_id, id) WHERE state = 'queued';
+-- "due follow-ups of a campaign, oldest first"
+CREATE INDEX leads_due ON leads (campaign_id, next_due_at) WHERE state = 'active';
+-- the importer's "another campaign holds this address" and event -> lead lookups
+CREATE INDEX leads_email ON leads (email);
+
+CREATE TABLE sends (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT    NOT NULL CHECK (kind IN ('campaign', 'warmup')),
+    lead_id      INTEGER REFERENCES leads (id),
+    campaign_id  INTEGER REFERENCES campaigns (id),
+    step_no      INTEGER,
+    mailbox_id   INTEGER NOT NULL REFERENCES mailboxes (id),
+    day          TEXT    NOT NULL,
+    state        TEXT    NOT NULL DEFAULT 'reserved'
+                 CHECK (state IN ('reserved', 'sending', 'sent', 'retry', 'failed', 'unknown')),
+    message_id   TEXT    UNIQUE,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    smtp_code    INTEGER,
+    smtp_reply   TEXT,
+    reserved_at  INTEGER NOT NULL,
+    sent_at      INTEGER,
+    updated_at   INTEGER NOT NULL,
+    UNIQUE (lead_id, step_no),
+    CHECK ((kind = 'campaign') = (lead_id IS NOT NULL AND campaign_id IS NOT NULL
+                                  AND step_no IS NOT NULL)),
+    CHECK (kind = 'campaign' OR (lead_id IS NULL AND campaign_id IS NULL AND step_no IS NULL))
+) STRICT;
+CREATE INDEX sends_mailbox_day ON sends (mailbox_id, day);
+-- sends over a health window, per mailbox, read from the index alone
+CREATE INDEX sends_sent_at ON sends (sent_at, mailbox_id) WHERE sent_at IS NOT NULL;
+-- crash recovery and retries look for sends that are not finished
+CREATE INDEX sends_open ON sends (state) WHERE state IN ('reserved', 'sending', 'retry');
+
+CREATE TABLE usage (
+    scope  TEXT    NOT NULL CHECK (scope IN ('mailbox', 'domain', 'campaign')),
+    ref    INTEGER NOT NULL,
+    day    TEXT    NOT NULL,
+    sent   INTEGER NOT NULL DEFAULT 0 CHECK (sent >= 0),
+    PRIMARY KEY (scope, ref, day)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
+    source       TEXT    NOT NULL,
+    source_id    TEXT    NOT NULL,
+    kind         TEXT    NOT NULL
+                 CHECK (kind IN ('delivered', 'bounce_hard', 'bounce_soft', 'complaint', 'open',
+                                 'click', 'unsubscribe', 'reply', 'auto_reply', 'block')),
+    email        TEXT,
+    mailbox_id   INTEGER REFERENCES mailboxes (id),
+    send_id      INTEGER REFERENCES sends (id),
+    campaign_id  INTEGER REFERENCES campaigns (id),
+    step_no      INTEGER,
+    occurred_at  INTEGER NOT NULL,
+    received_at  INTEGER NOT NULL,
+    detail       TEXT,
+    UNIQUE (source, source_id)
+) STRICT;
+CREATE INDEX events_mailbox_time ON events (mailbox_id, occurred_at);
+-- window counts of one kind (hard bounces, complaints) per mailbox, read from the index alone
+CREATE INDEX events_kind_time ON events (kind, occurred_at, mailbox_id, send_id);
+
+CREATE TABLE suppression (
+    entry       TEXT    PRIMARY KEY,  -- lower-case address, or '@domain'
+    reason      TEXT    NOT NULL,
+    source      TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE alerts (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT    NOT NULL,  -- kind + subject: the quiet period applies per key
+    severity    TEXT    NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),
+    text        TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX alerts_key_time ON alerts (key, created_at);
+
+CREATE TABLE alert_deliveries (
+    alert_id         INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+    chat_id          INTEGER NOT NULL,
+    state            TEXT    NOT NULL DEFAULT 'pending'
+                     CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    sent_at          INTEGER,
+    PRIMARY KEY (alert_id, chat_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX alert_deliveries_pending ON alert_deliveries (next_attempt_at)
+    WHERE state = 'pending';
+
+CREATE TABLE cursors (
+    source      TEXT    PRIMARY KEY,
+    value       TEXT    NOT NULL,
+    updated_at  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)

@@ -1,0 +1,151 @@
+"""Plain values the repository takes and returns: reservations, sync reports, stored rows."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from core.models import CampaignState, DomainState, MailboxState
+
+
+class SendKind(enum.StrEnum):
+    """Why a mail goes out: a campaign step or warm-up traffic."""
+
+    CAMPAIGN = "campaign"
+    WARMUP = "warmup"
+
+
+class UsageScope(enum.StrEnum):
+    """What a day counter counts for."""
+
+    MAILBOX = "mailbox"
+    DOMAIN = "domain"
+    CAMPAIGN = "campaign"
+
+
+class RefusalReason(enum.StrEnum):
+    """Why the database refused a reservation; the first failing guard wins."""
+
+    MAILBOX_STATE = "mailbox_state"  # not active/warming
+    RESTING = "resting"  # resting_until is in the future (provider cap, 421 back-off)
+    GAP = "gap"  # next_send_at is in the future
+    DOMAIN_STATE = "domain_state"  # domain not active
+    CAMPAIGN_STATE = "campaign_state"  # campaign not active
+    LEAD_TAKEN = "lead_taken"  # step already taken, not due, lead closed, or another thread
+    MAILBOX_LIMIT = "mailbox_limit"
+    DOMAIN_LIMIT = "domain_limit"
+    CAMPAIGN_LIMIT = "campaign_limit"
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A request to use one send slot: checked and counted in one transaction."""
+
+    kind: SendKind
+    mailbox_id: int
+    day: str  # 'YYYY-MM-DD' in the sending timezone
+    now: datetime
+    next_send_at: datetime  # now + min_gap + the jitter the caller drew
+    mailbox_cap: int  # today's effective cap (the warm-up cap while warming)
+    domain_cap: int | None = None
+    campaign_cap: int | None = None
+    lead_id: int | None = None
+    campaign_id: int | None = None
+    step_no: int | None = None
+    message_id: str | None = None  # stored up front so a crash mid-send can be traced
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None or self.next_send_at.tzinfo is None:
+            raise ValueError("Reservation times must be timezone-aware")
+        if self.next_send_at < self.now:
+            raise ValueError("next_send_at is before now")
+        campaign_fields = (self.lead_id, self.campaign_id, self.step_no)
+        if self.kind is SendKind.CAMPAIGN and None in campaign_fields:
+            raise ValueError("a campaign reservation needs lead_id, campaign_id and step_no")
+        if self.kind is SendKind.WARMUP and campaign_fields != (None, None, None):
+            raise ValueError("a warm-up reservation has no lead, campaign or step")
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """The slot is ours: a `sends` row in state 'reserved'."""
+
+    send_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Nothing was written; `reason` names the guard that failed."""
+
+    reason: RefusalReason
+
+
+@dataclass(slots=True)
+class KindCounts:
+    """What a config sync did to one kind of object."""
+
+    added: int = 0
+    updated: int = 0  # config values changed
+    restored: int = 0  # back in the config after having been removed
+    disabled: int = 0  # removed from the config
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """What a config sync did, per kind."""
+
+    domains: KindCounts = field(default_factory=KindCounts)
+    mailboxes: KindCounts = field(default_factory=KindCounts)
+    campaigns: KindCounts = field(default_factory=KindCounts)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRow:
+    """A stored domain."""
+
+    id: int
+    name: str
+    daily_limit: int | None
+    esp: str | None
+    state: DomainState
+    reason: str
+    cooldown_until: datetime | None
+    in_config: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxRow:
+    """A stored mailbox with its domain's name."""
+
+    id: int
+    address: str
+    domain_id: int
+    domain: str
+    display_name: str
+    daily_limit: int
+    warmup_start: date | None
+    state: MailboxState
+    reason: str
+    resting_until: datetime | None
+    next_send_at: datetime | None
+    last_sent_at: datetime | None
+    in_config: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRow:
+    """A stored campaign (its steps are read separately)."""
+
+    id: int
+    name: str
+    state: CampaignState
+    reason: str
+    timezone: str
+    days: tuple[str, ...]
+    hours: str
+    daily_limit: int | None
+    during_warmup: bool
+    in_config: bool
+    origin: str
+    created_at: datetime

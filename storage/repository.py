@@ -1,0 +1,412 @@
+"""The repository: every SQL statement the engine needs, mapped to plain values; no policy."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+
+import aiosqlite
+
+from config import CampaignConfig, OutreachConfig
+from core.models import (
+    CampaignState,
+    DomainState,
+    EventKind,
+    LeadState,
+    MailboxState,
+    SendState,
+    Snapshot,
+    WarmupPolicy,
+)
+from storage import reservations, snapshot, sync
+from storage.db import (
+    StorageError,
+    from_ms,
+    opt_date,
+    opt_dt,
+    opt_ms,
+    read_transaction,
+    to_ms,
+    transaction,
+)
+from storage.records import (
+    CampaignRow,
+    DomainRow,
+    MailboxRow,
+    Refused,
+    Reservation,
+    Reserved,
+    SyncReport,
+    UsageScope,
+)
+
+_MAILBOX_SELECT = """
+    SELECT m.id, m.address, m.domain_id, d.name AS domain, m.display_name, m.daily_limit,
+           m.warmup_start, m.state, m.reason, m.resting_until, m.next_send_at,
+           m.last_sent_at, m.in_config
+    FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+"""
+
+
+class Repository:
+    """SQL and mapping over one connection; one Repository per connection."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        conn.row_factory = sqlite3.Row
+        # Tasks sharing this connection must not interleave: a statement issued while another
+        # task's BEGIN ... COMMIT is open would silently become part of that transaction.
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            yield self._conn
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock, transaction(self._conn):
+            yield self._conn
+
+    async def _fetch(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        async with self._reading() as conn:
+            return list(await conn.execute_fetchall(sql, params))
+
+    async def _change(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> int:
+        """Run one autocommitted statement; return the number of rows it changed."""
+        async with self._reading() as conn, conn.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+    async def _one(self, sql: str, params: Sequence[object]) -> bool:
+        """Run one autocommitted statement; True when it changed exactly one row."""
+        return await self._change(sql, params) == 1
+
+    # --- config ----------------------------------------------------------------------------
+
+    async def sync_config(
+        self,
+        cfg: OutreachConfig,
+        today: date,
+        warmup: WarmupPolicy,
+        *,
+        now: datetime | None = None,
+    ) -> SyncReport:
+        """Mirror the TOML's domains, mailboxes and campaigns in one transaction."""
+        # `now` only stamps created_at of new campaigns; the wall clock is a fine default.
+        now_ms = to_ms(now or datetime.now(UTC))
+        async with self._writing() as conn:
+            return await sync.sync_all(conn, cfg, today, warmup, now_ms)
+
+    async def upsert_campaign(self, campaign: CampaignConfig, *, now: datetime) -> int:
+        """Store a campaign uploaded to the bot (not owned by the TOML); return its id."""
+        async with self._writing() as conn:
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT id, in_config, origin FROM campaigns WHERE name = ?",
+                    (campaign.name,),
+                )
+            )
+            if not rows:
+                return await sync.insert_campaign(conn, campaign, "upload", to_ms(now))
+            row = rows[0]
+            if row["origin"] == "config" and row["in_config"]:
+                raise StorageError(
+                    f"campaign {campaign.name!r} is defined in the config file; change it there"
+                )
+            await sync.update_campaign(conn, row["id"], campaign, "upload", restore=True)
+            await sync.sync_steps(conn, row["id"], campaign.steps)
+            return int(row["id"])
+
+    # --- the limit -------------------------------------------------------------------------
+
+    async def reserve(self, req: Reservation) -> Reserved | Refused:
+        """Check every limit and take one send slot atomically (SPEC 6.10)."""
+        async with self._lock:
+            return await reservations.reserve(self._conn, req)
+
+    async def update_send(
+        self,
+        send_id: int,
+        *,
+        state: SendState,
+        now: datetime,
+        message_id: str | None = None,
+        smtp_code: int | None = None,
+        smtp_reply: str | None = None,
+        attempt: bool = False,
+    ) -> bool:
+        """Move a send along; `attempt` counts one SMTP try; sent_at is stamped on SENT."""
+        changed = await self._change(
+            """
+            UPDATE sends SET state = :state, updated_at = :now,
+                message_id = coalesce(:message_id, message_id),
+                smtp_code = coalesce(:code, smtp_code),
+                smtp_reply = coalesce(:reply, smtp_reply),
+                attempts = attempts + :attempt,
+                sent_at = CASE WHEN :state = 'sent' THEN :now ELSE sent_at END
+            WHERE id = :id
+            """,
+            {
+                "state": state.value,
+                "now": to_ms(now),
+                "message_id": message_id,
+                "code": smtp_code,
+                "reply": smtp_reply,
+                "attempt": int(attempt),
+                "id": send_id,
+            },
+        )
+        return changed == 1
+
+    async def set_lead_progress(
+        self,
+        lead_id: int,
+        *,
+        state: LeadState,
+        next_due_at: datetime | None,
+        thread_message_id: str | None = None,
+    ) -> bool:
+        """Record where a lead stands after a send: its state and when its next step is due."""
+        changed = await self._change(
+            """
+            UPDATE leads SET state = ?, next_due_at = ?,
+                thread_message_id = coalesce(?, thread_message_id)
+            WHERE id = ?
+            """,
+            (state.value, opt_ms(next_due_at), thread_message_id, lead_id),
+        )
+        return changed == 1
+
+    # --- reads -----------------------------------------------------------------------------
+
+    async def usage_today(self, scope: UsageScope, ref: int, day: str) -> int:
+        """Sends counted for one mailbox, domain or campaign on `day`."""
+        rows = await self._fetch(
+            "SELECT sent FROM usage WHERE scope = ? AND ref = ? AND day = ?",
+            (scope.value, ref, day),
+        )
+        return int(rows[0]["sent"]) if rows else 0
+
+    async def mailbox(self, mailbox_id: int) -> MailboxRow | None:
+        """One mailbox by id."""
+        rows = await self._fetch(f"{_MAILBOX_SELECT} WHERE m.id = ?", (mailbox_id,))
+        return _mailbox(rows[0]) if rows else None
+
+    async def mailbox_by_address(self, address: str) -> MailboxRow | None:
+        """One mailbox by its address."""
+        rows = await self._fetch(f"{_MAILBOX_SELECT} WHERE m.address = ?", (address,))
+        return _mailbox(rows[0]) if rows else None
+
+    async def mailboxes(self) -> list[MailboxRow]:
+        """Every mailbox, removed ones included, by id."""
+        return [_mailbox(row) for row in await self._fetch(f"{_MAILBOX_SELECT} ORDER BY m.id")]
+
+    async def domains(self) -> list[DomainRow]:
+        """Every domain, removed ones included, by id."""
+        rows = await self._fetch("SELECT * FROM domains ORDER BY id")
+        return [
+            DomainRow(
+                id=row["id"],
+                name=row["name"],
+                daily_limit=row["daily_limit"],
+                esp=row["esp"],
+                state=DomainState(row["state"]),
+                reason=row["reason"],
+                cooldown_until=opt_dt(row["cooldown_until"]),
+                in_config=bool(row["in_config"]),
+            )
+            for row in rows
+        ]
+
+    async def campaigns(self) -> list[CampaignRow]:
+        """Every campaign, removed ones included, by id."""
+        rows = await self._fetch("SELECT * FROM campaigns ORDER BY id")
+        return [
+            CampaignRow(
+                id=row["id"],
+                name=row["name"],
+                state=CampaignState(row["state"]),
+                reason=row["reason"],
+                timezone=row["timezone"],
+                days=tuple(json.loads(row["days"])),
+                hours=row["hours"],
+                daily_limit=row["daily_limit"],
+                during_warmup=bool(row["during_warmup"]),
+                in_config=bool(row["in_config"]),
+                origin=row["origin"],
+                created_at=from_ms(row["created_at"]),
+            )
+            for row in rows
+        ]
+
+    async def load_snapshot(
+        self,
+        now: datetime,
+        day: str,
+        window_start: datetime,
+        followup_limit: int,
+        new_per_campaign: int,
+    ) -> Snapshot:
+        """The planner's view; policies stay default for the engine to fill in."""
+        async with self._reading() as conn, read_transaction(conn):
+            return await snapshot.load_snapshot(
+                conn,
+                now=now,
+                day=day,
+                window_start=window_start,
+                followup_limit=followup_limit,
+                new_per_campaign=new_per_campaign,
+            )
+
+    # --- state writers ---------------------------------------------------------------------
+
+    async def set_mailbox_state(self, mailbox_id: int, state: MailboxState, reason: str) -> bool:
+        """Set a mailbox's state and why; False when there is no such mailbox."""
+        return await self._one(
+            "UPDATE mailboxes SET state = ?, reason = ? WHERE id = ?",
+            (state.value, reason, mailbox_id),
+        )
+
+    async def set_mailbox_resting(self, mailbox_id: int, until: datetime | None) -> bool:
+        """Keep a mailbox from sending until `until` (provider cap, 421 back-off); None clears."""
+        return await self._one(
+            "UPDATE mailboxes SET resting_until = ? WHERE id = ?", (opt_ms(until), mailbox_id)
+        )
+
+    async def set_mailbox_warmup(
+        self, mailbox_id: int, warmup_start: date | None, state: MailboxState, reason: str = ""
+    ) -> bool:
+        """Restart or end a mailbox's ramp at runtime (kept across config syncs)."""
+        start = warmup_start.isoformat() if warmup_start else None
+        return await self._one(
+            "UPDATE mailboxes SET warmup_start = ?, state = ?, reason = ? WHERE id = ?",
+            (start, state.value, reason, mailbox_id),
+        )
+
+    async def set_domain_state(
+        self, name: str, state: DomainState, reason: str, cooldown_until: datetime | None = None
+    ) -> bool:
+        """Set a domain's state, why, and the end of a cool-down; False when unknown."""
+        return await self._one(
+            "UPDATE domains SET state = ?, reason = ?, cooldown_until = ? WHERE name = ?",
+            (state.value, reason, opt_ms(cooldown_until), name.strip().lower()),
+        )
+
+    async def set_campaign_state(self, campaign_id: int, state: CampaignState, reason: str) -> bool:
+        """Set a campaign's state and why; False when there is no such campaign."""
+        return await self._one(
+            "UPDATE campaigns SET state = ?, reason = ? WHERE id = ?",
+            (state.value, reason, campaign_id),
+        )
+
+    # --- suppression -----------------------------------------------------------------------
+
+    async def suppress(self, entry: str, reason: str, source: str, *, now: datetime) -> bool:
+        """Add an address or '@domain' to the suppression list; False when already there."""
+        return await self._one(
+            """
+            INSERT INTO suppression (entry, reason, source, created_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT (entry) DO NOTHING
+            """,
+            (_suppression_entry(entry), reason, source, to_ms(now)),
+        )
+
+    async def unsuppress(self, entry: str) -> bool:
+        """Remove an address or '@domain' from the suppression list; False when absent."""
+        return await self._one(
+            "DELETE FROM suppression WHERE entry = ?", (_suppression_entry(entry),)
+        )
+
+    async def is_suppressed(self, email: str) -> bool:
+        """Whether the address, or its whole domain, is suppressed."""
+        address = email.strip().lower()
+        domain = "@" + address.rpartition("@")[2]
+        rows = await self._fetch(
+            "SELECT 1 FROM suppression WHERE entry IN (?, ?) LIMIT 1", (address, domain)
+        )
+        return bool(rows)
+
+    # --- events and cursors ----------------------------------------------------------------
+
+    async def add_event(
+        self,
+        *,
+        source: str,
+        source_id: str,
+        kind: EventKind,
+        occurred_at: datetime,
+        received_at: datetime,
+        email: str | None = None,
+        mailbox_id: int | None = None,
+        send_id: int | None = None,
+        campaign_id: int | None = None,
+        step_no: int | None = None,
+        detail: str | None = None,
+    ) -> bool:
+        """Store one event; False when (source, source_id) was already stored."""
+        return await self._one(
+            """
+            INSERT INTO events (source, source_id, kind, email, mailbox_id, send_id,
+                                campaign_id, step_no, occurred_at, received_at, detail)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (source, source_id) DO NOTHING
+            """,
+            (
+                source,
+                source_id,
+                kind.value,
+                email.strip().lower() if email else None,
+                mailbox_id,
+                send_id,
+                campaign_id,
+                step_no,
+                to_ms(occurred_at),
+                to_ms(received_at),
+                detail,
+            ),
+        )
+
+    async def cursor(self, source: str) -> str | None:
+        """The stored position of a polled source (an ESP), or None before its first poll."""
+        rows = await self._fetch("SELECT value FROM cursors WHERE source = ?", (source,))
+        return str(rows[0]["value"]) if rows else None
+
+    async def set_cursor(self, source: str, value: str, *, now: datetime) -> None:
+        """Remember how far a polled source has been read."""
+        await self._change(
+            """
+            INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)
+            ON CONFLICT (source) DO UPDATE SET value = excluded.value,
+                updated_at = excluded.updated_at
+            """,
+            (source, value, to_ms(now)),
+        )
+
+
+def _suppression_entry(entry: str) -> str:
+    value = entry.strip().lower()
+    if "@" not in value or value.endswith("@") or (value.count("@") > 1):
+        raise ValueError(f"{entry!r} is neither an address nor '@domain'")
+    return value
+
+
+def _mailbox(row: sqlite3.Row) -> MailboxRow:
+    return MailboxRow(
+        id=row["id"],
+        address=row["address"],
+        domain_id=row["domain_id"],
+        domain=row["domain"],
+        display_name=row["display_name"],
+        daily_limit=row["daily_limit"],
+        warmup_start=opt_date(row["warmup_start"]),
+        state=MailboxState(row["state"]),
+        reason=row["reason"],
+        resting_until=opt_dt(row["resting_until"]),
+        next_send_at=opt_dt(row["next_send_at"]),
+        last_sent_at=opt_dt(row["last_sent_at"]),
+        in_config=bool(row["in_config"]),
+    )

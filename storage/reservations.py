@@ -1,0 +1,173 @@
+"""The limit enforcement of SPEC 6.10: check and take one send slot in one write transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+
+from core.models import SENDING_STATES
+from storage.db import to_ms, transaction
+from storage.records import (
+    RefusalReason,
+    Refused,
+    Reservation,
+    Reserved,
+    SendKind,
+    UsageScope,
+)
+
+
+class _Refusal(Exception):
+    """Raised inside the transaction so that it rolls back; never leaves this module."""
+
+    def __init__(self, reason: RefusalReason) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def reserve(conn: aiosqlite.Connection, req: Reservation) -> Reserved | Refused:
+    """Take a slot for `req` or refuse it; on refusal (or any error) nothing is written."""
+    try:
+        async with transaction(conn):
+            send_id = await _take(conn, req)
+    except _Refusal as refusal:
+        return Refused(refusal.reason)
+    return Reserved(send_id)
+
+
+async def _take(conn: aiosqlite.Connection, req: Reservation) -> int:
+    now = to_ms(req.now)
+    # Every guard is part of the statement that writes, so the check and the use are one step;
+    # BEGIN IMMEDIATE already holds the write lock, so no other connection can interleave.
+    rows = list(
+        await conn.execute_fetchall(
+            """
+            UPDATE mailboxes SET next_send_at = :next, last_sent_at = :now
+            WHERE id = :id AND state IN ('active', 'warming')
+              AND (resting_until IS NULL OR resting_until <= :now)
+              AND (next_send_at IS NULL OR next_send_at <= :now)
+            RETURNING domain_id
+            """,
+            {"next": to_ms(req.next_send_at), "now": now, "id": req.mailbox_id},
+        )
+    )
+    if not rows:
+        raise _Refusal(await _why_mailbox(conn, req.mailbox_id, now))
+    domain_id = int(rows[0]["domain_id"])
+
+    if await _state(conn, "domains", domain_id) != "active":
+        raise _Refusal(RefusalReason.DOMAIN_STATE)
+    if req.kind is SendKind.CAMPAIGN:
+        await _take_lead(conn, req, now)
+
+    if not await _count(conn, UsageScope.MAILBOX, req.mailbox_id, req.day, req.mailbox_cap):
+        raise _Refusal(RefusalReason.MAILBOX_LIMIT)
+    # Domain and campaign days are always counted, so /status is right even when uncapped.
+    if not await _count(conn, UsageScope.DOMAIN, domain_id, req.day, req.domain_cap):
+        raise _Refusal(RefusalReason.DOMAIN_LIMIT)
+    if req.campaign_id is not None and not await _count(
+        conn, UsageScope.CAMPAIGN, req.campaign_id, req.day, req.campaign_cap
+    ):
+        raise _Refusal(RefusalReason.CAMPAIGN_LIMIT)
+
+    try:
+        cursor = await conn.execute(
+            """
+            INSERT INTO sends (kind, lead_id, campaign_id, step_no, mailbox_id, day, state,
+                               message_id, reserved_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)
+            """,
+            (
+                req.kind.value,
+                req.lead_id,
+                req.campaign_id,
+                req.step_no,
+                req.mailbox_id,
+                req.day,
+                req.message_id,
+                now,
+                now,
+            ),
+        )
+    except sqlite3.IntegrityError as exc:
+        # The lead guard above should make this unreachable; the UNIQUE key is the backstop.
+        if "sends.lead_id, sends.step_no" in str(exc):
+            raise _Refusal(RefusalReason.LEAD_TAKEN) from exc
+        raise
+    send_id = cursor.lastrowid
+    if send_id is None:  # pragma: no cover - an INSERT always sets it
+        raise RuntimeError("sqlite returned no rowid for the sends row")
+    return send_id
+
+
+async def _why_mailbox(conn: aiosqlite.Connection, mailbox_id: int, now: int) -> RefusalReason:
+    async with conn.execute(
+        "SELECT state, resting_until FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise LookupError(f"no mailbox with id {mailbox_id}")
+    if row["state"] not in SENDING_STATES:
+        return RefusalReason.MAILBOX_STATE
+    if row["resting_until"] is not None and row["resting_until"] > now:
+        return RefusalReason.RESTING
+    return RefusalReason.GAP
+
+
+async def _state(conn: aiosqlite.Connection, table: str, row_id: int) -> str | None:
+    # `table` is one of our own literals, never user input.
+    async with conn.execute(f"SELECT state FROM {table} WHERE id = ?", (row_id,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else str(row["state"])
+
+
+async def _take_lead(conn: aiosqlite.Connection, req: Reservation, now: int) -> None:
+    assert req.campaign_id is not None and req.lead_id is not None and req.step_no is not None
+    if await _state(conn, "campaigns", req.campaign_id) != "active":
+        raise _Refusal(RefusalReason.CAMPAIGN_STATE)
+    # Step 1 takes a queued lead; a follow-up needs the previous step sent (next_due_at set by
+    # the sender), due, and the thread's own mailbox. Advancing next_step and clearing
+    # next_due_at makes the same step impossible to take again.
+    rows = await conn.execute_fetchall(
+        """
+        UPDATE leads
+        SET next_step = next_step + 1, state = 'active', next_due_at = NULL,
+            mailbox_id = :mailbox
+        WHERE id = :lead AND campaign_id = :campaign AND next_step = :step
+          AND (
+                (state = 'queued' AND :step = 1)
+             OR (state = 'active' AND next_due_at IS NOT NULL AND next_due_at <= :now
+                 AND mailbox_id = :mailbox)
+          )
+        RETURNING id
+        """,
+        {
+            "mailbox": req.mailbox_id,
+            "lead": req.lead_id,
+            "campaign": req.campaign_id,
+            "step": req.step_no,
+            "now": now,
+        },
+    )
+    if not list(rows):
+        raise _Refusal(RefusalReason.LEAD_TAKEN)
+
+
+async def _count(
+    conn: aiosqlite.Connection, scope: UsageScope, ref: int, day: str, cap: int | None
+) -> bool:
+    """Add one to a day counter unless it is at `cap` (None: no cap); True when counted."""
+    if cap is not None and cap <= 0:
+        # The INSERT branch of the upsert has no guard: a first use would slip past a 0 cap.
+        return False
+    rows = await conn.execute_fetchall(
+        """
+        INSERT INTO usage (scope, ref, day, sent) VALUES (:scope, :ref, :day, 1)
+        ON CONFLICT (scope, ref, day) DO UPDATE SET sent = sent + 1
+        WHERE :cap IS NULL OR sent < :cap
+        RETURNING sent
+        """,
+        {"scope": scope.value, "ref": ref, "day": day, "cap": cap},
+    )
+    return bool(list(rows))

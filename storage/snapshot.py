@@ -1,0 +1,209 @@
+"""Load the planner's Snapshot: mailboxes, domains, campaigns with today's use, and due work."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import aiosqlite
+
+from core.models import (
+    CampaignState,
+    CampaignView,
+    DomainState,
+    DomainView,
+    DueStep,
+    MailboxState,
+    MailboxView,
+    Snapshot,
+    Window,
+)
+from storage.db import opt_date, opt_dt, to_ms
+
+
+async def load_snapshot(
+    conn: aiosqlite.Connection,
+    *,
+    now: datetime,
+    day: str,
+    window_start: datetime,
+    followup_limit: int,
+    new_per_campaign: int,
+) -> Snapshot:
+    """Everything the planner needs; objects removed from the config are left out."""
+    now_ms = to_ms(now)
+    mailboxes = await _mailboxes(conn, day, to_ms(window_start), now_ms)
+    domains = await _domains(conn, day)
+    campaigns = await _campaigns(conn, day)
+    active = [c.id for c in campaigns if c.state is CampaignState.ACTIVE]
+    followups: list[tuple[int, DueStep]] = []
+    new_leads: list[DueStep] = []
+    for campaign_id in active:
+        followups.extend(await _followups(conn, campaign_id, now_ms, followup_limit))
+        new_leads.extend(await _new_leads(conn, campaign_id, new_per_campaign))
+    # Each campaign gave at most `followup_limit`; keep the oldest of them all.
+    followups.sort(key=lambda item: (item[0], item[1].lead_id))
+    return Snapshot(
+        mailboxes=mailboxes,
+        domains=domains,
+        campaigns=campaigns,
+        followups=tuple(step for _, step in followups[:followup_limit]),
+        new_leads=tuple(new_leads),
+    )
+
+
+async def _mailboxes(
+    conn: aiosqlite.Connection, day: str, window_start: int, now: int
+) -> tuple[MailboxView, ...]:
+    sends = await _per_mailbox(
+        conn,
+        """
+        SELECT mailbox_id, count(*) FROM sends
+        WHERE sent_at >= ? AND sent_at <= ? GROUP BY mailbox_id
+        """,
+        (window_start, now),
+    )
+    # One hard bounce per send, even when IMAP and the ESP both report it.
+    bounces = await _per_mailbox(
+        conn,
+        """
+        SELECT mailbox_id, count(DISTINCT coalesce('s' || send_id, 'e' || id)) FROM events
+        WHERE kind = 'bounce_hard' AND occurred_at >= ? AND occurred_at <= ?
+          AND mailbox_id IS NOT NULL
+        GROUP BY mailbox_id
+        """,
+        (window_start, now),
+    )
+    rows = await conn.execute_fetchall(
+        """
+        SELECT m.id, m.address, d.name AS domain, m.state, m.daily_limit, m.warmup_start,
+               m.next_send_at, m.last_sent_at, m.resting_until, coalesce(u.sent, 0) AS sent
+        FROM mailboxes m
+        JOIN domains d ON d.id = m.domain_id
+        LEFT JOIN usage u ON u.scope = 'mailbox' AND u.ref = m.id AND u.day = ?
+        WHERE m.state != 'disabled'
+        ORDER BY m.id
+        """,
+        (day,),
+    )
+    return tuple(
+        MailboxView(
+            id=row["id"],
+            address=row["address"],
+            domain=row["domain"],
+            state=MailboxState(row["state"]),
+            daily_limit=row["daily_limit"],
+            warmup_start=opt_date(row["warmup_start"]),
+            sent_today=row["sent"],
+            next_send_at=opt_dt(row["next_send_at"]),
+            last_sent_at=opt_dt(row["last_sent_at"]),
+            bounce_rate=_rate(bounces.get(row["id"], 0), sends.get(row["id"], 0)),
+            resting_until=opt_dt(row["resting_until"]),
+        )
+        for row in rows
+    )
+
+
+def _rate(count: int, total: int) -> float:
+    return count / total if total else 0.0
+
+
+async def _per_mailbox(
+    conn: aiosqlite.Connection, sql: str, params: tuple[int, int]
+) -> dict[int, int]:
+    return {int(row[0]): int(row[1]) for row in await conn.execute_fetchall(sql, params)}
+
+
+async def _domains(conn: aiosqlite.Connection, day: str) -> tuple[DomainView, ...]:
+    rows = await conn.execute_fetchall(
+        """
+        SELECT d.name, d.state, d.daily_limit, coalesce(u.sent, 0) AS sent
+        FROM domains d
+        LEFT JOIN usage u ON u.scope = 'domain' AND u.ref = d.id AND u.day = ?
+        WHERE d.state != 'disabled'
+        ORDER BY d.id
+        """,
+        (day,),
+    )
+    return tuple(
+        DomainView(
+            name=row["name"],
+            state=DomainState(row["state"]),
+            daily_limit=row["daily_limit"],
+            sent_today=row["sent"],
+        )
+        for row in rows
+    )
+
+
+async def _campaigns(conn: aiosqlite.Connection, day: str) -> tuple[CampaignView, ...]:
+    rows = await conn.execute_fetchall(
+        """
+        SELECT c.id, c.name, c.timezone, c.days, c.hours, c.state, c.daily_limit,
+               c.during_warmup, coalesce(u.sent, 0) AS sent
+        FROM campaigns c
+        LEFT JOIN usage u ON u.scope = 'campaign' AND u.ref = c.id AND u.day = ?
+        WHERE c.state != 'disabled'
+        ORDER BY c.id
+        """,
+        (day,),
+    )
+    return tuple(
+        CampaignView(
+            id=row["id"],
+            name=row["name"],
+            timezone=row["timezone"],
+            days=frozenset(json.loads(row["days"])),
+            window=Window.parse(row["hours"]),
+            state=CampaignState(row["state"]),
+            daily_limit=row["daily_limit"],
+            sent_today=row["sent"],
+            during_warmup=bool(row["during_warmup"]),
+        )
+        for row in rows
+    )
+
+
+async def _followups(
+    conn: aiosqlite.Connection, campaign_id: int, now: int, limit: int
+) -> list[tuple[int, DueStep]]:
+    # Follow-ups whose thread mailbox (or its domain) cannot send are left out here rather than
+    # by the planner: otherwise a paused mailbox's backlog would fill `limit` and starve others.
+    rows = await conn.execute_fetchall(
+        """
+        SELECT l.id, l.next_step, l.mailbox_id, l.next_due_at
+        FROM leads l
+        JOIN mailboxes m ON m.id = l.mailbox_id
+        JOIN domains d ON d.id = m.domain_id
+        WHERE l.campaign_id = ? AND l.state = 'active' AND l.next_due_at <= ?
+          AND m.state IN ('active', 'warming') AND d.state = 'active'
+        ORDER BY l.next_due_at, l.id
+        LIMIT ?
+        """,
+        (campaign_id, now, limit),
+    )
+    return [
+        (
+            row["next_due_at"],
+            DueStep(
+                lead_id=row["id"],
+                campaign_id=campaign_id,
+                step_no=row["next_step"],
+                mailbox_id=row["mailbox_id"],
+            ),
+        )
+        for row in rows
+    ]
+
+
+async def _new_leads(conn: aiosqlite.Connection, campaign_id: int, limit: int) -> list[DueStep]:
+    rows = await conn.execute_fetchall(
+        """
+        SELECT id FROM leads
+        WHERE campaign_id = ? AND state = 'queued' AND next_step = 1
+        ORDER BY id
+        LIMIT ?
+        """,
+        (campaign_id, limit),
+    )
+    return [DueStep(lead_id=row["id"], campaign_id=campaign_id, step_no=1) for row in rows]

@@ -1,0 +1,282 @@
+"""Reads and simple writers: the planner's snapshot, suppression, events, sends, cursors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import aiosqlite
+import pytest
+
+from config import DomainConfig
+from core.models import (
+    CampaignState,
+    DomainState,
+    DueStep,
+    EventKind,
+    LeadState,
+    MailboxState,
+    SendState,
+    WarmupPolicy,
+    Window,
+)
+from storage.db import to_ms
+from storage.records import Reserved
+from storage.repository import Repository
+from tests.storage.helpers import (
+    DAY,
+    GAP,
+    T0,
+    TODAY,
+    add_lead,
+    campaign,
+    campaign_req,
+    config,
+    ids,
+    mailbox,
+    warmup_req,
+)
+
+WINDOW = T0 - timedelta(days=7)
+
+
+async def setup(
+    repo: Repository, conn: aiosqlite.Connection
+) -> tuple[dict[str, int], dict[str, int]]:
+    cfg = config(
+        [
+            mailbox("a1@a.test", daily_limit=30, warmup_start=TODAY),
+            mailbox("a2@a.test"),
+            mailbox("b1@b.test"),
+            mailbox("gone@c.test"),
+        ],
+        campaigns=[campaign("c1", daily_limit=10), campaign("c2"), campaign("off")],
+        domains=[DomainConfig(name="a.test", daily_limit=50)],
+    )
+    await repo.sync_config(cfg, TODAY, WarmupPolicy(), now=T0)
+    cfg2 = cfg.model_copy(update={"mailboxes": cfg.mailboxes[:3]})
+    await repo.sync_config(cfg2, TODAY, WarmupPolicy(), now=T0)
+    return await ids(conn, "mailboxes", "address"), await ids(conn, "campaigns", "name")
+
+
+async def test_snapshot_views(repo: Repository, conn: aiosqlite.Connection) -> None:
+    boxes, camps = await setup(repo, conn)
+    lead = await add_lead(conn, camps["c1"], "x@lead.test")
+    assert isinstance(
+        await repo.reserve(campaign_req(boxes["a1@a.test"], lead, camps["c1"])), Reserved
+    )
+    assert isinstance(await repo.reserve(warmup_req(boxes["a2@a.test"])), Reserved)
+    await repo.set_mailbox_resting(boxes["b1@b.test"], T0 + timedelta(hours=2))
+    await repo.set_campaign_state(camps["off"], CampaignState.PAUSED, "admin")
+
+    snap = await repo.load_snapshot(T0, DAY, WINDOW, followup_limit=10, new_per_campaign=10)
+
+    views = {m.address: m for m in snap.mailboxes}
+    assert set(views) == {"a1@a.test", "a2@a.test", "b1@b.test"}  # removed mailbox left out
+    a1 = views["a1@a.test"]
+    assert (a1.id, a1.domain, a1.state, a1.daily_limit, a1.warmup_start) == (
+        boxes["a1@a.test"],
+        "a.test",
+        MailboxState.WARMING,
+        30,
+        TODAY,
+    )
+    assert (a1.sent_today, a1.next_send_at, a1.last_sent_at) == (1, T0 + GAP, T0)
+    assert views["b1@b.test"].resting_until == T0 + timedelta(hours=2)
+    assert views["b1@b.test"].sent_today == 0
+    domains = {d.name: d for d in snap.domains}
+    assert set(domains) == {"a.test", "b.test"}
+    assert (domains["a.test"].daily_limit, domains["a.test"].sent_today) == (50, 2)
+    assert domains["b.test"].state is DomainState.ACTIVE
+    c1 = next(c for c in snap.campaigns if c.name == "c1")
+    assert (c1.id, c1.daily_limit, c1.sent_today, c1.timezone) == (camps["c1"], 10, 1, "UTC")
+    assert c1.window == Window(9 * 60, 17 * 60)
+    assert c1.days == frozenset({"mon", "tue", "wed", "thu", "fri"})
+    assert {c.name: c.state for c in snap.campaigns}["off"] is CampaignState.PAUSED
+
+
+async def test_snapshot_bounce_rate_over_the_window(
+    repo: Repository, conn: aiosqlite.Connection
+) -> None:
+    boxes, _ = await setup(repo, conn)
+    box = boxes["a2@a.test"]
+    sends = []
+    for n in range(4):
+        now = T0 - timedelta(days=1) + n * GAP
+        result = await repo.reserve(warmup_req(box, now=now))
+        assert isinstance(result, Reserved)
+        await repo.update_send(result.send_id, state=SendState.SENT, now=now, attempt=True)
+        sends.append(result.send_id)
+    # an old send outside the window does not count
+    old = T0 - timedelta(days=30)
+    await conn.execute(
+        "INSERT INTO sends (kind, mailbox_id, day, state, reserved_at, sent_at, updated_at) "
+        "VALUES ('warmup', ?, '2026-01-30', 'sent', ?, ?, ?)",
+        (box, *[int(old.timestamp() * 1000)] * 3),
+    )
+    for source, source_id in (("imap", "dsn-1"), ("mailgun", "ev-9")):  # one bounce, twice reported
+        assert await repo.add_event(
+            source=source,
+            source_id=source_id,
+            kind=EventKind.BOUNCE_HARD,
+            occurred_at=T0 - timedelta(hours=1),
+            received_at=T0,
+            mailbox_id=box,
+            send_id=sends[0],
+        )
+    await repo.add_event(
+        source="imap",
+        source_id="soft",
+        kind=EventKind.BOUNCE_SOFT,
+        occurred_at=T0 - timedelta(hours=1),
+        received_at=T0,
+        mailbox_id=box,
+    )
+    snap = await repo.load_snapshot(T0, DAY, WINDOW, followup_limit=10, new_per_campaign=10)
+    rates = {m.id: m.bounce_rate for m in snap.mailboxes}
+    assert rates[box] == pytest.approx(1 / 4)
+    assert rates[boxes["a1@a.test"]] == 0.0
+
+
+async def test_snapshot_due_work(repo: Repository, conn: aiosqlite.Connection) -> None:
+    boxes, camps = await setup(repo, conn)
+    a2, b1 = boxes["a2@a.test"], boxes["b1@b.test"]
+    queued = {
+        name: [await add_lead(conn, cid, f"q{n}@{name}.test") for n in range(4)]
+        for name, cid in camps.items()
+    }
+
+    async def in_thread(name: str, n: int, box: int, due_hours: float) -> int:
+        lead = await add_lead(conn, camps[name], f"t{n}@{name}.test")
+        await conn.execute(
+            "UPDATE leads SET state = 'active', next_step = 2, mailbox_id = ? WHERE id = ?",
+            (box, lead),
+        )
+        await repo.set_lead_progress(
+            lead, state=LeadState.ACTIVE, next_due_at=T0 + timedelta(hours=due_hours)
+        )
+        return lead
+
+    c1_old = await in_thread("c1", 1, a2, -5)
+    c1_new = await in_thread("c1", 2, a2, -1)
+    await in_thread("c1", 3, a2, +1)  # not due yet
+    c2_mid = await in_thread("c2", 1, b1, -3)
+    await in_thread("off", 1, b1, -9)  # paused campaign
+    paused_box = await in_thread("c2", 2, boxes["a1@a.test"], -8)  # its mailbox is paused
+    await repo.set_mailbox_state(boxes["a1@a.test"], MailboxState.PAUSED, "admin")
+    await repo.set_campaign_state(camps["off"], CampaignState.PAUSED, "admin")
+
+    snap = await repo.load_snapshot(T0, DAY, WINDOW, followup_limit=3, new_per_campaign=2)
+    assert snap.followups == (
+        DueStep(c1_old, camps["c1"], 2, a2),
+        DueStep(c2_mid, camps["c2"], 2, b1),
+        DueStep(c1_new, camps["c1"], 2, a2),
+    )
+    assert paused_box not in {f.lead_id for f in snap.followups}
+    assert snap.new_leads == tuple(
+        DueStep(lead, camps[name], 1) for name in ("c1", "c2") for lead in queued[name][:2]
+    )
+    snap = await repo.load_snapshot(T0, DAY, WINDOW, followup_limit=1, new_per_campaign=0)
+    assert [f.lead_id for f in snap.followups] == [c1_old]
+    assert snap.new_leads == ()
+
+
+async def test_suppression(repo: Repository) -> None:
+    assert await repo.suppress(" Bob@Example.COM ", "hard bounce", "imap", now=T0)
+    assert not await repo.suppress("bob@example.com", "again", "mailgun", now=T0)
+    assert await repo.suppress("@spam.test", "admin", "bot", now=T0)
+    assert await repo.is_suppressed("BOB@example.com")
+    assert await repo.is_suppressed("anyone@SPAM.test")
+    assert not await repo.is_suppressed("alice@example.com")
+    assert not await repo.is_suppressed("x@sub.spam.test")
+    assert await repo.unsuppress("@Spam.test")
+    assert not await repo.unsuppress("@spam.test")
+    assert not await repo.is_suppressed("anyone@spam.test")
+    with pytest.raises(ValueError, match="neither"):
+        await repo.suppress("not-an-address", "x", "bot", now=T0)
+
+
+async def test_events_are_stored_once(repo: Repository, conn: aiosqlite.Connection) -> None:
+    boxes, camps = await setup(repo, conn)
+
+    assert await repo.add_event(
+        source="mailgun",
+        kind=EventKind.COMPLAINT,
+        email="X@Lead.test",
+        mailbox_id=boxes["a2@a.test"],
+        campaign_id=camps["c1"],
+        step_no=1,
+        detail="fbl",
+        source_id="abc",
+        occurred_at=T0,
+        received_at=T0 + GAP,
+    )
+    # the same (source, source_id) again; then the same id from another source
+    assert not await repo.add_event(
+        source="mailgun", kind=EventKind.COMPLAINT, source_id="abc", occurred_at=T0, received_at=T0
+    )
+    assert await repo.add_event(
+        source="ses", kind=EventKind.OPEN, source_id="abc", occurred_at=T0, received_at=T0
+    )
+    async with conn.execute("SELECT * FROM events ORDER BY id") as cursor:
+        rows = list(await cursor.fetchall())
+    assert len(rows) == 2
+    first = rows[0]
+    assert (first["kind"], first["email"], first["mailbox_id"], first["campaign_id"]) == (
+        "complaint",
+        "x@lead.test",
+        boxes["a2@a.test"],
+        camps["c1"],
+    )
+    assert (first["step_no"], first["detail"], first["occurred_at"]) == (1, "fbl", to_ms(T0))
+    assert first["received_at"] == to_ms(T0 + GAP)
+
+
+async def test_update_send_lifecycle(repo: Repository, conn: aiosqlite.Connection) -> None:
+    boxes, _ = await setup(repo, conn)
+    result = await repo.reserve(warmup_req(boxes["a2@a.test"]))
+    assert isinstance(result, Reserved)
+    sid = result.send_id
+    assert await repo.update_send(
+        sid, state=SendState.SENDING, now=T0, message_id="<m@a.test>", attempt=True
+    )
+    assert await repo.update_send(
+        sid, state=SendState.RETRY, now=T0, smtp_code=451, smtp_reply="try later"
+    )
+    assert await repo.update_send(
+        sid, state=SendState.SENT, now=T0 + GAP, smtp_code=250, attempt=True
+    )
+    async with conn.execute("SELECT * FROM sends WHERE id = ?", (sid,)) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    assert (row["state"], row["message_id"], row["attempts"]) == ("sent", "<m@a.test>", 2)
+    assert (row["smtp_code"], row["smtp_reply"]) == (250, "try later")
+    assert row["sent_at"] == row["updated_at"] == int((T0 + GAP).timestamp() * 1000)
+    assert not await repo.update_send(999, state=SendState.FAILED, now=T0)
+
+
+async def test_state_writers_and_reads(repo: Repository, conn: aiosqlite.Connection) -> None:
+    boxes, camps = await setup(repo, conn)
+    assert await repo.set_domain_state(
+        " A.test ", DomainState.COOLDOWN, "block", T0 + timedelta(days=14)
+    )
+    assert not await repo.set_domain_state("nope.test", DomainState.PAUSED, "x")
+    assert not await repo.set_mailbox_state(999, MailboxState.PAUSED, "x")
+    assert not await repo.set_campaign_state(999, CampaignState.PAUSED, "x")
+    domain = next(d for d in await repo.domains() if d.name == "a.test")
+    assert (domain.state, domain.reason, domain.cooldown_until) == (
+        DomainState.COOLDOWN,
+        "block",
+        T0 + timedelta(days=14),
+    )
+    box = await repo.mailbox_by_address("gone@c.test")
+    assert box is not None
+    assert (box.state, box.in_config) == (MailboxState.DISABLED, False)
+    assert await repo.mailbox(999) is None
+    assert len(await repo.mailboxes()) == 4
+
+
+async def test_cursors(repo: Repository) -> None:
+    assert await repo.cursor("mailgun:mg") is None
+    await repo.set_cursor("mailgun:mg", "page-1", now=T0)
+    await repo.set_cursor("mailgun:mg", "page-2", now=T0 + GAP)
+    assert await repo.cursor("mailgun:mg") == "page-2"
