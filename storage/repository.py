@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from core.models import (
     Snapshot,
     WarmupPolicy,
 )
-from storage import reservations, snapshot, sync
+from storage import alerts, health, reservations, sends, snapshot, sync
 from storage.db import (
     StorageError,
     from_ms,
@@ -385,6 +386,183 @@ class Repository:
             """,
             (source, value, to_ms(now)),
         )
+
+    # --- sends in flight (engine/sending.py) -------------------------------------------------
+
+    async def lead_inputs(self, lead_ids: Sequence[int]) -> dict[int, sends.LeadInput]:
+        """Address, variables and sent thread of each lead."""
+        async with self._lock, read_transaction(self._conn):
+            return await sends.lead_inputs(self._conn, lead_ids)
+
+    async def steps(self, campaign_ids: Sequence[int]) -> list[sends.StepRow]:
+        """Every step of the given campaigns, in order."""
+        async with self._reading() as conn:
+            return await sends.steps(conn, campaign_ids)
+
+    async def mark_sending(self, send_ids: Sequence[int], now: datetime) -> None:
+        """Reserved -> sending, in one transaction, right before SMTP."""
+        async with self._writing() as conn:
+            await sends.mark_sending(conn, send_ids, now)
+
+    async def finish_sent(
+        self,
+        send_id: int,
+        *,
+        now: datetime,
+        code: int | None,
+        reply: str,
+        lead_id: int | None,
+        next_due_at: datetime | None,
+    ) -> None:
+        """Record a delivered step and move its lead on."""
+        async with self._writing() as conn:
+            await sends.finish_sent(
+                conn, send_id, now=now, code=code, reply=reply, lead_id=lead_id,
+                next_due_at=next_due_at,
+            )  # fmt: skip
+
+    async def finish_failed(
+        self,
+        send_id: int,
+        *,
+        state: SendState,
+        now: datetime,
+        code: int | None,
+        reply: str,
+        lead_id: int | None,
+        lead_state: LeadState | None,
+    ) -> None:
+        """Record a step that ends without a known delivery, closing its lead."""
+        async with self._writing() as conn:
+            await sends.finish_failed(
+                conn, send_id, state=state, now=now, code=code, reply=reply, lead_id=lead_id,
+                lead_state=lead_state,
+            )  # fmt: skip
+
+    async def schedule_retry(
+        self,
+        send_id: int,
+        *,
+        now: datetime,
+        due: datetime,
+        code: int | None,
+        reply: str,
+        refund_attempt: bool,
+    ) -> None:
+        """Put a step back for another attempt at `due` from the same mailbox."""
+        async with self._writing() as conn:
+            await sends.schedule_retry(
+                conn, send_id, now=now, due=due, code=code, reply=reply,
+                refund_attempt=refund_attempt,
+            )  # fmt: skip
+
+    async def send_attempts(self, send_id: int) -> int:
+        """Attempts made so far for one send."""
+        rows = await self._fetch("SELECT attempts FROM sends WHERE id = ?", (send_id,))
+        return int(rows[0]["attempts"]) if rows else 0
+
+    async def recover_sends(self, now: datetime) -> list[sends.Interrupted]:
+        """Resolve sends a crash left open: in flight -> unknown, reserved -> retry."""
+        async with self._writing() as conn:
+            return await sends.recover(conn, now)
+
+    async def close_lead_by_email(self, email: str, state: LeadState) -> int:
+        """Close every open lead with this address (all campaigns); return how many."""
+        return await self._change(
+            "UPDATE leads SET state = ?, next_due_at = NULL "
+            "WHERE email = ? AND state IN ('queued', 'active')",
+            (state.value, email),
+        )
+
+    async def secret(self, name: str) -> bytes:
+        """A random 32-byte secret kept in the DB: created on first use, stable afterwards."""
+        async with self._writing() as conn:
+            await conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                (f"secret:{name}", secrets.token_hex(32)),
+            )
+            rows = list(
+                await conn.execute_fetchall(
+                    "SELECT value FROM meta WHERE key = ?", (f"secret:{name}",)
+                )
+            )
+        return bytes.fromhex(rows[0]["value"])
+
+    async def close_lead_by_id(self, lead_id: int, state: LeadState) -> bool:
+        """Close one open lead."""
+        return await self._one(
+            "UPDATE leads SET state = ?, next_due_at = NULL "
+            "WHERE id = ? AND state IN ('queued', 'active')",
+            (state.value, lead_id),
+        )
+
+    # --- health (engine/health.py) ------------------------------------------------------------
+
+    async def window_counts(self, start: datetime, end: datetime) -> list[health.MailboxHealth]:
+        """Per-mailbox sends and events over a window."""
+        async with self._lock, read_transaction(self._conn):
+            return await health.window_counts(self._conn, start, end)
+
+    async def cool_down_domain(self, domain: str, reason: str, until: datetime) -> bool:
+        """Send a domain and its sending mailboxes to cool-down."""
+        async with self._writing() as conn:
+            return await health.cool_down_domain(conn, domain, reason, until)
+
+    async def cooldowns_over(self, now: datetime) -> list[tuple[str, datetime]]:
+        """Domains whose cool-down has ended."""
+        async with self._reading() as conn:
+            return await health.cooldowns_over(conn, now)
+
+    async def end_cooldown(self, domain: str, warmup_start: date) -> int:
+        """Reactivate a domain; its mailboxes re-enter warm-up."""
+        async with self._writing() as conn:
+            return await health.end_cooldown(conn, domain, warmup_start)
+
+    async def warming_mailboxes(self) -> list[tuple[int, str, int, str | None]]:
+        """Every warming mailbox: id, address, daily_limit, warmup_start."""
+        async with self._reading() as conn:
+            return await health.warming_mailboxes(conn)
+
+    # --- alert outbox (engine/alerts.py) -------------------------------------------------------
+
+    async def add_alert(
+        self,
+        *,
+        key: str,
+        severity: str,
+        text: str,
+        chats: list[int],
+        now: datetime,
+        quiet_since: datetime,
+    ) -> int | None:
+        """Store an alert for each chat, unless its key was raised after `quiet_since`."""
+        async with self._writing() as conn:
+            return await alerts.add(
+                conn, key=key, severity=severity, text=text, chats=chats, now=now,
+                quiet_since=quiet_since,
+            )  # fmt: skip
+
+    async def due_alerts(self, now: datetime, limit: int = 100) -> list[alerts.PendingDelivery]:
+        """Deliveries to attempt now, in order per chat."""
+        async with self._reading() as conn:
+            return await alerts.due(conn, now, limit)
+
+    async def alert_sent(self, alert_id: int, chat_id: int, now: datetime) -> None:
+        """Mark one delivery done."""
+        async with self._writing() as conn:
+            await alerts.mark_sent(conn, alert_id, chat_id, now)
+
+    async def alert_postpone(
+        self, alert_id: int, chat_id: int, until: datetime, *, count: bool
+    ) -> None:
+        """Try one delivery again later."""
+        async with self._writing() as conn:
+            await alerts.postpone(conn, alert_id, chat_id, until, count=count)
+
+    async def recent_alerts(self, limit: int = 5) -> list[alerts.StoredAlert]:
+        """The latest alerts, newest first."""
+        async with self._reading() as conn:
+            return await alerts.recent(conn, limit)
 
 
 def _suppression_entry(entry: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import aiosqlite
 
 from core.models import SENDING_STATES
@@ -71,34 +69,37 @@ async def _take(conn: aiosqlite.Connection, req: Reservation) -> int:
     ):
         raise _Refusal(RefusalReason.CAMPAIGN_LIMIT)
 
-    try:
-        cursor = await conn.execute(
+    # A step that failed softly keeps its row in state 'retry'; taking it again reuses that row
+    # (attempts and history kept). Any other existing row means the step is taken: the UNIQUE
+    # key is the backstop behind the lead guard above.
+    rows = list(
+        await conn.execute_fetchall(
             """
             INSERT INTO sends (kind, lead_id, campaign_id, step_no, mailbox_id, day, state,
                                message_id, reserved_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)
+            VALUES (:kind, :lead, :campaign, :step, :mailbox, :day, 'reserved', :mid, :now, :now)
+            ON CONFLICT (lead_id, step_no) DO UPDATE SET
+                state = 'reserved', mailbox_id = excluded.mailbox_id, day = excluded.day,
+                message_id = excluded.message_id, reserved_at = excluded.reserved_at,
+                updated_at = excluded.updated_at
+            WHERE sends.state = 'retry'
+            RETURNING id
             """,
-            (
-                req.kind.value,
-                req.lead_id,
-                req.campaign_id,
-                req.step_no,
-                req.mailbox_id,
-                req.day,
-                req.message_id,
-                now,
-                now,
-            ),
+            {
+                "kind": req.kind.value,
+                "lead": req.lead_id,
+                "campaign": req.campaign_id,
+                "step": req.step_no,
+                "mailbox": req.mailbox_id,
+                "day": req.day,
+                "mid": req.message_id,
+                "now": now,
+            },
         )
-    except sqlite3.IntegrityError as exc:
-        # The lead guard above should make this unreachable; the UNIQUE key is the backstop.
-        if "sends.lead_id, sends.step_no" in str(exc):
-            raise _Refusal(RefusalReason.LEAD_TAKEN) from exc
-        raise
-    send_id = cursor.lastrowid
-    if send_id is None:  # pragma: no cover - an INSERT always sets it
-        raise RuntimeError("sqlite returned no rowid for the sends row")
-    return send_id
+    )
+    if not rows:
+        raise _Refusal(RefusalReason.LEAD_TAKEN)
+    return int(rows[0]["id"])
 
 
 async def _why_mailbox(conn: aiosqlite.Connection, mailbox_id: int, now: int) -> RefusalReason:

@@ -32,6 +32,7 @@ TABLES = {
     "alerts",
     "alert_deliveries",
     "cursors",
+    "meta",
 }
 
 
@@ -119,7 +120,7 @@ async def test_newer_schema_is_refused_with_a_clear_message(db_path: Path) -> No
     conn = await open_db(db_path)
     await conn.execute("PRAGMA user_version = 99")
     await conn.close()
-    with pytest.raises(SchemaTooNewError, match=r"version 99 is newer .*\(1\)"):
+    with pytest.raises(SchemaTooNewError, match=rf"version 99 is newer .*\({len(MIGRATIONS)}\)"):
         await open_db(db_path)
 
 

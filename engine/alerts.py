@@ -1,0 +1,99 @@
+"""Durable alert outbox: every alert is stored first, then delivered in order per chat."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from datetime import timedelta
+from typing import Protocol
+
+from engine.clock import Clock
+from storage.repository import Repository
+
+log = logging.getLogger("outreach.alerts")
+
+LOG_CHAT = 0  # the pseudo chat of a headless run: alerts go to the log
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+class Severity(enum.StrEnum):
+    """How loud an alert is (SPEC 11)."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class RetryAfter(Exception):
+    """The transport was rate limited: try again after `seconds` (Telegram 429)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds} s")
+        self.seconds = seconds
+
+
+class AlertTransport(Protocol):
+    """Where alerts are delivered: Telegram chats, or the log."""
+
+    async def deliver(self, chat_id: int, severity: Severity, text: str) -> None:
+        """Deliver one alert; raise RetryAfter when rate limited, anything else to retry."""
+        ...
+
+
+class LogTransport:
+    """Headless delivery: alerts become log lines."""
+
+    async def deliver(self, chat_id: int, severity: Severity, text: str) -> None:
+        """Log the alert at a level matching its severity."""
+        level = {Severity.CRITICAL: logging.ERROR, Severity.WARNING: logging.WARNING}.get(
+            severity, logging.INFO
+        )
+        log.log(level, "ALERT [%s] %s", severity.value, text)
+
+
+class AlertOutbox:
+    """Raise alerts (stored at once) and deliver the due ones through a transport."""
+
+    def __init__(self, repo: Repository, clock: Clock, chats: list[int], quiet: timedelta) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._chats = chats or [LOG_CHAT]
+        self._quiet = quiet
+
+    async def raise_alert(self, kind: str, subject: str, severity: Severity, text: str) -> bool:
+        """Store an alert; False when the same kind and subject was raised within quiet time."""
+        now = self._clock.now()
+        alert_id = await self._repo.add_alert(
+            key=f"{kind}:{subject}",
+            severity=severity.value,
+            text=text,
+            chats=self._chats,
+            now=now,
+            quiet_since=now - self._quiet,
+        )
+        return alert_id is not None
+
+    async def deliver_due(self, transport: AlertTransport) -> int:
+        """Try every due delivery once; return how many went out."""
+        delivered = 0
+        stalled: set[int] = set()
+        for item in await self._repo.due_alerts(self._clock.now()):
+            if item.chat_id in stalled:
+                continue  # keep order: nothing overtakes an alert that failed this round
+            try:
+                await transport.deliver(item.chat_id, Severity(item.severity), item.text)
+            except RetryAfter as wait:
+                stalled.add(item.chat_id)
+                until = self._clock.now() + timedelta(seconds=wait.seconds)
+                await self._repo.alert_postpone(item.alert_id, item.chat_id, until, count=False)
+            except Exception as exc:  # any transport failure: back off and keep the alert
+                stalled.add(item.chat_id)
+                delay = min(MAX_BACKOFF, timedelta(seconds=5 * 2**item.attempts))
+                log.warning("alert delivery to chat %s failed (%s); retry in %s",
+                            item.chat_id, type(exc).__name__, delay)  # fmt: skip
+                until = self._clock.now() + delay
+                await self._repo.alert_postpone(item.alert_id, item.chat_id, until, count=True)
+            else:
+                delivered += 1
+                await self._repo.alert_sent(item.alert_id, item.chat_id, self._clock.now())
+        return delivered

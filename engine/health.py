@@ -1,0 +1,114 @@
+"""Health automation (SPEC 9): cool-downs on blocks, pauses and warnings from window rates."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import date
+
+from config import OutreachConfig
+from core import health, limits, warmup
+from core.models import MailboxState, RateCounts
+from engine.alerts import AlertOutbox, Severity
+from engine.clock import Clock
+from storage.repository import Repository
+
+log = logging.getLogger("outreach.health")
+
+
+class HealthService:
+    """Applies the core's verdicts to the stored state and raises the alerts that go with them."""
+
+    def __init__(
+        self, repo: Repository, clock: Clock, config: OutreachConfig, alerts: AlertOutbox
+    ) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._config = config
+        self._policy = config.health.policy()
+        self._alerts = alerts
+
+    def _today(self) -> date:
+        return limits.local_day(self._clock.now(), self._config.sending.timezone)
+
+    async def cool_down(self, domain: str, mailbox: str, why: str) -> None:
+        """A spam block on `mailbox`: its whole domain rests for `cooldown_days` (SPEC 9)."""
+        verdict = health.block_verdict(domain, mailbox, self._clock.now(), self._policy)
+        assert verdict.until is not None
+        if await self._repo.cool_down_domain(domain, f"{verdict.reason}: {why}", verdict.until):
+            await self._alerts.raise_alert(
+                "cooldown",
+                domain,
+                Severity.CRITICAL,
+                f"Domain {domain} is cooling down until {verdict.until:%Y-%m-%d} "
+                f"({self._policy.cooldown_days} days): {verdict.reason} ({why}). Its mailboxes "
+                "then restart warm-up at phase 2.",
+            )
+
+    async def maintain(self) -> None:
+        """Day-level upkeep: end cool-downs, promote warm mailboxes to active."""
+        today = self._today()
+        policy = self._config.warmup.policy()
+        for domain, _until in await self._repo.cooldowns_over(self._clock.now()):
+            count = await self._repo.end_cooldown(domain, warmup.phase2_restart(policy, today))
+            await self._alerts.raise_alert(
+                "cooldown_over",
+                domain,
+                Severity.INFO,
+                f"Domain {domain} is back from cool-down; {count} mailbox(es) restart warm-up "
+                "at phase 2.",
+            )
+        for mailbox_id, address, daily_limit, start in await self._repo.warming_mailboxes():
+            if start is None:
+                continue
+            day = warmup.warmup_day(date.fromisoformat(start), today)
+            if warmup.is_warm(policy, day, daily_limit):
+                await self._repo.set_mailbox_state(mailbox_id, MailboxState.ACTIVE, "warmed up")
+                log.info("%s finished warm-up on day %d", address, day)
+
+    async def evaluate(self) -> None:
+        """Rates over the window -> pauses and alerts for mailboxes and domains."""
+        tz = self._config.sending.timezone
+        today = self._today()
+        start, _ = limits.day_bounds(health.window_start(today, self._policy), tz)
+        rows = await self._repo.window_counts(start, self._clock.now())
+        per_domain: dict[str, list[RateCounts]] = defaultdict(list)
+        for row in rows:
+            per_domain[row.domain].append(row.counts)
+            culprit = (
+                health.Culprit(row.complaint_campaign, row.complaint_step or 0)
+                if row.complaint_campaign
+                else None
+            )
+            for verdict in health.mailbox_verdicts(row.address, row.counts, self._policy, culprit):
+                if verdict.action is health.Action.PAUSE:
+                    if row.state not in (MailboxState.ACTIVE, MailboxState.WARMING):
+                        continue
+                    await self._repo.set_mailbox_state(
+                        row.mailbox_id, MailboxState.PAUSED, verdict.reason
+                    )
+                    await self._alerts.raise_alert(
+                        "mailbox_paused",
+                        row.address,
+                        Severity.CRITICAL,
+                        f"Mailbox {row.address} paused: {verdict.reason}. /resume when fixed.",
+                    )
+                else:
+                    # Once a day per mailbox: the key carries the day.
+                    await self._alerts.raise_alert(
+                        "bounce_warn",
+                        f"{row.address}:{today.isoformat()}",
+                        Severity.WARNING,
+                        f"Mailbox {row.address}: {verdict.reason}.",
+                    )
+        for domain, counts in per_domain.items():
+            total = RateCounts(
+                sends=sum(c.sends for c in counts), complaints=sum(c.complaints for c in counts)
+            )
+            for verdict in health.domain_verdicts(domain, total, self._policy):
+                await self._alerts.raise_alert(
+                    "domain_complaints",
+                    f"{domain}:{today.isoformat()}",
+                    Severity.WARNING,
+                    f"Domain {domain}: {verdict.reason}.",
+                )

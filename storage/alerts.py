@@ -1,0 +1,124 @@
+"""SQL of the durable alert outbox: alerts, one delivery row per chat, quiet periods."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from storage.db import from_ms, to_ms
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """An alert still owed to one chat."""
+
+    alert_id: int
+    chat_id: int
+    severity: str
+    text: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """An alert as stored."""
+
+    id: int
+    key: str
+    severity: str
+    text: str
+    created_at: datetime
+
+
+async def add(
+    conn: aiosqlite.Connection,
+    *,
+    key: str,
+    severity: str,
+    text: str,
+    chats: list[int],
+    now: datetime,
+    quiet_since: datetime,
+) -> int | None:
+    """Store an alert and its deliveries unless the same key was raised after `quiet_since`."""
+    recent = await conn.execute_fetchall(
+        "SELECT 1 FROM alerts WHERE key = ? AND created_at > ? LIMIT 1", (key, to_ms(quiet_since))
+    )
+    if list(recent):
+        return None
+    cursor = await conn.execute(
+        "INSERT INTO alerts (key, severity, text, created_at) VALUES (?, ?, ?, ?)",
+        (key, severity, text, to_ms(now)),
+    )
+    alert_id = cursor.lastrowid
+    assert alert_id is not None
+    await conn.executemany(
+        "INSERT INTO alert_deliveries (alert_id, chat_id, next_attempt_at) VALUES (?, ?, ?)",
+        [(alert_id, chat, to_ms(now)) for chat in chats],
+    )
+    return alert_id
+
+
+async def due(conn: aiosqlite.Connection, now: datetime, limit: int) -> list[PendingDelivery]:
+    """Pending deliveries, oldest alert first; a chat whose oldest is not due yet waits whole."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT d.alert_id, d.chat_id, d.attempts, d.next_attempt_at, a.severity, a.text,
+               a.created_at
+        FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
+        WHERE d.state = 'pending'
+        ORDER BY d.chat_id, d.alert_id
+        LIMIT ?
+        """,
+        (limit,),
+    )
+    out: list[PendingDelivery] = []
+    blocked: set[int] = set()
+    for row in rows:
+        chat = row["chat_id"]
+        # Order per chat: nothing overtakes an earlier alert that is still waiting.
+        if chat in blocked or row["next_attempt_at"] > to_ms(now):
+            blocked.add(chat)
+            continue
+        out.append(
+            PendingDelivery(
+                row["alert_id"], chat, row["severity"], row["text"], row["attempts"],
+                from_ms(row["created_at"]),
+            )
+        )  # fmt: skip
+    return out
+
+
+async def mark_sent(conn: aiosqlite.Connection, alert_id: int, chat_id: int, now: datetime) -> None:
+    """The chat has it."""
+    await conn.execute(
+        "UPDATE alert_deliveries SET state = 'sent', sent_at = ?, attempts = attempts + 1 "
+        "WHERE alert_id = ? AND chat_id = ?",
+        (to_ms(now), alert_id, chat_id),
+    )
+
+
+async def postpone(
+    conn: aiosqlite.Connection, alert_id: int, chat_id: int, until: datetime, *, count: bool
+) -> None:
+    """Try this delivery again at `until` (counting an attempt unless it was rate limiting)."""
+    await conn.execute(
+        "UPDATE alert_deliveries SET next_attempt_at = ?, attempts = attempts + ? "
+        "WHERE alert_id = ? AND chat_id = ?",
+        (to_ms(until), 1 if count else 0, alert_id, chat_id),
+    )
+
+
+async def recent(conn: aiosqlite.Connection, limit: int) -> list[StoredAlert]:
+    """The latest alerts, newest first."""
+    rows = await conn.execute_fetchall(
+        "SELECT id, key, severity, text, created_at FROM alerts ORDER BY id DESC LIMIT ?",
+        (limit,),
+    )
+    return [
+        StoredAlert(r["id"], r["key"], r["severity"], r["text"], from_ms(r["created_at"]))
+        for r in rows
+    ]

@@ -1,0 +1,150 @@
+"""SQL for the health job: window counts per mailbox, and domain-wide state changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import aiosqlite
+
+from core.models import RateCounts
+from storage.db import opt_dt, to_ms
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxHealth:
+    """One mailbox's counts over the window, with the latest complaint's campaign and step."""
+
+    mailbox_id: int
+    address: str
+    domain: str
+    state: str
+    counts: RateCounts
+    complaint_campaign: str | None
+    complaint_step: int | None
+
+
+_EVENT_KINDS = {
+    "delivered": "delivered",
+    "bounce_hard": "bounces",
+    "bounce_soft": "soft_bounces",
+    "complaint": "complaints",
+    "open": "opens",
+    "reply": "replies",
+    "block": "blocks",
+}
+
+
+async def window_counts(
+    conn: aiosqlite.Connection, start: datetime, end: datetime
+) -> list[MailboxHealth]:
+    """Counts per mailbox (not disabled) of sends and events between `start` and `end`."""
+    lo, hi = to_ms(start), to_ms(end)
+    sends = {
+        row[0]: row[1]
+        for row in await conn.execute_fetchall(
+            "SELECT mailbox_id, count(*) FROM sends WHERE sent_at >= ? AND sent_at < ? "
+            "GROUP BY mailbox_id",
+            (lo, hi),
+        )
+    }
+    # One event of a kind per send: the same bounce may come from SMTP, IMAP and an ESP.
+    events: dict[int, dict[str, int]] = {}
+    for row in await conn.execute_fetchall(
+        """
+        SELECT mailbox_id, kind, count(DISTINCT coalesce('s' || send_id, 'e' || id))
+        FROM events WHERE occurred_at >= ? AND occurred_at < ? AND mailbox_id IS NOT NULL
+        GROUP BY mailbox_id, kind
+        """,
+        (lo, hi),
+    ):
+        field = _EVENT_KINDS.get(row[1])
+        if field:
+            events.setdefault(row[0], {})[field] = row[2]
+    culprits = {
+        row[0]: (row[1], row[2])
+        for row in await conn.execute_fetchall(
+            """
+            SELECT e.mailbox_id, c.name, e.step_no FROM events e
+            LEFT JOIN campaigns c ON c.id = e.campaign_id
+            WHERE e.kind = 'complaint' AND e.occurred_at >= ? AND e.occurred_at < ?
+              AND e.id = (SELECT max(id) FROM events x
+                          WHERE x.kind = 'complaint' AND x.mailbox_id = e.mailbox_id)
+            """,
+            (lo, hi),
+        )
+    }
+    rows = await conn.execute_fetchall(
+        "SELECT m.id, m.address, d.name, m.state FROM mailboxes m "
+        "JOIN domains d ON d.id = m.domain_id WHERE m.state != 'disabled' ORDER BY m.id"
+    )
+    out = []
+    for row in rows:
+        mailbox_id = row[0]
+        counts = RateCounts(sends=sends.get(mailbox_id, 0), **events.get(mailbox_id, {}))
+        campaign, step = culprits.get(mailbox_id, (None, None))
+        out.append(MailboxHealth(mailbox_id, row[1], row[2], row[3], counts, campaign, step))
+    return out
+
+
+async def cool_down_domain(
+    conn: aiosqlite.Connection, domain: str, reason: str, until: datetime
+) -> bool:
+    """Domain and its sending mailboxes -> cooldown; False when it already was cooling down."""
+    rows = list(
+        await conn.execute_fetchall(
+            "UPDATE domains SET state = 'cooldown', reason = ?, cooldown_until = ? "
+            "WHERE name = ? AND state != 'cooldown' RETURNING id",
+            (reason, to_ms(until), domain),
+        )
+    )
+    if not rows:
+        return False
+    await conn.execute(
+        "UPDATE mailboxes SET state = 'cooldown', reason = ? "
+        "WHERE domain_id = ? AND state IN ('active', 'warming')",
+        (reason, rows[0][0]),
+    )
+    return True
+
+
+async def cooldowns_over(conn: aiosqlite.Connection, now: datetime) -> list[tuple[str, datetime]]:
+    """Domains whose cool-down has ended, with the end."""
+    rows = await conn.execute_fetchall(
+        "SELECT name, cooldown_until FROM domains WHERE state = 'cooldown' "
+        "AND cooldown_until IS NOT NULL AND cooldown_until <= ?",
+        (to_ms(now),),
+    )
+    out = []
+    for row in rows:
+        until = opt_dt(row[1])
+        assert until is not None
+        out.append((str(row[0]), until))
+    return out
+
+
+async def end_cooldown(conn: aiosqlite.Connection, domain: str, warmup_start: date) -> int:
+    """Domain active again; its cooled-down mailboxes re-enter warm-up from `warmup_start`."""
+    rows = list(
+        await conn.execute_fetchall(
+            "UPDATE domains SET state = 'active', reason = '', cooldown_until = NULL "
+            "WHERE name = ? AND state = 'cooldown' RETURNING id",
+            (domain,),
+        )
+    )
+    if not rows:
+        return 0
+    cursor = await conn.execute(
+        "UPDATE mailboxes SET state = 'warming', reason = 'back from cool-down', "
+        "warmup_start = ? WHERE domain_id = ? AND state = 'cooldown'",
+        (warmup_start.isoformat(), rows[0][0]),
+    )
+    return cursor.rowcount
+
+
+async def warming_mailboxes(conn: aiosqlite.Connection) -> list[tuple[int, str, int, str | None]]:
+    """(id, address, daily_limit, warmup_start) of every warming mailbox."""
+    rows = await conn.execute_fetchall(
+        "SELECT id, address, daily_limit, warmup_start FROM mailboxes WHERE state = 'warming'"
+    )
+    return [(int(r[0]), str(r[1]), int(r[2]), r[3]) for r in rows]

@@ -1,0 +1,225 @@
+"""SQL for a send's life after its reservation: in flight, sent, retried, failed, recovered."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from core.models import LeadState, SendState
+from storage.db import opt_ms, to_ms
+
+
+@dataclass(frozen=True, slots=True)
+class LeadInput:
+    """What rendering one lead step needs: the address, its variables and the thread so far."""
+
+    lead_id: int
+    email: str
+    variables: dict[str, str]
+    thread: tuple[str, ...]  # Message-IDs of the steps already sent, in order
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    """A stored campaign step."""
+
+    campaign_id: int
+    step_no: int
+    subject: str | None
+    body: str
+    html: str | None
+    wait_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """A send that was in flight when the process died: marked unknown, never resent."""
+
+    send_id: int
+    email: str | None
+    mailbox: str
+    campaign: str | None
+    step_no: int | None
+    message_id: str | None
+
+
+async def lead_inputs(conn: aiosqlite.Connection, lead_ids: Sequence[int]) -> dict[int, LeadInput]:
+    """Address, variables and sent thread of each lead."""
+    if not lead_ids:
+        return {}
+    marks = ",".join("?" * len(lead_ids))
+    leads = await conn.execute_fetchall(
+        f"SELECT id, email, vars FROM leads WHERE id IN ({marks})", tuple(lead_ids)
+    )
+    threads: dict[int, list[str]] = {}
+    for row in await conn.execute_fetchall(
+        f"""
+        SELECT lead_id, message_id FROM sends
+        WHERE lead_id IN ({marks}) AND state = 'sent' AND message_id IS NOT NULL
+        ORDER BY lead_id, step_no
+        """,
+        tuple(lead_ids),
+    ):
+        threads.setdefault(row["lead_id"], []).append(row["message_id"])
+    return {
+        row["id"]: LeadInput(
+            row["id"], row["email"], json.loads(row["vars"]), tuple(threads.get(row["id"], ()))
+        )
+        for row in leads
+    }
+
+
+async def steps(conn: aiosqlite.Connection, campaign_ids: Sequence[int]) -> list[StepRow]:
+    """Every step of the given campaigns, in order."""
+    if not campaign_ids:
+        return []
+    marks = ",".join("?" * len(campaign_ids))
+    rows = await conn.execute_fetchall(
+        f"""
+        SELECT campaign_id, step_no, subject, body, html, wait_days FROM steps
+        WHERE campaign_id IN ({marks}) ORDER BY campaign_id, step_no
+        """,
+        tuple(campaign_ids),
+    )
+    return [
+        StepRow(r["campaign_id"], r["step_no"], r["subject"], r["body"], r["html"], r["wait_days"])
+        for r in rows
+    ]
+
+
+async def mark_sending(conn: aiosqlite.Connection, send_ids: Sequence[int], now: datetime) -> None:
+    """Reserved -> sending: from here on a crash means 'unknown', never a resend."""
+    await conn.executemany(
+        "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ? "
+        "WHERE id = ? AND state = 'reserved'",
+        [(to_ms(now), send_id) for send_id in send_ids],
+    )
+
+
+async def finish_sent(
+    conn: aiosqlite.Connection,
+    send_id: int,
+    *,
+    now: datetime,
+    code: int | None,
+    reply: str,
+    lead_id: int | None,
+    next_due_at: datetime | None,
+) -> None:
+    """The server took the mail: record it and move the lead on (finished when no step is left)."""
+    await conn.execute(
+        "UPDATE sends SET state = 'sent', sent_at = ?, smtp_code = ?, smtp_reply = ?, "
+        "updated_at = ? WHERE id = ?",
+        (to_ms(now), code, reply, to_ms(now), send_id),
+    )
+    if lead_id is None:
+        return
+    # A reply or bounce may have closed the lead meanwhile: only an active lead moves on.
+    state = LeadState.ACTIVE if next_due_at is not None else LeadState.FINISHED
+    await conn.execute(
+        "UPDATE leads SET state = ?, next_due_at = ?, "
+        "thread_message_id = COALESCE(thread_message_id, "
+        "(SELECT message_id FROM sends WHERE id = ?)) "
+        "WHERE id = ? AND state = 'active'",
+        (state.value, opt_ms(next_due_at), send_id, lead_id),
+    )
+
+
+async def finish_failed(
+    conn: aiosqlite.Connection,
+    send_id: int,
+    *,
+    state: SendState,
+    now: datetime,
+    code: int | None,
+    reply: str,
+    lead_id: int | None,
+    lead_state: LeadState | None,
+) -> None:
+    """The step ends without a (known) delivery; the lead closes with `lead_state`."""
+    await conn.execute(
+        "UPDATE sends SET state = ?, smtp_code = ?, smtp_reply = ?, updated_at = ? WHERE id = ?",
+        (state.value, code, reply, to_ms(now), send_id),
+    )
+    if lead_id is not None and lead_state is not None:
+        await conn.execute(
+            "UPDATE leads SET state = ?, next_due_at = NULL "
+            "WHERE id = ? AND state IN ('queued', 'active')",
+            (lead_state.value, lead_id),
+        )
+
+
+async def schedule_retry(
+    conn: aiosqlite.Connection,
+    send_id: int,
+    *,
+    now: datetime,
+    due: datetime,
+    code: int | None,
+    reply: str,
+    refund_attempt: bool,
+) -> None:
+    """Put the step back for another try at `due`, from the same mailbox (same thread)."""
+    await conn.execute(
+        "UPDATE sends SET state = 'retry', smtp_code = ?, smtp_reply = ?, updated_at = ?, "
+        "attempts = attempts - ? WHERE id = ?",
+        (code, reply, to_ms(now), 1 if refund_attempt else 0, send_id),
+    )
+    # The lead goes back to this step; the reservation's follow-up guard then lets only this
+    # mailbox take it again, so a retried first mail never jumps to another sender.
+    await conn.execute(
+        """
+        UPDATE leads SET next_step = (SELECT step_no FROM sends WHERE id = :send),
+               state = 'active', next_due_at = :due,
+               mailbox_id = (SELECT mailbox_id FROM sends WHERE id = :send)
+        WHERE id = (SELECT lead_id FROM sends WHERE id = :send) AND state = 'active'
+        """,
+        {"send": send_id, "due": to_ms(due)},
+    )
+
+
+async def recover(conn: aiosqlite.Connection, now: datetime) -> list[Interrupted]:
+    """After a crash: sending -> unknown (listed, never resent); reserved -> retry now."""
+    rows = await conn.execute_fetchall(
+        """
+        SELECT s.id, s.step_no, s.message_id, l.email, m.address, c.name
+        FROM sends s
+        JOIN mailboxes m ON m.id = s.mailbox_id
+        LEFT JOIN leads l ON l.id = s.lead_id
+        LEFT JOIN campaigns c ON c.id = s.campaign_id
+        WHERE s.state = 'sending' ORDER BY s.id
+        """
+    )
+    lost = [
+        Interrupted(r["id"], r["email"], r["address"], r["name"], r["step_no"], r["message_id"])
+        for r in rows
+    ]
+    stamp = to_ms(now)
+    await conn.execute(
+        "UPDATE leads SET state = 'failed', next_due_at = NULL WHERE id IN "
+        "(SELECT lead_id FROM sends WHERE state = 'sending' AND lead_id IS NOT NULL) "
+        "AND state IN ('queued', 'active')"
+    )
+    await conn.execute(
+        "UPDATE sends SET state = 'unknown', updated_at = ? WHERE state = 'sending'", (stamp,)
+    )
+    # Reserved rows never reached SMTP: safe to try again (the slot they used stays counted).
+    reserved = await conn.execute_fetchall("SELECT id FROM sends WHERE state = 'reserved'")
+    for row in reserved:
+        await schedule_retry(
+            conn,
+            row["id"],
+            now=now,
+            due=now,
+            code=None,
+            reply="interrupted before sending",
+            refund_attempt=False,
+        )
+    await conn.execute(
+        "DELETE FROM sends WHERE state = 'retry' AND kind = 'warmup'"
+    )  # warm-up mails are not owed to anyone: just drop unsent ones
+    return lost

@@ -1,0 +1,139 @@
+"""The sending engine against a real SMTP server on 127.0.0.1 (aiosmtpd) and a real SQLite file."""
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from email import message_from_bytes
+from pathlib import Path
+
+import pytest
+
+from tests.engine.world import PASSWORD, USER, World, make_world
+from tests.fakes.smtp_server import Accept, FakeSmtpServer
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeSmtpServer]:
+    async with FakeSmtpServer(username=USER, password=PASSWORD) as srv:
+        yield srv
+
+
+async def run_ticks(world: World, n: int, step: timedelta = timedelta(seconds=20)) -> None:
+    for _ in range(n):
+        await world.engine.tick()
+        world.clock.advance(step)
+
+
+async def test_limits_per_mailbox_and_domain_and_no_address_twice(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    async with make_world(tmp_path, server) as world:
+        await world.add_leads([f"lead{i}@example.com" for i in range(100)])
+        await run_ticks(world, 10)
+        received = server.messages
+        # 3 domains x 2 mailboxes, limit 4 each, domain cap 6: 6 per domain, 18 in all.
+        assert len(received) == 18
+        per_mailbox = Counter(m.mail_from for m in received)
+        assert max(per_mailbox.values()) <= 4
+        per_domain = Counter(m.mail_from.split("@")[1] for m in received)
+        assert per_domain == {"d0.test": 6, "d1.test": 6, "d2.test": 6}
+        rcpts = [r for m in received for r in m.rcpt_tos]
+        assert len(rcpts) == len(set(rcpts))
+        # The database agrees and every sent row carries the Message-ID the server saw.
+        assert await world.scalar("SELECT count(*) FROM sends WHERE state = 'sent'") == 18
+        ids = {m.message_id for m in received}
+        stored = {r[0] for r in await world.rows("SELECT message_id FROM sends")}
+        assert ids == stored
+
+
+async def test_follow_up_same_thread_same_mailbox_after_wait_days(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    async with make_world(tmp_path, server, domains=1, per_domain=2, domain_limit=None) as world:
+        await world.add_leads(["ann@example.com", "bob@example.com"])
+        await run_ticks(world, 3)
+        assert len(server.messages) == 2
+        firsts = {m.rcpt_tos[0]: m for m in server.messages}
+        # Nothing more before wait_days (3) have passed.
+        world.clock.advance(timedelta(days=2, hours=23))
+        await run_ticks(world, 3)
+        assert len(server.messages) == 2
+        world.clock.advance(timedelta(hours=2))
+        await run_ticks(world, 3)
+        assert len(server.messages) == 4
+        for follow in server.messages[2:]:
+            first = firsts[follow.rcpt_tos[0]]
+            assert follow.mail_from == first.mail_from
+            msg, head = message_from_bytes(follow.data), message_from_bytes(first.data)
+            assert msg["In-Reply-To"] == head["Message-ID"]
+            assert head["Message-ID"] in msg["References"]
+            assert msg["Subject"] == f"Re: {head['Subject']}"
+            assert "Bump 2" in msg.get_payload()
+        # The sequence had two steps: every lead is finished, nothing else goes out.
+        world.clock.advance(timedelta(days=10))
+        await run_ticks(world, 3)
+        assert len(server.messages) == 4
+        assert await world.scalar("SELECT count(*) FROM leads WHERE state = 'finished'") == 2
+
+
+async def test_nothing_outside_the_campaign_window(tmp_path: Path, server: FakeSmtpServer) -> None:
+    # T0 is Monday 14:00 UTC = 09:00 in New York; the window is 10:00-11:00 there, Mondays.
+    async with make_world(
+        tmp_path, server, hours="10:00-11:00", days=["mon"], domain_limit=None, mailbox_limit=40
+    ) as world:
+        await world.add_leads([f"l{i}@example.com" for i in range(50)])
+        await run_ticks(world, 5, timedelta(minutes=10))  # 09:00-09:50 NY: before the window
+        assert server.messages == []
+        world.clock.set(world.clock.now().replace(hour=15, minute=0))  # 10:00 NY
+        await run_ticks(world, 6, timedelta(minutes=10))  # 10:00-10:50
+        inside = len(server.messages)
+        assert inside > 0
+        world.clock.set(world.clock.now().replace(hour=16, minute=0))  # 11:00 NY: closed
+        await run_ticks(world, 6, timedelta(minutes=10))
+        assert len(server.messages) == inside
+        hours = {
+            r[0]
+            for r in await world.rows(
+                "SELECT strftime('%H', sent_at / 1000, 'unixepoch') FROM sends WHERE state = 'sent'"
+            )
+        }
+        assert hours == {"15"}  # 10:00-10:59 in New York, nothing before or after
+
+
+async def test_gap_between_two_sends_of_one_mailbox(tmp_path: Path, server: FakeSmtpServer) -> None:
+    async with make_world(
+        tmp_path, server, domains=1, per_domain=1, domain_limit=None, mailbox_limit=40,
+        min_gap=300, jitter=240,
+    ) as world:  # fmt: skip
+        await world.add_leads([f"l{i}@example.com" for i in range(20)])
+        times = []
+        for _ in range(200):
+            before = len(server.messages)
+            await world.engine.tick()
+            if len(server.messages) > before:
+                times.append(world.clock.now())
+            world.clock.advance(timedelta(seconds=20))
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        assert len(times) >= 5
+        assert min(gaps) >= 300
+        assert max(gaps) <= 300 + 240 + 20  # one tick of slack
+        assert len(set(gaps)) > 1  # jitter varies the gap
+
+
+async def test_every_message_has_the_spec_headers(tmp_path: Path, server: FakeSmtpServer) -> None:
+    async with make_world(tmp_path, server, domains=1, per_domain=1, domain_limit=None) as world:
+        await world.add_leads(["ann@example.com"])
+        await world.engine.tick()
+        (received,) = server.messages
+        msg = message_from_bytes(received.data)
+        assert received.mail_from == "m0@d0.test"  # envelope sender is the mailbox
+        assert msg["Message-ID"].endswith("@d0.test>")
+        assert msg["Date"]
+        assert msg["List-Unsubscribe"].startswith("<mailto:m0@d0.test")
+        assert msg["Subject"] in {"Hi Ann", "Hello Ann"}
+        body = str(msg.get_payload())
+        assert "Brand Ltd, 1 Main St" in body and "unsubscribe" in body.lower()
+
+
+async def test_suppressed_script_default_is_accept(server: FakeSmtpServer) -> None:
+    assert isinstance(server.action_for("anyone@example.com"), Accept)
