@@ -3,33 +3,96 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import os
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.views import status_lines
 from check import summary_lines
-from config import ENV_FILE, ConfigError, environ_with_dotenv, load_config, load_settings
+from config import (
+    ENV_FILE,
+    ConfigError,
+    OutreachConfig,
+    Settings,
+    environ_with_dotenv,
+    load_config,
+    load_settings,
+)
+from engine.clock import SystemClock
+from engine.status import gather_status
+from service import open_repository, run_service
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate the config and print what it holds, or every error with its place."""
+    loaded = _load(args)
+    if loaded is None:
+        return 1
+    settings, config = loaded
+    path: Path = args.config or settings.outreach_config
+    today = args.date or datetime.now(ZoneInfo(config.sending.timezone)).date()
+    print("\n".join(summary_lines(config, today, str(path))))
+    return 0
+
+
+def _load(args: argparse.Namespace) -> tuple[Settings, OutreachConfig] | None:
+    """Settings and config, or None after printing every error."""
     try:
         settings = load_settings()
     except ConfigError as exc:
         _print_errors(exc.errors, "the settings (environment / .env)")
-        return 1
-    path: Path = args.config or settings.outreach_config
+        return None
+    path: Path = getattr(args, "config", None) or settings.outreach_config
     try:
         config = load_config(path, environ_with_dotenv(ENV_FILE, os.environ))
     except ConfigError as exc:
         _print_errors(exc.errors, str(path))
+        return None
+    return settings, config
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiosmtplib/aiohttp chatter at DEBUG could carry protocol lines; keep them at WARNING.
+    for noisy in ("aiosmtplib", "aiohttp.access", "apscheduler.executors.default"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the service: sending, upkeep, health, alerts (and the bot with BOT_TOKEN)."""
+    loaded = _load(args)
+    if loaded is None:
         return 1
-    today = args.date or datetime.now(ZoneInfo(config.sending.timezone)).date()
-    print("\n".join(summary_lines(config, today, str(path))))
+    settings, config = loaded
+    _logging(settings)
+    asyncio.run(run_service(settings, config))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print what /status shows."""
+    loaded = _load(args)
+    if loaded is None:
+        return 1
+    settings, config = loaded
+
+    async def show() -> list[str]:
+        async with AsyncExitStack() as stack:
+            clock = SystemClock()
+            repo = await open_repository(stack, settings, config, clock)
+            return status_lines(await gather_status(repo, clock, config))
+
+    print("\n".join(asyncio.run(show())))
     return 0
 
 
@@ -58,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge warm-up and capacity as of this day, YYYY-MM-DD (default: today)",
     )
     check.set_defaults(run=cmd_check)
+    commands.add_parser("run", parents=[common], help="run the service (the default)").set_defaults(
+        run=cmd_run
+    )
+    commands.add_parser("status", parents=[common], help="print what /status shows").set_defaults(
+        run=cmd_status
+    )
+    parser.set_defaults(run=cmd_run, config=None)
     return parser
 
 
@@ -65,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; the exit status is returned."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    run: Command | None = getattr(args, "run", None)
-    if run is None:
-        parser.print_help()
-        return 2
+    run: Command = args.run  # no subcommand: run the service (SPEC 2)
     return run(args)
 
 

@@ -119,6 +119,11 @@ class SendingEngine:
             )
         return len(lost)
 
+    async def tick_idle(self) -> None:
+        """Wait until no tick is running (for a clean shutdown)."""
+        async with self._lock:
+            return
+
     async def tick(self) -> TickReport:
         """Plan and send whatever is due now; one tick at a time."""
         async with self._lock:

@@ -23,7 +23,7 @@ from core.models import (
     Snapshot,
     WarmupPolicy,
 )
-from storage import alerts, health, reservations, sends, snapshot, sync
+from storage import alerts, health, reservations, sends, snapshot, status, sync
 from storage.db import (
     StorageError,
     from_ms,
@@ -496,6 +496,11 @@ class Repository:
             (state.value, lead_id),
         )
 
+    async def lead_email(self, lead_id: int) -> str | None:
+        """The address of one lead."""
+        rows = await self._fetch("SELECT email FROM leads WHERE id = ?", (lead_id,))
+        return str(rows[0][0]) if rows else None
+
     # --- health (engine/health.py) ------------------------------------------------------------
 
     async def window_counts(self, start: datetime, end: datetime) -> list[health.MailboxHealth]:
@@ -522,6 +527,18 @@ class Repository:
         """Every warming mailbox: id, address, daily_limit, warmup_start."""
         async with self._reading() as conn:
             return await health.warming_mailboxes(conn)
+
+    # --- status ------------------------------------------------------------------------------
+
+    async def campaign_counts(self, day: str) -> list[status.CampaignCounts]:
+        """Campaigns with their leads by state and today's sends."""
+        async with self._lock, read_transaction(self._conn):
+            return await status.campaign_counts(self._conn, day)
+
+    async def sent_on(self, day: str) -> int:
+        """Slots used on one day over all mailboxes."""
+        async with self._reading() as conn:
+            return await status.sent_on(conn, day)
 
     # --- alert outbox (engine/alerts.py) -------------------------------------------------------
 

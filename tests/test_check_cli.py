@@ -173,8 +173,12 @@ def test_bad_settings_exit_1_without_echoing_the_token(tmp_path: Path) -> None:
     assert SECRET not in result.stdout + result.stderr
 
 
-def test_no_subcommand_prints_help_and_returns_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([]) == 2
-    out = capsys.readouterr().out
-    assert "usage: main.py" in out
-    assert "check" in out
+def test_no_subcommand_runs_the_service_which_refuses_a_broken_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[sending]\ntick_seconds = 0\n")
+    monkeypatch.setenv("OUTREACH_CONFIG", str(broken))
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    assert main([]) == 1
+    assert "sending.tick_seconds" in capsys.readouterr().out

@@ -1,0 +1,53 @@
+"""APScheduler 3 wiring: which engine call runs how often. No logic lives here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+log = logging.getLogger("outreach.scheduler")
+
+Job = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Every:
+    """A job and its period in seconds."""
+
+    name: str
+    seconds: float
+    job: Job
+    start_now: bool = True
+
+
+def _guarded(name: str, job: Job) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        try:
+            await job()
+        except Exception:
+            # One failed run must not kill the schedule; the next run tries again.
+            log.exception("job %s failed", name)
+
+    run.__name__ = name
+    return run
+
+
+def build_scheduler(jobs: list[Every]) -> AsyncIOScheduler:
+    """A memory-store scheduler running each job alone (never two instances at once)."""
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    for item in jobs:
+        scheduler.add_job(
+            _guarded(item.name, item.job),
+            "interval",
+            seconds=item.seconds,
+            id=item.name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(item.seconds)),
+            next_run_time=datetime.now(UTC) if item.start_now else None,
+        )
+    return scheduler
