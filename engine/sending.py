@@ -140,7 +140,6 @@ class SendingEngine:
         jobs = await self._prepare(plans, snap, report)
         if not jobs:
             return report
-        await self._repo.mark_sending([job.send_id for job in jobs], self._clock.now())
         by_mailbox: dict[int, list[_Job]] = defaultdict(list)
         for job in jobs:
             by_mailbox[job.plan.mailbox_id].append(job)
@@ -292,6 +291,9 @@ class SendingEngine:
 
     async def _send_all(self, queue: list[_Job], report: TickReport) -> None:
         for index, job in enumerate(queue):
+            # Marked one by one, right before SMTP: a crash then leaves at most the mails
+            # actually in flight as 'unknown'; the rest are still 'reserved' and go out later.
+            await self._repo.mark_sending([job.send_id], self._clock.now())
             outcome = await self._sender.send(job.account, job.message)
             stop = await self._record(job, outcome, report)
             if stop:

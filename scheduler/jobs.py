@@ -45,6 +45,7 @@ def build_scheduler(jobs: list[Every]) -> AsyncIOScheduler:
             "interval",
             seconds=item.seconds,
             id=item.name,
+            name=item.name,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=max(1, int(item.seconds)),

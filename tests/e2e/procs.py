@@ -1,0 +1,84 @@
+"""Start the real processes an end-to-end test needs: main.py and the fake SMTP server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MAIN = ROOT / "main.py"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def base_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """A clean environment: no bot token, the test's DB and config."""
+    env = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "ADMIN_IDS"}}
+    env.update(
+        {
+            "OUTREACH_CONFIG": str(tmp / "outreach.toml"),
+            "DATABASE_PATH": str(tmp / "data" / "outreach.db"),
+            "LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def start_smtp(
+    tmp: Path, script: dict[str, object] | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """The standalone fake SMTP server, logging accepted mail to tmp/smtp.jsonl."""
+    args = [sys.executable, "-m", "tests.fakes.smtp_server", "--port", "0",
+            "--log", str(tmp / "smtp.jsonl")]  # fmt: skip
+    if script is not None:
+        path = tmp / "script.json"
+        path.write_text(json.dumps(script))
+        args += ["--script", str(path)]
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("listening"):
+        proc.kill()
+        raise RuntimeError(f"fake SMTP server did not start: {line!r}")
+    return proc, int(line.split()[2])
+
+
+def run_main(
+    args: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a main.py subcommand to completion."""
+    return subprocess.run(
+        [sys.executable, str(MAIN), *args], cwd=env.get("CWD", ROOT), env=env, text=True,
+        capture_output=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def spawn_main(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start the service (`python main.py`) with its output in `log`."""
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, str(MAIN)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def wait_for(predicate: object, timeout: float, interval: float = 0.1) -> bool:
+    """Poll a zero-argument callable until it returns true or `timeout` passes."""
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
