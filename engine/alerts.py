@@ -60,8 +60,19 @@ class AlertOutbox:
         self._chats = chats or [LOG_CHAT]
         self._quiet = quiet
 
-    async def raise_alert(self, kind: str, subject: str, severity: Severity, text: str) -> bool:
-        """Store an alert; False when the same kind and subject was raised within quiet time."""
+    async def raise_alert(
+        self,
+        kind: str,
+        subject: str,
+        severity: Severity,
+        text: str,
+        *,
+        quiet: timedelta | None = None,
+    ) -> bool:
+        """Store an alert; False when the same kind and subject was raised within quiet time.
+
+        `quiet` overrides the configured quiet period, e.g. a day for once-a-day warnings.
+        """
         now = self._clock.now()
         alert_id = await self._repo.add_alert(
             key=f"{kind}:{subject}",
@@ -69,7 +80,7 @@ class AlertOutbox:
             text=text,
             chats=self._chats,
             now=now,
-            quiet_since=now - self._quiet,
+            quiet_since=now - max(self._quiet, quiet or self._quiet),
         )
         return alert_id is not None
 

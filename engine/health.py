@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 
 from config import OutreachConfig
 from core import health, limits, warmup
@@ -14,6 +14,8 @@ from engine.clock import Clock
 from storage.repository import Repository
 
 log = logging.getLogger("outreach.health")
+
+ONE_DAY = timedelta(days=1)
 
 
 class HealthService:
@@ -80,10 +82,10 @@ class HealthService:
                 if row.complaint_campaign
                 else None
             )
+            if row.state not in (MailboxState.ACTIVE, MailboxState.WARMING):
+                continue  # already stopped: neither pause again nor warn
             for verdict in health.mailbox_verdicts(row.address, row.counts, self._policy, culprit):
                 if verdict.action is health.Action.PAUSE:
-                    if row.state not in (MailboxState.ACTIVE, MailboxState.WARMING):
-                        continue
                     await self._repo.set_mailbox_state(
                         row.mailbox_id, MailboxState.PAUSED, verdict.reason
                     )
@@ -94,12 +96,13 @@ class HealthService:
                         f"Mailbox {row.address} paused: {verdict.reason}. /resume when fixed.",
                     )
                 else:
-                    # Once a day per mailbox: the key carries the day.
+                    # Once a day per mailbox (SPEC 9): the key carries the day, quiet a day.
                     await self._alerts.raise_alert(
                         "bounce_warn",
                         f"{row.address}:{today.isoformat()}",
                         Severity.WARNING,
                         f"Mailbox {row.address}: {verdict.reason}.",
+                        quiet=ONE_DAY,
                     )
         for domain, counts in per_domain.items():
             total = RateCounts(
@@ -111,4 +114,5 @@ class HealthService:
                     f"{domain}:{today.isoformat()}",
                     Severity.WARNING,
                     f"Domain {domain}: {verdict.reason}.",
+                    quiet=ONE_DAY,
                 )

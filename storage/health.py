@@ -38,12 +38,12 @@ _EVENT_KINDS = {
 async def window_counts(
     conn: aiosqlite.Connection, start: datetime, end: datetime
 ) -> list[MailboxHealth]:
-    """Counts per mailbox (not disabled) of sends and events between `start` and `end`."""
+    """Counts per mailbox (not disabled) of sends and events from `start` to `end`, inclusive."""
     lo, hi = to_ms(start), to_ms(end)
     sends = {
         row[0]: row[1]
         for row in await conn.execute_fetchall(
-            "SELECT mailbox_id, count(*) FROM sends WHERE sent_at >= ? AND sent_at < ? "
+            "SELECT mailbox_id, count(*) FROM sends WHERE sent_at >= ? AND sent_at <= ? "
             "GROUP BY mailbox_id",
             (lo, hi),
         )
@@ -53,7 +53,7 @@ async def window_counts(
     for row in await conn.execute_fetchall(
         """
         SELECT mailbox_id, kind, count(DISTINCT coalesce('s' || send_id, 'e' || id))
-        FROM events WHERE occurred_at >= ? AND occurred_at < ? AND mailbox_id IS NOT NULL
+        FROM events WHERE occurred_at >= ? AND occurred_at <= ? AND mailbox_id IS NOT NULL
         GROUP BY mailbox_id, kind
         """,
         (lo, hi),
@@ -67,7 +67,7 @@ async def window_counts(
             """
             SELECT e.mailbox_id, c.name, e.step_no FROM events e
             LEFT JOIN campaigns c ON c.id = e.campaign_id
-            WHERE e.kind = 'complaint' AND e.occurred_at >= ? AND e.occurred_at < ?
+            WHERE e.kind = 'complaint' AND e.occurred_at >= ? AND e.occurred_at <= ?
               AND e.id = (SELECT max(id) FROM events x
                           WHERE x.kind = 'complaint' AND x.mailbox_id = e.mailbox_id)
             """,
