@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import re
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from email.headerregistry import Address, BaseHeader, HeaderRegistry, Unstructur
 from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import format_datetime
+from typing import Any
 from urllib.parse import quote
 
 # C0, DEL, C1 (NEL among them) and the Unicode line/paragraph separators: anything a mail
@@ -22,6 +24,7 @@ _MSG_ID = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
 _ID_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _FOLD_AT = 78
+_PARSED_KEPT = 4096  # parsed header values kept for reuse
 
 
 def header_safe(value: str) -> str:
@@ -78,23 +81,86 @@ class _ListHeader(UnstructuredHeader, BaseHeader):
 _VERBATIM = ("message-id", "in-reply-to", "references", "list-unsubscribe", "list-unsubscribe-post")
 
 
-def _policy() -> Policy:
-    registry = HeaderRegistry()
+class _FoldOnce(BaseHeader):
+    """A header that keeps its folded text: a header reused by many messages folds once."""
+
+    def fold(self, *, policy: Policy) -> str:
+        """The header as it goes on the wire under `policy`."""
+        # Folding reads only these policy values (email._header_value_parser), and a header
+        # object never changes.
+        key = (policy.max_line_length, policy.linesep, bool(getattr(policy, "utf8", False)))
+        folds: dict[tuple[int | None, str, bool], str] = self.__dict__.setdefault("_folds", {})
+        text = folds.get(key)
+        if text is None:
+            text = folds[key] = super().fold(policy=policy)
+        return text
+
+
+class _CachedRegistry(HeaderRegistry):
+    """A HeaderRegistry that builds each header class once and parses a repeated value once.
+
+    The stock registry creates a new class with type() on every lookup, and the email package
+    looks a header up several times per header set; parsing a value is the other big cost of a
+    message, and most values repeat (Content-Type, MIME-Version, the mailbox's
+    List-Unsubscribe, the Date within one second). Header objects are immutable, so one
+    parsed (and, by _FoldOnce, folded) header can serve every message that sets the same name
+    to the same text.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(base_class=_FoldOnce)
+        self._classes: dict[str, type[BaseHeader]] = {}
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        if not isinstance(value, str):  # an Address object, say: not hashable
+            return super().__call__(name, value)
+        key = (name, value)
+        header = self._parsed.get(key)
+        if header is None:
+            if len(self._parsed) >= _PARSED_KEPT:
+                self._parsed.clear()  # bounded memory: the values that repeat come back soon
+            header = self._parsed[key] = super().__call__(name, value)
+        return header
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+    def map_to_type(self, name: str, cls: type[BaseHeader]) -> None:
+        """Register `cls` for `name` (forgetting any class built for it before)."""
+        self._classes.pop(name.lower(), None)
+        super().map_to_type(name, cls)
+
+
+def _registry() -> _CachedRegistry:
+    registry = _CachedRegistry()
     for name in _VERBATIM:
         registry.map_to_type(name, _ListHeader)
-    # CRLF line ends: the message is meant for SMTP as it stands.
-    return email_policy.SMTP.clone(header_factory=registry)
+    return registry
 
 
-POLICY = _policy()
+_REGISTRY = _registry()
+# CRLF line ends: the message is meant for SMTP as it stands.
+POLICY: Policy = email_policy.SMTP.clone(header_factory=_REGISTRY)
 
 
+@functools.lru_cache(maxsize=1024)  # Address objects are immutable; senders repeat
 def _address(value: str, display_name: str = "") -> Address:
     clean = header_safe(value)
     try:
         return Address(display_name=header_safe(display_name), addr_spec=clean)
     except (ValueError, IndexError) as exc:  # the email parser raises both on junk
         raise ValueError(f"not a usable e-mail address: {clean!r}") from exc
+
+
+@functools.lru_cache(maxsize=1024)
+def _from_header(sender: str, display_name: str) -> BaseHeader:
+    """A sender's From header, made once: what `message["From"] = _address(...)` makes."""
+    return _REGISTRY("From", _address(sender, display_name))
 
 
 def _msg_id(value: str) -> str:
@@ -174,7 +240,7 @@ def build_message(
     url = _url(unsubscribe_url) if unsubscribe_url else None
 
     message = EmailMessage(policy=POLICY)
-    message["From"] = from_address
+    message["From"] = _from_header(sender, display_name)
     message["To"] = _address(to)
     message["Subject"] = header_safe(reply_subject(subject) if in_reply_to else subject)
     message["Date"] = header_safe(format_datetime(date))

@@ -369,12 +369,20 @@ def _render_part(part: CompiledPart, variables: dict[str, str], rng: random.Rand
         raise TemplateError(f"{part.name}: {at}{type(exc).__name__}: {exc}") from None
 
 
-def render(step: CompiledStep, variables: Mapping[str, str], rng: random.Random) -> Rendered:
-    """Render a step for one lead; TemplateError (MissingVariableError) instead of a hole."""
+def render_subject(
+    step: CompiledStep, variables: Mapping[str, str], rng: random.Random
+) -> str | None:
+    """The subject alone: what render() gives with the same `rng`."""
+    if step.subject is None:
+        return None
+    return header_safe(_render_part(step.subject, _present(variables), rng))
+
+
+def render_content(
+    step: CompiledStep, variables: Mapping[str, str], rng: random.Random
+) -> tuple[str, str | None]:
+    """Text and HTML alone, for a caller that takes the subject from elsewhere."""
     values = _present(variables)
-    subject = None
-    if step.subject is not None:
-        subject = header_safe(_render_part(step.subject, values, rng))
     # Text and HTML draw from one seed: alternatives whose spintax mirrors each other read the
     # same.
     seed = rng.getrandbits(64)
@@ -382,4 +390,13 @@ def render(step: CompiledStep, variables: Mapping[str, str], rng: random.Random)
     html = None
     if step.html is not None:
         html = _render_part(step.html, values, random.Random(seed))
+    return text, html
+
+
+def render(step: CompiledStep, variables: Mapping[str, str], rng: random.Random) -> Rendered:
+    """Render a step for one lead; TemplateError (MissingVariableError) instead of a hole."""
+    values = _present(variables)
+    # The subject first, so that render_subject() with the same rng gives the same words.
+    subject = render_subject(step, values, rng)
+    text, html = render_content(step, values, rng)
     return Rendered(subject, text, html)

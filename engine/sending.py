@@ -6,10 +6,9 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Protocol
 
@@ -17,6 +16,8 @@ from config import MailboxConfig, OutreachConfig
 from core import health, limits, message, outcomes, planner, templates, unsubscribe
 from core.models import (
     CampaignState,
+    CampaignView,
+    DomainView,
     EventKind,
     LeadState,
     MailboxState,
@@ -32,12 +33,15 @@ from engine.health import HealthService
 from mail.smtp import SmtpAccount
 from storage.records import Refused, Reservation, SendKind
 from storage.repository import Repository
-from storage.sends import LeadInput, StepRow
+from storage.sends import Delivered, LeadInput, StepRow
 
 log = logging.getLogger("outreach.sending")
 
 NEW_LEADS_PER_CAMPAIGN = 200  # how many queued leads one tick looks at per campaign
 FOLLOWUPS_PER_TICK = 500
+# Planned steps rendered and reserved together (one transaction) while the earlier ones go out:
+# small enough that the first mails leave soon, big enough that a reservation is cheap.
+RESERVE_CHUNK = 25
 
 
 class MailSender(Protocol):
@@ -70,6 +74,71 @@ class _Job:
     account: SmtpAccount
     lead: LeadInput
     next_wait_days: int | None  # days until the next step, None after the last one
+    attempts: int  # SMTP attempts of this step, the coming one included
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    """What every chunk of one tick's plans shares."""
+
+    snap: Snapshot
+    steps: dict[tuple[int, int], StepRow]
+    leads: dict[int, LeadInput]
+    mailboxes: dict[int, MailboxView]
+    domains: dict[str, DomainView]
+    campaigns: dict[int, CampaignView]
+    stopped: set[int] = field(default_factory=set)  # campaigns stopped by a broken template
+
+
+class _Ledger:
+    """Writes the send records of all mailboxes in shared transactions (a group commit).
+
+    A mailbox hands in the record of its last mail and the id of its next one and resumes once
+    the transaction holding both has committed: a step is always marked 'sending' in the
+    database before its SMTP transaction begins, and one commit serves many mailboxes.
+    """
+
+    def __init__(self, repo: Repository, clock: Clock) -> None:
+        self._repo = repo
+        self._clock = clock
+        self._waiting: list[tuple[Delivered | None, int | None, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, delivered: Delivered | None, starting: int | None) -> bool:
+        """Record `delivered` and mark `starting` 'sending'; True when `starting` was marked."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((delivered, starting, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        return await future
+
+    async def close(self) -> None:
+        """Wait for the last write."""
+        if self._writer is not None:
+            await self._writer
+
+    async def _drain(self) -> None:
+        # Whatever arrives while a transaction is on its way goes into the next one.
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                marked = await self._repo.record_sends(
+                    delivered=[done for done, _, _ in batch if done is not None],
+                    starting=[send_id for _, send_id, _ in batch if send_id is not None],
+                    now=self._clock.now(),
+                )
+            except Exception as exc:  # handed to every writer of this batch
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            except BaseException:
+                for _, _, future in batch:
+                    future.cancel()
+                raise
+            for _, send_id, future in batch:
+                if not future.done():
+                    future.set_result(send_id in marked)
 
 
 class SendingEngine:
@@ -131,21 +200,48 @@ class SendingEngine:
 
     async def _tick(self) -> TickReport:
         report = TickReport()
-        now = self._clock.now()
         snap = await self._snapshot()
-        plans = planner.plan(snap, now)
+        plans = planner.plan(snap, self._clock.now())
         report.planned = len(plans)
-        if not plans:
-            return report
-        jobs = await self._prepare(plans, snap, report)
-        if not jobs:
-            return report
-        by_mailbox: dict[int, list[_Job]] = defaultdict(list)
-        for job in jobs:
-            by_mailbox[job.plan.mailbox_id].append(job)
-        # Mailboxes send in parallel; one mailbox's mails go one after another on its connection.
-        await asyncio.gather(*(self._send_all(queue, report) for queue in by_mailbox.values()))
+        if plans:
+            await self._send_plans(plans, snap, report)
         return report
+
+    async def _send_plans(
+        self, plans: Sequence[SendPlan], snap: Snapshot, report: TickReport
+    ) -> None:
+        """Render and reserve the plans chunk by chunk while the reserved ones go out."""
+        tick = _Tick(
+            snap=snap,
+            steps=await self._steps({p.campaign_id for p in plans}),
+            leads=await self._repo.lead_inputs([p.lead_id for p in plans]),
+            mailboxes={m.id: m for m in snap.mailboxes},
+            domains={d.name: d for d in snap.domains},
+            campaigns={c.id: c for c in snap.campaigns},
+        )
+        ledger = _Ledger(self._repo, self._clock)
+        queues: dict[int, asyncio.Queue[_Job | None]] = {}
+        workers: list[asyncio.Task[None]] = []
+        try:
+            for first in range(0, len(plans), RESERVE_CHUNK):
+                chunk = plans[first : first + RESERVE_CHUNK]
+                for job in await self._prepare(chunk, tick, report):
+                    queue = queues.get(job.plan.mailbox_id)
+                    if queue is None:
+                        # Mailboxes send in parallel; one mailbox's mails go one after
+                        # another on its connection.
+                        queue = queues[job.plan.mailbox_id] = asyncio.Queue()
+                        workers.append(asyncio.create_task(self._send_all(queue, ledger, report)))
+                    queue.put_nowait(job)
+        finally:
+            # Even when preparing failed, what is reserved goes out; no send is cut short.
+            for queue in queues.values():
+                queue.put_nowait(None)
+            results = await asyncio.gather(*workers, return_exceptions=True)
+            await ledger.close()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _snapshot(self) -> Snapshot:
         now = self._clock.now()
@@ -168,49 +264,58 @@ class SendingEngine:
         )
 
     async def _prepare(
-        self, plans: Sequence[SendPlan], snap: Snapshot, report: TickReport
+        self, plans: Sequence[SendPlan], tick: _Tick, report: TickReport
     ) -> list[_Job]:
-        """Render each planned step, then reserve it; a refused or broken one is skipped."""
-        now = self._clock.now()
-        today = limits.local_day(now, snap.sending_timezone)
-        steps = await self._steps({p.campaign_id for p in plans})
-        leads = await self._repo.lead_inputs([p.lead_id for p in plans])
-        mailboxes = {m.id: m for m in snap.mailboxes}
-        domains = {d.name: d for d in snap.domains}
-        campaigns = {c.id: c for c in snap.campaigns}
-        stopped: set[int] = set()
-        jobs: list[_Job] = []
+        """Render each planned step, then reserve them all; a refused or broken one is skipped."""
+        built: list[tuple[SendPlan, EmailMessage, int | None]] = []
         for plan in plans:
-            if plan.campaign_id in stopped or plan.lead_id not in leads:
+            if plan.campaign_id in tick.stopped or plan.lead_id not in tick.leads:
                 continue
-            mailbox = mailboxes[plan.mailbox_id]
-            built = await self._build(plan, mailbox, leads[plan.lead_id], steps, stopped)
-            if built is None:
-                continue
-            msg, next_wait = built
-            campaign = campaigns[plan.campaign_id]
-            result = await self._repo.reserve(
-                Reservation(
-                    kind=SendKind.CAMPAIGN,
-                    mailbox_id=mailbox.id,
-                    day=today.isoformat(),
-                    now=now,
-                    next_send_at=limits.next_send_at(now, snap.sending, self._rng.random()),
-                    mailbox_cap=limits.mailbox_cap(mailbox, today, snap.warmup),
-                    domain_cap=domains[mailbox.domain].daily_limit,
-                    campaign_cap=campaign.daily_limit,
-                    lead_id=plan.lead_id,
-                    campaign_id=plan.campaign_id,
-                    step_no=plan.step_no,
-                    message_id=msg["Message-ID"],
-                )
+            mailbox = tick.mailboxes[plan.mailbox_id]
+            rendered = await self._build(
+                plan, mailbox, tick.leads[plan.lead_id], tick.steps, tick.stopped
             )
+            if rendered is not None:
+                built.append((plan, *rendered))
+            # Rendering is CPU work: let the mailboxes' SMTP replies in between two messages.
+            await asyncio.sleep(0)
+        now = self._clock.now()
+        today = limits.local_day(now, tick.snap.sending_timezone)
+        reqs = [self._reservation(plan, msg, tick, now, today) for plan, msg, _ in built]
+        jobs: list[_Job] = []
+        for (plan, msg, next_wait), result in zip(
+            built, await self._repo.reserve_many(reqs), strict=True
+        ):
             if isinstance(result, Refused):
                 report.refused[result.reason.value] = report.refused.get(result.reason.value, 0) + 1
                 continue
-            account = SmtpAccount(mailbox.address, self._mailboxes[mailbox.address].smtp)
-            jobs.append(_Job(plan, result.send_id, msg, account, leads[plan.lead_id], next_wait))
+            address = tick.mailboxes[plan.mailbox_id].address
+            account = SmtpAccount(address, self._mailboxes[address].smtp)
+            lead = tick.leads[plan.lead_id]
+            jobs.append(
+                _Job(plan, result.send_id, msg, account, lead, next_wait, result.attempts + 1)
+            )
         return jobs
+
+    def _reservation(
+        self, plan: SendPlan, msg: EmailMessage, tick: _Tick, now: datetime, today: date
+    ) -> Reservation:
+        """The request for one planned step's slot, with today's caps."""
+        mailbox = tick.mailboxes[plan.mailbox_id]
+        return Reservation(
+            kind=SendKind.CAMPAIGN,
+            mailbox_id=mailbox.id,
+            day=today.isoformat(),
+            now=now,
+            next_send_at=limits.next_send_at(now, tick.snap.sending, self._rng.random()),
+            mailbox_cap=limits.mailbox_cap(mailbox, today, tick.snap.warmup),
+            domain_cap=tick.domains[mailbox.domain].daily_limit,
+            campaign_cap=tick.campaigns[plan.campaign_id].daily_limit,
+            lead_id=plan.lead_id,
+            campaign_id=plan.campaign_id,
+            step_no=plan.step_no,
+            message_id=msg["Message-ID"],
+        )
 
     async def _steps(self, campaign_ids: set[int]) -> dict[tuple[int, int], StepRow]:
         rows = await self._repo.steps(sorted(campaign_ids))
@@ -238,12 +343,12 @@ class SendingEngine:
             return None
         variables = {**lead.variables, "email": lead.email}
         try:
-            rendered = templates.render(self._compile(row), variables, self._rng)
+            text, html = templates.render_content(self._compile(row), variables, self._rng)
             # The thread's subject is step 1's, spun with a per-lead seed: every follow-up's
             # `Re:` then repeats exactly the words the first mail used.
-            thread_subject = templates.render(
+            thread_subject = templates.render_subject(
                 self._compile(first), variables, random.Random(plan.lead_id)
-            ).subject
+            )
         except templates.MissingVariableError as exc:
             log.warning("lead %s lacks %s; not sent", plan.lead_id, sorted(exc.names))
             await self._repo.close_lead_by_id(plan.lead_id, LeadState.FAILED)
@@ -265,8 +370,8 @@ class SendingEngine:
             display_name=config.display_name,
             to=lead.email,
             subject=thread_subject or "",
-            text=rendered.text,
-            html=rendered.html,
+            text=text,
+            html=html,
             message_id=message.make_message_id(
                 mailbox.domain, f"{self._rng.getrandbits(128):032x}"
             ),
@@ -289,45 +394,74 @@ class SendingEngine:
             f"Campaign {name} stopped: its template is broken, nothing was sent with it.\n{why}",
         )
 
-    async def _send_all(self, queue: list[_Job], report: TickReport) -> None:
-        for index, job in enumerate(queue):
+    async def _send_all(
+        self, queue: asyncio.Queue[_Job | None], ledger: _Ledger, report: TickReport
+    ) -> None:
+        """Send one mailbox's jobs in order until None; after a stop, put the rest back."""
+        delivered: Delivered | None = None  # the last mail's record, written with the next mark
+        stopped = False
+        while True:
+            if delivered is not None and queue.empty():
+                # Nothing to mark yet: don't keep the record waiting for the next job.
+                await ledger.write(delivered, None)
+                delivered = None
+            job = await queue.get()
+            if job is None:
+                break
+            if stopped:
+                await self._put_back(job, report)
+                continue
             # Marked one by one, right before SMTP: a crash then leaves at most the mails
             # actually in flight as 'unknown'; the rest are still 'reserved' and go out later.
-            await self._repo.mark_sending([job.send_id], self._clock.now())
+            marked = await ledger.write(delivered, job.send_id)
+            delivered = None
+            if not marked:
+                log.warning("send %s is no longer reserved; not sent", job.send_id)
+                continue
             outcome = await self._sender.send(job.account, job.message)
-            stop = await self._record(job, outcome, report)
-            if stop:
-                # The mailbox can't send now (paused, resting, cooling down): put the rest back.
-                for later in queue[index + 1 :]:
-                    await self._repo.schedule_retry(
-                        later.send_id, now=self._clock.now(), due=self._clock.now(), code=None,
-                        reply="not attempted: mailbox stopped", refund_attempt=True,
-                    )  # fmt: skip
-                    report.retried += 1
-                return
+            delivered, stopped = await self._settle(job, outcome, report)
+        if delivered is not None:
+            await ledger.write(delivered, None)
 
-    async def _record(self, job: _Job, outcome: Outcome, report: TickReport) -> bool:
-        """Apply the decision for one attempt; True when the mailbox must stop for now."""
+    async def _put_back(self, job: _Job, report: TickReport) -> None:
+        """The mailbox can't send now (paused, resting, cooling down): the step waits."""
+        now = self._clock.now()
+        await self._repo.schedule_retry(
+            job.send_id, now=now, due=now, code=None, reply="not attempted: mailbox stopped",
+            refund_attempt=False,  # never marked 'sending': no attempt was counted
+        )  # fmt: skip
+        report.retried += 1
+
+    async def _settle(
+        self, job: _Job, outcome: Outcome, report: TickReport
+    ) -> tuple[Delivered | None, bool]:
+        """Decide on one attempt: a delivery to record, or else act on it now.
+
+        Returns the delivery (None unless sent) and whether the mailbox must stop for now.
+        """
         now = self._clock.now()
         tz = self._config.sending.timezone
         _, day_end = limits.day_bounds(limits.local_day(now, tz), tz)
-        attempts = await self._repo.send_attempts(job.send_id)
         decision = outcomes.decide(
             outcome,
-            attempts=attempts,
+            attempts=job.attempts,
             max_attempts=self._config.sending.max_attempts,
             now=now,
             day_end=day_end,
         )
-        reply = outcome.summary
         if decision.send_state is SendState.SENT:
             report.sent += 1
             due = None if job.next_wait_days is None else now + timedelta(days=job.next_wait_days)
-            await self._repo.finish_sent(
-                job.send_id, now=now, code=outcome.code, reply=reply, lead_id=job.plan.lead_id,
-                next_due_at=due,
-            )  # fmt: skip
-            return False
+            done = Delivered(job.send_id, now, outcome.code, outcome.summary, job.plan.lead_id, due)
+            return done, False
+        return None, await self._record(job, outcome, decision, report)
+
+    async def _record(
+        self, job: _Job, outcome: Outcome, decision: outcomes.Decision, report: TickReport
+    ) -> bool:
+        """Apply the decision for an attempt that did not deliver; True when the mailbox stops."""
+        now = self._clock.now()
+        reply = outcome.summary
         if decision.send_state is SendState.RETRY:
             report.retried += 1
             assert decision.retry_at is not None

@@ -6,14 +6,17 @@ import asyncio
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar, cast
 
 import aiosqlite
 
 from storage.migrations import MIGRATIONS
+
+T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -176,3 +179,30 @@ async def _rollback(conn: aiosqlite.Connection) -> None:
     except sqlite3.OperationalError as exc:
         if "no transaction" not in str(exc):
             raise
+
+
+# --- many statements in one hop ------------------------------------------------------------
+
+
+async def run_sync(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `work` on the connection's own thread with the plain sqlite3 connection."""
+    # Every awaited statement is a round trip to aiosqlite's thread (and a GIL hand-over, slow
+    # while the event loop is busy): a batch of reservations or send records is one trip this
+    # way. aiosqlite has no public call for it; its _execute queues a function on the thread
+    # where all of this connection's statements run anyway (pinned version, covered by tests).
+    # Like any aiosqlite call, `work` runs to its end even if the awaiting task is cancelled.
+    execute = cast(Callable[[Callable[[], T]], Awaitable[T]], conn._execute)  # noqa: SLF001
+    return await execute(lambda: work(conn._conn))  # noqa: SLF001
+
+
+@contextmanager
+def sync_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """transaction() for code running on the connection's thread (see run_sync)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if db.in_transaction:  # some errors (SQLITE_FULL, ...) have rolled back already
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -72,6 +72,7 @@ class Reserved:
     """The slot is ours: a `sends` row in state 'reserved'."""
 
     send_id: int
+    attempts: int = 0  # SMTP attempts made before (a retried step keeps its count)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,19 @@
-"""The limit enforcement of SPEC 6.10: check and take one send slot in one write transaction."""
+"""The limit enforcement of SPEC 6.10: check and take one send slot in one write transaction.
+
+The statements run on the connection's own thread (storage.db.run_sync): a whole tick's
+reservations cost one round trip, in one BEGIN IMMEDIATE transaction, each inside a SAVEPOINT
+so that a refusal undoes only its own writes.
+"""
 
 from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
 
 import aiosqlite
 
 from core.models import SENDING_STATES
-from storage.db import to_ms, transaction
+from storage.db import run_sync, sync_transaction, to_ms
 from storage.records import (
     RefusalReason,
     Refused,
@@ -17,7 +25,7 @@ from storage.records import (
 
 
 class _Refusal(Exception):
-    """Raised inside the transaction so that it rolls back; never leaves this module."""
+    """Raised inside the savepoint so that it rolls back; never leaves this module."""
 
     def __init__(self, reason: RefusalReason) -> None:
         super().__init__(reason)
@@ -26,87 +34,117 @@ class _Refusal(Exception):
 
 async def reserve(conn: aiosqlite.Connection, req: Reservation) -> Reserved | Refused:
     """Take a slot for `req` or refuse it; on refusal (or any error) nothing is written."""
+    (result,) = await reserve_many(conn, [req])
+    return result
+
+
+async def reserve_many(
+    conn: aiosqlite.Connection, reqs: Sequence[Reservation]
+) -> list[Reserved | Refused]:
+    """Reserve each request in turn, in one transaction; a refusal writes nothing of its own.
+
+    Each request sees the slots the earlier ones took. An error (not a refusal) rolls back
+    the whole batch.
+    """
+    if not reqs:
+        return []
+    return await run_sync(conn, lambda db: _reserve_all(db, reqs))
+
+
+def _reserve_all(db: sqlite3.Connection, reqs: Sequence[Reservation]) -> list[Reserved | Refused]:
+    with sync_transaction(db):
+        return [_reserve_one(db, req) for req in reqs]
+
+
+def _reserve_one(db: sqlite3.Connection, req: Reservation) -> Reserved | Refused:
+    db.execute("SAVEPOINT reserve")
     try:
-        async with transaction(conn):
-            send_id = await _take(conn, req)
+        reserved = _take(db, req)
     except _Refusal as refusal:
+        db.execute("ROLLBACK TO reserve")
+        db.execute("RELEASE reserve")
         return Refused(refusal.reason)
-    return Reserved(send_id)
+    # Any other error leaves the savepoint open: the enclosing transaction rolls back anyway.
+    db.execute("RELEASE reserve")
+    return reserved
 
 
-async def _take(conn: aiosqlite.Connection, req: Reservation) -> int:
+def _take(db: sqlite3.Connection, req: Reservation) -> Reserved:
     now = to_ms(req.now)
     # Every guard is part of the statement that writes, so the check and the use are one step;
     # BEGIN IMMEDIATE already holds the write lock, so no other connection can interleave.
-    rows = list(
-        await conn.execute_fetchall(
-            """
-            UPDATE mailboxes SET next_send_at = :next, last_sent_at = :now
-            WHERE id = :id AND state IN ('active', 'warming')
-              AND (resting_until IS NULL OR resting_until <= :now)
-              AND (next_send_at IS NULL OR next_send_at <= :now)
-            RETURNING domain_id
-            """,
-            {"next": to_ms(req.next_send_at), "now": now, "id": req.mailbox_id},
-        )
+    row = _first(
+        db,
+        """
+        UPDATE mailboxes SET next_send_at = :next, last_sent_at = :now
+        WHERE id = :id AND state IN ('active', 'warming')
+          AND (resting_until IS NULL OR resting_until <= :now)
+          AND (next_send_at IS NULL OR next_send_at <= :now)
+        RETURNING domain_id
+        """,
+        {"next": to_ms(req.next_send_at), "now": now, "id": req.mailbox_id},
     )
-    if not rows:
-        raise _Refusal(await _why_mailbox(conn, req.mailbox_id, now))
-    domain_id = int(rows[0]["domain_id"])
+    if row is None:
+        raise _Refusal(_why_mailbox(db, req.mailbox_id, now))
+    domain_id = int(row["domain_id"])
 
-    if await _state(conn, "domains", domain_id) != "active":
+    if _state(db, "domains", domain_id) != "active":
         raise _Refusal(RefusalReason.DOMAIN_STATE)
     if req.kind is SendKind.CAMPAIGN:
-        await _take_lead(conn, req, now)
+        _take_lead(db, req, now)
 
-    if not await _count(conn, UsageScope.MAILBOX, req.mailbox_id, req.day, req.mailbox_cap):
+    if not _count(db, UsageScope.MAILBOX, req.mailbox_id, req.day, req.mailbox_cap):
         raise _Refusal(RefusalReason.MAILBOX_LIMIT)
     # Domain and campaign days are always counted, so /status is right even when uncapped.
-    if not await _count(conn, UsageScope.DOMAIN, domain_id, req.day, req.domain_cap):
+    if not _count(db, UsageScope.DOMAIN, domain_id, req.day, req.domain_cap):
         raise _Refusal(RefusalReason.DOMAIN_LIMIT)
-    if req.campaign_id is not None and not await _count(
-        conn, UsageScope.CAMPAIGN, req.campaign_id, req.day, req.campaign_cap
+    if req.campaign_id is not None and not _count(
+        db, UsageScope.CAMPAIGN, req.campaign_id, req.day, req.campaign_cap
     ):
         raise _Refusal(RefusalReason.CAMPAIGN_LIMIT)
 
     # A step that failed softly keeps its row in state 'retry'; taking it again reuses that row
     # (attempts and history kept). Any other existing row means the step is taken: the UNIQUE
     # key is the backstop behind the lead guard above.
-    rows = list(
-        await conn.execute_fetchall(
-            """
-            INSERT INTO sends (kind, lead_id, campaign_id, step_no, mailbox_id, day, state,
-                               message_id, reserved_at, updated_at)
-            VALUES (:kind, :lead, :campaign, :step, :mailbox, :day, 'reserved', :mid, :now, :now)
-            ON CONFLICT (lead_id, step_no) DO UPDATE SET
-                state = 'reserved', mailbox_id = excluded.mailbox_id, day = excluded.day,
-                message_id = excluded.message_id, reserved_at = excluded.reserved_at,
-                updated_at = excluded.updated_at
-            WHERE sends.state = 'retry'
-            RETURNING id
-            """,
-            {
-                "kind": req.kind.value,
-                "lead": req.lead_id,
-                "campaign": req.campaign_id,
-                "step": req.step_no,
-                "mailbox": req.mailbox_id,
-                "day": req.day,
-                "mid": req.message_id,
-                "now": now,
-            },
-        )
+    row = _first(
+        db,
+        """
+        INSERT INTO sends (kind, lead_id, campaign_id, step_no, mailbox_id, day, state,
+                           message_id, reserved_at, updated_at)
+        VALUES (:kind, :lead, :campaign, :step, :mailbox, :day, 'reserved', :mid, :now, :now)
+        ON CONFLICT (lead_id, step_no) DO UPDATE SET
+            state = 'reserved', mailbox_id = excluded.mailbox_id, day = excluded.day,
+            message_id = excluded.message_id, reserved_at = excluded.reserved_at,
+            updated_at = excluded.updated_at
+        WHERE sends.state = 'retry'
+        RETURNING id, attempts
+        """,
+        {
+            "kind": req.kind.value,
+            "lead": req.lead_id,
+            "campaign": req.campaign_id,
+            "step": req.step_no,
+            "mailbox": req.mailbox_id,
+            "day": req.day,
+            "mid": req.message_id,
+            "now": now,
+        },
     )
-    if not rows:
+    if row is None:
         raise _Refusal(RefusalReason.LEAD_TAKEN)
-    return int(rows[0]["id"])
+    return Reserved(int(row["id"]), attempts=int(row["attempts"]))
 
 
-async def _why_mailbox(conn: aiosqlite.Connection, mailbox_id: int, now: int) -> RefusalReason:
-    async with conn.execute(
-        "SELECT state, resting_until FROM mailboxes WHERE id = ?", (mailbox_id,)
-    ) as cursor:
-        row = await cursor.fetchone()
+def _first(
+    db: sqlite3.Connection, sql: str, params: Sequence[object] | dict[str, object]
+) -> sqlite3.Row | None:
+    """The first row of a statement, read to its end (a pending statement blocks RELEASE)."""
+    rows: list[sqlite3.Row] = db.execute(sql, params).fetchall()
+    return rows[0] if rows else None
+
+
+def _why_mailbox(db: sqlite3.Connection, mailbox_id: int, now: int) -> RefusalReason:
+    row = _first(db, "SELECT state, resting_until FROM mailboxes WHERE id = ?", (mailbox_id,))
     if row is None:
         raise LookupError(f"no mailbox with id {mailbox_id}")
     if row["state"] not in SENDING_STATES:
@@ -116,21 +154,21 @@ async def _why_mailbox(conn: aiosqlite.Connection, mailbox_id: int, now: int) ->
     return RefusalReason.GAP
 
 
-async def _state(conn: aiosqlite.Connection, table: str, row_id: int) -> str | None:
+def _state(db: sqlite3.Connection, table: str, row_id: int) -> str | None:
     # `table` is one of our own literals, never user input.
-    async with conn.execute(f"SELECT state FROM {table} WHERE id = ?", (row_id,)) as cursor:
-        row = await cursor.fetchone()
+    row = _first(db, f"SELECT state FROM {table} WHERE id = ?", (row_id,))
     return None if row is None else str(row["state"])
 
 
-async def _take_lead(conn: aiosqlite.Connection, req: Reservation, now: int) -> None:
+def _take_lead(db: sqlite3.Connection, req: Reservation, now: int) -> None:
     assert req.campaign_id is not None and req.lead_id is not None and req.step_no is not None
-    if await _state(conn, "campaigns", req.campaign_id) != "active":
+    if _state(db, "campaigns", req.campaign_id) != "active":
         raise _Refusal(RefusalReason.CAMPAIGN_STATE)
     # Step 1 takes a queued lead; a follow-up needs the previous step sent (next_due_at set by
     # the sender), due, and the thread's own mailbox. Advancing next_step and clearing
     # next_due_at makes the same step impossible to take again.
-    rows = await conn.execute_fetchall(
+    row = _first(
+        db,
         """
         UPDATE leads
         SET next_step = next_step + 1, state = 'active', next_due_at = NULL,
@@ -151,18 +189,17 @@ async def _take_lead(conn: aiosqlite.Connection, req: Reservation, now: int) -> 
             "now": now,
         },
     )
-    if not list(rows):
+    if row is None:
         raise _Refusal(RefusalReason.LEAD_TAKEN)
 
 
-async def _count(
-    conn: aiosqlite.Connection, scope: UsageScope, ref: int, day: str, cap: int | None
-) -> bool:
+def _count(db: sqlite3.Connection, scope: UsageScope, ref: int, day: str, cap: int | None) -> bool:
     """Add one to a day counter unless it is at `cap` (None: no cap); True when counted."""
     if cap is not None and cap <= 0:
         # The INSERT branch of the upsert has no guard: a first use would slip past a 0 cap.
         return False
-    rows = await conn.execute_fetchall(
+    row = _first(
+        db,
         """
         INSERT INTO usage (scope, ref, day, sent) VALUES (:scope, :ref, :day, 1)
         ON CONFLICT (scope, ref, day) DO UPDATE SET sent = sent + 1
@@ -171,4 +208,4 @@ async def _count(
         """,
         {"scope": scope.value, "ref": ref, "day": day, "cap": cap},
     )
-    return bool(list(rows))
+    return row is not None

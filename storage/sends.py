@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,7 @@ from datetime import datetime
 import aiosqlite
 
 from core.models import LeadState, SendState
-from storage.db import opt_ms, to_ms
+from storage.db import opt_ms, run_sync, sync_transaction, to_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,42 +92,80 @@ async def steps(conn: aiosqlite.Connection, campaign_ids: Sequence[int]) -> list
     ]
 
 
-async def mark_sending(conn: aiosqlite.Connection, send_ids: Sequence[int], now: datetime) -> None:
-    """Reserved -> sending: from here on a crash means 'unknown', never a resend."""
-    await conn.executemany(
-        "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ? "
-        "WHERE id = ? AND state = 'reserved'",
-        [(to_ms(now), send_id) for send_id in send_ids],
-    )
+# Reserved -> sending: from here on a crash means 'unknown', never a resend.
+_MARK_SENDING = (
+    "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ? "
+    "WHERE id = ? AND state = 'reserved'"
+)
+_SENT = (
+    "UPDATE sends SET state = 'sent', sent_at = ?, smtp_code = ?, smtp_reply = ?, "
+    "updated_at = ? WHERE id = ?"
+)
+# A reply or bounce may have closed the lead meanwhile: only an active lead moves on.
+_LEAD_MOVES_ON = (
+    "UPDATE leads SET state = ?, next_due_at = ?, "
+    "thread_message_id = COALESCE(thread_message_id, (SELECT message_id FROM sends WHERE id = ?)) "
+    "WHERE id = ? AND state = 'active'"
+)
 
 
-async def finish_sent(
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A step the server accepted, to be recorded as sent."""
+
+    send_id: int
+    at: datetime  # when the server's reply came
+    code: int | None
+    reply: str
+    lead_id: int | None
+    next_due_at: datetime | None  # when the lead's next step is due; None after the last one
+
+
+async def record_sends(
     conn: aiosqlite.Connection,
-    send_id: int,
     *,
+    delivered: Sequence[Delivered],
+    starting: Sequence[int],
     now: datetime,
-    code: int | None,
-    reply: str,
-    lead_id: int | None,
-    next_due_at: datetime | None,
-) -> None:
-    """The server took the mail: record it and move the lead on (finished when no step is left)."""
-    await conn.execute(
-        "UPDATE sends SET state = 'sent', sent_at = ?, smtp_code = ?, smtp_reply = ?, "
-        "updated_at = ? WHERE id = ?",
-        (to_ms(now), code, reply, to_ms(now), send_id),
+) -> set[int]:
+    """One transaction: record `delivered` as sent, then mark `starting` sending.
+
+    Returns the ids of `starting` that were marked: only those may go out.
+    """
+
+    def work(db: sqlite3.Connection) -> set[int]:
+        with sync_transaction(db):
+            _record_sent(db, delivered)
+            return _mark_sending(db, starting, now)
+
+    return await run_sync(conn, work)
+
+
+def _record_sent(db: sqlite3.Connection, delivered: Sequence[Delivered]) -> None:
+    db.executemany(
+        _SENT, [(to_ms(d.at), d.code, d.reply, to_ms(d.at), d.send_id) for d in delivered]
     )
-    if lead_id is None:
-        return
-    # A reply or bounce may have closed the lead meanwhile: only an active lead moves on.
-    state = LeadState.ACTIVE if next_due_at is not None else LeadState.FINISHED
-    await conn.execute(
-        "UPDATE leads SET state = ?, next_due_at = ?, "
-        "thread_message_id = COALESCE(thread_message_id, "
-        "(SELECT message_id FROM sends WHERE id = ?)) "
-        "WHERE id = ? AND state = 'active'",
-        (state.value, opt_ms(next_due_at), send_id, lead_id),
+    db.executemany(
+        _LEAD_MOVES_ON,
+        [
+            (_lead_state(d).value, opt_ms(d.next_due_at), d.send_id, d.lead_id)
+            for d in delivered
+            if d.lead_id is not None
+        ],
     )
+
+
+def _lead_state(done: Delivered) -> LeadState:
+    return LeadState.ACTIVE if done.next_due_at is not None else LeadState.FINISHED
+
+
+def _mark_sending(db: sqlite3.Connection, send_ids: Sequence[int], now: datetime) -> set[int]:
+    # One statement per id (no round trip here): the row count tells which ones were marked.
+    return {
+        send_id
+        for send_id in send_ids
+        if db.execute(_MARK_SENDING, (to_ms(now), send_id)).rowcount == 1
+    }
 
 
 async def finish_failed(

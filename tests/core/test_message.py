@@ -4,11 +4,13 @@ import email
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from email import policy
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
+from core import message as message_module
 from core.message import (
     build_message,
     header_safe,
@@ -282,3 +284,36 @@ def test_hostile_unsubscribe_url_is_refused() -> None:
 def test_utc_date() -> None:
     message = wire(build(date=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))
     assert message["Date"] == "Fri, 02 Jan 2026 03:04:05 +0000"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Subject", "Quick question for Acme"),
+        ("Subject", "Grüße aus Köln, " * 8),
+        ("Date", "Mon, 23 Nov 2026 09:30:00 -0500"),
+        ("Content-Type", 'text/plain; charset="utf-8"'),
+        ("MIME-Version", "1.0"),
+        ("List-Unsubscribe", f"<mailto:alex@brand-news.com?subject=unsubscribe>, <{URL}>"),
+        ("To", "Zoë Müller <zoe@acme.test>"),
+    ],
+)
+def test_a_reused_parsed_header_folds_like_a_fresh_one(name: str, value: str) -> None:
+    fresh = HeaderRegistry()
+    for verbatim in message_module._VERBATIM:  # noqa: SLF001 - the registry under test
+        fresh.map_to_type(verbatim, message_module._ListHeader)  # noqa: SLF001
+    registry = message_module._REGISTRY  # noqa: SLF001
+    for policy_ in (message_module.POLICY, policy.SMTPUTF8):
+        for _ in range(2):  # the second one comes from the cache
+            reused, new = registry(name, value), fresh(name, value)
+            assert (str(reused), reused.fold(policy=policy_)) == (
+                str(new),
+                new.fold(policy=policy_),
+            )
+    assert registry(name, value) is registry(name, value)
+
+
+def test_building_the_same_message_again_gives_the_same_bytes() -> None:
+    first = build(display_name="Zoë Stone", unsubscribe_url=URL).as_bytes()
+    build(sender="bo@brand-news.com", subject="Something else", to="x@y.test")
+    assert build(display_name="Zoë Stone", unsubscribe_url=URL).as_bytes() == first

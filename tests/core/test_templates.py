@@ -12,6 +12,8 @@ from core.templates import (
     compile_step,
     missing_variables,
     render,
+    render_content,
+    render_subject,
     required_variables,
     spin,
 )
@@ -255,3 +257,16 @@ def test_compiled_step_parts() -> None:
     step = compile_step("s", "b", "h")
     assert isinstance(step, CompiledStep)
     assert [part.name for part in step.parts()] == ["subject", "body", "html"]
+
+
+def test_subject_and_content_alone_give_what_render_gives() -> None:
+    step = compile_step(
+        "{Hi|Hello|Hey} {{ first_name }}", "{A|B|C} for {{ company }}", "<p>{A|B|C}</p>"
+    )
+    for seed in range(30):
+        whole = render(step, LEAD, random.Random(seed))
+        assert render_subject(step, LEAD, random.Random(seed)) == whole.subject
+        rng = random.Random(seed)
+        render_subject(step, LEAD, rng)  # the subject draws first, as in render()
+        assert render_content(step, LEAD, rng) == (whole.text, whole.html)
+    assert render_subject(compile_step(None, "x", None), LEAD, random.Random(0)) is None

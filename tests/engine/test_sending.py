@@ -1,15 +1,22 @@
 """The sending engine against a real SMTP server on 127.0.0.1 (aiosmtpd) and a real SQLite file."""
 
+import asyncio
+import random
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from email import message_from_bytes
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from core.models import Outcome
+from engine.sending import SendingEngine
+from mail.smtp import SmtpAccount, SmtpSender
 from tests.engine.world import PASSWORD, USER, World, make_world
-from tests.fakes.smtp_server import Accept, FakeSmtpServer
+from tests.fakes.smtp_server import Accept, Action, FakeSmtpServer, Reply
 
 
 @pytest.fixture
@@ -137,3 +144,77 @@ async def test_every_message_has_the_spec_headers(tmp_path: Path, server: FakeSm
 
 async def test_suppressed_script_default_is_accept(server: FakeSmtpServer) -> None:
     assert isinstance(server.action_for("anyone@example.com"), Accept)
+
+
+class CheckingSender:
+    """The real sender, after a look at the committed database through a second connection."""
+
+    def __init__(self, inner: SmtpSender, db: Path) -> None:
+        self.inner = inner
+        self.db = db
+        self.seen: list[tuple[object, object]] = []  # (this send's state, mailbox's in flight)
+
+    async def send(self, account: SmtpAccount, message: EmailMessage) -> Outcome:
+        self.seen.append(await asyncio.to_thread(self.states, message["Message-ID"], account))
+        return await self.inner.send(account, message)
+
+    def states(self, message_id: str, account: SmtpAccount) -> tuple[object, object]:
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        try:
+            (state,) = conn.execute(
+                "SELECT state FROM sends WHERE message_id = ?", (message_id,)
+            ).fetchone()
+            (in_flight,) = conn.execute(
+                "SELECT count(*) FROM sends s JOIN mailboxes m ON m.id = s.mailbox_id "
+                "WHERE m.address = ? AND s.state = 'sending'",
+                (account.address,),
+            ).fetchone()
+        finally:
+            conn.close()
+        return state, in_flight
+
+
+async def test_each_mail_is_marked_sending_and_committed_before_smtp(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    async with make_world(
+        tmp_path, server, domains=2, per_domain=2, mailbox_limit=40, domain_limit=None
+    ) as world:
+        await world.add_leads([f"lead{i}@example.com" for i in range(60)])
+        sender = CheckingSender(SmtpSender(timeout=2.0), tmp_path / "test.db")
+        engine = SendingEngine(
+            repo=world.repo, sender=sender, clock=world.clock, config=world.config,
+            alerts=world.alerts, domains=world.health, rng=random.Random(7),
+        )  # fmt: skip
+        try:
+            report = await engine.tick()
+        finally:
+            await sender.inner.close()
+        assert report.sent == len(server.messages) == len(sender.seen) == 60
+        # Committed as 'sending' before its SMTP transaction began, and the only one of its
+        # mailbox: a crash can leave no more than the mails on the wire as 'unknown'.
+        assert set(sender.seen) == {("sending", 1)}
+        assert await world.scalar("SELECT count(*) FROM sends WHERE state = 'sent'") == 60
+
+
+async def test_a_stopped_mailbox_puts_its_later_steps_back_unattempted(tmp_path: Path) -> None:
+    script: dict[str, Action] = {"lead0@example.com": Reply(421, "4.7.0 Try again later")}
+    async with (
+        FakeSmtpServer(username=USER, password=PASSWORD, script=script) as srv,
+        make_world(tmp_path, srv, domains=1, per_domain=1, domain_limit=None) as world,
+    ):
+        await world.add_leads([f"lead{i}@example.com" for i in range(3)])
+        report = await world.engine.tick()
+        assert (report.sent, report.retried) == (0, 3)
+        assert srv.messages == []
+        rows = await world.rows(
+            "SELECT l.email, s.state, s.attempts FROM sends s JOIN leads l ON l.id = s.lead_id "
+            "ORDER BY l.id"
+        )
+        # The 421 rests the mailbox and costs the lead no attempt; the two after it never
+        # reached SMTP, so no attempt is counted for them either.
+        assert rows == [
+            ("lead0@example.com", "retry", 0),
+            ("lead1@example.com", "retry", 0),
+            ("lead2@example.com", "retry", 0),
+        ]

@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Any
 
+import aiosmtplib
 import pytest
 from pydantic import SecretStr
 
 from config import ServerConfig
 from core.models import Outcome, OutcomeKind
+from mail import smtp as smtp_module
 from mail.smtp import SmtpAccount, SmtpSender
 from tests.fakes.smtp_server import (
     Action,
@@ -332,6 +335,55 @@ async def test_reconnects_after_the_server_idle_timeout(sender: SmtpSender) -> N
         await asyncio.sleep(0.4)
         assert (await send(sender, who, message())).kind is K.SENT
         assert server.connections == 2
+
+
+async def test_rset_probe_only_when_the_connection_has_rested(
+    server: FakeSmtpServer, sender: SmtpSender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probes = 0
+    rset = aiosmtplib.SMTP.rset
+
+    async def counting_rset(self: aiosmtplib.SMTP, **kwargs: Any) -> Any:
+        nonlocal probes
+        probes += 1
+        return await rset(self, **kwargs)
+
+    monkeypatch.setattr(aiosmtplib.SMTP, "rset", counting_rset)
+    who = account(server)
+    for n in range(3):  # back to back: the last transaction just ended cleanly
+        assert (await send(sender, who, message(f"lead{n}@example.com"))).kind is K.SENT
+    assert probes == 0
+    monkeypatch.setattr(smtp_module, "_FRESH", 0.0)  # as if the connection had sat idle
+    assert (await send(sender, who, message())).kind is K.SENT
+    assert probes == 1
+    assert (server.connections, len(server.messages)) == (1, 4)
+
+
+@pytest.mark.parametrize("times", [1, 2], ids=["closing-once", "closing-always"])
+async def test_a_421_at_mail_on_a_kept_connection_reconnects_once(
+    server: FakeSmtpServer, sender: SmtpSender, monkeypatch: pytest.MonkeyPatch, times: int
+) -> None:
+    closing = 0
+    handle_mail = server.handle_MAIL
+
+    async def closing_mail(*args: Any) -> str:
+        nonlocal closing
+        if closing > 0:
+            closing -= 1
+            return "421 4.4.2 fake-smtp.test Error: timeout exceeded"
+        return await handle_mail(*args)
+
+    # aiosmtpd looks its hooks up when a session starts: patch before the first connection.
+    monkeypatch.setattr(server, "handle_MAIL", closing_mail)
+    who = account(server)
+    assert (await send(sender, who, message())).kind is K.SENT
+    closing = times
+    outcome = await send(sender, who, message())
+    # Unprobed, the 421 may only mean the kept session was closing: one fresh try. A 421 on
+    # that fresh connection is the server's answer.
+    assert outcome.kind is (K.SENT if times == 1 else K.BACKOFF)
+    assert server.connections == 2
+    assert len(server.messages) == (2 if times == 1 else 1)
 
 
 async def test_idle_connection_is_closed_by_the_client(server: FakeSmtpServer) -> None:

@@ -307,3 +307,64 @@ async def test_tasks_sharing_one_repository_do_not_mix_transactions(world: World
     assert sent >= 3
     assert await scalar(world.conn, "SELECT count(*) FROM sends") == sent
     assert await scalar(world.conn, "SELECT sum(sent) FROM usage WHERE scope = 'mailbox'") == sent
+
+
+# --- many reservations in one transaction ---------------------------------------------------
+
+
+async def test_reserve_many_a_refusal_undoes_only_its_own_writes(world: World) -> None:
+    leads = [await world.lead(f"l{n}@lead.test") for n in range(3)]
+    leads.append(await world.lead("o@lead.test", world.other))
+    reqs = [
+        campaign_req(world.a1, leads[0], world.camp, campaign_cap=2),
+        campaign_req(world.a2, leads[1], world.camp, campaign_cap=2),
+        # refused at the campaign cap, after its mailbox, lead and mailbox/domain counters
+        # were written inside its savepoint
+        campaign_req(world.b1, leads[2], world.camp, campaign_cap=2),
+        campaign_req(world.b1, leads[3], world.other),
+    ]
+    results = await world.repo.reserve_many(reqs)
+    assert [type(r) for r in results] == [Reserved, Reserved, Refused, Reserved]
+    assert results[2] == Refused(R.CAMPAIGN_LIMIT)
+    assert not world.conn.in_transaction
+    domain_b = (await ids(world.conn, "domains", "name"))["b.test"]
+    # b1 sent once (the 'other' lead), not twice; lead 2 is still queued
+    assert await world.repo.usage_today(UsageScope.MAILBOX, world.b1, DAY) == 1
+    assert await world.repo.usage_today(UsageScope.DOMAIN, domain_b, DAY) == 1
+    assert await world.repo.usage_today(UsageScope.CAMPAIGN, world.camp, DAY) == 2
+    assert await scalar(world.conn, "SELECT state FROM leads WHERE id = ?", (leads[2],)) == "queued"
+    assert await scalar(world.conn, "SELECT count(*) FROM sends") == 3
+
+
+async def test_reserve_many_each_request_sees_the_ones_before(world: World) -> None:
+    leads = [await world.lead(f"l{n}@lead.test", world.other) for n in range(2)]
+    # one mailbox twice at the same instant: the first one's gap refuses the second
+    results = await world.repo.reserve_many(
+        [campaign_req(world.a1, lead, world.other) for lead in leads]
+    )
+    assert isinstance(results[0], Reserved)
+    assert results[1] == Refused(R.GAP)
+
+
+async def test_reserve_many_an_error_writes_nothing(world: World) -> None:
+    lead = await world.lead("x@lead.test")
+    before = await world.snapshot_of_writes()
+    with pytest.raises(LookupError):
+        await world.repo.reserve_many([campaign_req(world.a1, lead, world.camp), warmup_req(999)])
+    assert await world.snapshot_of_writes() == before
+    assert not world.conn.in_transaction
+    assert await world.repo.reserve_many([]) == []
+
+
+async def test_reserved_tells_the_attempts_a_retried_step_already_made(world: World) -> None:
+    lead = await world.lead("x@lead.test")
+    first = await world.repo.reserve(campaign_req(world.a1, lead, world.camp))
+    assert isinstance(first, Reserved)
+    assert first.attempts == 0
+    marked = await world.repo.record_sends(delivered=[], starting=[first.send_id], now=T0)
+    assert marked == {first.send_id}
+    await world.repo.schedule_retry(
+        first.send_id, now=T0, due=T0, code=451, reply="try later", refund_attempt=False
+    )
+    again = await world.repo.reserve(campaign_req(world.a1, lead, world.camp, now=T0 + GAP))
+    assert again == Reserved(first.send_id, attempts=1)
