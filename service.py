@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from datetime import timedelta
 
 from config import OutreachConfig, Settings
 from core import limits
-from engine.alerts import AlertOutbox, LogTransport
+from engine.alerts import AlertOutbox, AlertTransport, LogTransport
 from engine.clock import Clock, SystemClock
+from engine.context import AppContext
 from engine.health import HealthService
 from engine.sending import SendingEngine
 from engine.unsubscribe import UnsubscribeService
@@ -26,6 +27,7 @@ log = logging.getLogger("outreach")
 MAINTENANCE_SECONDS = 60
 HEALTH_SECONDS = 300
 ALERT_SECONDS = 5
+BOT_STOP_SECONDS = 10
 
 
 async def open_repository(
@@ -40,6 +42,17 @@ async def open_repository(
     report = await repo.sync_config(config, today, config.warmup.policy(), now=now)
     log.info("config synced: %s", report)
     return repo
+
+
+async def _finish_bot(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """Stop the bot's polling and wait for its session to close; a bot failure is only logged."""
+    stop.set()
+    try:
+        await asyncio.wait_for(task, BOT_STOP_SECONDS)
+    except TimeoutError:
+        log.warning("the bot did not stop within %s s", BOT_STOP_SECONDS)
+    except Exception:
+        log.exception("the bot ended with an error")
 
 
 async def run_service(settings: Settings, config: OutreachConfig) -> None:
@@ -75,23 +88,51 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             )
             stack.push_async_callback(runner.cleanup)
             log.info("unsubscribe endpoint on %s", config.unsubscribe.listen)
-        transport = LogTransport()  # the Telegram transport replaces this when a bot runs
+        transport: AlertTransport = LogTransport()
+        bot_stop = asyncio.Event()
+        bot_task: asyncio.Task[None] | None = None
+        if settings.bot_token is not None:
+            # aiogram takes seconds to import: only a service that runs the bot pays for it,
+            # not the headless one nor the CLI commands.
+            from bot.app import start_bot  # noqa: PLC0415
+
+            ctx = AppContext(
+                repo=repo,
+                clock=clock,
+                config=config,
+                settings=settings,
+                alerts=alerts,
+                db_path=settings.database_path,
+            )
+            transport, bot_task = start_bot(ctx, bot_stop)
+            # Unwound after the scheduler stops (finally below) and before the DB closes.
+            stack.push_async_callback(_finish_bot, bot_task, bot_stop)
+
+        deliveries: set[asyncio.Task[int]] = set()
 
         async def deliver_alerts() -> None:
-            await alerts.deliver_due(transport)
+            # A shutdown cancels running jobs, and a delivery cut between Telegram's OK and its
+            # record would go out again after the restart: it runs in its own task, which the
+            # shutdown below waits for.
+            task = asyncio.create_task(alerts.deliver_due(transport))
+            deliveries.add(task)
+            task.add_done_callback(deliveries.discard)
+            with suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
 
         scheduler = build_scheduler(
             [
                 Every("send_tick", config.sending.tick_seconds, engine.tick),
                 Every("maintenance", MAINTENANCE_SECONDS, health.maintain),
                 Every("health", HEALTH_SECONDS, health.evaluate),
-                Every("alerts", ALERT_SECONDS, deliver_alerts),
+                # Alerts mostly come from ticks: look for them at least as often as ticks run.
+                Every("alerts", min(ALERT_SECONDS, config.sending.tick_seconds), deliver_alerts),
             ]
         )
         scheduler.start()
         log.info(
-            "running headless%s: %d mailboxes, tick every %ss",
-            "" if settings.bot_token is None else " (bot pending)",
+            "running %s: %d mailboxes, tick every %ss",
+            "headless" if bot_task is None else "with the Telegram bot",
             len(config.mailboxes),
             config.sending.tick_seconds,
         )
@@ -102,3 +143,5 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             scheduler.shutdown(wait=False)
             # Let a tick that is mid-send finish recording before connections close.
             await engine.tick_idle()
+            if deliveries:
+                await asyncio.wait(deliveries, timeout=BOT_STOP_SECONDS)

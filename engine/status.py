@@ -7,9 +7,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from config import OutreachConfig
-from core import capacity, health, limits
+from core import capacity, health, limits, warmup
+from core.models import (
+    CampaignState,
+    DomainState,
+    MailboxState,
+    MailboxView,
+    RateCounts,
+    WarmupPolicy,
+)
 from engine.clock import Clock
+from engine.control import Unknown, resolve_name
 from storage.alerts import StoredAlert
+from storage.records import DomainRow, MailboxRow, UsageScope
 from storage.repository import Repository
 from storage.status import CampaignCounts
 
@@ -83,4 +93,187 @@ async def gather_status(repo: Repository, clock: Clock, config: OutreachConfig) 
         campaigns=await repo.campaign_counts(today.isoformat()),
         attention=attention,
         alerts=await repo.recent_alerts(5),
+    )
+
+
+# --- one item in detail (/status NAME) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxDetail:
+    """One mailbox: its state, why, today's cap and use, and what keeps it from sending."""
+
+    address: str
+    domain: str
+    state: str
+    reason: str
+    cap: int
+    sent: int
+    daily_limit: int
+    warmup_day: int | None  # while warming
+    warmup_phase: int | None
+    resting_until: datetime | None  # in the future only
+    domain_state: str
+    cooldown_until: datetime | None  # its domain's, while cooling down
+    last_sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DomainDetail:
+    """One domain: state, why, cool-down end, cap and use, its mailboxes."""
+
+    name: str
+    state: str
+    reason: str
+    cooldown_until: datetime | None
+    daily_limit: int | None
+    sent: int
+    mailboxes: list[MailboxLine]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignDetail:
+    """One campaign: counts, sending window, rates over the health window."""
+
+    counts: CampaignCounts
+    timezone: str
+    days: tuple[str, ...]
+    hours: str
+    origin: str
+    window_days: int
+    rates: RateCounts
+
+
+Detail = MailboxDetail | DomainDetail | CampaignDetail
+
+
+async def gather_detail(
+    repo: Repository, clock: Clock, config: OutreachConfig, name: str
+) -> Detail | Unknown:
+    """One mailbox, domain or campaign named exactly, or the closest names when none is."""
+    now = clock.now()
+    tz = config.sending.timezone
+    today = limits.local_day(now, tz)
+    day = today.isoformat()
+    mailboxes = await repo.mailboxes()
+    domains = {d.name: d for d in await repo.domains()}
+    campaigns = await repo.campaigns()
+    live = [
+        *(m.address for m in mailboxes if m.state is not MailboxState.DISABLED),
+        *(d.name for d in domains.values() if d.state is not DomainState.DISABLED),
+        *(c.name for c in campaigns if c.state is not CampaignState.DISABLED),
+    ]
+    target = resolve_name(
+        name,
+        mailboxes=[m.address for m in mailboxes],
+        domains=list(domains),
+        campaigns=[c.name for c in campaigns],
+        allow_all=False,
+        known=live,
+    )
+    if isinstance(target, Unknown):
+        return target
+    policy = config.warmup.policy()
+    if target.kind == "mailbox":
+        row = next(m for m in mailboxes if m.address == target.name)
+        return await _mailbox_detail(
+            repo, row, domains[row.domain], today=today, now=now, policy=policy
+        )
+    if target.kind == "domain":
+        domain = domains[target.name]
+        lines = []
+        for row in mailboxes:
+            if row.domain != domain.name or row.state is MailboxState.DISABLED:
+                continue
+            item = await _mailbox_detail(repo, row, domain, today=today, now=now, policy=policy)
+            lines.append(MailboxLine(row.address, row.state.value, row.reason, item.cap, item.sent))
+        return DomainDetail(
+            name=domain.name,
+            state=domain.state.value,
+            reason=domain.reason,
+            cooldown_until=domain.cooldown_until,
+            daily_limit=domain.daily_limit,
+            sent=await repo.usage_today(UsageScope.DOMAIN, domain.id, day),
+            mailboxes=lines,
+        )
+    camp = next(c for c in campaigns if c.name == target.name)
+    counts = next(
+        (c for c in await repo.campaign_counts(day) if c.id == camp.id),
+        CampaignCounts(camp.id, camp.name, camp.state.value, camp.reason, camp.daily_limit,
+                       0, {}),
+    )  # fmt: skip
+    health_policy = config.health.policy()
+    start, _ = limits.day_bounds(health.window_start(today, health_policy), tz)
+    rates = (await repo.campaign_rates(start, now)).get(camp.id, RateCounts())
+    return CampaignDetail(
+        counts=counts,
+        timezone=camp.timezone,
+        days=camp.days,
+        hours=camp.hours,
+        origin=camp.origin,
+        window_days=health_policy.window_days,
+        rates=rates,
+    )
+
+
+async def _mailbox_detail(
+    repo: Repository,
+    row: MailboxRow,
+    domain: DomainRow,
+    *,
+    today: date,
+    now: datetime,
+    policy: WarmupPolicy,
+) -> MailboxDetail:
+    view = MailboxView(
+        id=row.id,
+        address=row.address,
+        domain=row.domain,
+        state=row.state,
+        daily_limit=row.daily_limit,
+        warmup_start=row.warmup_start,
+    )
+    warming = row.state is MailboxState.WARMING and row.warmup_start is not None
+    day = warmup.warmup_day(row.warmup_start, today) if warming and row.warmup_start else None
+    resting = row.resting_until if row.resting_until and row.resting_until > now else None
+    cooling = domain.state is DomainState.COOLDOWN
+    return MailboxDetail(
+        address=row.address,
+        domain=row.domain,
+        state=row.state.value,
+        reason=row.reason,
+        cap=limits.mailbox_cap(view, today, policy),
+        sent=await repo.usage_today(UsageScope.MAILBOX, row.id, today.isoformat()),
+        daily_limit=row.daily_limit,
+        warmup_day=day,
+        warmup_phase=warmup.phase(policy, day) if day is not None else None,
+        resting_until=resting,
+        domain_state=domain.state.value,
+        cooldown_until=domain.cooldown_until if cooling else None,
+        last_sent_at=row.last_sent_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignsOverview:
+    """/campaigns: every campaign's counts, and its rates over the health window."""
+
+    counts: list[CampaignCounts]
+    rates: dict[int, RateCounts]
+    window_days: int
+
+
+async def gather_campaigns(
+    repo: Repository, clock: Clock, config: OutreachConfig
+) -> CampaignsOverview:
+    """Counts per campaign today, rates over the health window."""
+    now = clock.now()
+    tz = config.sending.timezone
+    today = limits.local_day(now, tz)
+    policy = config.health.policy()
+    start, _ = limits.day_bounds(health.window_start(today, policy), tz)
+    return CampaignsOverview(
+        counts=await repo.campaign_counts(today.isoformat()),
+        rates=await repo.campaign_rates(start, now),
+        window_days=policy.window_days,
     )

@@ -19,11 +19,12 @@ from core.models import (
     EventKind,
     LeadState,
     MailboxState,
+    RateCounts,
     SendState,
     Snapshot,
     WarmupPolicy,
 )
-from storage import alerts, health, reservations, sends, snapshot, status, sync
+from storage import alerts, health, reports, reservations, sends, snapshot, status, sync
 from storage.db import (
     StorageError,
     from_ms,
@@ -128,6 +129,11 @@ class Repository:
         """Check every limit and take one send slot atomically (SPEC 6.10)."""
         async with self._lock:
             return await reservations.reserve(self._conn, req)
+
+    async def reserve_many(self, reqs: Sequence[Reservation]) -> list[Reserved | Refused]:
+        """reserve() for each request in turn, in one transaction; a refusal undoes only itself."""
+        async with self._lock:
+            return await reservations.reserve_many(self._conn, reqs)
 
     async def update_send(
         self,
@@ -304,6 +310,16 @@ class Repository:
             (state.value, reason, campaign_id),
         )
 
+    async def set_mailbox_states(self, changes: Sequence[tuple[int, MailboxState, str]]) -> None:
+        """Set (id, state, reason) of many mailboxes in one transaction (/pause all)."""
+        if not changes:
+            return
+        async with self._writing() as conn:
+            await conn.executemany(
+                "UPDATE mailboxes SET state = ?, reason = ? WHERE id = ?",
+                [(state.value, reason, mailbox_id) for mailbox_id, state, reason in changes],
+            )
+
     # --- suppression -----------------------------------------------------------------------
 
     async def suppress(self, entry: str, reason: str, source: str, *, now: datetime) -> bool:
@@ -399,28 +415,6 @@ class Repository:
         async with self._reading() as conn:
             return await sends.steps(conn, campaign_ids)
 
-    async def mark_sending(self, send_ids: Sequence[int], now: datetime) -> None:
-        """Reserved -> sending, in one transaction, right before SMTP."""
-        async with self._writing() as conn:
-            await sends.mark_sending(conn, send_ids, now)
-
-    async def finish_sent(
-        self,
-        send_id: int,
-        *,
-        now: datetime,
-        code: int | None,
-        reply: str,
-        lead_id: int | None,
-        next_due_at: datetime | None,
-    ) -> None:
-        """Record a delivered step and move its lead on."""
-        async with self._writing() as conn:
-            await sends.finish_sent(
-                conn, send_id, now=now, code=code, reply=reply, lead_id=lead_id,
-                next_due_at=next_due_at,
-            )  # fmt: skip
-
     async def finish_failed(
         self,
         send_id: int,
@@ -456,10 +450,17 @@ class Repository:
                 refund_attempt=refund_attempt,
             )  # fmt: skip
 
-    async def send_attempts(self, send_id: int) -> int:
-        """Attempts made so far for one send."""
-        rows = await self._fetch("SELECT attempts FROM sends WHERE id = ?", (send_id,))
-        return int(rows[0]["attempts"]) if rows else 0
+    async def record_sends(
+        self, *, delivered: Sequence[sends.Delivered], starting: Sequence[int], now: datetime
+    ) -> set[int]:
+        """Record delivered steps and mark the next ones 'sending', in one transaction.
+
+        Returns the ids of `starting` actually marked (still 'reserved'): only those may go out.
+        """
+        async with self._lock:
+            return await sends.record_sends(
+                self._conn, delivered=delivered, starting=starting, now=now
+            )
 
     async def recover_sends(self, now: datetime) -> list[sends.Interrupted]:
         """Resolve sends a crash left open: in flight -> unknown, reserved -> retry."""
@@ -539,6 +540,49 @@ class Repository:
         """Slots used on one day over all mailboxes."""
         async with self._reading() as conn:
             return await status.sent_on(conn, day)
+
+    async def campaign_rates(self, start: datetime, end: datetime) -> dict[int, RateCounts]:
+        """Per campaign: its sends and their bounces, complaints, replies in [start, end)."""
+        async with self._lock, read_transaction(self._conn):
+            return await status.campaign_rates(self._conn, start, end)
+
+    # --- reports (/stats, /cost, /warmup) and /suppress ---------------------------------------
+
+    async def sent_per_day(self, bounds: Sequence[reports.DayBounds]) -> dict[str, int]:
+        """Sends per day label, each day a [start, end) range of sent_at."""
+        async with self._reading() as conn:
+            return await reports.sent_per_day(conn, bounds)
+
+    async def events_per_day(
+        self, bounds: Sequence[reports.DayBounds], kinds: Sequence[str] = reports.STATS_KINDS
+    ) -> dict[tuple[str, str], int]:
+        """(day label, kind) -> events, each day a [start, end) range of occurred_at."""
+        async with self._reading() as conn:
+            return await reports.events_per_day(conn, bounds, kinds)
+
+    async def sent_between(self, start: datetime, end: datetime) -> int:
+        """Mails sent in [start, end)."""
+        async with self._reading() as conn:
+            return await reports.sent_between(conn, to_ms(start), to_ms(end))
+
+    async def warming_rows(self, day: str) -> list[reports.WarmingRow]:
+        """Every warming mailbox with its slots used on `day`."""
+        async with self._reading() as conn:
+            return await reports.warming_rows(conn, day)
+
+    async def placement_counts(
+        self, mailbox_ids: Sequence[int], since: datetime
+    ) -> dict[int, tuple[int, int]]:
+        """mailbox id -> (inbox, spam) placements the warm-up loop reported since `since`."""
+        async with self._reading() as conn:
+            return await reports.placement_counts(conn, mailbox_ids, to_ms(since))
+
+    async def close_open_leads(
+        self, state: LeadState, *, address: str | None = None, domain: str | None = None
+    ) -> int:
+        """Close the open leads of an address or of a whole domain (any case); return how many."""
+        async with self._writing() as conn:
+            return await reports.close_open_leads(conn, state.value, address=address, domain=domain)
 
     # --- alert outbox (engine/alerts.py) -------------------------------------------------------
 

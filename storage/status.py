@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import aiosqlite
+
+from core.models import RateCounts
+from storage.db import to_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +51,39 @@ async def sent_on(conn: aiosqlite.Connection, day: str) -> int:
         )
     )
     return int(rows[0][0])
+
+
+_RATE_FIELDS = {"bounce_hard": "bounces", "complaint": "complaints", "reply": "replies"}
+
+
+async def campaign_rates(
+    conn: aiosqlite.Connection, start: datetime, end: datetime
+) -> dict[int, RateCounts]:
+    """Campaign id -> its sends in [start, end) and the bounces, complaints, replies then."""
+    lo, hi = to_ms(start), to_ms(end)
+    sends = {
+        int(row[0]): int(row[1])
+        for row in await conn.execute_fetchall(
+            "SELECT campaign_id, count(*) FROM sends WHERE sent_at >= ? AND sent_at < ? "
+            "AND campaign_id IS NOT NULL GROUP BY campaign_id",
+            (lo, hi),
+        )
+    }
+    events: dict[int, dict[str, int]] = {}
+    # One event of a kind per send, as in the health window: SMTP, IMAP and an ESP may all
+    # report the same bounce.
+    for row in await conn.execute_fetchall(
+        """
+        SELECT campaign_id, kind, count(DISTINCT coalesce('s' || send_id, 'e' || id))
+        FROM events
+        WHERE kind IN ('bounce_hard', 'complaint', 'reply') AND occurred_at >= ?
+          AND occurred_at < ? AND campaign_id IS NOT NULL
+        GROUP BY campaign_id, kind
+        """,
+        (lo, hi),
+    ):
+        events.setdefault(int(row[0]), {})[_RATE_FIELDS[row[1]]] = int(row[2])
+    return {
+        campaign_id: RateCounts(sends=sends.get(campaign_id, 0), **events.get(campaign_id, {}))
+        for campaign_id in sends.keys() | events.keys()
+    }

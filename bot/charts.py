@@ -1,0 +1,128 @@
+"""PNG charts for /stats and /warmup, drawn with matplotlib's Agg renderer.
+
+Rendering takes tens of milliseconds of CPU, so handlers call `render(...)`, which runs the
+drawing in a worker thread and keeps the event loop free. Each call builds its own Figure
+(no pyplot, no global state), so two renders in two threads never share anything.
+matplotlib is imported on first use: a service nobody asks for a chart never loads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, TypeVar
+
+from engine.stats import StatsReport
+from engine.warmup_admin import WarmupReport
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+WIDTH_PX = 1000
+HEIGHT_PX = 500
+DPI = 100
+BAR_DAYS = 62  # up to two months as bars, longer ranges as an area
+
+T = TypeVar("T")
+
+
+async def render(draw: Callable[[T], bytes], data: T) -> bytes:
+    """Run a chart function in a worker thread and return its PNG."""
+    return await asyncio.to_thread(draw, data)
+
+
+def _figure() -> Figure:
+    from matplotlib.figure import Figure  # noqa: PLC0415 - deferred: see the module docstring
+
+    fig = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI)
+    # Fixed margins: an automatic layout engine would cost a second draw pass per chart.
+    fig.subplots_adjust(left=0.07, right=0.93, top=0.92, bottom=0.1)
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)  # a pyplot-free Figure renders PNG with Agg
+    return buffer.getvalue()
+
+
+def date_ticks(days: Sequence[date], most: int = 10) -> tuple[list[int], list[str]]:
+    """Positions and labels of at most `most` evenly spaced days ('11-23', the year if mixed)."""
+    step = max(1, math.ceil(len(days) / most))
+    positions = list(range(len(days) - 1, -1, -step))[::-1]  # always label today
+    fmt = "%Y-%m-%d" if days and days[0].year != days[-1].year else "%m-%d"
+    return positions, [days[i].strftime(fmt) for i in positions]
+
+
+def stats_chart(report: StatsReport) -> bytes:
+    """Sends per day as bars; bounces, complaints and replies as lines on a second axis."""
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+    fig = _figure()
+    ax = fig.add_subplot()
+    days = [d.day for d in report.days]
+    x = list(range(len(days)))
+    sent = [d.sent for d in report.days]
+    if len(days) <= BAR_DAYS:
+        ax.bar(x, sent, color="#9ecae1", label="sent", width=0.8)
+    else:  # hundreds of bar patches take seconds to draw; one filled area takes milliseconds
+        ax.fill_between(x, sent, step="mid", color="#9ecae1", label="sent")
+    ax.set_ylabel("sent")
+    ax.set_ylim(bottom=0)
+    events = ax.twinx()
+    for name, color, values in (
+        ("bounces", "#d62728", [d.bounces for d in report.days]),
+        ("complaints", "#9467bd", [d.complaints for d in report.days]),
+        ("replies", "#2ca02c", [d.replies for d in report.days]),
+    ):
+        events.plot(x, values, color=color, marker="o" if len(days) <= 31 else "", label=name)
+    events.set_ylabel("bounces / complaints / replies")
+    events.set_ylim(bottom=0)
+    events.yaxis.set_major_locator(MaxNLocator(integer=True))
+    positions, labels = date_ticks(days)
+    ax.set_xticks(positions, labels)
+    ax.set_xlim(-0.6, len(days) - 0.4)
+    handles, names = ax.get_legend_handles_labels()
+    more_handles, more_names = events.get_legend_handles_labels()
+    ax.legend(handles + more_handles, names + more_names, loc="upper left", framealpha=0.9)
+    ax.set_title(f"Per day, last {len(days)} day(s) ({report.timezone})")
+    return _png(fig)
+
+
+def ramp_chart(report: WarmupReport) -> bytes:
+    """The configured ramp (cap per warm-up day), each warming mailbox marked at today."""
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+    fig = _figure()
+    ax = fig.add_subplot()
+    policy = report.policy
+    ramp = list(report.ramp)
+    days = list(range(1, len(ramp) + 1))
+    ax.step(days, ramp, where="mid", color="#1f77b4", label="cap per day")
+    ax.axvspan(0.5, policy.phase1_days + 0.5, color="#fdd0a2", alpha=0.4, label="phase 1")
+    placed = [row for row in report.rows if row.day is not None]
+    if placed:
+        ax.scatter(
+            [row.day or 0 for row in placed],
+            [row.cap for row in placed],
+            color="#d62728",
+            zorder=3,
+            label="today",
+        )
+        if len(placed) <= 10:
+            for row in placed:
+                ax.annotate(
+                    row.address, (row.day or 0, row.cap), textcoords="offset points",
+                    xytext=(4, 6), fontsize=8,
+                )  # fmt: skip
+    ax.set_xlim(0.5, max([len(ramp), *(row.day or 0 for row in placed)]) + 0.5)
+    ax.set_ylim(0, policy.target * 1.15)
+    ax.set_xlabel("warm-up day")
+    ax.set_ylabel("daily cap")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="upper left")
+    ax.set_title(f"Warm-up ramp to {policy.target} a day, {report.today.isoformat()}")
+    return _png(fig)

@@ -1,0 +1,15 @@
+"""Sending a long answer: lines packed into as few messages as Telegram allows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram.types import Message
+
+from bot.views import chunk_lines
+
+
+async def answer_lines(message: Message, lines: Sequence[str]) -> None:
+    """Answer in the message's chat, split at line ends, plain text."""
+    for part in chunk_lines(lines):
+        await message.answer(part)

@@ -1,0 +1,29 @@
+"""/dns: SPF, DKIM, DMARC and MX of every configured domain, with what is missing."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command
+from aiogram.types import Message
+
+from bot import data_views
+from bot.reply import answer_lines
+from engine.admin import AdminError
+from engine.context import AppContext
+from engine.dns_check import check_dns
+
+
+def setup() -> Router:
+    """The router of /dns."""
+    router = Router(name="dns")
+
+    @router.message(Command("dns"))
+    async def dns(message: Message, ctx: AppContext) -> None:
+        try:
+            results = await check_dns(ctx)
+        except AdminError as exc:  # a bad [dns].nameserver
+            await message.answer(str(exc))
+            return
+        await answer_lines(message, data_views.dns_lines(results))
+
+    return router

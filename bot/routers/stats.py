@@ -1,0 +1,34 @@
+"""/stats [days]: a PNG chart of sends, bounces, complaints and replies per day, and the table."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import BufferedInputFile, Message
+
+from bot import charts, data_views
+from bot.tables import answer_table
+from engine.admin import AdminError
+from engine.context import AppContext
+from engine.stats import gather_stats, parse_days
+
+
+def setup() -> Router:
+    """The router of /stats."""
+    router = Router(name="stats")
+
+    @router.message(Command("stats"))
+    async def stats(message: Message, command: CommandObject, ctx: AppContext) -> None:
+        try:
+            days = parse_days(command.args)
+        except AdminError as exc:
+            await message.answer(str(exc))
+            return
+        report = await gather_stats(ctx.repo, ctx.clock, ctx.config.sending.timezone, days)
+        png = await charts.render(charts.stats_chart, report)
+        await message.answer_photo(
+            BufferedInputFile(png, filename="stats.png"), caption=data_views.stats_caption(report)
+        )
+        await answer_table(message, data_views.stats_lines(report))
+
+    return router

@@ -1,0 +1,40 @@
+"""/suppress and /unsuppress <email or @domain>: the global suppression list."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot import data_views
+from engine import suppression
+from engine.admin import AdminError
+from engine.context import AppContext
+
+
+def setup() -> Router:
+    """The router of /suppress and /unsuppress."""
+    router = Router(name="suppress")
+
+    @router.message(Command("suppress"))
+    async def suppress(message: Message, command: CommandObject, ctx: AppContext) -> None:
+        try:
+            entry = suppression.parse_entry(command.args, "suppress")
+        except AdminError as exc:
+            await message.answer(str(exc))
+            return
+        admin = message.from_user.id if message.from_user else None
+        result = await suppression.suppress(ctx, entry, admin)
+        await message.answer(data_views.suppress_text(result))
+
+    @router.message(Command("unsuppress"))
+    async def unsuppress(message: Message, command: CommandObject, ctx: AppContext) -> None:
+        try:
+            entry = suppression.parse_entry(command.args, "unsuppress")
+        except AdminError as exc:
+            await message.answer(str(exc))
+            return
+        result = await suppression.unsuppress(ctx, entry)
+        await message.answer(data_views.unsuppress_text(result))
+
+    return router

@@ -1,0 +1,157 @@
+"""/upload: leads files (.csv, .xlsx) into a campaign, or a campaign file (.toml)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path, PurePath
+
+import aiohttp
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Document, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot import data_views
+from bot.reply import answer_lines
+from engine import uploads
+from engine.admin import AdminError
+from engine.context import AppContext
+
+log = logging.getLogger("outreach.bot")
+
+CALLBACK_PREFIX = "upload:"
+KEYBOARD_LIMIT = 48  # buttons shown; more campaigns are named with /upload <campaign>
+DOWNLOAD_SECONDS = 300  # a 20 MB file over a slow link
+
+
+def setup() -> Router:
+    """The router of /upload, its campaign buttons and the documents that follow."""
+    router = Router(name="upload")
+    pending = uploads.PendingUploads()
+
+    @router.message(Command("upload"), F.document)
+    async def captioned(
+        message: Message, command: CommandObject, ctx: AppContext, bot: Bot
+    ) -> None:
+        name = (command.args or "").strip() or None
+        await _receive(message, name, ctx, bot, pending)
+
+    @router.message(Command("upload"))
+    async def announce(message: Message, command: CommandObject, ctx: AppContext) -> None:
+        name = (command.args or "").strip()
+        now = ctx.clock.now()
+        if name:
+            try:
+                campaign = await uploads.resolve_campaign(ctx, name)
+            except AdminError as exc:
+                await message.answer(str(exc))
+                return
+            pending.expect(message.chat.id, campaign.name, now)
+            await message.answer(data_views.upload_waiting(campaign.name))
+            return
+        campaigns = await uploads.upload_campaigns(ctx)
+        # A .toml may follow even before a button is pressed: it needs no campaign.
+        pending.expect(message.chat.id, None, now)
+        keyboard = InlineKeyboardBuilder()
+        for campaign in campaigns[:KEYBOARD_LIMIT]:
+            keyboard.button(text=campaign.name, callback_data=f"{CALLBACK_PREFIX}{campaign.id}")
+        keyboard.adjust(2)
+        markup = keyboard.as_markup() if campaigns else None
+        text = data_views.upload_choose(len(campaigns), min(len(campaigns), KEYBOARD_LIMIT))
+        await message.answer(text, reply_markup=markup)
+
+    @router.callback_query(F.data.startswith(CALLBACK_PREFIX))
+    async def chosen(query: CallbackQuery, ctx: AppContext, bot: Bot) -> None:
+        raw = (query.data or "").removeprefix(CALLBACK_PREFIX)
+        campaign = await uploads.campaign_by_id(ctx, int(raw)) if raw.isdigit() else None
+        if query.message is None or campaign is None:
+            await query.answer("That campaign is gone; send /upload again.", show_alert=True)
+            return
+        chat_id = query.message.chat.id
+        pending.expect(chat_id, campaign.name, ctx.clock.now())
+        await query.answer()
+        await bot.edit_message_text(
+            text=data_views.upload_waiting(campaign.name),
+            chat_id=chat_id,
+            message_id=query.message.message_id,
+        )
+
+    @router.message(F.document)
+    async def document(message: Message, ctx: AppContext, bot: Bot) -> None:
+        item = pending.get(message.chat.id, ctx.clock.now())
+        if item is None:
+            await message.answer(data_views.upload_usage())
+            return
+        await _receive(message, item.campaign, ctx, bot, pending)
+
+    return router
+
+
+async def _receive(
+    message: Message,
+    campaign: str | None,
+    ctx: AppContext,
+    bot: Bot,
+    pending: uploads.PendingUploads,
+) -> None:
+    """Check, download and process one document; every refusal says why."""
+    doc = message.document
+    if doc is None:
+        return
+    try:
+        # Refused on what Telegram tells us, before a byte is downloaded.
+        kind = uploads.check_document(doc.file_name, doc.file_size)
+        if kind is uploads.FileKind.CAMPAIGN:
+            pending.clear(message.chat.id)
+            source = doc.file_name or "campaign.toml"
+            stored = await uploads.store_campaign_upload(ctx, source, _fetcher(bot, doc))
+            await message.answer(data_views.campaign_stored(stored))
+            return
+        if campaign is None:
+            await message.answer(data_views.upload_without_campaign())
+            return
+        target = await uploads.resolve_campaign(ctx, campaign)
+        pending.clear(message.chat.id)
+        await _import(message, target.name, doc, ctx, bot)
+    except AdminError as exc:
+        await answer_lines(message, str(exc).splitlines())
+
+
+async def _import(
+    message: Message, campaign: str, doc: Document, ctx: AppContext, bot: Bot
+) -> None:
+    file_name = doc.file_name or "leads"
+    status = await message.answer(data_views.import_started(campaign, file_name))
+
+    async def show(text: str) -> None:
+        try:
+            await bot.edit_message_text(
+                text=text, chat_id=status.chat.id, message_id=status.message_id
+            )
+        except TelegramAPIError as exc:  # progress is a nicety: never let it stop the import
+            log.debug("progress update failed (%s)", type(exc).__name__)
+
+    async def progress(rows: int) -> None:
+        await show(data_views.import_progress(campaign, rows))
+
+    suffix = PurePath(file_name).suffix.lower()
+    report = await uploads.import_upload(
+        ctx, campaign, suffix, _fetcher(bot, doc), uploads.Throttle(progress)
+    )
+    await show(data_views.import_done(report))
+    await answer_lines(message, data_views.import_report(report))
+
+
+def _fetcher(bot: Bot, doc: Document) -> uploads.Fetch:
+    """Download `doc` to a path; a failure becomes a message the admin can act on."""
+
+    async def fetch(path: Path) -> None:
+        try:
+            await bot.download(doc.file_id, destination=path, timeout=DOWNLOAD_SECONDS)
+        except (TelegramAPIError, aiohttp.ClientError, TimeoutError) as exc:
+            raise AdminError(
+                f"could not download the file from Telegram ({type(exc).__name__}); send it again"
+            ) from None
+
+    return fetch

@@ -1,0 +1,163 @@
+"""/warmup: the warm-up table of SPEC 7 and 10, and starting or stopping one mailbox's ramp."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from config import normalise_address
+from core import limits, warmup
+from core.models import MailboxState, WarmupPolicy
+from engine.admin import AdminError, unknown
+from engine.context import AppContext
+from storage.records import MailboxRow
+
+log = logging.getLogger("outreach.warmup")
+
+
+class Action(enum.StrEnum):
+    """What /warmup was asked to do."""
+
+    SHOW = "show"
+    START = "start"
+    STOP = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupCommand:
+    """The parsed arguments of /warmup."""
+
+    action: Action
+    mailbox: str = ""
+
+
+USAGE = "expected /warmup, /warmup start <mailbox> or /warmup stop <mailbox>"
+
+
+def parse_command(args: str | None) -> WarmupCommand:
+    """`[start|stop <mailbox>]`; AdminError saying what was expected otherwise."""
+    words = (args or "").split()
+    if not words:
+        return WarmupCommand(Action.SHOW)
+    verb = words[0].lower()
+    if verb not in (Action.START, Action.STOP):
+        raise AdminError(f"{USAGE}; got {words[0][:40]!r}")
+    if len(words) != 2:
+        raise AdminError(f"{USAGE}: name exactly one mailbox, like /warmup {verb} alex@brand.com")
+    return WarmupCommand(Action(verb), words[1])
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupRow:
+    """One warming mailbox today."""
+
+    address: str
+    day: int | None  # None when it warms without a start date (then its own limit applies)
+    phase: int | None
+    cap: int
+    daily_limit: int
+    sent_today: int
+    inbox: int  # warm-up mails the loop found in the inbox over the placement window
+    spam: int  # ... and in Spam/Junk
+
+    @property
+    def placement(self) -> float | None:
+        """Inbox placement rate, or None when the warm-up loop has reported nothing."""
+        seen = self.inbox + self.spam
+        return self.inbox / seen if seen else None
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupReport:
+    """What /warmup shows: the table and the configured ramp."""
+
+    today: date
+    policy: WarmupPolicy
+    rows: tuple[WarmupRow, ...]
+    placement_days: int
+    ramp: tuple[int, ...]  # cap of day 1, 2, ... up to the target
+
+
+async def gather_warmup(ctx: AppContext) -> WarmupReport:
+    """Each warming mailbox's day, phase, cap, sends today and inbox placement."""
+    tz = ctx.config.sending.timezone
+    today = limits.local_day(ctx.clock.now(), tz)
+    policy = ctx.config.warmup.policy()
+    window = ctx.config.health.window_days
+    since, _ = limits.day_bounds(today - timedelta(days=window - 1), tz)
+    warming = await ctx.repo.warming_rows(today.isoformat())
+    placements = await ctx.repo.placement_counts([m.id for m in warming], since)
+    rows = []
+    for mailbox in warming:
+        inbox, spam = placements.get(mailbox.id, (0, 0))
+        if mailbox.warmup_start is None:
+            day = phase = None
+            cap = mailbox.daily_limit
+        else:
+            day = warmup.warmup_day(date.fromisoformat(mailbox.warmup_start), today)
+            phase = warmup.phase(policy, day)
+            cap = warmup.warmup_cap(policy, day, mailbox.daily_limit)
+        rows.append(
+            WarmupRow(
+                mailbox.address,
+                day,
+                phase,
+                cap,
+                mailbox.daily_limit,
+                mailbox.sent_today,
+                inbox,
+                spam,
+            )  # fmt: skip
+        )
+    return WarmupReport(
+        today=today,
+        policy=policy,
+        rows=tuple(rows),
+        placement_days=window,
+        ramp=tuple(warmup.ramp(policy, policy.target)),
+    )
+
+
+async def _find(ctx: AppContext, name: str) -> MailboxRow:
+    """A mailbox in the config by address, any letter case; AdminError with the closest."""
+    address = normalise_address(name)
+    row = await ctx.repo.mailbox_by_address(address) if address else None
+    if row is not None and row.state is not MailboxState.DISABLED:
+        return row
+    mailboxes = [m for m in await ctx.repo.mailboxes() if m.state is not MailboxState.DISABLED]
+    folded = name.strip().casefold()
+    for mailbox in mailboxes:
+        if mailbox.address.casefold() == folded:
+            return mailbox
+    raise unknown("mailbox", name, [m.address for m in mailboxes])
+
+
+async def start_warmup(ctx: AppContext, name: str) -> tuple[MailboxRow, date]:
+    """Restart a mailbox's ramp at day 1 today; refused while it is paused or cooling down."""
+    row = await _find(ctx, name)
+    if row.state is MailboxState.PAUSED:
+        why = f" ({row.reason})" if row.reason else ""
+        raise AdminError(f"{row.address} is paused{why}; /resume it first")
+    if row.state is MailboxState.COOLDOWN:
+        raise AdminError(
+            f"{row.address} is cooling down with its domain; it re-enters warm-up by itself "
+            "when the cool-down ends"
+        )
+    today = limits.local_day(ctx.clock.now(), ctx.config.sending.timezone)
+    await ctx.repo.set_mailbox_warmup(
+        row.id, today, MailboxState.WARMING, "warm-up started by admin"
+    )
+    log.info("warm-up of %s started on %s by an admin", row.address, today)
+    return row, today
+
+
+async def stop_warmup(ctx: AppContext, name: str) -> MailboxRow:
+    """End a mailbox's ramp: it sends at its full daily limit from now on."""
+    row = await _find(ctx, name)
+    if row.state is not MailboxState.WARMING:
+        raise AdminError(f"{row.address} is not warming up (it is {row.state.value})")
+    await ctx.repo.set_mailbox_warmup(row.id, None, MailboxState.ACTIVE, "warm-up stopped by admin")
+    log.info("warm-up of %s stopped by an admin", row.address)
+    return row

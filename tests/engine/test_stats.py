@@ -1,0 +1,85 @@
+"""engine/stats.py and engine/cost.py over a real SQLite file."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core.models import EventKind
+from engine.admin import AdminError
+from engine.cost import gather_cost
+from engine.stats import DEFAULT_DAYS, gather_stats, parse_days
+from tests.bot.data_world import T0, TZ, data_world
+
+
+@pytest.mark.parametrize(
+    ("text", "days"), [(None, 14), ("", 14), (" 30 ", 30), ("1", 1), ("365", 365)]
+)
+def test_parse_days(text: str | None, days: int) -> None:
+    assert parse_days(text) == days
+
+
+@pytest.mark.parametrize("text", ["0", "366", "-3", "two", "7d", "1.5"])
+def test_parse_days_says_what_was_expected(text: str) -> None:
+    with pytest.raises(AdminError, match="expected a number of days from 1 to 365"):
+        parse_days(text)
+
+
+async def test_counts_per_local_day(tmp_path: Path) -> None:
+    async with data_world(tmp_path) as w:
+        # 00:30 in Berlin on the 23rd is still the 22nd in UTC: it belongs to the 23rd.
+        await w.add_sends("m0@d0.test", datetime(2026, 11, 22, 23, 30, tzinfo=UTC), n=3)
+        # 23:30 in Berlin on the 22nd.
+        await w.add_sends("m1@d0.test", datetime(2026, 11, 22, 22, 30, tzinfo=UTC), n=2)
+        await w.add_sends("m0@d1.test", datetime(2026, 11, 20, 9, 0, tzinfo=UTC), n=5)
+        # Outside the 14 days: not counted.
+        await w.add_sends("m0@d1.test", datetime(2026, 11, 1, 9, 0, tzinfo=UTC), n=7)
+        at = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+        await w.add_event(EventKind.BOUNCE_HARD, at, mailbox="m0@d0.test")
+        await w.add_event(EventKind.COMPLAINT, at, mailbox="m0@d0.test")
+        await w.add_event(EventKind.REPLY, at - timedelta(days=1), mailbox="m0@d0.test")
+        await w.add_event(EventKind.REPLY, at - timedelta(days=1), mailbox="m1@d0.test")
+        await w.add_event(EventKind.OPEN, at, mailbox="m0@d0.test")  # not charted
+
+        report = await gather_stats(w.repo, w.clock, TZ, DEFAULT_DAYS)
+
+    assert len(report.days) == 14
+    assert report.days[0].day == date(2026, 11, 10)
+    assert report.days[-1].day == date(2026, 11, 23)
+    by_day = {d.day.day: d for d in report.days}
+    assert (by_day[23].sent, by_day[23].bounces, by_day[23].complaints) == (3, 1, 1)
+    assert (by_day[22].sent, by_day[22].replies) == (2, 2)
+    assert by_day[20].sent == 5
+    total = report.total()
+    assert (total.sent, total.bounces, total.complaints, total.replies) == (10, 1, 1, 2)
+
+
+async def test_the_same_bounce_from_two_sources_counts_once(tmp_path: Path) -> None:
+    async with data_world(tmp_path) as w:
+        await w.add_sends("m0@d0.test", T0 - timedelta(hours=1))
+        send_id = int(list(await w.conn.execute_fetchall("SELECT id FROM sends"))[0][0])
+        for source in ("smtp", "imap"):
+            await w.repo.add_event(
+                source=source, source_id="b1", kind=EventKind.BOUNCE_HARD, occurred_at=T0,
+                received_at=T0, send_id=send_id,
+            )  # fmt: skip
+        report = await gather_stats(w.repo, w.clock, TZ, 1)
+    assert [(d.sent, d.bounces) for d in report.days] == [(1, 1)]
+
+
+async def test_cost_of_this_month_from_real_sends(tmp_path: Path) -> None:
+    async with data_world(tmp_path) as w:
+        # 22 full November days before the 23rd, 100 a day; 40 so far today; October ignored.
+        for day in range(1, 23):
+            await w.add_sends("m0@d0.test", datetime(2026, 11, day, 10, tzinfo=UTC), n=100)
+        await w.add_sends("m0@d0.test", T0 - timedelta(hours=2), n=40)
+        await w.add_sends("m0@d0.test", datetime(2026, 10, 31, 12, tzinfo=UTC), n=999)
+        est = await gather_cost(w.ctx)
+    assert est.sent_so_far == 22 * 100 + 40
+    assert est.daily_average == 100
+    assert est.projected == 2200 + 100 + 7 * 100  # today counts as the average, 7 days left
+    assert est.domains == 2
+    assert est.esp == pytest.approx(3.0 * 0.10)
+    assert est.total == pytest.approx(0.30 + 2 + 7)

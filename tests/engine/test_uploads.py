@@ -1,0 +1,173 @@
+"""engine/uploads.py: what is accepted, the pending campaign, importing and storing files."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from datetime import timedelta
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from engine.admin import AdminError
+from engine.uploads import (
+    MAX_BYTES,
+    Fetch,
+    FileKind,
+    PendingUploads,
+    Throttle,
+    check_document,
+    import_upload,
+    resolve_campaign,
+    store_campaign_upload,
+)
+from tests.bot.data_world import T0, data_world
+
+CAMPAIGN_TOML = """
+[[campaigns]]
+name = "uploaded-one"
+hours = "08:00-18:00"
+[[campaigns.steps]]
+subject = "Hi {{ first_name }}"
+body = "Hello"
+[[campaigns.steps]]
+wait_days = 3
+body = "Bump"
+"""
+
+
+def writer(content: bytes) -> Fetch:
+    """A fetch that writes `content` where it is told."""
+
+    async def fetch(path: Path) -> None:
+        await asyncio.to_thread(path.write_bytes, content)
+
+    return fetch
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("leads.csv", FileKind.LEADS), ("Leads.XLSX", FileKind.LEADS), ("c.toml", FileKind.CAMPAIGN)],
+)
+def test_accepted_files(name: str, kind: FileKind) -> None:
+    assert check_document(name, 1000) is kind
+    assert check_document(name, MAX_BYTES) is kind
+    assert check_document(name, None) is kind
+
+
+def test_above_20_mb_is_refused_with_the_reason() -> None:
+    with pytest.raises(AdminError, match=r"25\.0 MB; files above 20\.0 MB are refused"):
+        check_document("leads.csv", 25 * 1024 * 1024)
+
+
+@pytest.mark.parametrize("name", ["leads.xls", "leads.txt", "leads", None, "csv"])
+def test_other_files_are_refused_saying_what_is_accepted(name: str | None) -> None:
+    with pytest.raises(AdminError, match=r"send leads as \.csv or \.xlsx, or a campaign as \.toml"):
+        check_document(name, 10)
+
+
+def test_pending_campaign_expires() -> None:
+    pending = PendingUploads(ttl=timedelta(minutes=5))
+    pending.expect(1, "q4", T0)
+    pending.expect(2, None, T0)
+    item = pending.get(1, T0 + timedelta(minutes=4))
+    assert item is not None and item.campaign == "q4"
+    assert pending.get(1, T0 + timedelta(minutes=5)) is None
+    pending.clear(2)
+    assert pending.get(2, T0) is None
+
+
+async def test_throttle_passes_at_most_one_update_per_interval() -> None:
+    seen: list[int] = []
+    now = [0.0]
+
+    async def target(rows: int) -> None:
+        seen.append(rows)
+
+    throttle = Throttle(target, interval=2.0, monotonic=lambda: now[0])
+    for step, rows in ((0.5, 10), (2.1, 20), (2.5, 30), (4.2, 40), (9.0, 50)):
+        now[0] = step
+        await throttle(rows)
+    assert seen == [20, 40, 50]
+
+
+async def test_unknown_campaign_names_the_closest(tmp_path: Path) -> None:
+    async with data_world(tmp_path) as w:
+        assert (await resolve_campaign(w.ctx, "q4")).name == "q4"
+        with pytest.raises(AdminError, match="no campaign named 'sprng-founders'; did you mean"):
+            await resolve_campaign(w.ctx, "sprng-founders")
+
+
+async def test_import_a_csv_with_progress(tmp_path: Path) -> None:
+    rows = "".join(f"u{i}@acme.com;U{i}\n" for i in range(25_000))
+    content = ("email;First Name\n" + rows + "not-an-address;X\nu1@acme.com;dup\n").encode()
+    calls: list[int] = []
+
+    async def progress(read: int) -> None:
+        calls.append(read)
+
+    async with data_world(tmp_path) as w:
+        report = await import_upload(w.ctx, "q4", ".csv", writer(content), progress)
+        assert (report.rows_read, report.imported, report.invalid) == (25_002, 25_000, 1)
+        assert report.duplicate_in_file == 1
+        assert calls and calls[-1] == 25_002
+        states = await w.lead_states("q4")
+        assert len(states) == 25_000 and states["u7@acme.com"] == "queued"
+
+
+async def test_import_an_xlsx(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Email Address", "first_name"])
+    sheet.append(["ann@acme.com", "Ann"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    async with data_world(tmp_path) as w:
+        report = await import_upload(w.ctx, "q4", ".xlsx", writer(buffer.getvalue()))
+        assert report.imported == 1
+
+
+async def test_a_bad_leads_file_is_a_message(tmp_path: Path) -> None:
+    async with data_world(tmp_path) as w:
+        with pytest.raises(AdminError, match="e-mail column"):
+            await import_upload(w.ctx, "q4", ".csv", writer(b"name,company\nAnn,Acme\n"))
+
+
+async def test_store_a_campaign_file(tmp_path: Path) -> None:
+    async with data_world(tmp_path) as w:
+        stored = await store_campaign_upload(w.ctx, "c.toml", writer(CAMPAIGN_TOML.encode()))
+        assert (stored.name, stored.steps, stored.created) == ("uploaded-one", 2, True)
+        again = await store_campaign_upload(
+            w.ctx, "c.toml", writer(CAMPAIGN_TOML.replace("Bump", "Bump!").encode())
+        )
+        assert (again.id, again.created) == (stored.id, False)
+        campaigns = {c.name: c for c in await w.repo.campaigns()}
+        assert campaigns["uploaded-one"].origin == "upload"
+        assert campaigns["uploaded-one"].hours == "08:00-18:00"
+
+
+async def test_a_campaign_file_with_errors_lists_them_placed(tmp_path: Path) -> None:
+    bad = CAMPAIGN_TOML.replace('hours = "08:00-18:00"', 'hours = "08:00-18:00"\ncolour = 3')
+    bad = bad.replace('subject = "Hi {{ first_name }}"\n', "")
+    async with data_world(tmp_path) as w:
+        with pytest.raises(AdminError) as caught:
+            await store_campaign_upload(w.ctx, "c.toml", writer(bad.encode()))
+    text = str(caught.value)
+    assert text.startswith("c.toml has errors:")
+    assert "campaigns[0] (uploaded-one).colour: unknown key 'colour'" in text
+    assert "campaigns[0] (uploaded-one).steps[0].subject" in text
+
+
+async def test_a_campaign_owned_by_the_config_is_refused(tmp_path: Path) -> None:
+    content = CAMPAIGN_TOML.replace("uploaded-one", "q4").encode()
+    async with data_world(tmp_path) as w:
+        with pytest.raises(AdminError, match="'q4' is defined in the config file; change it there"):
+            await store_campaign_upload(w.ctx, "c.toml", writer(content))
+
+
+async def test_a_campaign_file_that_is_not_utf8(tmp_path: Path) -> None:
+    async with data_world(tmp_path) as w:
+        with pytest.raises(AdminError, match="not UTF-8"):
+            await store_campaign_upload(w.ctx, "c.toml", writer(b"\xff\xfe\x00x"))
