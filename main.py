@@ -25,6 +25,8 @@ from config import (
     load_settings,
 )
 from core.leads import report_lines
+from demo.run import DemoOptions, run_demo
+from demo.world import DEFAULT_START
 from engine.clock import SystemClock
 from engine.importer import import_leads
 from engine.lead_files import LeadImportError
@@ -133,10 +135,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the engine against a local SMTP sink on a simulated clock; print a table, write a PNG."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    options = DemoOptions(days=args.days, out=args.out, seed=args.seed, start=args.start)
+    result = asyncio.run(run_demo(options))
+    print("\n".join(result.closing_lines()))
+    return 0
+
+
 def _print_errors(errors: list[str], where: str) -> None:
     print(f"{len(errors)} error(s) in {where}:")
     for error in errors:
         print(f"  {error}")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("status", parents=[common], help="print what /status shows").set_defaults(
         run=cmd_status
     )
+    demo = commands.add_parser("demo", help="simulate weeks of sending against a local sink")
+    demo.add_argument("--days", type=_positive, default=35, help="days to simulate (default 35)")
+    demo.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder")
+    demo.add_argument("--seed", type=int, default=7, help="random seed: same seed, same story")
+    demo.add_argument(
+        "--start", type=date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD"
+    )
+    demo.set_defaults(run=cmd_demo)
     parser.set_defaults(run=cmd_run, config=None)
     return parser
 
