@@ -469,9 +469,9 @@ class _Simulation:
             )  # fmt: skip
             if complaint:
                 await self.repo.suppress(item.email, "complaint", "demo", now=now)
-                await self.repo.close_lead_by_email(item.email, LeadState.COMPLAINED)
+                await self.repo.close_open_leads(LeadState.COMPLAINED, address=item.email)
             else:
-                await self.repo.close_lead_by_email(item.email, LeadState.REPLIED)
+                await self.repo.close_open_leads(LeadState.REPLIED, address=item.email)
 
     async def _new_alerts(self) -> None:
         """Turn freshly delivered alerts into the day's notable events."""

@@ -22,7 +22,7 @@ class UnsubscribeService:
             return False
         now = self._clock.now()
         await self._repo.suppress(email, "unsubscribed", "one-click", now=now)
-        await self._repo.close_lead_by_email(email, LeadState.UNSUBSCRIBED)
+        await self._repo.close_open_leads(LeadState.UNSUBSCRIBED, address=email)
         await self._repo.add_event(
             source="one-click",
             source_id=f"lead:{lead_id}",

@@ -467,14 +467,6 @@ class Repository:
         async with self._writing() as conn:
             return await sends.recover(conn, now)
 
-    async def close_lead_by_email(self, email: str, state: LeadState) -> int:
-        """Close every open lead with this address (all campaigns); return how many."""
-        return await self._change(
-            "UPDATE leads SET state = ?, next_due_at = NULL "
-            "WHERE email = ? AND state IN ('queued', 'active')",
-            (state.value, email),
-        )
-
     async def secret(self, name: str) -> bytes:
         """A random 32-byte secret kept in the DB: created on first use, stable afterwards."""
         async with self._writing() as conn:
