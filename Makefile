@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench run check clean
+.PHONY: demo test lint typecheck pytest bench bench-deps run check clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 1; }
@@ -28,7 +28,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: $(STAMP)
+# The baselines need Debian's sqlite3 CLI and Postfix's smtp-sink (the daemon is not set up).
+bench-deps:
+	command -v sqlite3 >/dev/null || { apt-get update && apt-get install -y sqlite3; }
+	command -v /usr/sbin/smtp-sink >/dev/null || { echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postfix; }
+
+bench: $(STAMP) bench-deps
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 run: $(STAMP)

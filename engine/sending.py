@@ -42,6 +42,7 @@ FOLLOWUPS_PER_TICK = 500
 # Planned steps rendered and reserved together (one transaction) while the earlier ones go out:
 # small enough that the first mails leave soon, big enough that a reservation is cheap.
 RESERVE_CHUNK = 25
+RENDERS_PER_YIELD = 5  # messages rendered before the mailboxes' SMTP replies get a turn
 
 
 class MailSender(Protocol):
@@ -268,7 +269,11 @@ class SendingEngine:
     ) -> list[_Job]:
         """Render each planned step, then reserve them all; a refused or broken one is skipped."""
         built: list[tuple[SendPlan, EmailMessage, int | None]] = []
-        for plan in plans:
+        for index, plan in enumerate(plans, 1):
+            if index % RENDERS_PER_YIELD == 0:
+                # Rendering is CPU work: now and then let the mailboxes' SMTP replies in (a
+                # turn of the loop costs a little too, so not after every message).
+                await asyncio.sleep(0)
             if plan.campaign_id in tick.stopped or plan.lead_id not in tick.leads:
                 continue
             mailbox = tick.mailboxes[plan.mailbox_id]
@@ -277,8 +282,6 @@ class SendingEngine:
             )
             if rendered is not None:
                 built.append((plan, *rendered))
-            # Rendering is CPU work: let the mailboxes' SMTP replies in between two messages.
-            await asyncio.sleep(0)
         now = self._clock.now()
         today = limits.local_day(now, tick.snap.sending_timezone)
         reqs = [self._reservation(plan, msg, tick, now, today) for plan, msg, _ in built]
