@@ -505,6 +505,8 @@ class SendingEngine:
             )
         if decision.suppress:
             await self._repo.suppress(job.lead.email, "hard bounce", "smtp", now=now)
+            # The address is dead for every campaign: close its other open leads too.
+            await self._repo.close_open_leads(LeadState.SUPPRESSED, address=job.lead.email)
         if decision.pause_mailbox:
             await self._repo.set_mailbox_state(
                 job.plan.mailbox_id, MailboxState.PAUSED, decision.pause_mailbox

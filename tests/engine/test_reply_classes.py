@@ -228,3 +228,21 @@ async def test_timeout_before_data_is_soft(tmp_path: Path) -> None:
         await world.add_leads([LEAD])
         await world.engine.tick()
         assert (await send_row(world))[:2] == ("retry", 1)
+
+
+async def test_hard_bounce_closes_the_address_in_every_campaign(tmp_path: Path) -> None:
+    reply = Reply(550, "5.1.1 The email account that you tried to reach does not exist")
+    async with (
+        scripted(reply) as srv,
+        make_world(tmp_path, srv, domains=1, per_domain=1, domain_limit=None, min_gap=300) as world,
+    ):
+        second = world.config.campaigns[0].model_copy(update={"name": "second"})
+        await world.repo.upsert_campaign(second, now=world.clock.now())
+        await world.add_leads([LEAD])
+        await world.add_leads(["Lead@example.com"], campaign="second")
+        await world.engine.tick()  # one mail per tick (gap): q4's lead bounces
+        world.clock.advance(timedelta(minutes=10))
+        await world.engine.tick()
+        states = {str(r[0]): str(r[1]) for r in await world.rows("SELECT email, state FROM leads")}
+        assert states == {LEAD: "bounced", "Lead@example.com": "suppressed"}
+        assert await world.scalar("SELECT count(*) FROM sends") == 1
