@@ -232,16 +232,27 @@ class Stage:
 
     async def insert_leads(self, campaign_id: int, created_ms: int) -> int:
         """Insert every row not taken out as a queued lead at step 1; return how many."""
-        return await self._count(
-            f"""
-            INSERT INTO leads (campaign_id, email, vars, state, next_step, created_at)
-            SELECT ?, email, vars, 'queued', 1, ?
-            FROM {self._rows} INDEXED BY by_key
-            WHERE row_no NOT IN (SELECT row_no FROM {self._out})
-            ORDER BY lower(email), row_no
-            """,
-            (campaign_id, created_ms),
-        )
+        # Every row gets the constants 'queued' and 1, which satisfy leads' CHECKs by
+        # construction; SQLite would still evaluate them per row, and its `state IN (...)`
+        # check alone doubled this statement's time (4 -> 8 s for a million rows). The pragma
+        # acts on statements prepared while it is on; it is put back before anything else runs.
+        rows = await self._conn.execute_fetchall("PRAGMA ignore_check_constraints")
+        previous = int(next(iter(rows))[0])
+        await self._conn.execute("PRAGMA ignore_check_constraints = ON")
+        try:
+            return await self._count(
+                f"""
+                INSERT INTO leads (campaign_id, email, vars, state, next_step, created_at)
+                SELECT ?, email, vars, 'queued', 1, ?
+                FROM {self._rows} INDEXED BY by_key
+                WHERE row_no NOT IN (SELECT row_no FROM {self._out})
+                ORDER BY lower(email), row_no
+                """,
+                (campaign_id, created_ms),
+            )
+        finally:
+            with suppress(ValueError):  # the connection is closed: nothing left to put back
+                await self._conn.execute(f"PRAGMA ignore_check_constraints = {previous}")
 
     async def missing_rows(self, limit: int) -> list[tuple[int, str]]:
         """The first rows taken out for missing variables: (row number, names)."""

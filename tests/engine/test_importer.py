@@ -98,10 +98,16 @@ async def run(conn: aiosqlite.Connection, path: Path, name: str = MAIN) -> Impor
         + report.held_by_other_campaign
         + report.missing_variables
     )
-    # The scratch database is gone, whatever happened.
-    names = [row[1] for row in await conn.execute_fetchall("PRAGMA database_list")]
-    assert names == ["main"]
+    await assert_connection_as_before(conn)
     return report
+
+
+async def assert_connection_as_before(conn: aiosqlite.Connection) -> None:
+    """The scratch database is gone and leads' CHECKs are enforced again."""
+    names = [row[1] for row in await conn.execute_fetchall("PRAGMA database_list")]
+    assert names in (["main"], ["main", "temp"])
+    checks = list(await conn.execute_fetchall("PRAGMA ignore_check_constraints"))
+    assert checks[0][0] == 0
 
 
 # --- formats ---------------------------------------------------------------------------------
@@ -482,7 +488,7 @@ async def test_a_failing_progress_callback_leaves_leads_untouched(
     with pytest.raises(RuntimeError, match="chat went away"):
         await import_leads(conn, path, MAIN, now=NOW, progress=progress)
     assert set(await leads(conn)) == {"old@x.com"}
-    assert [row[1] for row in await conn.execute_fetchall("PRAGMA database_list")] == ["main"]
+    await assert_connection_as_before(conn)
     # The connection is fit for the next import.
     assert (await run(conn, path)).imported == 1000
 
@@ -502,10 +508,9 @@ async def test_a_failure_in_the_final_insert_rolls_everything_back(
     with pytest.raises(sqlite3.IntegrityError, match="disk on fire"):
         await import_leads(conn, path, MAIN, now=NOW)
     assert set(await leads(conn)) == {"old@x.com"}
-    assert [row[1] for row in await conn.execute_fetchall("PRAGMA database_list")] == [
-        "main",
-        "temp",
-    ]
+    await assert_connection_as_before(conn)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+        await add_lead(conn, MAIN, "x@y.com", "lost")
 
 
 async def test_a_cancelled_import_leaves_leads_untouched(
