@@ -111,8 +111,8 @@ class DemoResult:
         alerted = sum(a.delivered for a in self.alerts)
         return [
             "",
-            f"{len(self.alerts)} alerts raised (a warning repeats each quiet period while its "
-            f"rate stays high), {alerted} delivered through the outbox",
+            f"{len(self.alerts)} alerts raised (a rate warning at most once a day per mailbox "
+            f"or domain), {alerted} delivered through the outbox",
             f"database: {self.db_path}",
             f"summary:  {self.summary_path}",
             f"PNG report: {self.png_path}",
