@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import hashlib
 import html as html_lib
+import itertools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from email import policy as email_policy
-from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
-from email.message import EmailMessage
-from email.policy import Policy
 from email.utils import format_datetime
-from typing import Any
 from urllib.parse import quote
 
 # C0, DEL, C1 (NEL among them) and the Unicode line/paragraph separators: anything a mail
@@ -24,7 +24,6 @@ _MSG_ID = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
 _ID_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _FOLD_AT = 78
-_PARSED_KEPT = 4096  # parsed header values kept for reuse
 
 
 def header_safe(value: str) -> str:
@@ -53,114 +52,139 @@ def make_message_id(domain: str, unique: str) -> str:
     return f"<{unique}@{ascii_domain}>"
 
 
-class _ListHeader(UnstructuredHeader, BaseHeader):
-    """An ASCII header that is folded only between its items and never RFC 2047-encoded.
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A message ready for SMTP: the envelope recipient and the exact bytes for DATA."""
 
-    The stock folder turns a long URL in List-Unsubscribe (or a long msg-id) into encoded
-    words, which no mail client can use any more.
-    """
+    recipient: str
+    message_id: str
+    data: bytes  # CRLF line ends, ending in CRLF, not yet dot-stuffed
+    smtputf8: bool  # an address is non-ASCII: the server must offer SMTPUTF8
 
-    def fold(self, *, policy: Policy) -> str:
-        """Name and items as given, a line break only between two items."""
-        comma_list = self.name.lower() == "list-unsubscribe"
-        # List-Unsubscribe items are <...> separated by commas (a URL may hold commas itself);
-        # msg-id lists are separated by white space.
-        items = re.split(r"(?<=>)\s*,\s*", str(self)) if comma_list else str(self).split()
-        joiner = "," if comma_list else ""
-        lines = [f"{self.name}: {items[0]}"]
-        for item in items[1:]:
-            if len(lines[-1]) + len(joiner) + 1 + len(item) > _FOLD_AT:
-                lines[-1] += joiner
-                lines.append(f" {item}")
-            else:
-                lines[-1] += f"{joiner} {item}"
-        linesep = str(policy.linesep)
-        return linesep.join(lines) + linesep
+    def as_bytes(self) -> bytes:
+        """The message as it goes on the wire (before SMTP's dot-stuffing)."""
+        return self.data
 
 
-_VERBATIM = ("message-id", "in-reply-to", "references", "list-unsubscribe", "list-unsubscribe-post")
+# The wire format is written here directly rather than through the email package: building and
+# flattening an EmailMessage cost over a millisecond a mail, the largest share of a send.
+# tests/core/test_message.py proves with hypothesis that what a mail parser reads back from
+# these bytes is what the email package would have made of the same values.
+
+_ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-"
+_PLAIN_PHRASE = re.compile(f"[{_ATEXT} ]+")
+_LOCAL_PART = re.compile(f"[{_ATEXT}\x80-\U0010ffff]+(?:\\.[{_ATEXT}\x80-\U0010ffff]+)*")
+_HOST = re.compile("[A-Za-z0-9\x80-\U0010ffff](?:[A-Za-z0-9\x80-\U0010ffff-]*)?")
+_WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: `=?utf-8?b?...?=` stays <= 75
+_LONGEST_PLAIN = 900  # a longer unbroken run can't be folded under 998: encode it instead
+_MAX_LINE = 998  # RFC 5322's hard limit, line end excluded
 
 
-class _FoldOnce(BaseHeader):
-    """A header that keeps its folded text: a header reused by many messages folds once."""
-
-    def fold(self, *, policy: Policy) -> str:
-        """The header as it goes on the wire under `policy`."""
-        # Folding reads only these policy values (email._header_value_parser), and a header
-        # object never changes.
-        key = (policy.max_line_length, policy.linesep, bool(getattr(policy, "utf8", False)))
-        folds: dict[tuple[int | None, str, bool], str] = self.__dict__.setdefault("_folds", {})
-        text = folds.get(key)
-        if text is None:
-            text = folds[key] = super().fold(policy=policy)
-        return text
-
-
-class _CachedRegistry(HeaderRegistry):
-    """A HeaderRegistry that builds each header class once and parses a repeated value once.
-
-    The stock registry creates a new class with type() on every lookup, and the email package
-    looks a header up several times per header set; parsing a value is the other big cost of a
-    message, and most values repeat (Content-Type, MIME-Version, the mailbox's
-    List-Unsubscribe, the Date within one second). Header objects are immutable, so one
-    parsed (and, by _FoldOnce, folded) header can serve every message that sets the same name
-    to the same text.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(base_class=_FoldOnce)
-        self._classes: dict[str, type[BaseHeader]] = {}
-        self._parsed: dict[tuple[str, str], BaseHeader] = {}
-
-    def __call__(self, name: str, value: Any) -> BaseHeader:
-        if not isinstance(value, str):  # an Address object, say: not hashable
-            return super().__call__(name, value)
-        key = (name, value)
-        header = self._parsed.get(key)
-        if header is None:
-            if len(self._parsed) >= _PARSED_KEPT:
-                self._parsed.clear()  # bounded memory: the values that repeat come back soon
-            header = self._parsed[key] = super().__call__(name, value)
-        return header
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        cls = self._classes.get(key)
-        if cls is None:
-            cls = self._classes[key] = super().__getitem__(name)
-        return cls
-
-    def map_to_type(self, name: str, cls: type[BaseHeader]) -> None:
-        """Register `cls` for `name` (forgetting any class built for it before)."""
-        self._classes.pop(name.lower(), None)
-        super().map_to_type(name, cls)
-
-
-def _registry() -> _CachedRegistry:
-    registry = _CachedRegistry()
-    for name in _VERBATIM:
-        registry.map_to_type(name, _ListHeader)
-    return registry
-
-
-_REGISTRY = _registry()
-# CRLF line ends: the message is meant for SMTP as it stands.
-POLICY: Policy = email_policy.SMTP.clone(header_factory=_REGISTRY)
-
-
-@functools.lru_cache(maxsize=1024)  # Address objects are immutable; senders repeat
-def _address(value: str, display_name: str = "") -> Address:
+def _address(value: str) -> str:
+    """A bare addr-spec fit for a header and an envelope, or ValueError."""
     clean = header_safe(value)
-    try:
-        return Address(display_name=header_safe(display_name), addr_spec=clean)
-    except (ValueError, IndexError) as exc:  # the email parser raises both on junk
-        raise ValueError(f"not a usable e-mail address: {clean!r}") from exc
+    local, at, domain = clean.rpartition("@")
+    labels = domain.split(".")
+    if not (at and _LOCAL_PART.fullmatch(local) and all(_HOST.fullmatch(x) for x in labels)):
+        raise ValueError(f"not a usable e-mail address: {clean!r}")
+    return clean
 
 
-@functools.lru_cache(maxsize=1024)
-def _from_header(sender: str, display_name: str) -> BaseHeader:
-    """A sender's From header, made once: what `message["From"] = _address(...)` makes."""
-    return _REGISTRY("From", _address(sender, display_name))
+def _encoded_words(text: str) -> list[str]:
+    """RFC 2047 `=?utf-8?b?...?=` words for `text`, split between characters."""
+    words: list[str] = []
+    chunk: list[bytes] = []
+    size = 0
+    for char in text:
+        raw = char.encode("utf-8", "surrogatepass")
+        if size + len(raw) > _WORD_BYTES:
+            words.append(_b_word(b"".join(chunk)))
+            chunk, size = [], 0
+        chunk.append(raw)
+        size += len(raw)
+    if chunk:
+        words.append(_b_word(b"".join(chunk)))
+    return words
+
+
+def _b_word(data: bytes) -> str:
+    return f"=?utf-8?b?{binascii.b2a_base64(data, newline=False).decode('ascii')}?="
+
+
+def _plain_words(text: str) -> list[str] | None:
+    """The space-separated words of `text` if it can stand as plain ASCII, else None."""
+    # "=?" would be read back as the start of an encoded word.
+    if not text.isascii() or "=?" in text:
+        return None
+    words = text.split(" ")
+    return words if all(len(word) <= _LONGEST_PLAIN for word in words) else None
+
+
+def _folded(name: str, items: Sequence[str]) -> str:
+    """`Name: item item ...` with CRLF + space before an item that would pass column 78."""
+    lines = [f"{name}:"]
+    for item in items:
+        line = lines[-1]
+        # An empty item (two spaces in a row) never starts a line: a line of only white
+        # space would end the header block for some parsers.
+        if item and line != f"{name}:" and len(line) + 1 + len(item) > _FOLD_AT:
+            lines.append(f" {item}")
+        else:
+            lines[-1] = f"{line} {item}"
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _unstructured(name: str, value: str) -> str:
+    """A free-text header (Subject): plain where it can be, else encoded words."""
+    return _folded(name, _plain_words(value) or _encoded_words(value) if value else [""])
+
+
+@functools.lru_cache(maxsize=1024)  # one per sending mailbox; senders repeat
+def _mailbox_header(name: str, display_name: str, address: str) -> str:
+    """`Name: Display Name <address>` (or the bare address) for the wire."""
+    phrase = header_safe(display_name)
+    if not phrase:
+        return _folded(name, [address])
+    plain = _plain_words(phrase) if _PLAIN_PHRASE.fullmatch(phrase) else None
+    if plain is not None:
+        words = plain
+    elif phrase.isascii() and len(phrase) < _FOLD_AT - len(name) - len(address) - 8:
+        words = ['"' + phrase.replace("\\", "\\\\").replace('"', '\\"') + '"']
+    else:
+        words = _encoded_words(phrase)
+    return _folded(name, [*words, f"<{address}>"])
+
+
+def _list_header(name: str, items: Sequence[str], joiner: str) -> str:
+    """A header of ASCII items folded only between items, never encoded (URLs must survive)."""
+    return _folded(name, [item + joiner for item in items[:-1]] + [items[-1]])
+
+
+def _body_part(content_type: str, text: str) -> str:
+    """Part headers and the body, 7bit when it is short-lined ASCII, else the smaller encoding."""
+    lines = text.encode("utf-8", "surrogateescape").splitlines()
+    raw = b"\n".join(lines) + b"\n"
+    if raw.isascii() and max(map(len, lines), default=0) <= _MAX_LINE:
+        cte, body = "7bit", raw.decode("ascii")
+    else:
+        qp = binascii.b2a_qp(raw, istext=True)
+        b64 = base64.encodebytes(raw)
+        cte, encoded = ("quoted-printable", qp) if len(qp) <= len(b64) else ("base64", b64)
+        body = encoded.decode("ascii")
+    return (
+        f'Content-Type: {content_type}; charset="utf-8"\r\n'
+        f"Content-Transfer-Encoding: {cte}\r\n\r\n" + body.replace("\n", "\r\n")
+    )
+
+
+def _boundary(message_id: str, parts: Sequence[str]) -> str:
+    """A multipart boundary no part contains ("=_" can't occur in QP or base64 either)."""
+    seed = hashlib.blake2b(message_id.encode(), digest_size=12).hexdigest()
+    for attempt in itertools.count():
+        boundary = f"=_{seed}_{attempt}"
+        if not any(f"--{boundary}" in part for part in parts):
+            return boundary
+    raise AssertionError("unreachable")
 
 
 def _msg_id(value: str) -> str:
@@ -232,38 +256,49 @@ def build_message(
     in_reply_to: str | None = None,
     references: Sequence[str] | None = None,
     unsubscribe_url: str | None = None,
-) -> EmailMessage:
+) -> OutgoingMessage:
     """One complete message; a follow-up (with `in_reply_to`) gets `Re:` and threading headers."""
     if date.tzinfo is None or date.utcoffset() is None:
         raise ValueError("the Date of a message must be timezone-aware")
-    from_address = _address(sender, display_name)
+    from_address = _address(sender)
+    to_address = _address(to)
     url = _url(unsubscribe_url) if unsubscribe_url else None
+    msg_id = _msg_id(message_id)
 
-    message = EmailMessage(policy=POLICY)
-    message["From"] = _from_header(sender, display_name)
-    message["To"] = _address(to)
-    message["Subject"] = header_safe(reply_subject(subject) if in_reply_to else subject)
-    message["Date"] = header_safe(format_datetime(date))
-    message["Message-ID"] = _msg_id(message_id)
+    head = [
+        _mailbox_header("From", display_name, from_address),
+        _folded("To", [to_address]),
+        _unstructured("Subject", header_safe(reply_subject(subject) if in_reply_to else subject)),
+        f"Date: {format_datetime(date)}\r\n",
+        f"Message-ID: {msg_id}\r\n",
+    ]
     if in_reply_to:
         parent = _msg_id(in_reply_to)
         chain = [_msg_id(ref) for ref in references or ()]
         if parent not in chain:
             chain.append(parent)
-        message["In-Reply-To"] = parent
-        message["References"] = " ".join(chain)
-    mailto = quote(from_address.addr_spec, safe="@+")
+        head.append(f"In-Reply-To: {parent}\r\n")
+        head.append(_list_header("References", chain, ""))
+    mailto = quote(from_address, safe="@+")
     targets = [f"<mailto:{mailto}?subject=unsubscribe>"]
     if url:
         targets.append(f"<{url}>")
-    message["List-Unsubscribe"] = header_safe(", ".join(targets))
+    head.append(_list_header("List-Unsubscribe", targets, ","))
     if url:
         # RFC 8058: with this header a client may POST to the URL without asking the user.
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+    head.append("MIME-Version: 1.0\r\n")
 
-    message.set_content(text.rstrip() + "\n" + text_footer(postal_address, url))
-    if html is not None:
-        message.add_alternative(
-            _with_html_footer(html, html_footer(postal_address, url)), subtype="html"
+    plain = _body_part("text/plain", text.rstrip() + "\n" + text_footer(postal_address, url))
+    if html is None:
+        wire = "".join(head) + plain
+    else:
+        rich = _body_part("text/html", _with_html_footer(html, html_footer(postal_address, url)))
+        boundary = _boundary(msg_id, (plain, rich))
+        wire = (
+            "".join(head)
+            + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
+            + f"--{boundary}\r\n{plain}\r\n--{boundary}\r\n{rich}\r\n--{boundary}--\r\n"
         )
-    return message
+    smtputf8 = not (from_address.isascii() and to_address.isascii())
+    return OutgoingMessage(to_address, msg_id, wire.encode("utf-8"), smtputf8)

@@ -6,14 +6,14 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
 from typing import Protocol
 
 from config import MailboxConfig, OutreachConfig
 from core import health, limits, message, outcomes, planner, templates, unsubscribe
+from core.message import OutgoingMessage
 from core.models import (
     CampaignState,
     CampaignView,
@@ -48,8 +48,10 @@ RENDERS_PER_YIELD = 5  # messages rendered before the mailboxes' SMTP replies ge
 class MailSender(Protocol):
     """The SMTP port: deliver one message from one mailbox; never raises for SMTP trouble."""
 
-    async def send(self, account: SmtpAccount, message: EmailMessage) -> Outcome:
-        """Attempt delivery and say how it went."""
+    async def send(
+        self, account: SmtpAccount, message: OutgoingMessage, *, gate: Awaitable[bool] | None
+    ) -> Outcome:
+        """Attempt delivery and say how it went; the message data waits for `gate` to say True."""
         ...
 
 
@@ -71,7 +73,7 @@ class _Job:
 
     plan: SendPlan
     send_id: int
-    message: EmailMessage
+    message: OutgoingMessage
     account: SmtpAccount
     lead: LeadInput
     next_wait_days: int | None  # days until the next step, None after the last one
@@ -268,7 +270,7 @@ class SendingEngine:
         self, plans: Sequence[SendPlan], tick: _Tick, report: TickReport
     ) -> list[_Job]:
         """Render each planned step, then reserve them all; a refused or broken one is skipped."""
-        built: list[tuple[SendPlan, EmailMessage, int | None]] = []
+        built: list[tuple[SendPlan, OutgoingMessage, int | None]] = []
         for index, plan in enumerate(plans, 1):
             if index % RENDERS_PER_YIELD == 0:
                 # Rendering is CPU work: now and then let the mailboxes' SMTP replies in (a
@@ -301,7 +303,7 @@ class SendingEngine:
         return jobs
 
     def _reservation(
-        self, plan: SendPlan, msg: EmailMessage, tick: _Tick, now: datetime, today: date
+        self, plan: SendPlan, msg: OutgoingMessage, tick: _Tick, now: datetime, today: date
     ) -> Reservation:
         """The request for one planned step's slot, with today's caps."""
         mailbox = tick.mailboxes[plan.mailbox_id]
@@ -317,7 +319,7 @@ class SendingEngine:
             lead_id=plan.lead_id,
             campaign_id=plan.campaign_id,
             step_no=plan.step_no,
-            message_id=msg["Message-ID"],
+            message_id=msg.message_id,
         )
 
     async def _steps(self, campaign_ids: set[int]) -> dict[tuple[int, int], StepRow]:
@@ -338,7 +340,7 @@ class SendingEngine:
         lead: LeadInput,
         steps: dict[tuple[int, int], StepRow],
         stopped: set[int],
-    ) -> tuple[EmailMessage, int | None] | None:
+    ) -> tuple[OutgoingMessage, int | None] | None:
         """The message for one planned step, or None when the lead or campaign can't send it."""
         row = steps.get((plan.campaign_id, plan.step_no))
         first = steps.get((plan.campaign_id, 1))
@@ -414,14 +416,19 @@ class SendingEngine:
             if stopped:
                 await self._put_back(job, report)
                 continue
-            # Marked one by one, right before SMTP: a crash then leaves at most the mails
-            # actually in flight as 'unknown'; the rest are still 'reserved' and go out later.
-            marked = await ledger.write(delivered, job.send_id)
+            # Marked one by one: a crash then leaves at most the mails actually in flight as
+            # 'unknown'; the rest are still 'reserved' and go out later. The mark commits while
+            # MAIL, RCPT and DATA make their round trips, and the message data waits for it
+            # (the gate): the server can't have the message before the database says 'sending'.
+            mark = asyncio.ensure_future(ledger.write(delivered, job.send_id))
             delivered = None
+            try:
+                outcome = await self._sender.send(job.account, job.message, gate=mark)
+            finally:
+                marked = await mark
             if not marked:
                 log.warning("send %s is no longer reserved; not sent", job.send_id)
                 continue
-            outcome = await self._sender.send(job.account, job.message)
             delivered, stopped = await self._settle(job, outcome, report)
         if delivered is not None:
             await ledger.write(delivered, None)
@@ -492,7 +499,7 @@ class SendingEngine:
         if decision.event is not None:
             await self._repo.add_event(
                 source="smtp",
-                source_id=f"{job.send_id}:{job.message['Message-ID']}",
+                source_id=f"{job.send_id}:{job.message.message_id}",
                 kind=decision.event,
                 occurred_at=now,
                 received_at=now,

@@ -10,6 +10,7 @@ import enum
 import logging
 import re
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import aiosmtplib
@@ -17,7 +18,9 @@ from aiosmtplib.email import flatten_message, parse_address
 
 from config import ServerConfig
 from core.classify import classify_reply
+from core.message import OutgoingMessage
 from core.models import Outcome, OutcomeKind
+from mail import pipeline
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +110,30 @@ class SmtpSender:
         self._locks: dict[str, asyncio.Lock] = {}
         self._pool: dict[str, _Pooled] = {}
 
-    async def send(self, account: SmtpAccount, message: email.message.EmailMessage) -> Outcome:
-        """Deliver `message` from `account` to its one `To` address; SMTP trouble never raises."""
+    async def send(
+        self,
+        account: SmtpAccount,
+        message: OutgoingMessage | email.message.EmailMessage,
+        *,
+        gate: Awaitable[bool] | None = None,
+    ) -> Outcome:
+        """Deliver `message` from `account` to its one `To` address; SMTP trouble never raises.
+
+        With a `gate`, the message data goes out only once it has said True; when it says False
+        the transaction is abandoned before a byte of the message is sent (the connection is
+        dropped, so the server discards it) and the outcome is a SOFT "not sent".
+        """
         try:
-            recipient = _recipient(message)
+            recipient = (
+                message.recipient if isinstance(message, OutgoingMessage) else _recipient(message)
+            )
         except ValueError as exc:
             return Outcome(OutcomeKind.FAILED, text=str(exc))
         lock = self._locks.setdefault(account.address, asyncio.Lock())
         async with lock:
             progress = _Progress()
             try:
-                outcome, refused = await self._attempt(account, recipient, message, progress)
+                outcome, refused = await self._attempt(account, recipient, message, progress, gate)
             except BaseException:
                 # Cancelled (or a bug) mid-transaction: the session state is unknown.
                 self._drop(account.address)
@@ -148,15 +164,16 @@ class SmtpSender:
         self,
         account: SmtpAccount,
         recipient: str,
-        message: email.message.EmailMessage,
+        message: OutgoingMessage | email.message.EmailMessage,
         progress: _Progress,
+        gate: Awaitable[bool] | None,
     ) -> tuple[Outcome, bool]:
         """The outcome, and whether it was the server's reply (the session is still sane)."""
         try:
             smtp, probed = await self._connection(account, progress)
             try:
                 outcome = await self._transaction(
-                    smtp, account.address, recipient, message, progress
+                    smtp, account.address, recipient, message, progress, gate=gate
                 )
             except (aiosmtplib.SMTPException, OSError) as exc:
                 if probed or not _stale(exc, progress.stage):
@@ -167,7 +184,7 @@ class SmtpSender:
                 self._drop(account.address)
                 smtp = await self._fresh(account, progress)
                 outcome = await self._transaction(
-                    smtp, account.address, recipient, message, progress
+                    smtp, account.address, recipient, message, progress, gate=gate
                 )
             return outcome, True
         except _Refused as refused:
@@ -179,13 +196,36 @@ class SmtpSender:
         except ValueError as exc:  # an address aiosmtplib will not put on a command line
             return Outcome(OutcomeKind.FAILED, text=str(exc)), False
 
+    async def _pipelined(self, smtp: aiosmtplib.SMTP, commands: bytes, progress: _Progress) -> None:
+        """MAIL, RCPT and DATA in one write (RFC 2920); raise at the first that failed."""
+        replies, error = await pipeline.exchange(smtp, commands, 3, seconds=self._timeout)
+        for stage, reply, accepted in zip(
+            (_Stage.MAIL, _Stage.RCPT, _Stage.DATA),
+            replies,
+            (_MAIL_OK, _RCPT_OK, _DATA_OK),
+            strict=False,  # fewer replies when the server went silent or away
+        ):
+            progress.stage = stage
+            if reply.code in accepted:
+                continue
+            if replies[-1].code in _DATA_OK:
+                # The server took DATA although MAIL or RCPT failed: the session now waits for
+                # message data, so it can't be reused; drop it with the refusal's outcome.
+                raise _Refused(_refusal(reply.code, reply.message, stage))
+            raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
+        if error is not None:
+            progress.stage = (_Stage.MAIL, _Stage.RCPT, _Stage.DATA)[len(replies)]
+            raise error
+
     async def _transaction(
         self,
         smtp: aiosmtplib.SMTP,
         sender: str,
         recipient: str,
-        message: email.message.EmailMessage,
+        message: OutgoingMessage | email.message.EmailMessage,
         progress: _Progress,
+        *,
+        gate: Awaitable[bool] | None,
     ) -> Outcome:
         # Step by step rather than send_message(): each stage's failure means something
         # different, and a refused recipient raises here instead of hiding in a dict.
@@ -195,23 +235,40 @@ class SmtpSender:
             raise _Refused(
                 Outcome(OutcomeKind.FAILED, text="non-ASCII address; server lacks SMTPUTF8")
             )
-        eight_bit = smtp.supports_extension("8bitmime")
-        body = _normalised(
-            flatten_message(message, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
-        )
+        if isinstance(message, OutgoingMessage):
+            body = message.data  # CRLF throughout and 7-bit but for SMTPUTF8 addresses
+            eight_bit = not body.isascii()
+            if eight_bit and not smtp.supports_extension("8bitmime"):
+                raise _Refused(Outcome(OutcomeKind.FAILED, text="8-bit message; no 8BITMIME"))
+        else:
+            eight_bit = smtp.supports_extension("8bitmime")
+            body = _normalised(
+                flatten_message(message, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
+            )
         options = [f"SIZE={len(body)}"] if smtp.supports_extension("size") else []
         options += ["BODY=8BITMIME"] if eight_bit else []
         options += ["SMTPUTF8"] if utf8 else []
         encoding = "utf-8" if utf8 else "ascii"
-        await smtp.mail(sender, options=options, encoding=encoding)
-        progress.stage = _Stage.RCPT
-        await smtp.rcpt(recipient, encoding=encoding)
-        progress.stage = _Stage.DATA
-        reply = await smtp.execute_command(b"DATA")
-        if reply.code != aiosmtplib.SMTPStatus.start_input:
-            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        mail = _envelope(b"MAIL FROM:", sender, options, encoding)
+        rcpt = _envelope(b"RCPT TO:", recipient, [], encoding)
+        if smtp.supports_extension("pipelining"):
+            await self._pipelined(smtp, mail + rcpt + b"DATA\r\n", progress)
+        else:
+            for stage, line, accepted in (
+                (_Stage.MAIL, mail, _MAIL_OK),
+                (_Stage.RCPT, rcpt, _RCPT_OK),
+                (_Stage.DATA, b"DATA\r\n", _DATA_OK),
+            ):
+                progress.stage = stage
+                reply = await smtp.execute_command(line[:-2])
+                if reply.code not in accepted:
+                    raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
         # aiosmtplib's data() sends DATA and the message in one call, which would hide
         # whether a lost connection happened before or after the message went out.
+        if gate is not None and not await gate:
+            # Not one byte of the message has gone out; dropping the connection mid-DATA makes
+            # the server discard the transaction (RFC 5321 4.1.1.4).
+            raise _Refused(Outcome(OutcomeKind.SOFT, text="not sent: the gate said no"))
         protocol = smtp.protocol
         if protocol is None:
             raise aiosmtplib.SMTPServerDisconnected("Connection lost")
@@ -351,6 +408,24 @@ def _recipient(message: email.message.EmailMessage) -> str:
     if len(addresses) != 1 or not addresses[0]:
         raise ValueError(f"a message needs exactly one To address, found {len(addresses)}")
     return parse_address(addresses[0])
+
+
+_MAIL_OK = (250,)
+_RCPT_OK = (250, 251)
+_DATA_OK = (354,)
+# What may stand between < and > on MAIL FROM or RCPT TO as it is (no quoting needed).
+_PLAIN_PATH = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
+
+
+def _envelope(verb: bytes, address: str, options: list[str], encoding: str) -> bytes:
+    """The MAIL FROM or RCPT TO line, CRLF included."""
+    # aiosmtplib's mail()/rcpt() run every address through email.utils.parseaddr, a third of
+    # a millisecond each; an address that needs no quoting goes on the line as it is.
+    path = address if _PLAIN_PATH.fullmatch(address) else parse_address(address)
+    if "\r" in path or "\n" in path:
+        raise ValueError(f"unusable address for the envelope: {address!r}")
+    line = verb + f"<{path}>".encode(encoding)
+    return b" ".join([line, *(option.encode("ascii") for option in options)]) + b"\r\n"
 
 
 def _stale(exc: BaseException, stage: _Stage) -> bool:

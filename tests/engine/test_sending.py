@@ -4,14 +4,14 @@ import asyncio
 import random
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import timedelta
 from email import message_from_bytes
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from core.message import OutgoingMessage
 from core.models import Outcome
 from engine.sending import SendingEngine
 from mail.smtp import SmtpAccount, SmtpSender
@@ -154,9 +154,18 @@ class CheckingSender:
         self.db = db
         self.seen: list[tuple[object, object]] = []  # (this send's state, mailbox's in flight)
 
-    async def send(self, account: SmtpAccount, message: EmailMessage) -> Outcome:
-        self.seen.append(await asyncio.to_thread(self.states, message["Message-ID"], account))
-        return await self.inner.send(account, message)
+    async def send(
+        self, account: SmtpAccount, message: OutgoingMessage, *, gate: Awaitable[bool] | None
+    ) -> Outcome:
+        assert gate is not None
+
+        async def checked() -> bool:
+            # The moment the real sender would put the message data on the wire.
+            opened = await gate
+            self.seen.append(await asyncio.to_thread(self.states, message.message_id, account))
+            return opened
+
+        return await self.inner.send(account, message, gate=checked())
 
     def states(self, message_id: str, account: SmtpAccount) -> tuple[object, object]:
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
@@ -174,7 +183,7 @@ class CheckingSender:
         return state, in_flight
 
 
-async def test_each_mail_is_marked_sending_and_committed_before_smtp(
+async def test_each_mail_is_marked_sending_and_committed_before_its_data_goes_out(
     tmp_path: Path, server: FakeSmtpServer
 ) -> None:
     async with make_world(
@@ -191,7 +200,7 @@ async def test_each_mail_is_marked_sending_and_committed_before_smtp(
         finally:
             await sender.inner.close()
         assert report.sent == len(server.messages) == len(sender.seen) == 60
-        # Committed as 'sending' before its SMTP transaction began, and the only one of its
+        # Committed as 'sending' before the message data went out, and the only one of its
         # mailbox: a crash can leave no more than the mails on the wire as 'unknown'.
         assert set(sender.seen) == {("sending", 1)}
         assert await world.scalar("SELECT count(*) FROM sends WHERE state = 'sent'") == 60

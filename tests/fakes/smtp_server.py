@@ -171,6 +171,7 @@ class FakeSmtpServer:
     log_path: Path | None = None  # one JSON line per accepted message, fsynced
     idle_timeout: float = 300.0  # the server hangs up on a client silent this long
     login_fail_reply: str = GMAIL_BAD_CREDENTIALS
+    pipelining: bool = True  # offer RFC 2920 PIPELINING in EHLO, as the big providers do
 
     messages: list[Received] = field(default_factory=list, init=False)
     connections: int = field(default=0, init=False)
@@ -256,6 +257,20 @@ class FakeSmtpServer:
             return AuthResult(success=True, auth_data=login)
         self.failed_logins += 1
         return AuthResult(success=False, handled=False, message=self.login_fail_reply)
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """aiosmtpd's EHLO reply, plus PIPELINING when offered (aiosmtpd reads commands in turn)."""
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(
         self,

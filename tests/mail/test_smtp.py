@@ -8,6 +8,7 @@ import logging
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -18,7 +19,9 @@ import pytest
 from pydantic import SecretStr
 
 from config import ServerConfig
+from core.message import OutgoingMessage, build_message
 from core.models import Outcome, OutcomeKind
+from mail import pipeline
 from mail import smtp as smtp_module
 from mail.smtp import SmtpAccount, SmtpSender
 from tests.fakes.smtp_server import (
@@ -46,9 +49,11 @@ def ca() -> TestCA:
     return make_test_ca()
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[FakeSmtpServer]:
-    async with FakeSmtpServer(username=USER, password=PASSWORD) as running:
+@pytest.fixture(params=[True, False], ids=["pipelining", "one-by-one"])
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[FakeSmtpServer]:
+    # With PIPELINING offered, MAIL, RCPT and DATA go in one write; without, one at a time.
+    pipelining: bool = request.param
+    async with FakeSmtpServer(username=USER, password=PASSWORD, pipelining=pipelining) as running:
         yield running
 
 
@@ -530,3 +535,81 @@ async def test_standalone_server_records_to_its_log(tmp_path: Path, sender: Smtp
         await sender.close()
         process.terminate()
         assert await asyncio.wait_for(process.wait(), timeout=10) == 0
+
+
+def outgoing(
+    to: str = "lead@example.com", text: str = "Hi Jane,\n.\nA dot line.\n"
+) -> OutgoingMessage:
+    return build_message(
+        sender=USER,
+        display_name="Alex Stone",
+        to=to,
+        subject="Quick question",
+        text=text,
+        message_id="<gate-1@brand-news.com>",
+        date=datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
+        postal_address="Brand Ltd, 1 Main St",
+    )
+
+
+async def test_built_message_goes_out_byte_for_byte(
+    server: FakeSmtpServer, sender: SmtpSender
+) -> None:
+    mail = outgoing()
+    outcome = await sender.send(account(server), mail)
+    assert outcome.kind is K.SENT
+    [got] = server.messages
+    assert (got.mail_from, got.rcpt_tos) == (USER, ("lead@example.com",))
+    assert got.data == mail.data  # dot-stuffed on the wire, unstuffed by the server
+
+
+async def test_the_message_data_waits_for_the_gate(
+    server: FakeSmtpServer, sender: SmtpSender
+) -> None:
+    opened = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(sender.send(account(server), outgoing(), gate=opened))
+    await asyncio.sleep(0.3)  # MAIL, RCPT and DATA are answered by now
+    assert not task.done()
+    assert server.messages == []
+    opened.set_result(True)
+    assert (await task).kind is K.SENT
+    assert len(server.messages) == 1
+
+
+async def test_a_closed_gate_abandons_the_transaction_before_the_data(
+    server: FakeSmtpServer, sender: SmtpSender
+) -> None:
+    async def closed() -> bool:
+        return False
+
+    outcome = await sender.send(account(server), outgoing(), gate=closed())
+    assert outcome.kind is K.SOFT
+    assert "not sent" in outcome.text
+    await asyncio.sleep(0.2)
+    assert server.messages == []  # the server dropped the half-made transaction
+    # The next send opens a fresh connection and goes through.
+    assert (await sender.send(account(server), outgoing("two@example.com"))).kind is K.SENT
+    assert server.connections == 2
+    assert [m.rcpt_tos for m in server.messages] == [("two@example.com",)]
+
+
+async def test_pipelining_sends_mail_rcpt_and_data_in_one_exchange(
+    server: FakeSmtpServer, sender: SmtpSender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exchanges: list[bytes] = []
+    real = pipeline.exchange
+
+    async def spy(smtp: aiosmtplib.SMTP, commands: bytes, count: int, *, seconds: float) -> Any:
+        exchanges.append(commands)
+        return await real(smtp, commands, count, seconds=seconds)
+
+    monkeypatch.setattr(pipeline, "exchange", spy)
+    for to in ("one@example.com", "two@example.com"):
+        assert (await sender.send(account(server), outgoing(to))).kind is K.SENT
+    assert [m.rcpt_tos for m in server.messages] == [("one@example.com",), ("two@example.com",)]
+    if server.pipelining:
+        assert len(exchanges) == 2
+        assert exchanges[0].startswith(f"MAIL FROM:<{USER}>".encode())
+        assert exchanges[0].endswith(b"\r\nRCPT TO:<one@example.com>\r\nDATA\r\n")
+    else:
+        assert exchanges == []
