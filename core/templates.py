@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
+import markupsafe
 from jinja2 import StrictUndefined, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.meta import find_undeclared_variables
@@ -243,12 +244,86 @@ def spin(text: str, rng: random.Random) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class _Var:
+    """A bare `{{ name }}` in a template that needs nothing else of Jinja."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class _FastSpin:
+    """A spin group whose options are all plain text and bare variables."""
+
+    options: tuple[tuple[_Fast, ...], ...]
+
+
+_Fast = str | _Var | _FastSpin
+
+# Most campaign templates are text, spintax and `{{ name }}` only. Those are rendered here
+# directly, giving exactly what Jinja gives (same text, same random draws: see the hypothesis
+# test in tests/core/test_templates.py) at a fraction of the cost of a Jinja render.
+_BARE_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_NOT_VARIABLES = frozenset({"true", "false", "none", "True", "False", "None"})
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def _fast_nodes(seq: tuple[_Node, ...], env: _Sandbox) -> tuple[_Fast, ...] | None:
+    """The template as plain pieces, or None when it uses anything more of Jinja."""
+    out: list[_Fast] = []
+    for node in seq:
+        if isinstance(node, _Spin):
+            options = [_fast_nodes(option, env) for option in node.options]
+            if any(option is None for option in options):
+                return None
+            out.append(_FastSpin(tuple(option for option in options if option is not None)))
+            continue
+        at = 0
+        for found in [*_BARE_VAR.finditer(node), None]:
+            literal = node[at : found.start() if found else len(node)]
+            # Any other brace could mean a Jinja block, or lex differently next to one.
+            if "{" in literal or "}" in literal:
+                return None
+            if literal:
+                out.append(_NEWLINE.sub("\n", literal))  # Jinja's newline_sequence
+            if found is None:
+                break
+            name = found.group(1)
+            if name in _NOT_VARIABLES or name in env.globals or name.startswith("_"):
+                return None
+            out.append(_Var(name))
+            at = found.end()
+    # Jinja drops one newline at the very end of a template (keep_trailing_newline=False).
+    if out and isinstance(out[-1], str) and out[-1].endswith("\n"):
+        out[-1] = out[-1][:-1]
+    return tuple(out)
+
+
+def _fast_render(
+    seq: tuple[_Fast, ...], values: Mapping[str, str], pick: random.Random, out: list[str], *,
+    escape: bool, part: str,
+) -> None:  # fmt: skip
+    for node in seq:
+        if isinstance(node, str):
+            out.append(node)
+        elif isinstance(node, _Var):
+            value = values.get(node.name)
+            if value is None:
+                raise MissingVariableError(part, frozenset({node.name}))
+            out.append(str(markupsafe.escape(value)) if escape else value)
+        else:
+            option = node.options[pick.randrange(len(node.options))]
+            _fast_render(option, values, pick, out, escape=escape, part=part)
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledPart:
     """One compiled part of a step (subject, body or html) and the variables it needs."""
 
     name: str
     template: jinja2.Template
     required: frozenset[str]
+    fast: tuple[_Fast, ...] | None = None  # the same template without Jinja, when it can be
+    escape: bool = False  # HTML: lead values are escaped
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +388,8 @@ def _compile_part(name: str, source: str, env: _Sandbox) -> CompiledPart:
         if translated != source and re.search(r"endwith|_spin", exc.message or ""):
             hint = " (a {a|b} option must not open or close a Jinja block on its own)"
         raise TemplateError(f"{name}: line {exc.lineno}: {exc.message}{hint}") from None
-    return CompiledPart(name, template, _required(ast, env))
+    fast = _fast_nodes(_read_spintax(source), env)
+    return CompiledPart(name, template, _required(ast, env), fast, env.autoescape is True)
 
 
 def compile_step(subject: str | None, body: str, html: str | None) -> CompiledStep:
@@ -354,6 +430,10 @@ def _render_part(part: CompiledPart, variables: dict[str, str], rng: random.Rand
     missing = part.required - variables.keys() - ALWAYS_AVAILABLE
     if missing:
         raise MissingVariableError(part.name, missing)
+    if part.fast is not None:
+        out: list[str] = []
+        _fast_render(part.fast, variables, rng, out, escape=part.escape, part=part.name)
+        return "".join(out)
     try:
         return part.template.render({**variables, _PICK: rng.randrange})
     except jinja2.UndefinedError as exc:

@@ -1,8 +1,12 @@
 """Step templates (SPEC 6.12): spintax, sandboxed Jinja2, required variables, header safety."""
 
+import dataclasses
 import random
+from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.templates import (
     MAX_SPIN_DEPTH,
@@ -270,3 +274,65 @@ def test_subject_and_content_alone_give_what_render_gives() -> None:
         render_subject(step, LEAD, rng)  # the subject draws first, as in render()
         assert render_content(step, LEAD, rng) == (whole.text, whole.html)
     assert render_subject(compile_step(None, "x", None), LEAD, random.Random(0)) is None
+
+
+# --- the fast path: plain text, spintax and bare variables without Jinja -------------------------
+
+PIECES = st.sampled_from(
+    [
+        "Hi ", "there", ",", " ", "\n", "\r\n", "\r", "{", "}", "|", "{{ first_name }}",
+        "{{company}}", "{{ email }}", "{{ missing }}", "{{ none }}", "{{ range }}", "<b>&",
+        "'\"", "{% if company %}x{% endif %}", "{{ company | upper }}", "{#c#}", "%}", "é",
+    ]
+)  # fmt: skip
+
+
+def _jinja_only(step: CompiledStep) -> CompiledStep:
+    """The same step with the fast path switched off: every part through Jinja."""
+    subject, html = step.subject, step.html
+    return CompiledStep(
+        subject=None if subject is None else dataclasses.replace(subject, fast=None),
+        body=dataclasses.replace(step.body, fast=None),
+        html=None if html is None else dataclasses.replace(html, fast=None),
+    )
+
+
+def _outcome(call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except TemplateError as exc:
+        return (type(exc).__name__, str(exc))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    source=st.lists(PIECES, max_size=14).map("".join),
+    seed=st.integers(0, 2**32),
+    company=st.sampled_from(["Acme", "<A&B>", 'O\'Hara "Co"', "   "]),
+)
+def test_fast_path_renders_exactly_what_jinja_renders(source: str, seed: int, company: str) -> None:
+    try:
+        step = compile_step(source, source, source)
+    except TemplateError:
+        return  # refused at compile time either way: nothing to render
+    slow = _jinja_only(step)
+    lead = {**LEAD, "company": company}
+    for part in ("subject", "content"):
+        if part == "subject":
+            fast = _outcome(lambda: render_subject(step, lead, random.Random(seed)))
+            jinja = _outcome(lambda: render_subject(slow, lead, random.Random(seed)))
+        else:
+            fast = _outcome(lambda: render_content(step, lead, random.Random(seed)))
+            jinja = _outcome(lambda: render_content(slow, lead, random.Random(seed)))
+        assert fast == jinja, (part, source)
+
+
+def test_plain_templates_take_the_fast_path_and_others_do_not() -> None:
+    fast = compile_step("{Hi|Hello} {{ first_name }}", "{{ company }}\r\nBye\n", "<p>{{ x }}</p>")
+    assert all(part.fast is not None for part in fast.parts())
+    slow = compile_step("{{ name | default('there') }}", "{% if a %}b{% endif %}", "{ {{ x }} }")
+    assert all(part.fast is None for part in slow.parts())
+    html = compile_step(None, "x", "<p>{{ company }}</p>")
+    assert render(html, {**LEAD, "company": "<A&B>"}, random.Random(1)).html == (
+        "<p>&lt;A&amp;B&gt;</p>"
+    )
