@@ -13,7 +13,9 @@ from storage.repository import Repository
 log = logging.getLogger("outreach.alerts")
 
 LOG_CHAT = 0  # the pseudo chat of a headless run: alerts go to the log
-MAX_BACKOFF = timedelta(minutes=10)
+# Short enough that alerts follow within two minutes of Telegram coming back after a long
+# outage; one failed request per chat every two minutes costs nothing.
+MAX_BACKOFF = timedelta(minutes=2)
 
 
 class Severity(enum.StrEnum):
