@@ -80,6 +80,11 @@ _LONGEST_PLAIN = 900  # a longer unbroken run can't be folded under 998: encode 
 _MAX_LINE = 998  # RFC 5322's hard limit, line end excluded
 
 
+@functools.lru_cache(maxsize=64)  # a tick's messages share the second they are built in
+def _date(when: datetime) -> str:
+    return format_datetime(when)
+
+
 def _address(value: str) -> str:
     """A bare addr-spec fit for a header and an envelope, or ValueError."""
     clean = header_safe(value)
@@ -269,7 +274,7 @@ def build_message(
         _mailbox_header("From", display_name, from_address),
         _folded("To", [to_address]),
         _unstructured("Subject", header_safe(reply_subject(subject) if in_reply_to else subject)),
-        f"Date: {format_datetime(date)}\r\n",
+        f"Date: {_date(date)}\r\n",
         f"Message-ID: {msg_id}\r\n",
     ]
     if in_reply_to:

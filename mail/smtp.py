@@ -272,7 +272,9 @@ class SmtpSender:
         protocol = smtp.protocol
         if protocol is None:
             raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-        protocol.write(_DOT_AT_LINE_START.sub(b"..", body) + b".\r\n")
+        if body.startswith(b".") or b"\n." in body:
+            body = _DOT_AT_LINE_START.sub(b"..", body)  # RFC 5321 4.5.2 dot-stuffing
+        protocol.write(body + b".\r\n")
         progress.stage = _Stage.BODY
         reply = await protocol.read_response(timeout=self._timeout)
         if reply.code != aiosmtplib.SMTPStatus.completed:
