@@ -35,8 +35,14 @@ def status_lines(report: StatusReport) -> list[str]:
         + ", ".join(f"{count} {state.value}" for state, count in states.items() if count)
     )
     for item in report.attention:
-        why = f" - {item.reason}" if item.reason else ""
+        why = f" - {item.reason[:160]}" if item.reason else ""
         lines.append(f"  {item.address}: {item.state}, {item.sent}/{item.cap} today{why}")
+    if report.unlisted:
+        more = ", ".join(f"{n} {kind}" for kind, n in report.unlisted.items())
+        lines.append(
+            f"  ... and {sum(report.unlisted.values())} more ({more}); "
+            "/status <mailbox or domain> shows one, /warmup the warming ones"
+        )
     lines.append("Campaigns:")
     if not report.campaigns:
         lines.append("  (none)")

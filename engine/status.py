@@ -35,6 +35,13 @@ class MailboxLine:
     sent: int
 
 
+ATTENTION_LIMIT = 25  # mailboxes /status names; the others that need attention are counted
+
+# Which mailboxes /status names first when there are more than ATTENTION_LIMIT: those an admin
+# has to act on before those that only wait.
+_URGENCY = {"paused": 0, "cooldown": 1, "resting": 2, "warming": 3}
+
+
 @dataclass(frozen=True, slots=True)
 class StatusReport:
     """Today's picture: sent / capacity / target, mailboxes by state, queues, last alerts."""
@@ -44,8 +51,11 @@ class StatusReport:
     sent: int
     capacity: capacity.Capacity
     campaigns: list[CampaignCounts]
-    attention: list[MailboxLine]
+    attention: list[MailboxLine]  # the first ATTENTION_LIMIT, most urgent first
     alerts: list[StoredAlert]
+    # the mailboxes that need attention but are not in `attention`, by kind ("paused",
+    # "cooldown", "resting", "warming"), most urgent kind first
+    unlisted: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 async def gather_status(repo: Repository, clock: Clock, config: OutreachConfig) -> StatusReport:
@@ -53,36 +63,39 @@ async def gather_status(repo: Repository, clock: Clock, config: OutreachConfig) 
     now = clock.now()
     tz = config.sending.timezone
     today = limits.local_day(now, tz)
-    policy = config.health.policy()
-    window_start, _ = limits.day_bounds(health.window_start(today, policy), tz)
+    # /status shows no rates, and the health window only feeds the snapshot's bounce rates:
+    # an empty window spares counting two weeks of sends and bounces for every mailbox.
     snap = await repo.load_snapshot(
         now=now,
         day=today.isoformat(),
-        window_start=window_start,
+        window_start=now,
         followup_limit=0,
         new_per_campaign=0,
     )
-    warmup = config.warmup.policy()
     cap = capacity.capacity_today(
-        snap.mailboxes, snap.domains, today, warmup, config.sending.daily_target
+        snap.mailboxes, snap.domains, today, config.warmup.policy(), config.sending.daily_target
     )
-    rows = {m.address: m for m in await repo.mailboxes()}
-    attention = []
-    for mailbox in snap.mailboxes:
-        row = rows.get(mailbox.address)
+    waiting: list[tuple[int, str, MailboxView, int]] = []
+    for mailbox, item in zip(snap.mailboxes, cap.mailboxes, strict=True):
         resting = mailbox.resting_until is not None and mailbox.resting_until > now
-        if mailbox.state.value == "active" and not resting:
+        if mailbox.state is MailboxState.ACTIVE and not resting:
             continue
+        kind = "resting" if mailbox.state is MailboxState.ACTIVE else mailbox.state.value
+        waiting.append((_URGENCY.get(kind, len(_URGENCY)), kind, mailbox, item.cap))
+    waiting.sort(key=lambda entry: entry[0])  # stable: by id within a kind
+    unlisted: dict[str, int] = {}
+    for _, kind, _, _ in waiting[ATTENTION_LIMIT:]:
+        unlisted[kind] = unlisted.get(kind, 0) + 1
+    attention = []
+    # Only the named mailboxes' reasons are read: one row each, not the whole pool.
+    for _, _, mailbox, mailbox_cap in waiting[:ATTENTION_LIMIT]:
+        row = await repo.mailbox(mailbox.id)
         reason = row.reason if row else ""
-        if resting and mailbox.resting_until is not None:
+        if mailbox.resting_until is not None and mailbox.resting_until > now:
             reason = f"resting until {mailbox.resting_until:%Y-%m-%d %H:%M} UTC {reason}".strip()
         attention.append(
             MailboxLine(
-                mailbox.address,
-                mailbox.state.value,
-                reason,
-                limits.mailbox_cap(dataclasses.replace(mailbox, sent_today=0), today, warmup),
-                mailbox.sent_today,
+                mailbox.address, mailbox.state.value, reason, mailbox_cap, mailbox.sent_today
             )
         )
     return StatusReport(
@@ -93,6 +106,7 @@ async def gather_status(repo: Repository, clock: Clock, config: OutreachConfig) 
         campaigns=await repo.campaign_counts(today.isoformat()),
         attention=attention,
         alerts=await repo.recent_alerts(5),
+        unlisted=unlisted,
     )
 
 

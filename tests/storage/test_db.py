@@ -33,6 +33,7 @@ TABLES = {
     "alert_deliveries",
     "cursors",
     "meta",
+    "lead_counts",
 }
 
 

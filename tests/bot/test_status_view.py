@@ -1,0 +1,73 @@
+"""/status's text at 100x the typical pool: named mailboxes, the rest counted, a message or two."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from bot import views
+from core.capacity import Capacity, DomainCapacity, MailboxCapacity
+from core.models import DomainState, MailboxState
+from engine.status import ATTENTION_LIMIT, MailboxLine, StatusReport
+from storage.alerts import StoredAlert
+from storage.status import CampaignCounts
+
+NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
+STATES = [MailboxState.ACTIVE] * 4300 + [MailboxState.WARMING] * 600 + [MailboxState.PAUSED] * 40
+STATES += [MailboxState.COOLDOWN] * 60
+
+
+def domain(i: int) -> str:
+    return f"brand{i % 800:03d}-mail.com"
+
+
+def big_report() -> StatusReport:
+    """5,000 mailboxes on 800 domains, 6 campaigns, every reason and alert at full length."""
+    boxes = tuple(
+        MailboxCapacity(f"sender{i:04d}@{domain(i)}", domain(i), state,
+                        40 if state is MailboxState.ACTIVE else 0)
+        for i, state in enumerate(STATES)
+    )  # fmt: skip
+    domains = tuple(
+        DomainCapacity(domain(i), DomainState.ACTIVE, None, 6, 240, 240) for i in range(800)
+    )
+    attention = [
+        MailboxLine(f"sender{i:04d}@{domain(i)}", "paused", "x" * 400, 0, 3)
+        for i in range(ATTENTION_LIMIT)
+    ]
+    campaigns = [
+        CampaignCounts(i, f"campaign-{i}", "paused", "y" * 300, 6000, 1234,
+                       {"queued": 350_000, "active": 42_000, "finished": 70_000, "bounced": 900})
+        for i in range(6)
+    ]  # fmt: skip
+    alerts = [StoredAlert(i, f"k{i}", "critical", "z" * 900, NOW) for i in range(5)]
+    return StatusReport(
+        now=NOW,
+        day=date(2026, 11, 25),
+        sent=12_000,
+        capacity=Capacity(boxes, domains, 120_000),
+        campaigns=campaigns,
+        attention=attention,
+        alerts=alerts,
+        unlisted={"paused": 15, "cooldown": 60, "warming": 600},
+    )
+
+
+def test_the_mailboxes_not_named_are_counted_by_kind() -> None:
+    lines = views.status_lines(big_report())
+    assert lines[:2] == [
+        "Today 2026-11-25: sent 12000 / capacity 192000 / target 120000",
+        "Mailboxes: 4300 active, 600 warming, 40 paused, 60 cooldown",
+    ]
+    named = [line for line in lines if line.startswith("  sender")]
+    assert len(named) == ATTENTION_LIMIT
+    assert all(len(line) < 240 for line in named)  # a long reason is cut
+    more = lines[lines.index(named[-1]) + 1]
+    assert more.startswith("  ... and 675 more (15 paused, 60 cooldown, 600 warming); ")
+
+
+def test_a_pool_of_5000_answers_in_at_most_two_messages() -> None:
+    messages = views.chunk_lines(views.status_lines(big_report()))
+    assert len(messages) <= 2
+    assert all(views.utf16_len(m) <= views.MESSAGE_LIMIT for m in messages)
+    assert "not shown" not in messages[-1]  # nothing was cut off
+    assert messages[-1].splitlines()[-1].endswith("z" * 20)  # down to the last alert
