@@ -80,16 +80,16 @@ def _take(db: sqlite3.Connection, req: Reservation) -> Reserved:
         WHERE id = :id AND state IN ('active', 'warming')
           AND (resting_until IS NULL OR resting_until <= :now)
           AND (next_send_at IS NULL OR next_send_at <= :now)
+          AND (SELECT state FROM domains WHERE domains.id = mailboxes.domain_id) = 'active'
         RETURNING domain_id
         """,
         {"next": to_ms(req.next_send_at), "now": now, "id": req.mailbox_id},
     )
     if row is None:
+        # The refusal path only: say which guard it was.
         raise _Refusal(_why_mailbox(db, req.mailbox_id, now))
     domain_id = int(row["domain_id"])
 
-    if _state(db, "domains", domain_id) != "active":
-        raise _Refusal(RefusalReason.DOMAIN_STATE)
     if req.kind is SendKind.CAMPAIGN:
         _take_lead(db, req, now)
 
@@ -144,14 +144,21 @@ def _first(
 
 
 def _why_mailbox(db: sqlite3.Connection, mailbox_id: int, now: int) -> RefusalReason:
-    row = _first(db, "SELECT state, resting_until FROM mailboxes WHERE id = ?", (mailbox_id,))
+    row = _first(
+        db,
+        "SELECT m.state, m.resting_until, m.next_send_at, d.state AS domain_state "
+        "FROM mailboxes m JOIN domains d ON d.id = m.domain_id WHERE m.id = ?",
+        (mailbox_id,),
+    )
     if row is None:
         raise LookupError(f"no mailbox with id {mailbox_id}")
     if row["state"] not in SENDING_STATES:
         return RefusalReason.MAILBOX_STATE
     if row["resting_until"] is not None and row["resting_until"] > now:
         return RefusalReason.RESTING
-    return RefusalReason.GAP
+    if row["next_send_at"] is not None and row["next_send_at"] > now:
+        return RefusalReason.GAP
+    return RefusalReason.DOMAIN_STATE
 
 
 def _state(db: sqlite3.Connection, table: str, row_id: int) -> str | None:
@@ -162,8 +169,6 @@ def _state(db: sqlite3.Connection, table: str, row_id: int) -> str | None:
 
 def _take_lead(db: sqlite3.Connection, req: Reservation, now: int) -> None:
     assert req.campaign_id is not None and req.lead_id is not None and req.step_no is not None
-    if _state(db, "campaigns", req.campaign_id) != "active":
-        raise _Refusal(RefusalReason.CAMPAIGN_STATE)
     # Step 1 takes a queued lead; a follow-up needs the previous step sent (next_due_at set by
     # the sender), due, and the thread's own mailbox. Advancing next_step and clearing
     # next_due_at makes the same step impossible to take again.
@@ -179,6 +184,7 @@ def _take_lead(db: sqlite3.Connection, req: Reservation, now: int) -> None:
              OR (state = 'active' AND next_due_at IS NOT NULL AND next_due_at <= :now
                  AND mailbox_id = :mailbox)
           )
+          AND (SELECT state FROM campaigns WHERE campaigns.id = :campaign) = 'active'
         RETURNING id
         """,
         {
@@ -190,6 +196,8 @@ def _take_lead(db: sqlite3.Connection, req: Reservation, now: int) -> None:
         },
     )
     if row is None:
+        if _state(db, "campaigns", req.campaign_id) != "active":
+            raise _Refusal(RefusalReason.CAMPAIGN_STATE)
         raise _Refusal(RefusalReason.LEAD_TAKEN)
 
 
