@@ -64,6 +64,9 @@ def opt_date(value: str | None) -> date | None:
 # --- opening -----------------------------------------------------------------------------
 
 
+_WAL_RETRY_SECONDS = 10.0
+
+
 async def open_db(path: Path) -> aiosqlite.Connection:
     """Open (creating if needed) the database at `path`, configured and migrated."""
     await asyncio.to_thread(_create_private, path)
@@ -72,7 +75,7 @@ async def open_db(path: Path) -> aiosqlite.Connection:
         conn.row_factory = sqlite3.Row
         # busy_timeout first: the pragmas and migrations below may wait on another process.
         await conn.execute("PRAGMA busy_timeout = 10000")
-        await conn.execute("PRAGMA journal_mode = WAL")
+        await _wal_mode(conn)
         # FULL: every commit reaches the disk. A step's 'sending' mark must outlive a power
         # loss too, not only a crash of this process, or it could be sent twice; group
         # commits keep the cost (one fsync, ~0.1 ms here) small.
@@ -84,6 +87,21 @@ async def open_db(path: Path) -> aiosqlite.Connection:
         await conn.close()
         raise
     return conn
+
+
+async def _wal_mode(conn: aiosqlite.Connection) -> None:
+    """Switch to WAL, retrying while another process opening the same new file holds it."""
+    # Turning a fresh database to WAL takes an exclusive lock, and SQLite may answer "database
+    # is locked" at once, without the busy handler, while another opener converts it.
+    deadline = asyncio.get_running_loop().time() + _WAL_RETRY_SECONDS
+    while True:
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
 
 
 def _create_private(path: Path) -> None:
