@@ -93,15 +93,16 @@ def _take(db: sqlite3.Connection, req: Reservation) -> Reserved:
     if req.kind is SendKind.CAMPAIGN:
         _take_lead(db, req, now)
 
-    if not _count(db, UsageScope.MAILBOX, req.mailbox_id, req.day, req.mailbox_cap):
-        raise _Refusal(RefusalReason.MAILBOX_LIMIT)
     # Domain and campaign days are always counted, so /status is right even when uncapped.
-    if not _count(db, UsageScope.DOMAIN, domain_id, req.day, req.domain_cap):
-        raise _Refusal(RefusalReason.DOMAIN_LIMIT)
-    if req.campaign_id is not None and not _count(
-        db, UsageScope.CAMPAIGN, req.campaign_id, req.day, req.campaign_cap
-    ):
-        raise _Refusal(RefusalReason.CAMPAIGN_LIMIT)
+    counters: list[_Counter] = [
+        (UsageScope.MAILBOX, req.mailbox_id, req.mailbox_cap, RefusalReason.MAILBOX_LIMIT)
+    ]
+    counters.append((UsageScope.DOMAIN, domain_id, req.domain_cap, RefusalReason.DOMAIN_LIMIT))
+    if req.campaign_id is not None:
+        counters.append(
+            (UsageScope.CAMPAIGN, req.campaign_id, req.campaign_cap, RefusalReason.CAMPAIGN_LIMIT)
+        )
+    _count_all(db, req.day, counters)
 
     # A step that failed softly keeps its row in state 'retry'; taking it again reuses that row
     # (attempts and history kept). Any other existing row means the step is taken: the UNIQUE
@@ -201,19 +202,38 @@ def _take_lead(db: sqlite3.Connection, req: Reservation, now: int) -> None:
         raise _Refusal(RefusalReason.LEAD_TAKEN)
 
 
-def _count(db: sqlite3.Connection, scope: UsageScope, ref: int, day: str, cap: int | None) -> bool:
-    """Add one to a day counter unless it is at `cap` (None: no cap); True when counted."""
-    if cap is not None and cap <= 0:
-        # The INSERT branch of the upsert has no guard: a first use would slip past a 0 cap.
-        return False
-    row = _first(
-        db,
-        """
-        INSERT INTO usage (scope, ref, day, sent) VALUES (:scope, :ref, :day, 1)
-        ON CONFLICT (scope, ref, day) DO UPDATE SET sent = sent + 1
-        WHERE :cap IS NULL OR sent < :cap
-        RETURNING sent
-        """,
-        {"scope": scope.value, "ref": ref, "day": day, "cap": cap},
-    )
-    return row is not None
+_Counter = tuple[UsageScope, int, int | None, RefusalReason]
+
+
+def _count_all(db: sqlite3.Connection, day: str, counters: Sequence[_Counter]) -> None:
+    """Add one to each day counter unless one is at its cap (None: no cap); else refuse.
+
+    One statement for all of them: each row's guard takes its own cap, and RETURNING names
+    the rows that were counted, so a missing one is the counter at its cap.
+    """
+    for _, _, cap, reason in counters:
+        if cap is not None and cap <= 0:
+            # The INSERT branch of the upsert has no guard: a first use would slip past a 0 cap.
+            raise _Refusal(reason)
+    rows = ", ".join("(?, ?, ?, 1)" for _ in counters)
+    caps = " ".join("WHEN ? THEN ?" for _ in counters)
+    params: list[object] = []
+    for scope, ref, _, _ in counters:
+        params += [scope.value, ref, day]
+    for scope, _, cap, _ in counters:
+        params += [scope.value, cap]
+    counted = {
+        row[0]
+        for row in db.execute(
+            f"""
+            INSERT INTO usage (scope, ref, day, sent) VALUES {rows}
+            ON CONFLICT (scope, ref, day) DO UPDATE SET sent = sent + 1
+            WHERE coalesce(sent < CASE excluded.scope {caps} END, 1)
+            RETURNING scope
+            """,
+            params,
+        ).fetchall()
+    }
+    for scope, _, _, reason in counters:
+        if scope.value not in counted:
+            raise _Refusal(reason)
