@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's pa
 import aiosmtplib  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
+from bench.results import write_section  # noqa: E402
 from config import (  # noqa: E402
     CampaignConfig,
     DomainConfig,
@@ -628,7 +629,7 @@ def main() -> None:
     )
     print(section)
     if not args.no_write:
-        _write_section(section)
+        write_section(SECTION, section)
         print(f"written to {RESULTS.relative_to(ROOT)}")
 
 
@@ -747,17 +748,6 @@ def _section(
             *profile.lines,
         ]
     return "\n".join(lines) + "\n"
-
-
-def _write_section(section: str) -> None:
-    """Replace the send-throughput section of RESULTS.md, keeping every other section."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":

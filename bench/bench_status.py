@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's pa
 
 from pydantic import SecretStr  # noqa: E402
 
+from bench.results import write_section  # noqa: E402
 from bot.views import chunk_lines, status_lines, utf16_len  # noqa: E402
 from config import (  # noqa: E402
     CampaignConfig,
@@ -654,7 +655,7 @@ def main() -> None:
     )
     print(section)
     if not args.no_write:
-        _write_section(section)
+        write_section(SECTION, section)
         print(f"written to {RESULTS.relative_to(ROOT)}")
 
 
@@ -772,17 +773,6 @@ def _section(
         "its statements grows with the history.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _write_section(section: str) -> None:
-    """Replace the /status section of RESULTS.md, keeping every other section."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + section
-    RESULTS.write_text(text)
 
 
 if __name__ == "__main__":

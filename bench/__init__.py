@@ -1,0 +1,1 @@
+"""Benchmarks: run each bench_*.py as a script (make bench)."""
