@@ -613,3 +613,47 @@ async def test_pipelining_sends_mail_rcpt_and_data_in_one_exchange(
         assert exchanges[0].endswith(b"\r\nRCPT TO:<one@example.com>\r\nDATA\r\n")
     else:
         assert exchanges == []
+
+
+async def test_data_taken_after_a_refused_rcpt_ends_with_a_dropped_connection(
+    sender: SmtpSender,
+) -> None:
+    # A lax server answers 354 to a pipelined DATA although it refused the recipient: the
+    # session now waits for message data, so the client must not send any, nor reuse it.
+    seen: list[bytes] = []
+
+    async def lax(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 lax.test ESMTP\r\n")
+        while line := await reader.readline():
+            seen.append(line)
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                writer.write(b"250-lax.test\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n")
+            elif verb == b"AUTH":
+                writer.write(b"235 2.7.0 ok\r\n")
+            elif verb == b"RCPT":
+                writer.write(b"550 5.1.1 no such user\r\n")
+            elif verb == b"DATA":
+                writer.write(b"354 go ahead\r\n")
+            else:
+                writer.write(b"250 ok\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(lax, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        who = SmtpAccount(
+            USER,
+            ServerConfig(
+                host="127.0.0.1", port=port, security="none", username=USER,
+                password=SecretStr(PASSWORD),
+            ),
+        )  # fmt: skip
+        outcome = await sender.send(who, outgoing("gone@example.com"))
+        await asyncio.sleep(0.2)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (outcome.kind, outcome.code) == (K.HARD_BOUNCE, 550)
+    assert seen[-1] == b"DATA\r\n"  # nothing after DATA: no message data, no RSET
