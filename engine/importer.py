@@ -1,23 +1,25 @@
 """Import a leads file into a campaign (SPEC 5): parse off the loop, check in SQL, insert once.
 
-The file is read and validated in a worker thread a chunk at a time, and each chunk is
-appended to a scratch staging table. Then storage.leads sorts the staged rows by address,
-drops repeats (the first row wins), and - in one write transaction - takes out rows already
-in the campaign, suppressed addresses (list entries, and any lead that bounced, complained
-or unsubscribed anywhere), addresses another active campaign still works, and rows lacking a
-template variable, in that order, and inserts the rest as queued leads. A failure anywhere
-before COMMIT leaves the leads table as it was; the scratch database is thrown away either
-way.
+The file is read and validated in a worker thread a chunk at a time (a column at a time, see
+_Parser), and each chunk goes to storage.leads's staging writer - a process of its own for a
+file of a few MB or more - which appends it to a scratch staging table while the next chunk
+is parsed. Then storage.leads sorts the staged rows by address, drops repeats (the first row
+wins), and - in one write transaction - takes out rows already in the campaign, suppressed
+addresses (list entries, and any lead that bounced, complained or unsubscribed anywhere),
+addresses another active campaign still works, and rows lacking a template variable, in that
+order, and inserts the rest as queued leads. A failure anywhere before COMMIT leaves the
+leads table as it was; the scratch database is thrown away either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import aiosqlite
 
@@ -30,21 +32,21 @@ from core.leads import (
     MissingRow,
     RowProblem,
     check_address,
-    fast_address,
+    fast_addresses,
     missing_in_row,
-    picker,
-    vars_encoder,
+    positions,
+    surely_invalid,
+    vars_column_encoder,
 )
 from core.templates import TemplateError, compile_step, required_variables
-from engine.lead_files import LeadFile, LeadFileError, LeadImportError, open_lead_file
+from engine.lead_files import LeadFile, LeadFileError, LeadImportError, RowBlock, open_lead_file
 from storage.db import to_ms, transaction
 from storage.leads import Stage, campaign_names, campaign_steps, find_campaign
 
-BATCH_ROWS = 10_000  # rows per chunk: one executemany and one progress call each
+BATCH_ROWS = 10_000  # rows per chunk: one frame for the staging writer, one progress call
 
 Progress = Callable[[int], Awaitable[None]]
-PlainRow = tuple[int, str, str]
-FullRow = tuple[int, str, str, str | None, str | None]
+RareRow = tuple[int, str | None, str | None]  # row number, missing variables, ukey
 
 
 class UnknownCampaignError(LeadImportError):
@@ -83,7 +85,7 @@ async def import_leads(
         parser = _Parser(lead_file, layout, BATCH_ROWS)
         stage = Stage(conn)
         try:
-            await stage.create()
+            await stage.create(expected_bytes=await asyncio.to_thread(_size, path))
             async with stage.filling():
                 await _stage_all(parser, stage, progress)
             if parser.counts.rows_read == 0:
@@ -139,20 +141,30 @@ async def _required_variables(
 
 
 async def _stage_all(parser: _Parser, stage: Stage, progress: Progress | None) -> None:
-    """Read a chunk in a worker thread, then write it; until the file ends."""
-    # Reading chunk n+1 while chunk n is written was measured slower, not faster: binding is
-    # Python work under the GIL too, and the threads' hand-overs cost more than the overlap
-    # of SQLite's own share (about 1 us a row) saves.
-    while True:
-        chunk = await asyncio.to_thread(parser.chunk)
-        if chunk.plain:
-            await stage.add(chunk.plain)
-        if chunk.full:
-            await stage.add_full(chunk.full)
-        if progress is not None:
-            await progress(parser.counts.rows_read)
-        if chunk.last:
-            return
+    """Parse chunk n+1 in a worker thread while chunk n goes to the staging writer; until the
+    file ends. The writer (a process, for a big file) inserts on another core meanwhile."""
+    pending = asyncio.ensure_future(asyncio.to_thread(parser.chunk))
+    try:
+        while True:
+            chunk = await pending
+            if not chunk.last:
+                pending = asyncio.ensure_future(asyncio.to_thread(parser.chunk))
+            if chunk.emails:
+                await stage.add(chunk.first_row, chunk.emails, chunk.vars)
+            if chunk.rare:
+                await stage.add_rare(chunk.rare)
+            if progress is not None:
+                await progress(chunk.rows_read)
+            if chunk.last:
+                return
+    finally:
+        # A chunk still being parsed is not waited for here: import_leads closes the file
+        # only once it is done (_Parser.close takes the parser's lock).
+        if pending.done():
+            if not pending.cancelled():
+                pending.exception()  # seen: the error that ended the import is another
+        else:
+            pending.cancel()
 
 
 @dataclass(slots=True)
@@ -170,9 +182,12 @@ class _Counts:
 class _Chunk:
     """One chunk's rows ready to stage."""
 
-    plain: list[PlainRow]
-    full: list[FullRow]
+    first_row: int  # the row number of emails[0]
+    emails: list[str]  # every row's address; '' for a row not to stage
+    vars: list[str]  # every row's vars JSON
+    rare: list[RareRow]  # staged rows lacking variables or with a non-ASCII address
     last: bool
+    rows_read: int  # rows read up to the end of this chunk
 
 
 class _Parser:
@@ -183,71 +198,137 @@ class _Parser:
         self._layout = layout
         self._chunk_rows = chunk_rows
         self._next_row = lead_file.first_row
-        self._encode = vars_encoder(layout.names)
+        self._encode_all = vars_column_encoder(layout.names)
         self._lock = threading.Lock()  # chunk() and close() never overlap
         self.counts = _Counts()
 
     def chunk(self) -> _Chunk:
         """The next chunk's rows, and whether the file is done."""
         with self._lock:
-            return self._chunk()
+            blocks = self._file.read(self._chunk_rows)
+            first_row = self._next_row
+            emails: list[str] = []
+            vars_json: list[str] = []
+            rare: list[RareRow] = []
+            for block in blocks:
+                self._block(block, emails, vars_json, rare)
+            last = sum(map(len, blocks)) < self._chunk_rows
+            return _Chunk(first_row, emails, vars_json, rare, last, self.counts.rows_read)
 
     def close(self) -> None:
         """Close the file once no chunk is being read."""
         with self._lock:
             self._file.close()
 
-    def _chunk(self) -> _Chunk:
-        # The per-row loop is the import's hot path (a million rows must take seconds): locals,
-        # C-level getters, and core.leads.row_values() inlined (same rules: padded, trimmed).
-        rows = self._file.read(self._chunk_rows)
+    def _block(
+        self, block: RowBlock, emails: list[str], vars_out: list[str], rare: list[RareRow]
+    ) -> None:
+        # The import's hot path (a million rows must take seconds): a column at a time, in
+        # C-level passes (map, fast_addresses, the vars template, slice assignment), and
+        # Python per row only for the rows that need it: addresses fast_addresses leaves to
+        # email-validator, blank cells, values to escape, missing variables.
         layout = self._layout
-        email_at = layout.email_index
-        width = layout.width
-        pick = picker(layout.indices)
-        required = picker([k for k, _ in layout.checks])
-        check = bool(layout.checks or layout.absent)
-        strip = str.strip
-        encode = self._encode
+        count = len(block)
+        first = self._next_row
+        self._next_row += count
+        if block.trimmed:  # nothing to trim: the cells as they are
+            texts = block.column(layout.email_index)
+            columns = [block.column(index) for index in layout.indices]
+        else:
+            strip = str.strip
+            texts = list(map(strip, block.column(layout.email_index)))
+            columns = [list(map(strip, block.column(index))) for index in layout.indices]
+        addresses, misses = fast_addresses(texts)
+        unstaged = self._check_rest(block, first, texts, addresses, misses)
+        vars_json = self._encode_all(columns, count)
+        special = self._unicode(addresses, misses, unstaged)
+        special.update(self._missing(columns, count, unstaged))
         counts = self.counts
-        plain: list[PlainRow] = []
-        full: list[FullRow] = []
-        row_no = self._next_row - 1
-        read = 0
-        for cells in rows:
-            row_no += 1
-            text = cells[email_at].strip() if email_at < len(cells) else ""
-            if not text and not any(cell.strip() for cell in cells):
-                continue  # an entirely blank row is layout, not data
-            read += 1
-            address = fast_address(text) if text else None
-            if address is None:
-                try:
-                    if not text:
-                        raise InvalidAddress("the e-mail cell is empty")
-                    address = check_address(text)
-                except InvalidAddress as exc:
-                    counts.invalid += 1
-                    if len(counts.invalid_rows) < MAX_REASONS:
-                        counts.invalid_rows.append(RowProblem(row_no, _reason(text, exc)))
-                    continue
-            # Missing cells are empty; extra cells are never picked.
-            full_row = cells if len(cells) >= width else [*cells, *[""] * (width - len(cells))]
-            values = tuple(map(strip, pick(full_row)))
-            if check and (layout.absent or not all(required(values))):
-                names = ", ".join(missing_in_row(layout, values)) or None
-            else:
-                names = None
-            if names is None and address.isascii():
-                plain.append((row_no, address, encode(values)))
-                continue
+        for k in sorted(special):
+            address = addresses[k] or ""  # never None: rows that failed are not special
+            names = special[k]
             ukey = None if address.isascii() else address.lower()
             counts.any_missing = counts.any_missing or names is not None
             counts.any_unicode = counts.any_unicode or ukey is not None
-            full.append((row_no, address, encode(values), names, ukey))
-        self._next_row += len(rows)
-        counts.rows_read += read
-        return _Chunk(plain, full, last=len(rows) < self._chunk_rows)
+            rare.append((first + k, names, ukey))
+        # Every row's address and vars; '' for a row Stage.add leaves out (invalid, blank).
+        for k in misses:
+            if addresses[k] is None:
+                addresses[k] = ""
+        emails += cast(list[str], addresses)  # no None left
+        vars_out += vars_json
+
+    def _check_rest(
+        self,
+        block: RowBlock,
+        first: int,
+        texts: list[str],
+        addresses: list[str | None],
+        misses: list[int],
+    ) -> set[int]:
+        """Decide the addresses fast_addresses left open: email-validator's verdict, or an
+        empty cell. Count the rows read and the invalid ones; return the rows not to stage."""
+        counts = self.counts
+        unstaged: set[int] = set()
+        blank = 0
+        for k in misses:
+            text = texts[k]
+            unstaged.add(k)
+            if not text and not any(cell.strip() for cell in block.row(k)):
+                blank += 1  # an entirely blank row is layout, not data
+                continue
+            if len(counts.invalid_rows) >= MAX_REASONS and surely_invalid(text):
+                counts.invalid += 1  # email-validator's verdict too; no reason left to show
+                continue
+            try:
+                if not text:
+                    raise InvalidAddress("the e-mail cell is empty")
+                addresses[k] = check_address(text)
+            except InvalidAddress as exc:
+                counts.invalid += 1
+                if len(counts.invalid_rows) < MAX_REASONS:
+                    counts.invalid_rows.append(RowProblem(first + k, _reason(text, exc)))
+                continue
+            unstaged.discard(k)
+        counts.rows_read += len(texts) - blank
+        return unstaged
+
+    @staticmethod
+    def _unicode(
+        addresses: list[str | None], misses: list[int], unstaged: set[int]
+    ) -> dict[int, str | None]:
+        """Rows to stage whose address is not ASCII (email-validator's): position -> None."""
+        found: dict[int, str | None] = {}
+        for k in misses:
+            address = addresses[k]
+            if k not in unstaged and address is not None and not address.isascii():
+                found[k] = None
+        return found
+
+    def _missing(
+        self, columns: list[list[str]], count: int, unstaged: set[int]
+    ) -> dict[int, str | None]:
+        """Rows to stage lacking required variables: position -> the names, joined."""
+        layout = self._layout
+        if layout.absent:
+            lacking: Iterable[int] = range(count)
+        elif layout.checks:
+            lacking = sorted({k for at, _ in layout.checks for k in positions(columns[at], "")})
+        else:
+            return {}
+        found: dict[int, str | None] = {}
+        for k in lacking:
+            if k not in unstaged:
+                values = [column[k] for column in columns]
+                found[k] = ", ".join(missing_in_row(layout, values)) or None
+        return found
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _reason(text: str, exc: InvalidAddress) -> str:

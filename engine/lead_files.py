@@ -2,21 +2,29 @@
 
 Neither reader holds the whole file: CSV is read in 1 MiB blocks, XLSX through openpyxl's
 read-only mode. Both give the header row (cells trimmed, trailing blank cells dropped), then
-data rows a chunk at a time as lists of cells; rows are numbered the way a spreadsheet shows
-them (header = 1): the first data row is `first_row`, and every later row, blank or not, is one
-more. CSV cells come as written (the importer trims what it uses); XLSX cells are turned into
-the text a person would type (42.0 -> "42", dates in ISO form).
+data rows a chunk at a time as RowBlocks (a column at a time for the importer's hot path);
+rows are numbered the way a spreadsheet shows them (header = 1): the first data row is
+`first_row`, and every later row, blank or not, is one more. CSV cells come as written (the
+importer trims what it uses); XLSX cells are turned into the text a person would type (42.0 ->
+"42", dates in ISO form).
 
 Encoding: a UTF-8 BOM is honoured; otherwise every line is decoded as UTF-8 and, only where
 that fails, as cp1252. Deciding per line (not from a prefix) copes with a cp1252 byte that
 first appears deep in the file, and with files pasted together from both encodings; a line
 valid in neither is an error naming it. UTF-16/32 (Excel's "Unicode text") is refused by BOM.
+
+CSV fast path: a block of lines with no quote character at all, valid UTF-8, every line
+holding the same number of delimiters and none blank, is exactly what the csv module would
+make of it - each line split at the delimiter - so it is split in a few C-level passes over
+the whole block (`str.split` of the block), straight into columns. Any other block, and the
+rest of a record that started in a quoted field, goes through the csv module line by line.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import operator
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
@@ -42,6 +50,85 @@ class LeadFileError(LeadImportError):
     """The leads file cannot be read as a table: empty, no header, bad encoding, broken XLSX."""
 
 
+# --- rows --------------------------------------------------------------------------------
+
+
+class RowBlock:
+    """Consecutive data rows of a file, read a column at a time (or a row, when needed)."""
+
+    __slots__ = ()
+    trimmed = False  # True: no cell starts or ends with whitespace (str.strip would keep all)
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def column(self, index: int) -> list[str]:
+        """Every row's cell at `index`; '' for a row with fewer cells."""
+        raise NotImplementedError
+
+    def row(self, k: int) -> list[str]:
+        """The `k`-th row's cells, as read."""
+        raise NotImplementedError
+
+    def split(self, count: int) -> tuple[RowBlock, RowBlock]:
+        """The first `count` rows, and the rest."""
+        raise NotImplementedError
+
+
+class ListRows(RowBlock):
+    """Rows as lists of cells, of any lengths (the csv module's and openpyxl's rows)."""
+
+    __slots__ = ("_rows", "_shortest")
+
+    def __init__(self, rows: list[list[str]]) -> None:
+        self._rows = rows
+        self._shortest = min(map(len, rows), default=0)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def column(self, index: int) -> list[str]:
+        if index < self._shortest:
+            return list(map(operator.itemgetter(index), self._rows))
+        return [cells[index] if index < len(cells) else "" for cells in self._rows]
+
+    def row(self, k: int) -> list[str]:
+        return self._rows[k]
+
+    def split(self, count: int) -> tuple[RowBlock, RowBlock]:
+        return ListRows(self._rows[:count]), ListRows(self._rows[count:])
+
+
+class FlatRows(RowBlock):
+    """Rows of one width as one flat list of cells, row after row (the CSV fast path's)."""
+
+    __slots__ = ("_cells", "_count", "_width", "trimmed")
+
+    def __init__(self, cells: list[str], width: int, trimmed: bool = False) -> None:
+        self._cells = cells
+        self._width = width
+        self._count = len(cells) // width
+        self.trimmed = trimmed
+
+    def __len__(self) -> int:
+        return self._count
+
+    def column(self, index: int) -> list[str]:
+        if index < self._width:
+            return self._cells[index :: self._width]
+        return [""] * self._count
+
+    def row(self, k: int) -> list[str]:
+        return self._cells[k * self._width : (k + 1) * self._width]
+
+    def split(self, count: int) -> tuple[RowBlock, RowBlock]:
+        cut, width, trimmed = count * self._width, self._width, self.trimmed
+        return (
+            FlatRows(self._cells[:cut], width, trimmed),
+            FlatRows(self._cells[cut:], width, trimmed),
+        )
+
+
 class LeadFile:
     """An open leads file: its header row, then its data rows a chunk at a time; close it."""
 
@@ -50,7 +137,7 @@ class LeadFile:
         kind: str,
         header: list[str],
         first_row: int,
-        read: Callable[[int], list[list[str]]],
+        read: Callable[[int], list[RowBlock]],
         close: Callable[[], None],
     ) -> None:
         self.kind = kind  # "csv" or "xlsx"
@@ -59,8 +146,8 @@ class LeadFile:
         self._read = read
         self._close = close
 
-    def read(self, count: int) -> list[list[str]]:
-        """Up to `count` further rows (fewer only at the end), each a list of cells."""
+    def read(self, count: int) -> list[RowBlock]:
+        """Up to `count` further rows (fewer only at the end), in one or more blocks."""
         return self._read(count)
 
     def close(self) -> None:
@@ -110,48 +197,198 @@ def _open_csv(handle: IO[bytes], head: bytes) -> LeadFile:
         raise LeadFileError(
             "the file is UTF-16 text (Excel's 'Unicode Text'); save it as 'CSV UTF-8' instead"
         )
-    lines = _decoded_lines(handle, head)
-    # Leading blank lines are skipped; the first line with text is the header.
-    skipped = 0
-    for first in lines:
-        if first.strip():
-            break
-        skipped += 1
-    else:
-        raise LeadFileError("the file is empty")
-    # strict: a quote never closed, or text right after a closing quote, is an error naming
-    # its line, not a field that silently swallows the rest of the file.
-    reader = csv.reader(
-        itertools.chain((first,), lines), delimiter=_sniff_delimiter(first), strict=True
-    )
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
-
-    def read(count: int) -> list[list[str]]:
-        # islice + list keep the per-row loop in C; a broken row is named by its line.
-        try:
-            return list(itertools.islice(reader, count))
-        except csv.Error as exc:
-            raise LeadFileError(f"line {reader.line_num}: {exc}") from None
-
-    header = read(1)[0]
-    return LeadFile("csv", _trim_header(header), skipped + 2, read, handle.close)
+    reader = _CsvReader(_byte_blocks(handle, head))
+    # Leading blank lines are skipped; the first line with text is the header.
+    skipped = reader.skip_blank_lines()
+    header = reader.header()
+    return LeadFile("csv", _trim_header(header), skipped + 2, reader.read, handle.close)
 
 
-def _decoded_lines(handle: IO[bytes], head: bytes) -> Iterator[str]:
-    """Text lines with their endings (\\n, \\r\\n or a lone \\r), decoded per line."""
-    return itertools.chain.from_iterable(_decoded_blocks(handle, head))
+class _CsvReader:
+    """Records from byte blocks of whole lines: the fast path where it applies, else csv."""
 
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self._blocks = blocks
+        self._delimiter = ","
+        self._lines: list[str] = []  # decoded lines of the current slow block
+        self._next = 0  # the first of them not yet parsed
+        self._try_fast = False  # whether the rest of self._lines may still go the fast way
+        self._rows: RowBlock | None = None  # rows of a fast block not yet handed out
+        self._lines_seen = 0  # lines decoded so far, for naming a line in no known encoding
+        self._fast_lines = 0  # lines the csv module never saw, for naming a broken line
+        self._skipped = 0  # blank lines before the header
+        # strict: a quote never closed, or text right after a closing quote, is an error naming
+        # its line, not a field that silently swallows the rest of the file.
+        self._reader = csv.reader(self._feed(), strict=True)
 
-def _decoded_blocks(handle: IO[bytes], head: bytes) -> Iterator[list[str]]:
-    line_no = 0
-    for lines in _byte_blocks(handle, head):
+    def skip_blank_lines(self) -> int:
+        """Pass the blank lines before the header, fix the delimiter; return how many."""
+        while True:
+            while self._next < len(self._lines):
+                if self._lines[self._next].strip():
+                    self._delimiter = _sniff_delimiter(self._lines[self._next])
+                    self._reader = csv.reader(self._feed(), delimiter=self._delimiter, strict=True)
+                    return self._skipped
+                self._next += 1
+                self._skipped += 1
+            if not self._load_lines():
+                raise LeadFileError("the file is empty")
+
+    def header(self) -> list[str]:
+        """The header row's cells (after skip_blank_lines)."""
+        return self._csv_rows(1)[0]
+
+    def read(self, count: int) -> list[RowBlock]:
+        """Up to `count` further rows, in blocks; fewer only at the end of the file."""
+        blocks: list[RowBlock] = []
+        need = count
+        while need > 0:
+            if self._rows is not None:
+                rows = self._rows
+                if len(rows) > need:
+                    rows, self._rows = rows.split(need)
+                else:
+                    self._rows = None
+                blocks.append(rows)
+                need -= len(rows)
+            elif self._next < len(self._lines):
+                # Between records with decoded lines left (after the header, or after a
+                # record that ran on from an earlier block): the fast path may take the rest.
+                if self._try_fast:
+                    self._try_fast = False
+                    self._rows = self._fast_rows("".join(self._lines[self._next :]))
+                    if self._rows is not None:
+                        self._fast_lines += len(self._lines) - self._next
+                        self._lines, self._next = [], 0
+                        continue
+                parsed = self._csv_rows(min(need, len(self._lines) - self._next))
+                blocks.append(ListRows(parsed))
+                need -= len(parsed)
+            elif not self._load_block():
+                break
+        return blocks
+
+    def _load_block(self) -> bool:
+        """Take the next block the fast way, or as lines for csv; False at the end."""
+        data = next(self._blocks, None)
+        if data is None:
+            return False
+        if b'"' not in data:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                self._rows = self._fast_rows(text)
+                if self._rows is not None:
+                    lines = len(self._rows)
+                    self._lines_seen += lines
+                    self._fast_lines += lines
+                    return True
+        self._set_lines(data)
+        self._try_fast = False  # it just failed the fast path's conditions
+        return True
+
+    def _load_lines(self) -> bool:
+        """Take the next block as lines for csv (a record runs on into it); False at the end."""
+        data = next(self._blocks, None)
+        if data is None:
+            return False
+        self._set_lines(data)
+        self._try_fast = True
+        return True
+
+    def _set_lines(self, data: bytes) -> None:
+        lines = data.splitlines(keepends=True)
         try:
             # The common case: a whole block of valid UTF-8 lines in one C-level loop.
-            decoded = [line.decode("utf-8") for line in lines]
+            self._lines = [line.decode("utf-8") for line in lines]
         except UnicodeDecodeError:
-            decoded = [_decode(line, line_no + k + 1) for k, line in enumerate(lines)]
-        line_no += len(lines)
-        yield decoded
+            first = self._lines_seen + 1
+            self._lines = [_decode(line, first + k) for k, line in enumerate(lines)]
+        self._next = 0
+        self._lines_seen += len(lines)
+
+    def _fast_rows(self, text: str) -> FlatRows | None:
+        """The records of `text` (whole lines) when the fast path applies to all of them."""
+        if '"' in text:
+            return None
+        if "\r" in text:
+            if text.count("\r") != text.count("\r\n"):
+                return None  # a lone CR ends a line too: leave those files to csv
+            text = text.replace("\r\n", "\n")
+        body = text.removesuffix("\n")
+        lines = body.split("\n")
+        if "" in lines:
+            return None  # csv gives [] for a blank line, not ['']
+        delimiter = self._delimiter
+        width = lines[0].count(delimiter) + 1
+        counts = list(map(operator.methodcaller("count", delimiter), lines))
+        if counts.count(width - 1) != len(counts):
+            return None
+        limit = csv.field_size_limit()
+        if len(body) > limit and max(map(len, lines)) > limit:
+            return None  # csv names the field that is too large
+        joined = body.replace("\n", delimiter)  # the cells, one delimiter between any two
+        trimmed = joined.isascii() and not _space_at_cell_edge(joined, delimiter)
+        return FlatRows(joined.split(delimiter), width, trimmed)
+
+    def _csv_rows(self, count: int) -> list[list[str]]:
+        # islice + list keep the per-row loop in C; a broken row is named by its line.
+        try:
+            return list(itertools.islice(self._reader, count))
+        except csv.Error as exc:
+            line = self._skipped + self._fast_lines + self._reader.line_num
+            raise LeadFileError(f"line {line}: {exc}") from None
+
+    def _feed(self) -> Iterator[str]:
+        """The csv module's lines: the current slow block's, then more as a record runs on."""
+        while True:
+            while self._next < len(self._lines):
+                line = self._lines[self._next]
+                self._next += 1
+                yield line
+            if not self._load_lines():
+                return
+
+
+# ASCII whitespace as str.isspace (and so str.strip) knows it, less the line ends (\n is
+# a delimiter by then, and there is no \r).
+_ASCII_SPACES = " \t\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+def _space_at_cell_edge(joined: str, delimiter: str) -> bool:
+    """Whether a cell of `joined` (ASCII cells with one delimiter between any two) starts or
+    ends with whitespace: two substring searches for each whitespace character it holds."""
+    for char in _ASCII_SPACES:
+        if char == delimiter or char not in joined:
+            continue
+        if joined.startswith(char) or joined.endswith(char):
+            return True
+        if delimiter + char in joined or char + delimiter in joined:
+            return True
+    return False
+
+
+def _byte_blocks(handle: IO[bytes], head: bytes) -> Iterator[bytes]:
+    """The file a block of whole lines at a time (bytes.splitlines knows only \\n, \\r\\n
+    and \\r); the last block may lack a line end."""
+    carry = b""
+    block = head
+    while block:
+        data = carry + block
+        # A block ends after its last \n, or after a lone \r with more bytes behind it (one at
+        # the very end may be the first half of a \r\n).
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
+        carry = data[cut:]
+        if len(carry) > _MAX_LINE:
+            raise LeadFileError("a line is longer than 32 MB: this is not a leads table")
+        if cut:
+            yield data[:cut]
+        block = handle.read(_BLOCK)
+    if carry:
+        yield carry
 
 
 def _decode(line: bytes, line_no: int) -> str:
@@ -166,23 +403,6 @@ def _decode(line: bytes, line_no: int) -> str:
             f"line {line_no} is neither UTF-8 nor Windows-1252 (cp1252) text; "
             "save the file as 'CSV UTF-8'"
         ) from None
-
-
-def _byte_blocks(handle: IO[bytes], head: bytes) -> Iterator[list[bytes]]:
-    """Complete lines, a block at a time; bytes.splitlines knows only \\n, \\r\\n and \\r."""
-    carry = b""
-    block = head
-    while block:
-        lines = (carry + block).splitlines(keepends=True)
-        # The last piece may be cut mid-line, or be a lone \r whose \n starts the next block.
-        carry = b"" if lines[-1].endswith(b"\n") else lines.pop()
-        if len(carry) > _MAX_LINE:
-            raise LeadFileError("a line is longer than 32 MB: this is not a leads table")
-        if lines:
-            yield lines
-        block = handle.read(_BLOCK)
-    if carry:
-        yield [carry]
 
 
 def _sniff_delimiter(line: str) -> str:
@@ -243,11 +463,12 @@ def _open_xlsx(path: Path) -> LeadFile:
         book.close()
         raise LeadFileError(f"cannot read the XLSX file: {_describe(exc)}") from None
 
-    def read(count: int) -> list[list[str]]:
+    def read(count: int) -> list[RowBlock]:
         try:
-            return [[_cell_text(v) for v in values] for values in itertools.islice(rows, count)]
+            cells = [[_cell_text(v) for v in values] for values in itertools.islice(rows, count)]
         except Exception as exc:
             raise LeadFileError(f"cannot read the XLSX file: {_describe(exc)}") from None
+        return [ListRows(cells)] if cells else []
 
     return LeadFile("xlsx", _trim_header(header), row_no + 1, read, book.close)
 

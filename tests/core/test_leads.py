@@ -9,6 +9,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import core.leads
 from core.leads import (
     HeaderError,
     ImportReport,
@@ -18,12 +19,16 @@ from core.leads import (
     RowProblem,
     check_address,
     fast_address,
+    fast_addresses,
     missing_in_row,
     normalise_address,
     normalise_header,
     normalise_headers,
+    positions,
     report_lines,
     row_values,
+    surely_invalid,
+    vars_column_encoder,
     vars_encoder,
 )
 
@@ -142,6 +147,46 @@ def test_vars_json_keeps_unusual_header_names() -> None:
     assert json.loads(encode(("a", "b"))) == {"straße": "a", "100%": "b"}
 
 
+# Values that take each of vars_encoder's ways: plain, blank, to escape, non-ASCII, `%`.
+_VALUES = st.one_of(
+    st.sampled_from(["", "Ann", "Acme GmbH", 'say "hi"', "back\\slash", "\x7f", "%s", "Zoë"]),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["first_name", "company", "100%", "straße", 'q"t']), unique=True),
+    st.integers(0, 12),
+    st.data(),
+)
+def test_vars_for_a_chunk_equal_vars_row_by_row(
+    names: list[str], count: int, data: st.DataObject
+) -> None:
+    columns = [data.draw(st.lists(_VALUES, min_size=count, max_size=count)) for _ in names]
+    encode = vars_encoder(names)
+    assert vars_column_encoder(names)(columns, count) == [
+        encode([column[k] for column in columns]) for k in range(count)
+    ]
+
+
+@given(st.text())
+@example("plain ascii")
+@example("tab\there")
+@example("\x7f")
+@example("Zoë \u2028")
+def test_the_escaping_check_is_vars_encoders(text: str) -> None:
+    assert core.leads._needs_escaping(text) == (
+        '"' in text or "\\" in text or not text.isprintable()
+    )
+
+
+def test_positions_finds_every_hit_in_order() -> None:
+    assert positions(["", "a", "", "b", ""], "") == [0, 2, 4]
+    assert positions(["a", None, "b"], None) == [1]
+    assert positions([], "x") == []
+
+
 # --- addresses -------------------------------------------------------------------------------
 
 
@@ -245,6 +290,89 @@ def test_fast_path_accepts_only_what_email_validator_accepts(text: str) -> None:
     fast = fast_address(text)
     if fast is not None:
         assert check_address(text) == fast
+
+
+_CHUNK_TEXTS = st.one_of(
+    _near_addresses(),
+    st.text(max_size=40),
+    st.sampled_from(
+        ["", "Info@Acme.com", "info@acme.com", "SALES@x.io", "a@b.TEST", "a@b.test", "x\ny@z.com"]
+    ),
+    st.builds(lambda n: "a" * n + "@acme.com", st.integers(50, 250)),
+    st.builds(lambda n: "ann@" + "b" * n + ".com", st.integers(55, 70)),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_CHUNK_TEXTS, max_size=30))
+@example(["ann@acme.com", "Info@acme.com", "ANN@ACME.COM", "bad address", ""])
+@example(["a\nb@acme.com", "ann@acme.com"])
+def test_fast_addresses_equal_fast_address_on_each(texts: list[str]) -> None:
+    """The chunk-at-once path gives fast_address's verdicts, so the proof above covers it."""
+    found, misses = fast_addresses(texts)
+    assert found == [fast_address(text) for text in texts]
+    assert misses == [k for k, address in enumerate(found) if address is None]
+
+
+def test_fast_addresses_leave_only_odd_addresses_to_fast_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+
+    def spy(text: str) -> str | None:
+        calls.append(text)
+        return fast_address(text)
+
+    monkeypatch.setattr(core.leads, "fast_address", spy)
+    plain = [f"user{i}.name@example{i % 7}.co.uk" for i in range(200)]
+    odd = ["Info@acme.com", "ann@ACME.com", "a@b.test", "not an address", ""]
+    found, _ = fast_addresses(plain + odd)
+    assert found[:200] == plain
+    assert calls == odd
+
+
+# Texts email-validator rejects for a reason the fast check knows: a space, or no @-sign,
+# in the near-addresses of the proof above, in display names and with spaces anywhere.
+@st.composite
+def _spaced_or_without_at(draw: st.DrawFn) -> str:
+    text = draw(st.one_of(_near_addresses(), st.text(max_size=30)))
+    if draw(st.booleans()):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from([" ", "  ", " <", "> "])) + text[at:]
+    else:
+        text = text.replace("@", draw(st.sampled_from(["", " at ", "(at)", "\uff20"])))
+    return text
+
+
+@settings(max_examples=500, deadline=None)
+@given(_spaced_or_without_at())
+@example("Ann Lee <ann@acme.com>")
+@example("ann@acme.com (Ann)")
+@example("n/a")
+@example('"ann lee"@acme.com')
+def test_surely_invalid_texts_are_rejected_by_email_validator(text: str) -> None:
+    text = text.strip()
+    if surely_invalid(text):
+        with pytest.raises(InvalidAddress):
+            check_address(text)
+
+
+def test_surely_invalid_knows_spaces_and_missing_at_signs_only() -> None:
+    assert surely_invalid("ann smith@acme.com")
+    assert surely_invalid("n/a")
+    assert not surely_invalid("ann@acme.com")
+    assert not surely_invalid("ann@@acme.com")  # invalid, but email-validator decides it
+    # Guards the property test above against testing nothing.
+    hits = 0
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(_spaced_or_without_at())
+    def count(text: str) -> None:
+        nonlocal hits
+        hits += surely_invalid(text.strip())
+
+    count()
+    assert hits > 100
 
 
 def test_the_border_generator_reaches_both_sides() -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sqlite3
+import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import openpyxl
@@ -19,6 +22,7 @@ from core.models import WarmupPolicy
 from engine import importer
 from engine.importer import UnknownCampaignError, import_leads
 from engine.lead_files import LeadFileError, LeadImportError, open_lead_file
+from storage import leads as storage_leads
 from storage.db import open_db, to_ms
 from storage.repository import Repository
 
@@ -547,3 +551,143 @@ async def test_two_imports_on_two_connections_at_once(
         await second.close()
     assert (one.imported, two.imported) == (2000, 2000)
     assert await lead_count(conn) == 4000
+
+
+# --- the staging writer ----------------------------------------------------------------------
+
+
+def mixed_rows() -> list[str]:
+    """Rows touching every way a row can go, many of them repeated in other letter cases."""
+    rows = []
+    for i in range(3000):
+        rows.append(f"User{i}@Example{i % 13}.com,Ann{i},Acme")
+        if i % 7 == 0:
+            rows.append(f"user{i}@EXAMPLE{i % 13}.COM,Again,Acme")  # a repeat
+        if i % 11 == 0:
+            rows.append(f"bad {i}@x.com,B,C")  # invalid
+        if i % 13 == 0:
+            rows.append(f"ünal{i}@x.de,Ü,C")  # not ASCII
+        if i % 17 == 0:
+            rows.append(f"nameless{i}@x.com,,C")  # lacks first_name
+    return rows
+
+
+def expected_counts(rows: list[str]) -> tuple[int, int, int]:
+    """(invalid, duplicate in file, imported) for mixed_rows() in the MAIN campaign."""
+    valid = [row for row in rows if not row.startswith("bad ")]
+    firsts = {row.split(",")[0].lower(): row for row in reversed(valid)}
+    lacking = sum(1 for row in firsts.values() if row.split(",")[1] == "")
+    return len(rows) - len(valid), len(valid) - len(firsts), len(firsts) - lacking
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return list(folder.iterdir())
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """SQLite's temporary directory, where the scratch database lives during an import."""
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    monkeypatch.setenv("SQLITE_TMPDIR", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("process_bytes", [0, 1 << 40], ids=["process", "thread"])
+async def test_both_writers_stage_the_same(
+    conn: aiosqlite.Connection,
+    tmp_path: Path,
+    scratch: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    process_bytes: int,
+) -> None:
+    monkeypatch.setattr(storage_leads, "PROCESS_BYTES", process_bytes)
+    during: list[list[Path]] = []
+    index = storage_leads.Stage.index
+
+    async def spy(stage: storage_leads.Stage) -> int:
+        during.append(leftovers(scratch))  # attached, so out of the directory already
+        return await index(stage)
+
+    monkeypatch.setattr(storage_leads.Stage, "index", spy)
+    rows = mixed_rows()
+    report = await run(conn, csv_file(tmp_path, *rows))
+    assert during == [[]]
+    assert (report.invalid, report.duplicate_in_file, report.imported) == expected_counts(rows)
+    assert (report.rows_read, report.invalid, report.duplicate_in_file) == (len(rows), 273, 429)
+    assert report.missing_variables == 177
+    stored = await leads(conn)
+    assert stored["User7@example7.com"] == {"first_name": "Ann7", "company": "Acme"}
+    assert stored["ünal13@x.de"] == {"first_name": "Ü", "company": "C"}
+    assert leftovers(scratch) == []
+
+
+async def test_every_repeat_is_found_whatever_the_hash_collisions(
+    conn: aiosqlite.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Four slots: nearly every row is noted as a possible repeat, and checked in the index.
+    monkeypatch.setattr(storage_leads._Repeats, "_BITS", 2)
+    rows = mixed_rows()
+    report = await run(conn, csv_file(tmp_path, *rows))
+    assert (report.invalid, report.duplicate_in_file, report.imported) == expected_counts(rows)
+
+
+async def test_a_failing_writer_process_fails_the_import(
+    conn: aiosqlite.Connection, tmp_path: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await run(conn, csv_file(tmp_path, "old@x.com,A,B", name="old.csv"))
+    monkeypatch.setattr(storage_leads, "PROCESS_BYTES", 0)
+    monkeypatch.setattr(
+        storage_leads,
+        "_WRITER_BOOT",
+        "import sys; sys.stdin.buffer.read(100); sys.stderr.write('disk on fire'); sys.exit(1)",
+    )
+    path = csv_file(tmp_path, *(f"u{i}@x.com,A,B" for i in range(20_000)))
+    with pytest.raises(storage_leads.StagingError, match=r"failed \(1\): disk on fire"):
+        await import_leads(conn, path, MAIN, now=NOW)
+    assert set(await leads(conn)) == {"old@x.com"}
+    await assert_connection_as_before(conn)
+    assert leftovers(scratch) == []
+
+
+async def test_a_cancelled_import_stops_its_writer_process(
+    conn: aiosqlite.Connection, tmp_path: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage_leads, "PROCESS_BYTES", 0)
+    monkeypatch.setattr(importer, "BATCH_ROWS", 100)
+    started = asyncio.Event()
+    writers: list[subprocess.Popen[bytes]] = []
+    popen = subprocess.Popen
+
+    def spy(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        writers.append(popen(*args, **kwargs))
+        return writers[-1]
+
+    monkeypatch.setattr(subprocess, "Popen", spy)
+
+    async def progress(rows: int) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    path = csv_file(tmp_path, *(f"u{i}@x.com,A,B" for i in range(1000)))
+    task = asyncio.create_task(import_leads(conn, path, MAIN, now=NOW, progress=progress))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [writer.returncode for writer in writers] == [-signal.SIGKILL]
+    assert await lead_count(conn) == 0
+    assert leftovers(scratch) == []
+
+
+async def test_without_a_process_the_rows_are_staged_in_a_thread(
+    conn: aiosqlite.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage_leads, "PROCESS_BYTES", 0)
+
+    def no_process(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        raise PermissionError("no fork for you")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    report = await run(conn, csv_file(tmp_path, *(f"u{i}@x.com,A,B" for i in range(100))))
+    assert report.imported == 100
