@@ -74,7 +74,9 @@ async def open_db(path: Path) -> aiosqlite.Connection:
     try:
         conn.row_factory = sqlite3.Row
         # busy_timeout first: the pragmas and migrations below may wait on another process.
-        await conn.execute("PRAGMA busy_timeout = 10000")
+        # 30 s: a 1M-row import holds the write lock for its final INSERT (~8 s here); the
+        # sending tick and the bot wait it out rather than fail.
+        await conn.execute("PRAGMA busy_timeout = 30000")
         await _wal_mode(conn)
         # FULL: every commit reaches the disk. A step's 'sending' mark must outlive a power
         # loss too, not only a crash of this process, or it could be sent twice; group

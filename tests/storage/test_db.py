@@ -82,7 +82,7 @@ async def test_existing_readable_database_is_tightened(db_path: Path) -> None:
 async def test_pragmas(conn: aiosqlite.Connection) -> None:
     assert await scalar(conn, "PRAGMA journal_mode") == "wal"
     assert await scalar(conn, "PRAGMA foreign_keys") == 1
-    assert await scalar(conn, "PRAGMA busy_timeout") == 10000
+    assert await scalar(conn, "PRAGMA busy_timeout") == 30000
     assert await scalar(conn, "PRAGMA synchronous") == 2  # FULL: commits survive a power loss
     assert conn.isolation_level is None
     assert not conn.in_transaction
