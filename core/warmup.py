@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import date, timedelta
 from fractions import Fraction
@@ -19,6 +20,7 @@ def ceiling(policy: WarmupPolicy, daily_limit: int) -> int:
     return min(daily_limit, policy.target)
 
 
+@functools.lru_cache(maxsize=4096)  # pure; thousands of mailboxes share a few (day, limit)
 def warmup_cap(policy: WarmupPolicy, day: int, daily_limit: int) -> int:
     """Cap of warm-up day `day` (1-based), never above the mailbox's limit or the target."""
     # Fractions keep the SPEC's round/floor exact: 10 x 1.2^2 must be 14, not 14.399999...

@@ -91,7 +91,7 @@ async def _mailboxes(
             id=row["id"],
             address=row["address"],
             domain=row["domain"],
-            state=MailboxState(row["state"]),
+            state=_MAILBOX_STATES[row["state"]],
             daily_limit=row["daily_limit"],
             warmup_start=opt_date(row["warmup_start"]),
             sent_today=row["sent"],
@@ -102,6 +102,10 @@ async def _mailboxes(
         )
         for row in rows
     )
+
+
+# A dict lookup, not MailboxState(value): Enum's call is slow across thousands of rows.
+_MAILBOX_STATES = {state.value: state for state in MailboxState}
 
 
 def _rate(count: int, total: int) -> float:
