@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.message
-import email.utils
 import enum
 import logging
 import re
@@ -14,7 +12,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import aiosmtplib
-from aiosmtplib.email import flatten_message, parse_address
+from aiosmtplib.email import parse_address
 
 from config import ServerConfig
 from core.classify import classify_reply
@@ -24,7 +22,6 @@ from mail import pipeline
 
 log = logging.getLogger(__name__)
 
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 _DOT_AT_LINE_START = re.compile(rb"^\.", re.MULTILINE)
 _QUIT_TIMEOUT = 5.0
 # A connection whose last transaction ended cleanly this recently (seconds) is used without an
@@ -113,22 +110,17 @@ class SmtpSender:
     async def send(
         self,
         account: SmtpAccount,
-        message: OutgoingMessage | email.message.EmailMessage,
+        message: OutgoingMessage,
         *,
         gate: Awaitable[bool] | None = None,
     ) -> Outcome:
-        """Deliver `message` from `account` to its one `To` address; SMTP trouble never raises.
+        """Deliver `message` from `account` to its recipient; SMTP trouble never raises.
 
         With a `gate`, the message data goes out only once it has said True; when it says False
         the transaction is abandoned before a byte of the message is sent (the connection is
         dropped, so the server discards it) and the outcome is a SOFT "not sent".
         """
-        try:
-            recipient = (
-                message.recipient if isinstance(message, OutgoingMessage) else _recipient(message)
-            )
-        except ValueError as exc:
-            return Outcome(OutcomeKind.FAILED, text=str(exc))
+        recipient = message.recipient
         lock = self._locks.setdefault(account.address, asyncio.Lock())
         async with lock:
             progress = _Progress()
@@ -164,7 +156,7 @@ class SmtpSender:
         self,
         account: SmtpAccount,
         recipient: str,
-        message: OutgoingMessage | email.message.EmailMessage,
+        message: OutgoingMessage,
         progress: _Progress,
         gate: Awaitable[bool] | None,
     ) -> tuple[Outcome, bool]:
@@ -222,7 +214,7 @@ class SmtpSender:
         smtp: aiosmtplib.SMTP,
         sender: str,
         recipient: str,
-        message: OutgoingMessage | email.message.EmailMessage,
+        message: OutgoingMessage,
         progress: _Progress,
         *,
         gate: Awaitable[bool] | None,
@@ -235,16 +227,10 @@ class SmtpSender:
             raise _Refused(
                 Outcome(OutcomeKind.FAILED, text="non-ASCII address; server lacks SMTPUTF8")
             )
-        if isinstance(message, OutgoingMessage):
-            body = message.data  # CRLF throughout and 7-bit but for SMTPUTF8 addresses
-            eight_bit = not body.isascii()
-            if eight_bit and not smtp.supports_extension("8bitmime"):
-                raise _Refused(Outcome(OutcomeKind.FAILED, text="8-bit message; no 8BITMIME"))
-        else:
-            eight_bit = smtp.supports_extension("8bitmime")
-            body = _normalised(
-                flatten_message(message, utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
-            )
+        body = message.data  # CRLF throughout, and 7-bit but for SMTPUTF8 addresses
+        eight_bit = not body.isascii()
+        if eight_bit and not smtp.supports_extension("8bitmime"):
+            raise _Refused(Outcome(OutcomeKind.FAILED, text="8-bit message; no 8BITMIME"))
         options = [f"SIZE={len(body)}"] if smtp.supports_extension("size") else []
         options += ["BODY=8BITMIME"] if eight_bit else []
         options += ["SMTPUTF8"] if utf8 else []
@@ -404,14 +390,6 @@ class SmtpSender:
         pooled.smtp.close()
 
 
-def _recipient(message: email.message.EmailMessage) -> str:
-    """The single address in `To`."""
-    addresses = [addr for _, addr in email.utils.getaddresses(message.get_all("To", []))]
-    if len(addresses) != 1 or not addresses[0]:
-        raise ValueError(f"a message needs exactly one To address, found {len(addresses)}")
-    return parse_address(addresses[0])
-
-
 _MAIL_OK = (250,)
 _RCPT_OK = (250, 251)
 _DATA_OK = (354,)
@@ -438,12 +416,6 @@ def _stale(exc: BaseException, stage: _Stage) -> bool:
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return exc.code == aiosmtplib.SMTPStatus.domain_unavailable
     return isinstance(exc, OSError)
-
-
-def _normalised(data: bytes) -> bytes:
-    """CRLF line ends throughout and a final CRLF, as SMTP's DATA wants them."""
-    data = _LINE_END.sub(b"\r\n", data)
-    return data if data.endswith(b"\r\n") else data + b"\r\n"
 
 
 def _refusal(code: int, text: str, stage: _Stage) -> Outcome:

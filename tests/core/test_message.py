@@ -337,7 +337,7 @@ def spaced(value: str) -> str:
     and the email package writes one as an encoded word glued to the next word; what differs
     is white space only.
     """
-    return " ".join(value.split(" ")) if value.isascii() else " ".join(value.split())
+    return value if value.isascii() else " ".join(value.split())
 
 
 def assert_wire_shape(raw: bytes) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
@@ -87,17 +86,24 @@ def account(
     return SmtpAccount(address=address, server=config)
 
 
-def message(to: str = "lead@example.com", sender: str = USER) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"] = f"Alex Stone <{sender}>"
-    mail["To"] = f"Jane Doe <{to}>"
-    mail["Subject"] = "Quick question for Acme"
-    mail["Message-ID"] = make_msgid(domain="brand-news.com")
-    mail.set_content("Hi Jane,\n.\nA line that starts with a dot.\n\nAlex\n")
-    return mail
+_IDS = itertools.count(1)
 
 
-async def send(sender: SmtpSender, who: SmtpAccount, mail: EmailMessage) -> Outcome:
+def message(to: str = "lead@example.com") -> OutgoingMessage:
+    """A message as the engine builds it, with a line that starts with a dot."""
+    return build_message(
+        sender=USER,
+        display_name="Alex Stone",
+        to=to,
+        subject="Quick question for Acme",
+        text="Hi Jane,\n.\nA line that starts with a dot.\n\nAlex\n",
+        message_id=f"<test-{next(_IDS)}@brand-news.com>",
+        date=datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
+        postal_address="Brand Ltd, 1 Main St",
+    )
+
+
+async def send(sender: SmtpSender, who: SmtpAccount, mail: OutgoingMessage) -> Outcome:
     outcome = await sender.send(who, mail)
     assert PASSWORD not in outcome.text
     assert PASSWORD not in outcome.summary
@@ -114,10 +120,10 @@ async def test_accepted_message_is_sent_as_given(
     [got] = server.messages
     assert got.mail_from == USER
     assert got.rcpt_tos == ("lead@example.com",)
-    assert got.message_id == mail["Message-ID"]
+    assert got.message_id == mail.message_id
     assert got.login == USER
     assert b"\r\n.\r\nA line that starts with a dot." in got.data  # dot-stuffing undone
-    assert got.data.endswith(b"Alex\r\n")
+    assert got.data == mail.data  # byte for byte, the end of the message included
 
 
 @pytest.mark.parametrize(
@@ -485,17 +491,6 @@ async def test_nobody_listening_is_soft(sender: SmtpSender) -> None:
     assert outcome.kind is K.SOFT
 
 
-async def test_a_message_needs_exactly_one_to_address(
-    server: FakeSmtpServer, sender: SmtpSender
-) -> None:
-    mail = message()
-    mail.replace_header("To", "a@example.com, b@example.com")
-    assert (await send(sender, account(server), mail)).kind is K.FAILED
-    del mail["To"]
-    assert (await send(sender, account(server), mail)).kind is K.FAILED
-    assert server.connections == 0
-
-
 async def test_close_says_goodbye(server: FakeSmtpServer) -> None:
     sender = SmtpSender(timeout=TIMEOUT, local_hostname="client.test")
     assert (await send(sender, account(server), message())).kind is K.SENT
@@ -530,44 +525,18 @@ async def test_standalone_server_records_to_its_log(tmp_path: Path, sender: Smtp
         assert (await send(sender, who, message("gone@example.com"))).kind is K.HARD_BOUNCE
         [logged] = read_log(log_file)
         assert (logged.mail_from, logged.rcpt_tos) == (USER, ("lead@example.com",))
-        assert logged.message_id == mail["Message-ID"]
+        assert logged.message_id == mail.message_id
     finally:
         await sender.close()
         process.terminate()
         assert await asyncio.wait_for(process.wait(), timeout=10) == 0
 
 
-def outgoing(
-    to: str = "lead@example.com", text: str = "Hi Jane,\n.\nA dot line.\n"
-) -> OutgoingMessage:
-    return build_message(
-        sender=USER,
-        display_name="Alex Stone",
-        to=to,
-        subject="Quick question",
-        text=text,
-        message_id="<gate-1@brand-news.com>",
-        date=datetime(2026, 11, 23, 9, 30, tzinfo=UTC),
-        postal_address="Brand Ltd, 1 Main St",
-    )
-
-
-async def test_built_message_goes_out_byte_for_byte(
-    server: FakeSmtpServer, sender: SmtpSender
-) -> None:
-    mail = outgoing()
-    outcome = await sender.send(account(server), mail)
-    assert outcome.kind is K.SENT
-    [got] = server.messages
-    assert (got.mail_from, got.rcpt_tos) == (USER, ("lead@example.com",))
-    assert got.data == mail.data  # dot-stuffed on the wire, unstuffed by the server
-
-
 async def test_the_message_data_waits_for_the_gate(
     server: FakeSmtpServer, sender: SmtpSender
 ) -> None:
     opened = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(sender.send(account(server), outgoing(), gate=opened))
+    task = asyncio.create_task(sender.send(account(server), message(), gate=opened))
     await asyncio.sleep(0.3)  # MAIL, RCPT and DATA are answered by now
     assert not task.done()
     assert server.messages == []
@@ -582,13 +551,13 @@ async def test_a_closed_gate_abandons_the_transaction_before_the_data(
     async def closed() -> bool:
         return False
 
-    outcome = await sender.send(account(server), outgoing(), gate=closed())
+    outcome = await sender.send(account(server), message(), gate=closed())
     assert outcome.kind is K.SOFT
     assert "not sent" in outcome.text
     await asyncio.sleep(0.2)
     assert server.messages == []  # the server dropped the half-made transaction
     # The next send opens a fresh connection and goes through.
-    assert (await sender.send(account(server), outgoing("two@example.com"))).kind is K.SENT
+    assert (await sender.send(account(server), message("two@example.com"))).kind is K.SENT
     assert server.connections == 2
     assert [m.rcpt_tos for m in server.messages] == [("two@example.com",)]
 
@@ -605,7 +574,7 @@ async def test_pipelining_sends_mail_rcpt_and_data_in_one_exchange(
 
     monkeypatch.setattr(pipeline, "exchange", spy)
     for to in ("one@example.com", "two@example.com"):
-        assert (await sender.send(account(server), outgoing(to))).kind is K.SENT
+        assert (await sender.send(account(server), message(to))).kind is K.SENT
     assert [m.rcpt_tos for m in server.messages] == [("one@example.com",), ("two@example.com",)]
     if server.pipelining:
         assert len(exchanges) == 2
@@ -650,7 +619,7 @@ async def test_data_taken_after_a_refused_rcpt_ends_with_a_dropped_connection(
                 password=SecretStr(PASSWORD),
             ),
         )  # fmt: skip
-        outcome = await sender.send(who, outgoing("gone@example.com"))
+        outcome = await sender.send(who, message("gone@example.com"))
         await asyncio.sleep(0.2)
     finally:
         server.close()
