@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -179,22 +179,32 @@ def _vm_hwm_mb() -> float:
     return float("nan")
 
 
-class _ScratchMeter:
-    """Peak size of the files SQLite keeps in its temp dir (unlinked, so seen via /proc)."""
+class _Sampler:
+    """Runs `_run` on a daemon thread for the length of a `with` block; `_stop` ends it."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = str(folder)
-        self.peak = 0
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> _ScratchMeter:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class _ScratchMeter(_Sampler):
+    """Peak size of the files SQLite keeps in its temp dir (unlinked, so seen via /proc)."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = str(folder)
+        self.peak = 0
 
     def _run(self) -> None:
         while not self._stop.wait(0.2):
@@ -208,7 +218,7 @@ class _ScratchMeter:
             self.peak = max(self.peak, total)
 
 
-class _ChildMeter:
+class _ChildMeter(_Sampler):
     """Peak VmHWM of this process's children (the staging process), sampled every 0.1 s.
 
     RUSAGE_CHILDREN would not do: a child started by vfork+exec inherits its parent's
@@ -217,17 +227,8 @@ class _ChildMeter:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.peak_kb = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> _ChildMeter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
     def _run(self) -> None:
         me = str(os.getpid())
