@@ -135,59 +135,6 @@ class Repository:
         async with self._lock:
             return await reservations.reserve_many(self._conn, reqs)
 
-    async def update_send(
-        self,
-        send_id: int,
-        *,
-        state: SendState,
-        now: datetime,
-        message_id: str | None = None,
-        smtp_code: int | None = None,
-        smtp_reply: str | None = None,
-        attempt: bool = False,
-    ) -> bool:
-        """Move a send along; `attempt` counts one SMTP try; sent_at is stamped on SENT."""
-        changed = await self._change(
-            """
-            UPDATE sends SET state = :state, updated_at = :now,
-                message_id = coalesce(:message_id, message_id),
-                smtp_code = coalesce(:code, smtp_code),
-                smtp_reply = coalesce(:reply, smtp_reply),
-                attempts = attempts + :attempt,
-                sent_at = CASE WHEN :state = 'sent' THEN :now ELSE sent_at END
-            WHERE id = :id
-            """,
-            {
-                "state": state.value,
-                "now": to_ms(now),
-                "message_id": message_id,
-                "code": smtp_code,
-                "reply": smtp_reply,
-                "attempt": int(attempt),
-                "id": send_id,
-            },
-        )
-        return changed == 1
-
-    async def set_lead_progress(
-        self,
-        lead_id: int,
-        *,
-        state: LeadState,
-        next_due_at: datetime | None,
-        thread_message_id: str | None = None,
-    ) -> bool:
-        """Record where a lead stands after a send: its state and when its next step is due."""
-        changed = await self._change(
-            """
-            UPDATE leads SET state = ?, next_due_at = ?,
-                thread_message_id = coalesce(?, thread_message_id)
-            WHERE id = ?
-            """,
-            (state.value, opt_ms(next_due_at), thread_message_id, lead_id),
-        )
-        return changed == 1
-
     # --- reads -----------------------------------------------------------------------------
 
     async def usage_today(self, scope: UsageScope, ref: int, day: str) -> int:

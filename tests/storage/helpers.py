@@ -18,6 +18,8 @@ from config import (
 )
 from storage.db import to_ms
 from storage.records import Reservation, SendKind
+from storage.repository import Repository
+from storage.sends import Delivered
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 DAY = "2026-03-02"
@@ -141,3 +143,12 @@ def campaign_req(
         step_no=step_no,
         message_id=message_id,
     )
+
+
+async def deliver(
+    repo: Repository, send_id: int, lead_id: int | None, now: datetime, next_due_at: datetime | None
+) -> None:
+    """The sender's two writes for a step that went out: marked sending, then recorded sent."""
+    assert await repo.record_sends(delivered=[], starting=[send_id], now=now) == {send_id}
+    done = Delivered(send_id, now, 250, "2.0.0 OK", lead_id, next_due_at)
+    await repo.record_sends(delivered=[done], starting=[], now=now)

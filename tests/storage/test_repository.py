@@ -13,9 +13,7 @@ from core.models import (
     DomainState,
     DueStep,
     EventKind,
-    LeadState,
     MailboxState,
-    SendState,
     WarmupPolicy,
     Window,
 )
@@ -31,6 +29,7 @@ from tests.storage.helpers import (
     campaign,
     campaign_req,
     config,
+    deliver,
     ids,
     mailbox,
     warmup_req,
@@ -104,7 +103,7 @@ async def test_snapshot_bounce_rate_over_the_window(
         now = T0 - timedelta(days=1) + n * GAP
         result = await repo.reserve(warmup_req(box, now=now))
         assert isinstance(result, Reserved)
-        await repo.update_send(result.send_id, state=SendState.SENT, now=now, attempt=True)
+        await deliver(repo, result.send_id, None, now, None)
         sends.append(result.send_id)
     # an old send outside the window does not count
     old = T0 - timedelta(days=30)
@@ -148,11 +147,9 @@ async def test_snapshot_due_work(repo: Repository, conn: aiosqlite.Connection) -
     async def in_thread(name: str, n: int, box: int, due_hours: float) -> int:
         lead = await add_lead(conn, camps[name], f"t{n}@{name}.test")
         await conn.execute(
-            "UPDATE leads SET state = 'active', next_step = 2, mailbox_id = ? WHERE id = ?",
-            (box, lead),
-        )
-        await repo.set_lead_progress(
-            lead, state=LeadState.ACTIVE, next_due_at=T0 + timedelta(hours=due_hours)
+            "UPDATE leads SET state = 'active', next_step = 2, mailbox_id = ?, next_due_at = ? "
+            "WHERE id = ?",
+            (box, to_ms(T0 + timedelta(hours=due_hours)), lead),
         )
         return lead
 
@@ -229,29 +226,6 @@ async def test_events_are_stored_once(repo: Repository, conn: aiosqlite.Connecti
     )
     assert (first["step_no"], first["detail"], first["occurred_at"]) == (1, "fbl", to_ms(T0))
     assert first["received_at"] == to_ms(T0 + GAP)
-
-
-async def test_update_send_lifecycle(repo: Repository, conn: aiosqlite.Connection) -> None:
-    boxes, _ = await setup(repo, conn)
-    result = await repo.reserve(warmup_req(boxes["a2@a.test"]))
-    assert isinstance(result, Reserved)
-    sid = result.send_id
-    assert await repo.update_send(
-        sid, state=SendState.SENDING, now=T0, message_id="<m@a.test>", attempt=True
-    )
-    assert await repo.update_send(
-        sid, state=SendState.RETRY, now=T0, smtp_code=451, smtp_reply="try later"
-    )
-    assert await repo.update_send(
-        sid, state=SendState.SENT, now=T0 + GAP, smtp_code=250, attempt=True
-    )
-    async with conn.execute("SELECT * FROM sends WHERE id = ?", (sid,)) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    assert (row["state"], row["message_id"], row["attempts"]) == ("sent", "<m@a.test>", 2)
-    assert (row["smtp_code"], row["smtp_reply"]) == (250, "try later")
-    assert row["sent_at"] == row["updated_at"] == int((T0 + GAP).timestamp() * 1000)
-    assert not await repo.update_send(999, state=SendState.FAILED, now=T0)
 
 
 async def test_state_writers_and_reads(repo: Repository, conn: aiosqlite.Connection) -> None:

@@ -24,6 +24,7 @@ from tests.storage.helpers import (
     campaign,
     campaign_req,
     config,
+    deliver,
     ids,
     mailbox,
     scalar,
@@ -210,15 +211,14 @@ async def test_campaign_state(world: World) -> None:
 
 async def test_lead_taken(world: World) -> None:
     lead = await world.lead("x@lead.test")
-    assert isinstance(await world.repo.reserve(campaign_req(world.a1, lead, world.camp)), Reserved)
+    first = await world.repo.reserve(campaign_req(world.a1, lead, world.camp))
+    assert isinstance(first, Reserved)
     # the same step again, from any mailbox
     await refused(world, campaign_req(world.b1, lead, world.camp), R.LEAD_TAKEN)
     # step 2 before step 1 has been sent (the sender sets next_due_at only then)
     await refused(world, campaign_req(world.a1, lead, world.camp, 2, now=T0 + GAP), R.LEAD_TAKEN)
     due = T0 + timedelta(days=3)
-    await world.repo.set_lead_progress(
-        lead, state=LeadState.ACTIVE, next_due_at=due, thread_message_id="<m1>"
-    )
+    await deliver(world.repo, first.send_id, lead, T0, due)  # step 1 sent, step 2 due then
     # not due yet; then due but from another mailbox than the thread's
     await refused(
         world,
@@ -229,7 +229,7 @@ async def test_lead_taken(world: World) -> None:
     # a lead of another campaign, and a lead that replied
     await refused(world, campaign_req(world.a1, lead, world.other, 2, now=due), R.LEAD_TAKEN)
     replied = await world.lead("r@lead.test")
-    await world.repo.set_lead_progress(replied, state=LeadState.REPLIED, next_due_at=None)
+    await world.repo.close_lead_by_id(replied, LeadState.REPLIED)
     await refused(world, campaign_req(world.b1, replied, world.camp), R.LEAD_TAKEN)
     assert isinstance(
         await world.repo.reserve(campaign_req(world.a1, lead, world.camp, 2, now=due)), Reserved

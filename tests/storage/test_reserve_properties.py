@@ -14,11 +14,11 @@ from hypothesis import Phase, event, given, settings
 from hypothesis import strategies as st
 
 from config import DomainConfig
-from core.models import CampaignState, DomainState, LeadState, MailboxState, SendState, WarmupPolicy
+from core.models import CampaignState, DomainState, MailboxState, WarmupPolicy
 from storage.db import open_db, to_ms
 from storage.records import Reservation, Reserved, SendKind
 from storage.repository import Repository
-from tests.storage.helpers import T0, add_lead, campaign, config, ids, mailbox
+from tests.storage.helpers import T0, add_lead, campaign, config, deliver, ids, mailbox
 
 TASKS = 4
 
@@ -230,12 +230,9 @@ async def _run(path: Path, world: World, tries: list[Attempt], reopen_every: int
         )
         result = await repo.reserve(req)
         if isinstance(result, Reserved) and a.mark_sent and camp and lead is not None:
-            await repo.update_send(result.send_id, state=SendState.SENT, now=now, attempt=True)
             more = a.step < camp.steps
-            await repo.set_lead_progress(
-                lead,
-                state=LeadState.ACTIVE if more else LeadState.FINISHED,
-                next_due_at=now + timedelta(minutes=30) if more else None,
+            await deliver(
+                repo, result.send_id, lead, now, now + timedelta(minutes=30) if more else None
             )
 
     per_task: dict[int, list[Attempt]] = defaultdict(list)

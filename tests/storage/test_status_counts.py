@@ -24,6 +24,7 @@ from tests.storage.helpers import (
     campaign,
     campaign_req,
     config,
+    deliver,
     ids,
     mailbox,
     warmup_req,
@@ -75,8 +76,9 @@ async def test_counts_follow_inserts_and_every_state_change(
 
     # Reserving step 1 makes the lead active; a delivered last step finishes it.
     assert isinstance(await repo.reserve(campaign_req(boxes["a@x.test"], leads[0], one)), Reserved)
-    await repo.set_lead_progress(leads[1], state=LeadState.ACTIVE, next_due_at=T0)
-    await repo.set_lead_progress(leads[1], state=LeadState.FINISHED, next_due_at=None)
+    second = await repo.reserve(campaign_req(boxes["b@y.test"], leads[1], one))
+    assert isinstance(second, Reserved)
+    await deliver(repo, second.send_id, leads[1], T0, None)  # its last step: finished
     await repo.close_lead_by_id(leads[2], LeadState.BOUNCED)
     await repo.close_lead_by_id(leads[2], LeadState.REPLIED)  # closed already: no change
     assert await repo.close_open_leads(LeadState.UNSUBSCRIBED, address="P3@lead.test") == 1
