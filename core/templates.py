@@ -375,9 +375,10 @@ def _required(ast: nodes.Template, env: _Sandbox) -> frozenset[str]:
 
 def _compile_part(name: str, source: str, env: _Sandbox) -> CompiledPart:
     try:
-        translated = _to_jinja(_read_spintax(source))
+        pieces = _read_spintax(source)
     except TemplateError as exc:
         raise TemplateError(f"{name}: {exc}") from None
+    translated = _to_jinja(pieces)
     try:
         ast = env.parse(translated)
         template = env.from_string(ast)
@@ -388,7 +389,7 @@ def _compile_part(name: str, source: str, env: _Sandbox) -> CompiledPart:
         if translated != source and re.search(r"endwith|_spin", exc.message or ""):
             hint = " (a {a|b} option must not open or close a Jinja block on its own)"
         raise TemplateError(f"{name}: line {exc.lineno}: {exc.message}{hint}") from None
-    fast = _fast_nodes(_read_spintax(source), env)
+    fast = _fast_nodes(pieces, env)
     return CompiledPart(name, template, _required(ast, env), fast, env.autoescape is True)
 
 
