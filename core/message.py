@@ -274,7 +274,7 @@ def build_message(
         _mailbox_header("From", display_name, from_address),
         _folded("To", [to_address]),
         _unstructured("Subject", header_safe(reply_subject(subject) if in_reply_to else subject)),
-        f"Date: {_date(date)}\r\n",
+        f"Date: {_date(date.replace(microsecond=0))}\r\n",
         f"Message-ID: {msg_id}\r\n",
     ]
     if in_reply_to:
