@@ -32,6 +32,7 @@ def local_day(now: datetime, tz: str) -> date:
     return now.astimezone(zone(tz)).date()
 
 
+@lru_cache(maxsize=256)  # asked again for every mail sent; a few days and zones at a time
 def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     """UTC start (included) and end (excluded) of a local day; 23 or 25 hours across DST."""
     start = datetime.combine(day, time(0), zone(tz))

@@ -24,10 +24,16 @@ _MSG_ID = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
 _ID_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+")
 _DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _FOLD_AT = 78
+_URL_UNSAFE = re.compile(r"[\s<>]")
+_URL_SCHEME = re.compile(r"https?://")
 
 
 def header_safe(value: str) -> str:
     """Collapse every run of control characters (CR, LF, NUL, ...) to one space and trim."""
+    if value.isprintable():
+        # Every character of _CONTROL is unprintable, so there is nothing to collapse; this
+        # test is C code and most values pass it (five per message).
+        return value.strip()
     return _UNSAFE_RUN.sub(" ", value).strip()
 
 
@@ -43,13 +49,19 @@ def make_message_id(domain: str, unique: str) -> str:
     """`<unique@domain>`; the unique part comes from the caller (random or a counter)."""
     if not _ID_PART.fullmatch(unique):
         raise ValueError(f"unusable Message-ID left part {unique!r}")
+    return f"<{unique}@{_id_domain(domain)}>"
+
+
+@functools.lru_cache(maxsize=1024)  # one per sending domain
+def _id_domain(domain: str) -> str:
+    """The domain as ASCII for a Message-ID's right part, or ValueError."""
     try:
         ascii_domain = domain.strip().encode("idna").decode("ascii")
     except UnicodeError:
         ascii_domain = ""
     if not _DOMAIN.fullmatch(ascii_domain):
         raise ValueError(f"unusable Message-ID domain {domain!r}")
-    return f"<{unique}@{ascii_domain}>"
+    return ascii_domain
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +86,8 @@ class OutgoingMessage:
 _ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-"
 _PLAIN_PHRASE = re.compile(f"[{_ATEXT} ]+")
 _LOCAL_PART = re.compile(f"[{_ATEXT}\x80-\U0010ffff]+(?:\\.[{_ATEXT}\x80-\U0010ffff]+)*")
-_HOST = re.compile("[A-Za-z0-9\x80-\U0010ffff](?:[A-Za-z0-9\x80-\U0010ffff-]*)?")
+_LABEL = "[A-Za-z0-9\x80-\U0010ffff](?:[A-Za-z0-9\x80-\U0010ffff-]*)?"
+_HOST = re.compile(f"{_LABEL}(?:\\.{_LABEL})*")  # dot-separated labels, none empty
 _WORD_BYTES = 45  # base64 of 45 bytes is 60 characters: `=?utf-8?b?...?=` stays <= 75
 _LONGEST_PLAIN = 900  # a longer unbroken run can't be folded under 998: encode it instead
 _MAX_LINE = 998  # RFC 5322's hard limit, line end excluded
@@ -89,8 +102,7 @@ def _address(value: str) -> str:
     """A bare addr-spec fit for a header and an envelope, or ValueError."""
     clean = header_safe(value)
     local, at, domain = clean.rpartition("@")
-    labels = domain.split(".")
-    if not (at and _LOCAL_PART.fullmatch(local) and all(_HOST.fullmatch(x) for x in labels)):
+    if not (at and _LOCAL_PART.fullmatch(local) and _HOST.fullmatch(domain)):
         raise ValueError(f"not a usable e-mail address: {clean!r}")
     return clean
 
@@ -201,7 +213,7 @@ def _msg_id(value: str) -> str:
 
 def _url(value: str) -> str:
     clean = header_safe(value)
-    if not clean.isascii() or re.search(r"[\s<>]", clean) or not re.match(r"https?://", clean):
+    if not clean.isascii() or _URL_UNSAFE.search(clean) or not _URL_SCHEME.match(clean):
         raise ValueError(f"not a usable unsubscribe URL: {clean!r}")
     return clean
 

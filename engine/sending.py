@@ -107,13 +107,14 @@ class _Ledger:
         self._waiting: list[tuple[Delivered | None, int | None, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def write(self, delivered: Delivered | None, starting: int | None) -> bool:
+    def write(self, delivered: Delivered | None, starting: int | None) -> asyncio.Future[bool]:
         """Record `delivered` and mark `starting` 'sending'; True when `starting` was marked."""
+        # A bare future, not a coroutine: the sender awaits it as its gate without a task.
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((delivered, starting, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._drain())
-        return await future
+        return future
 
     async def close(self) -> None:
         """Wait for the last write."""
@@ -168,6 +169,7 @@ class SendingEngine:
         self._rng = rng or random.Random()
         self._secret = unsubscribe_secret
         self._mailboxes: dict[str, MailboxConfig] = {m.address: m for m in config.mailboxes}
+        self._accounts = {m.address: SmtpAccount(m.address, m.smtp) for m in config.mailboxes}
         self._compiled: dict[tuple[int, int, str | None, str, str | None], templates.CompiledStep]
         self._compiled = {}
         self._lock = asyncio.Lock()
@@ -294,8 +296,7 @@ class SendingEngine:
             if isinstance(result, Refused):
                 report.refused[result.reason.value] = report.refused.get(result.reason.value, 0) + 1
                 continue
-            address = tick.mailboxes[plan.mailbox_id].address
-            account = SmtpAccount(address, self._mailboxes[address].smtp)
+            account = self._accounts[tick.mailboxes[plan.mailbox_id].address]
             lead = tick.leads[plan.lead_id]
             jobs.append(
                 _Job(plan, result.send_id, msg, account, lead, next_wait, result.attempts + 1)
@@ -420,7 +421,7 @@ class SendingEngine:
             # 'unknown'; the rest are still 'reserved' and go out later. The mark commits while
             # MAIL, RCPT and DATA make their round trips, and the message data waits for it
             # (the gate): the server can't have the message before the database says 'sending'.
-            mark = asyncio.ensure_future(ledger.write(delivered, job.send_id))
+            mark = ledger.write(delivered, job.send_id)
             delivered = None
             try:
                 outcome = await self._sender.send(job.account, job.message, gate=mark)

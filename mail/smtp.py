@@ -67,6 +67,7 @@ class _Pooled:
     account: SmtpAccount
     smtp: aiosmtplib.SMTP
     expiry: asyncio.TimerHandle | None = None
+    used_at: float = 0.0  # loop time the last send on it ended
     clean_at: float | None = None  # loop time the session was last seen alive with no envelope
 
 
@@ -256,13 +257,16 @@ class SmtpSender:
             # the server discard the transaction (RFC 5321 4.1.1.4).
             raise _Refused(Outcome(OutcomeKind.SOFT, text="not sent: the gate said no"))
         protocol = smtp.protocol
-        if protocol is None:
-            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        transport = protocol.transport if protocol is not None else None
+        if transport is None or transport.is_closing():
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")  # nothing went out
         if body.startswith(b".") or b"\n." in body:
             body = _DOT_AT_LINE_START.sub(b"..", body)  # RFC 5321 4.5.2 dot-stuffing
-        protocol.write(body + b".\r\n")
         progress.stage = _Stage.BODY
-        reply = await protocol.read_response(timeout=self._timeout)
+        replies, error = await pipeline.exchange(smtp, body + b".\r\n", 1, seconds=self._timeout)
+        if error is not None:
+            raise error
+        reply = replies[0]
         if reply.code != aiosmtplib.SMTPStatus.completed:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
         return classify_reply(reply.code, reply.message)
@@ -279,8 +283,6 @@ class SmtpSender:
         """
         pooled = self._pool.get(account.address)
         if pooled is not None:
-            if pooled.expiry is not None:
-                pooled.expiry.cancel()
             if pooled.account == account and pooled.smtp.is_connected:
                 if self._recently_clean(pooled):
                     return pooled.smtp, False
@@ -372,11 +374,25 @@ class SmtpSender:
         pooled = self._pool.get(address)
         if pooled is not None:
             loop = asyncio.get_running_loop()
-            pooled.expiry = loop.call_later(self._max_idle, self._expire, address, pooled)
+            pooled.used_at = loop.time()
+            if pooled.expiry is None:
+                # One timer per connection that moves itself on when it fires early (_expire),
+                # rather than a new timer after every send.
+                pooled.expiry = loop.call_later(self._max_idle, self._expire, address, pooled)
 
     def _expire(self, address: str, pooled: _Pooled) -> None:
+        pooled.expiry = None
+        if self._pool.get(address) is not pooled:
+            return
+        loop = asyncio.get_running_loop()
+        idle = loop.time() - pooled.used_at
         lock = self._locks.get(address)
-        if self._pool.get(address) is pooled and not (lock is not None and lock.locked()):
+        if lock is not None and lock.locked():
+            # A send is under way; it sets used_at when it ends.
+            pooled.expiry = loop.call_later(self._max_idle, self._expire, address, pooled)
+        elif idle < self._max_idle:
+            pooled.expiry = loop.call_later(self._max_idle - idle, self._expire, address, pooled)
+        else:
             self._drop(address)
 
     async def _quit(self, pooled: _Pooled) -> None:

@@ -98,6 +98,19 @@ def test_header_safe_collapses_control_runs() -> None:
     assert header_safe("plain") == "plain"
 
 
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
+def test_header_safe_fast_path_agrees_with_the_rule(value: str) -> None:
+    # The rule: every run of control characters (with the spaces around it) becomes one space.
+    rule = re.sub("[ ]*(?:[\x00-\x1f\x7f-\x9f\u2028\u2029][ ]*)+", " ", value).strip()
+    assert header_safe(value) == rule
+
+
+def test_no_control_character_counts_as_printable() -> None:
+    # header_safe skips the regex for printable text: that is only sound if this holds.
+    controls = [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+    assert not any(chr(code).isprintable() for code in controls)
+
+
 # --- a first mail --------------------------------------------------------------------------------
 
 
@@ -271,6 +284,11 @@ def test_hostile_display_name_stays_inside_from() -> None:
         "jane@acme.test\nSubject: hijacked",
         "jane@acme.test, victim@evil.test",
         "Victim <victim@evil.test>",
+        "jane@acme..test",
+        "jane@.acme.test",
+        "jane@acme.test.",
+        "jane@",
+        "jane@-acme.test",
     ],
 )
 def test_hostile_to_address_is_refused(to: str) -> None:

@@ -410,6 +410,20 @@ async def test_idle_connection_is_closed_by_the_client(server: FakeSmtpServer) -
         await sender.close()
 
 
+async def test_a_connection_in_steady_use_outlives_its_idle_limit(server: FakeSmtpServer) -> None:
+    sender = SmtpSender(timeout=TIMEOUT, max_idle=0.2, local_hostname="client.test")
+    try:
+        who = account(server)
+        for _ in range(6):  # 0.48 s of sends, never 0.2 s apart
+            assert (await send(sender, who, message())).kind is K.SENT
+            await asyncio.sleep(0.08)
+        assert server.connections == 1
+        await asyncio.sleep(0.5)
+        assert server.live == set()
+    finally:
+        await sender.close()
+
+
 async def test_starttls_with_the_test_ca(ca: TestCA) -> None:
     sender = SmtpSender(timeout=TIMEOUT, tls_context=ca.client_context)
     try:
@@ -576,12 +590,15 @@ async def test_pipelining_sends_mail_rcpt_and_data_in_one_exchange(
     for to in ("one@example.com", "two@example.com"):
         assert (await sender.send(account(server), message(to))).kind is K.SENT
     assert [m.rcpt_tos for m in server.messages] == [("one@example.com",), ("two@example.com",)]
+    # The message data and its final dot are one exchange of their own, either way.
+    envelopes = [sent for sent in exchanges if not sent.endswith(b"\r\n.\r\n")]
+    assert len(exchanges) - len(envelopes) == 2
     if server.pipelining:
-        assert len(exchanges) == 2
-        assert exchanges[0].startswith(f"MAIL FROM:<{USER}>".encode())
-        assert exchanges[0].endswith(b"\r\nRCPT TO:<one@example.com>\r\nDATA\r\n")
+        assert len(envelopes) == 2
+        assert envelopes[0].startswith(f"MAIL FROM:<{USER}>".encode())
+        assert envelopes[0].endswith(b"\r\nRCPT TO:<one@example.com>\r\nDATA\r\n")
     else:
-        assert exchanges == []
+        assert envelopes == []
 
 
 async def test_data_taken_after_a_refused_rcpt_ends_with_a_dropped_connection(
