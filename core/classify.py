@@ -39,11 +39,15 @@ _AUTH = re.compile(
     r"|permissions? to send as",
     re.IGNORECASE,
 )
-# A blocklist or reputation refusal: the sending domain or IP is considered a spammer.
-_BLOCK = re.compile(
+# A named blocklist: the sending IP or domain is listed as a spammer's.
+_BLOCKLIST = (
     r"\b(?:spamhaus|spamcop|barracuda(?:central)?|sorbs|surbl|uribl|abuseat)\b"
     r"|block ?list|black ?list|deny ?list|\blisted (?:at|on|in|by)\b|\b(?:rbl|dnsbl)\b"
-    r"|\bblocked\b.{0,120}\bspam|\bspam\b.{0,120}\bblocked|reputation"
+)
+_LISTED = re.compile(_BLOCKLIST, re.IGNORECASE)
+# A blocklist or reputation refusal: the sending domain or IP is considered a spammer.
+_BLOCK = re.compile(
+    _BLOCKLIST + r"|\bblocked\b.{0,120}\bspam|\bspam\b.{0,120}\bblocked|reputation"
     r"|unsolicited (?:mail|e-?mail|bulk|commercial)|(?:detected|identified) as spam",
     re.IGNORECASE | re.DOTALL,
 )
@@ -63,6 +67,11 @@ _USER_UNKNOWN = re.compile(
 _AUTH_STATUSES = frozenset({"5.7.8", "5.7.60"})
 # Sender-side address statuses (bad sender mailbox / system): not the recipient's fault.
 _SENDER_STATUSES = frozenset({"5.1.7", "5.1.8"})
+
+
+def names_blocklist(text: str) -> bool:
+    """Whether a reply's text names a blocklist (Spamhaus, an RBL, "listed at" ...)."""
+    return bool(_LISTED.search(text))
 
 
 def classify_reply(code: int | None, text: str) -> Outcome:
@@ -114,9 +123,11 @@ _RULES: tuple[tuple[Callable[[_Reply], bool], OutcomeKind], ...] = (
     (lambda r: r.klass not in (4, 5), OutcomeKind.SOFT),  # garbled: nothing was accepted
     (lambda r: _is_mailbox_full(r.status, r.text), OutcomeKind.SOFT),
     (lambda r: r.status == "5.4.5" or bool(_PROVIDER_CAP.search(r.text)), OutcomeKind.PROVIDER_CAP),
+    # SPEC 8 "a blocklist text: block", whatever the class: a temporary refusal that names a
+    # blocklist says the sender is listed, and every further mail from the domain makes it
+    # worse. Other spam wording in a 4xx ("unusual rate of unsolicited mail") is a rate limit.
+    (lambda r: r.klass == 4 and bool(_LISTED.search(r.text)), OutcomeKind.BLOCK),
     (lambda r: r.code == 421, OutcomeKind.BACKOFF),
-    # A temporary blocklist hit is no reason to cool the domain, but hammering on it makes
-    # it worse: the mailbox rests as after a 421.
     (lambda r: r.klass == 4 and bool(_BLOCK.search(r.text)), OutcomeKind.BACKOFF),
     (lambda r: r.klass == 4, OutcomeKind.SOFT),
     (lambda r: r.code in (530, 534, 535) or r.status in _AUTH_STATUSES, OutcomeKind.AUTH),

@@ -70,7 +70,8 @@ def decide(  # noqa: PLR0911 - one return per outcome kind reads best as a table
                 SendState.RETRY,
                 retry_at=now,
                 refund_attempt=True,
-                pause_mailbox=f"bad credentials or TLS setup: {outcome.summary}",
+                # Bad credentials or TLS set-up, or the server refuses this sender address.
+                pause_mailbox=f"the server refuses this mailbox: {outcome.summary}",
             )
         case OutcomeKind.PROVIDER_CAP:
             return Decision(

@@ -15,7 +15,7 @@ import aiosmtplib
 from aiosmtplib.email import parse_address
 
 from config import ServerConfig
-from core.classify import classify_reply
+from core.classify import classify_reply, names_blocklist
 from core.message import OutgoingMessage
 from core.models import Outcome, OutcomeKind
 from mail import pipeline
@@ -440,14 +440,24 @@ def _refusal(code: int, text: str, stage: _Stage) -> Outcome:
     kind = outcome.kind
     if stage is _Stage.BODY and code // 100 not in (4, 5):
         kind = OutcomeKind.UNKNOWN  # a garbled final reply: the message may have been taken
-    elif stage is _Stage.AUTH and kind in _NOT_ABOUT_THIS_MESSAGE | {OutcomeKind.BLOCK}:
-        kind = OutcomeKind.AUTH  # the login was refused (app password needed, SMTP disabled)
+    elif stage is _Stage.AUTH and (
+        kind in _NOT_ABOUT_THIS_MESSAGE or (kind is OutcomeKind.BLOCK and not names_blocklist(text))
+    ):
+        # The login was refused (app password needed, SMTP disabled: often a 5.7.x); only a
+        # named blocklist stays a block, which cools the domain down.
+        kind = OutcomeKind.AUTH
     elif stage is _Stage.CONNECT and kind in _NOT_ABOUT_THIS_MESSAGE:
         # A permanent refusal before any message: this mailbox cannot submit at all, so
         # pause it (AUTH) rather than fail every lead that happens to come next.
         kind = OutcomeKind.AUTH
-    elif stage is _Stage.MAIL and kind is OutcomeKind.HARD_BOUNCE:
-        kind = OutcomeKind.FAILED  # MAIL FROM is about the sender: the recipient is not at fault
+    elif stage is _Stage.MAIL and (
+        kind is OutcomeKind.HARD_BOUNCE or (outcome.status or "").startswith("5.1.")
+    ):
+        # An address status at MAIL FROM is about the sender: the server refuses this
+        # mailbox's own address (5.1.0, 5.1.8 ...). The recipient is not at fault and every
+        # lead would fail the same way, so the mailbox pauses (AUTH) and the step waits. A
+        # message-size refusal there (5.3.4) stays about the message.
+        kind = OutcomeKind.AUTH
     if kind is outcome.kind:
         return outcome
     return Outcome(kind, outcome.code, outcome.status, outcome.text)

@@ -62,8 +62,16 @@ GMAIL_NO_SUCH_USER = (
         (452, "4.5.3 Too many recipients", K.SOFT, "4.5.3"),
         (454, "Throttling failure: Maximum sending rate exceeded.", K.SOFT, None),  # SES rate
         (450, "Requested mail action not taken: mailbox busy", K.SOFT, None),
-        # a temporary blocklist hit rests the mailbox instead of hammering
-        (451, "4.7.1 Client host [203.0.113.5] blocked using zen.spamhaus.org", K.BACKOFF, "4.7.1"),
+        # a blocklist named in a temporary refusal is a block all the same (SPEC 8)
+        (451, "4.7.1 Client host [203.0.113.5] blocked using zen.spamhaus.org", K.BLOCK, "4.7.1"),
+        (
+            421,
+            "4.7.0 Service unavailable; client host blocked using bl.spamcop.net",
+            K.BLOCK,
+            "4.7.0",
+        ),
+        # other spam wording in a temporary refusal: rest the mailbox, don't cool the domain
+        (450, "4.7.1 Message deferred: poor sender reputation", K.BACKOFF, "4.7.1"),
         # --- 552 / 5.2.2 mailbox full: soft
         (552, "5.2.2 The email account that you tried to reach is over quota.", K.SOFT, "5.2.2"),
         (

@@ -172,6 +172,7 @@ class FakeSmtpServer:
     idle_timeout: float = 300.0  # the server hangs up on a client silent this long
     login_fail_reply: str = GMAIL_BAD_CREDENTIALS
     pipelining: bool = True  # offer RFC 2920 PIPELINING in EHLO, as the big providers do
+    mail_reply: str | None = None  # answer every MAIL FROM with this instead of 250
 
     messages: list[Received] = field(default_factory=list, init=False)
     connections: int = field(default=0, init=False)
@@ -283,6 +284,8 @@ class FakeSmtpServer:
         """Require a login when credentials are configured."""
         if self.username is not None and not session.authenticated:
             return "530 5.7.0 Authentication Required"
+        if self.mail_reply is not None:
+            return self.mail_reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"

@@ -247,6 +247,39 @@ async def test_login_required_but_refused_as_plain_text_is_auth(sender: SmtpSend
     assert (outcome.kind, outcome.status) == (K.AUTH, "5.7.9")
 
 
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        ("550 5.7.1 Sending disabled for this account", K.AUTH),  # a 5.7.x at login
+        ("554 5.7.1 Client host [127.0.0.1] blocked using zen.spamhaus.org", K.BLOCK),
+    ],
+)
+async def test_a_refused_login_is_auth_unless_it_names_a_blocklist(
+    sender: SmtpSender, reply: str, kind: OutcomeKind
+) -> None:
+    async with FakeSmtpServer(username=USER, password=PASSWORD) as server:
+        server.login_fail_reply = reply
+        outcome = await send(sender, account(server, password="wrong"), message())
+    assert outcome.kind is kind
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        ("553 5.1.8 <sender@example.com>: Sender address rejected: Domain not found", K.AUTH),
+        ("550 5.1.0 Sender rejected", K.AUTH),
+        ("552 5.3.4 Message size exceeds fixed limit", K.FAILED),  # about the message
+    ],
+)
+async def test_a_refused_sender_address_is_about_the_mailbox(
+    server: FakeSmtpServer, sender: SmtpSender, reply: str, kind: OutcomeKind
+) -> None:
+    server.mail_reply = reply
+    outcome = await send(sender, account(server), message())
+    assert outcome.kind is kind
+    assert server.messages == []
+
+
 async def test_disconnect_after_the_data_is_unknown(
     server: FakeSmtpServer, sender: SmtpSender
 ) -> None:
