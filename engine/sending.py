@@ -43,6 +43,11 @@ FOLLOWUPS_PER_TICK = 500
 # small enough that the first mails leave soon, big enough that a reservation is cheap.
 RESERVE_CHUNK = 25
 RENDERS_PER_YIELD = 5  # messages rendered before the mailboxes' SMTP replies get a turn
+# The alert after a crash: 25 lines of at most 150 characters fit one Telegram message; 20
+# such alerts (500 steps) are as much as a chat should take, the log has the rest.
+UNKNOWN_LINE_CHARS = 150
+UNKNOWN_LINES_PER_ALERT = 25
+UNKNOWN_ALERTS = 20
 
 
 class MailSender(Protocol):
@@ -176,20 +181,34 @@ class SendingEngine:
 
     async def recover(self) -> int:
         """On start: steps a crash left mid-send become 'unknown' (never resent) and are listed."""
-        lost = await self._repo.recover_sends(self._clock.now())
-        if lost:
-            lines = [
-                f"- {item.email or 'warm-up'} (campaign {item.campaign or '-'}, step "
-                f"{item.step_no or '-'}, from {item.mailbox})"
-                for item in lost[:50]
-            ]
-            more = f"\n... and {len(lost) - 50} more" if len(lost) > 50 else ""
+        now = self._clock.now()
+        lost = await self._repo.recover_sends(now)
+        lines = [
+            f"- {item.email or 'warm-up'} (campaign {item.campaign or '-'}, step "
+            f"{item.step_no or '-'}, from {item.mailbox})"[:UNKNOWN_LINE_CHARS]
+            for item in lost
+        ]
+        for line in lines:
+            log.warning("unknown send (interrupted mid-send, not resent): %s", line[2:])
+        # Several alerts rather than one long text: each must fit one chat message. Past the
+        # cap the chat gets a count, and the log above has every one.
+        parts = [
+            lines[at : at + UNKNOWN_LINES_PER_ALERT]
+            for at in range(0, len(lines), UNKNOWN_LINES_PER_ALERT)
+        ]
+        shown = parts[:UNKNOWN_ALERTS]
+        for number, part in enumerate(shown, 1):
+            which = f" (list {number} of {len(shown)})" if len(shown) > 1 else ""
+            rest = len(lines) - UNKNOWN_ALERTS * UNKNOWN_LINES_PER_ALERT
+            more = ""
+            if number == len(shown) and rest > 0:
+                more = f"\n... and {rest} more: the log lists every one ('unknown send')"
             await self._alerts.raise_alert(
                 "unknown_sends",
-                self._clock.now().isoformat(),
+                f"{now.isoformat()}#{number}",
                 Severity.CRITICAL,
                 f"{len(lost)} send(s) were interrupted mid-send and are marked unknown; they "
-                "will not be resent automatically:\n" + "\n".join(lines) + more,
+                f"will not be resent automatically{which}:\n" + "\n".join(part) + more,
             )
         return len(lost)
 

@@ -214,8 +214,15 @@ async def test_lost_after_data_is_unknown_and_never_resent(tmp_path: Path, actio
         assert (await lead_row(world))[0] == "failed"
         srv.script = {}
         world.clock.advance(timedelta(days=5))
-        await world.engine.tick()
-        assert len([m for m in srv.messages if LEAD in m.rcpt_tos]) <= 1
+        before = len(srv.messages)  # 1 when the server kept the message it never confirmed
+        report = await world.engine.tick()
+        # Never attempted again: nothing planned or sent, still one attempt, nothing new on
+        # the server.
+        assert (report.planned, report.sent) == (0, 0)
+        assert (await send_row(world))[:2] == ("unknown", 1)
+        assert len(srv.messages) == before
+        if isinstance(action, Disconnect):
+            assert before == (1 if action.deliver else 0)
 
 
 async def test_timeout_before_data_is_soft(tmp_path: Path) -> None:

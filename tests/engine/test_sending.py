@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator, Awaitable
 from datetime import timedelta
 from email import message_from_bytes
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.views import MESSAGE_LIMIT, alert_text, utf16_len
 from core.message import OutgoingMessage
 from core.models import Outcome
+from engine import sending
 from engine.sending import SendingEngine
 from mail.smtp import SmtpAccount, SmtpSender
 from tests.engine.world import PASSWORD, USER, World, make_world
@@ -227,3 +230,142 @@ async def test_a_stopped_mailbox_puts_its_later_steps_back_unattempted(tmp_path:
             ("lead1@example.com", "retry", 0),
             ("lead2@example.com", "retry", 0),
         ]
+
+
+class SnapshotSender:
+    """The real sender; as the gate of mail number `at` opens, a copy of the committed database
+    is taken: the image a crash at that moment would leave on disk."""
+
+    def __init__(self, inner: SmtpSender, db: Path, image: Path, at: int) -> None:
+        self.inner = inner
+        self.db = db
+        self.image = image
+        self.at = at
+        self.gates = 0
+
+    async def send(
+        self, account: SmtpAccount, message: OutgoingMessage, *, gate: Awaitable[bool] | None
+    ) -> Outcome:
+        assert gate is not None
+
+        async def snapshot_then_open() -> bool:
+            opened = await gate
+            self.gates += 1
+            if self.gates == self.at:
+                await asyncio.to_thread(self.copy)
+            return opened
+
+        return await self.inner.send(account, message, gate=snapshot_then_open())
+
+    def copy(self) -> None:
+        source, target = sqlite3.connect(self.db), sqlite3.connect(self.image)
+        try:
+            source.backup(target)
+        finally:
+            source.close()
+            target.close()
+
+
+async def test_after_a_crash_the_mail_in_flight_is_unknown_and_never_resent(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    shape: dict[str, Any] = {
+        "domains": 1, "per_domain": 1, "mailbox_limit": 40, "domain_limit": None,
+    }  # fmt: skip
+    leads = [f"lead{i}@example.com" for i in range(5)]
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    image = tmp_path / "after" / "test.db"
+    async with make_world(tmp_path / "before", server, **shape) as world:
+        await world.add_leads(leads)
+        sender = SnapshotSender(SmtpSender(timeout=2.0), tmp_path / "before" / "test.db", image, 2)
+        engine = SendingEngine(
+            repo=world.repo, sender=sender, clock=world.clock, config=world.config,
+            alerts=world.alerts, domains=world.health, rng=random.Random(7),
+        )  # fmt: skip
+        try:
+            await engine.tick()
+        finally:
+            await sender.inner.close()
+    # The image: lead0 sent, lead1 marked 'sending' as its data was about to go out, the rest
+    # reserved. Restart on it, against a fresh server that counts only what comes after.
+    async with (
+        FakeSmtpServer(username=USER, password=PASSWORD) as after,
+        make_world(tmp_path / "after", after, **shape) as world,
+    ):
+        states = {row[0]: row[1] for row in await world.rows(
+            "SELECT l.email, s.state FROM sends s JOIN leads l ON l.id = s.lead_id")}  # fmt: skip
+        assert states == {
+            "lead0@example.com": "sent",
+            "lead1@example.com": "sending",
+            **{lead: "reserved" for lead in leads[2:]},
+        }
+        # A new process draws new Message-IDs (make_world's engine would repeat the seed).
+        engine = SendingEngine(
+            repo=world.repo, sender=world.engine._sender, clock=world.clock,  # noqa: SLF001
+            config=world.config, alerts=world.alerts, domains=world.health, rng=random.Random(8),
+        )  # fmt: skip
+        assert await engine.recover() == 1
+        (alert,) = [str(r[0]) for r in await world.rows("SELECT text FROM alerts")]
+        assert "lead1@example.com" in alert and "unknown" in alert
+        for _ in range(5):
+            await engine.tick()
+            world.clock.advance(timedelta(seconds=20))
+        # The reserved steps never reached SMTP, so they go out now; lead1 never does again.
+        assert sorted(r for m in after.messages for r in m.rcpt_tos) == leads[2:]
+        final = {row[0]: row[1] for row in await world.rows(
+            "SELECT l.email, s.state FROM sends s JOIN leads l ON l.id = s.lead_id "
+            "WHERE s.step_no = 1")}  # fmt: skip
+        assert final == {
+            "lead0@example.com": "sent",
+            "lead1@example.com": "unknown",
+            **{lead: "sent" for lead in leads[2:]},
+        }
+        assert await world.scalar(
+            "SELECT state FROM leads WHERE email = 'lead1@example.com'") == "failed"  # fmt: skip
+
+
+async def test_a_follow_up_keeps_its_mailbox_though_another_is_fresher(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    # One lead and two mailboxes: when the follow-up is due, the other mailbox has sent
+    # nothing at all, so rotation alone would pick it. The thread must stay on its mailbox.
+    async with make_world(tmp_path, server, domains=1, per_domain=2, domain_limit=None) as world:
+        await world.add_leads(["ann@example.com"])
+        await run_ticks(world, 2)
+        (first,) = server.messages
+        world.clock.advance(timedelta(days=3, hours=1))
+        await run_ticks(world, 3)
+        assert [m.mail_from for m in server.messages] == [first.mail_from] * 2
+
+
+async def test_many_unknown_sends_are_listed_in_alerts_that_each_fit_a_message(
+    tmp_path: Path,
+    server: FakeSmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(sending, "UNKNOWN_ALERTS", 2)  # 2 alerts of 25 lines shown at most
+    async with make_world(tmp_path, server, domains=1, per_domain=1) as world:
+        leads = [f"lead{i:02d}-{'x' * 200}@example.com" for i in range(60)]  # long addresses
+        await world.add_leads(leads)
+        async with world.repo._lock:  # noqa: SLF001 - a crash image, written directly
+            conn = world.repo._conn  # noqa: SLF001
+            await conn.execute("UPDATE leads SET state = 'active', next_step = 2")
+            await conn.execute(
+                "INSERT INTO sends (kind, lead_id, campaign_id, step_no, mailbox_id, day, state, "
+                "message_id, reserved_at, updated_at) SELECT 'campaign', id, campaign_id, 1, "
+                "(SELECT min(id) FROM mailboxes), '2026-11-23', 'sending', "
+                "'<' || id || '@d0.test>', 0, 0 FROM leads"
+            )
+        with caplog.at_level("WARNING", logger="outreach.sending"):
+            assert await world.engine.recover() == 60
+        texts = [str(r[0]) for r in await world.rows("SELECT text FROM alerts ORDER BY id")]
+        assert len(texts) == 2
+        assert all(utf16_len(alert_text("critical", text)) <= MESSAGE_LIMIT for text in texts)
+        listed = [line for text in texts for line in text.splitlines() if line.startswith("- ")]
+        assert len(listed) == 50 and all(len(line) <= 150 for line in listed)
+        assert "... and 10 more" in texts[-1] and "(list 2 of 2)" in texts[-1]
+        logged = [r.getMessage() for r in caplog.records if "unknown send" in r.getMessage()]
+        assert len(logged) == 60
+        assert all(any(lead[:20] in line for line in logged) for lead in leads)
