@@ -527,8 +527,8 @@ def _section(
         f"{index / seconds:.0%} |",
         f"| checks against the campaign, suppression, other campaigns | {classify:.1f} | "
         f"{classify / seconds:.0%} |",
-        f"| INSERT into leads (four indexes, {triggers} trigger{'' if triggers == 1 else 's'}) "
-        f"| {insert:.1f} | {insert / seconds:.0%} |",
+        f"| INSERT into leads (four indexes; {triggers} triggers on leads, the insert one set "
+        f"aside for it and its count added once) | {insert:.1f} | {insert / seconds:.0%} |",
         f"| the staging process's commit, COMMIT (with its WAL checkpoint), report, drop the "
         f"scratch database | {rest:.1f} | {rest / seconds:.0%} |",
         "",

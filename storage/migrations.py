@@ -196,7 +196,15 @@ CREATE TABLE meta (
 # it; rows whose count fell to 0 stay and readers skip them. The seed counts the leads there
 # are when the migration runs with one plain scan (NOT INDEXED: walking the (campaign_id,
 # email) index would look every row up on its own).
-_V3 = """
+# Also used by the importer, which drops it for its one bulk INSERT and adds that INSERT's
+# count itself (storage/leads.py insert_leads), inside the same transaction.
+LEADS_COUNT_INSERT_TRIGGER = """CREATE TRIGGER leads_count_insert AFTER INSERT ON leads
+BEGIN
+    INSERT INTO lead_counts (campaign_id, state, n) VALUES (new.campaign_id, new.state, 1)
+    ON CONFLICT (campaign_id, state) DO UPDATE SET n = n + 1;
+END"""
+
+_V3 = f"""
 CREATE TABLE lead_counts (
     campaign_id  INTEGER NOT NULL,
     state        TEXT    NOT NULL,
@@ -207,11 +215,7 @@ CREATE TABLE lead_counts (
 INSERT INTO lead_counts (campaign_id, state, n)
 SELECT campaign_id, state, count(*) FROM leads NOT INDEXED GROUP BY campaign_id, state;
 
-CREATE TRIGGER leads_count_insert AFTER INSERT ON leads
-BEGIN
-    INSERT INTO lead_counts (campaign_id, state, n) VALUES (new.campaign_id, new.state, 1)
-    ON CONFLICT (campaign_id, state) DO UPDATE SET n = n + 1;
-END;
+{LEADS_COUNT_INSERT_TRIGGER};
 
 CREATE TRIGGER leads_count_delete AFTER DELETE ON leads
 BEGIN

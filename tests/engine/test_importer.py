@@ -515,6 +515,16 @@ async def test_a_failure_in_the_final_insert_rolls_everything_back(
     await assert_connection_as_before(conn)
     with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
         await add_lead(conn, MAIN, "x@y.com", "lost")
+    # The lead counts are as before, and the insert trigger the import dropped is back.
+    await conn.execute("DROP TRIGGER temp.boom")
+    await run(conn, csv_file(tmp_path, "new@x.com,A,B", name="new.csv"))
+    await add_lead(conn, MAIN, "plain@x.com", "queued")
+    counts = await conn.execute_fetchall(
+        "SELECT n FROM lead_counts JOIN campaigns ON campaigns.id = campaign_id "
+        "WHERE name = ? AND lead_counts.state = 'queued'",
+        (MAIN,),
+    )
+    assert [row[0] for row in counts] == [3]
 
 
 async def test_a_cancelled_import_leaves_leads_untouched(

@@ -73,6 +73,10 @@ async def test_counts_follow_inserts_and_every_state_change(
     report = await import_leads(conn, csv, "two", now=T0)
     assert report.imported == 40
     assert (await kept(conn))[(two, "queued")] == 41
+    # The importer counts its bulk INSERT itself and puts the insert trigger back after it.
+    await add_lead(conn, two, "after-import@lead.test")
+    assert (await kept(conn))[(two, "queued")] == 42
+    await conn.execute("DELETE FROM leads WHERE email = 'after-import@lead.test'")
 
     # Reserving step 1 makes the lead active; a delivered last step finishes it.
     assert isinstance(await repo.reserve(campaign_req(boxes["a@x.test"], leads[0], one)), Reserved)
