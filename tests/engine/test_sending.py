@@ -149,26 +149,40 @@ async def test_suppressed_script_default_is_accept(server: FakeSmtpServer) -> No
     assert isinstance(server.action_for("anyone@example.com"), Accept)
 
 
-class CheckingSender:
-    """The real sender, after a look at the committed database through a second connection."""
+class GateWatcher:
+    """The real sender, with a look around at the moment its gate opens (before the data)."""
 
     def __init__(self, inner: SmtpSender, db: Path) -> None:
         self.inner = inner
         self.db = db
-        self.seen: list[tuple[object, object]] = []  # (this send's state, mailbox's in flight)
 
     async def send(
         self, account: SmtpAccount, message: OutgoingMessage, *, gate: Awaitable[bool] | None
     ) -> Outcome:
         assert gate is not None
 
-        async def checked() -> bool:
+        async def watched() -> bool:
             # The moment the real sender would put the message data on the wire.
             opened = await gate
-            self.seen.append(await asyncio.to_thread(self.states, message.message_id, account))
+            await asyncio.to_thread(self.at_gate, message, account)
             return opened
 
-        return await self.inner.send(account, message, gate=checked())
+        return await self.inner.send(account, message, gate=watched())
+
+    def at_gate(self, message: OutgoingMessage, account: SmtpAccount) -> None:
+        """Runs in a thread as the gate opens."""
+
+
+class CheckingSender(GateWatcher):
+    """Looks at the committed database through a second connection as each gate opens."""
+
+    def __init__(self, inner: SmtpSender, db: Path) -> None:
+        super().__init__(inner, db)
+        self.seen: list[tuple[object, object]] = []  # (this send's state, mailbox's in flight)
+
+    def at_gate(self, message: OutgoingMessage, account: SmtpAccount) -> None:
+        """Note this send's committed state and its mailbox's sends in flight."""
+        self.seen.append(self.states(message.message_id, account))
 
     def states(self, message_id: str, account: SmtpAccount) -> tuple[object, object]:
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
@@ -232,30 +246,21 @@ async def test_a_stopped_mailbox_puts_its_later_steps_back_unattempted(tmp_path:
         ]
 
 
-class SnapshotSender:
-    """The real sender; as the gate of mail number `at` opens, a copy of the committed database
-    is taken: the image a crash at that moment would leave on disk."""
+class SnapshotSender(GateWatcher):
+    """As the gate of mail number `at` opens, a copy of the committed database is taken: the
+    image a crash at that moment would leave on disk."""
 
     def __init__(self, inner: SmtpSender, db: Path, image: Path, at: int) -> None:
-        self.inner = inner
-        self.db = db
+        super().__init__(inner, db)
         self.image = image
         self.at = at
         self.gates = 0
 
-    async def send(
-        self, account: SmtpAccount, message: OutgoingMessage, *, gate: Awaitable[bool] | None
-    ) -> Outcome:
-        assert gate is not None
-
-        async def snapshot_then_open() -> bool:
-            opened = await gate
-            self.gates += 1
-            if self.gates == self.at:
-                await asyncio.to_thread(self.copy)
-            return opened
-
-        return await self.inner.send(account, message, gate=snapshot_then_open())
+    def at_gate(self, message: OutgoingMessage, account: SmtpAccount) -> None:
+        """Copy the database at the `at`-th gate."""
+        self.gates += 1
+        if self.gates == self.at:
+            self.copy()
 
     def copy(self) -> None:
         source, target = sqlite3.connect(self.db), sqlite3.connect(self.image)
