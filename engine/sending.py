@@ -197,9 +197,9 @@ class SendingEngine:
             for at in range(0, len(lines), UNKNOWN_LINES_PER_ALERT)
         ]
         shown = parts[:UNKNOWN_ALERTS]
+        rest = len(lines) - sum(map(len, shown))
         for number, part in enumerate(shown, 1):
             which = f" (list {number} of {len(shown)})" if len(shown) > 1 else ""
-            rest = len(lines) - UNKNOWN_ALERTS * UNKNOWN_LINES_PER_ALERT
             more = ""
             if number == len(shown) and rest > 0:
                 more = f"\n... and {rest} more: the log lists every one ('unknown send')"
