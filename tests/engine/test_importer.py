@@ -527,22 +527,27 @@ async def test_a_failure_in_the_final_insert_rolls_everything_back(
     assert [row[0] for row in counts] == [3]
 
 
-async def test_a_cancelled_import_leaves_leads_untouched(
-    conn: aiosqlite.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(importer, "BATCH_ROWS", 100)
+async def cancel_mid_import(conn: aiosqlite.Connection, path: Path) -> None:
+    """Start importing `path`, cancel it at its first progress report, see it end cancelled."""
     started = asyncio.Event()
 
     async def progress(rows: int) -> None:
         started.set()
         await asyncio.sleep(3600)
 
-    path = csv_file(tmp_path, *(f"u{i}@x.com,A,B" for i in range(1000)))
     task = asyncio.create_task(import_leads(conn, path, MAIN, now=NOW, progress=progress))
     await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_cancelled_import_leaves_leads_untouched(
+    conn: aiosqlite.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "BATCH_ROWS", 100)
+    path = csv_file(tmp_path, *(f"u{i}@x.com,A,B" for i in range(1000)))
+    await cancel_mid_import(conn, path)
     assert await lead_count(conn) == 0
     assert (await run(conn, path)).imported == 1000
 
@@ -665,7 +670,6 @@ async def test_a_cancelled_import_stops_its_writer_process(
 ) -> None:
     monkeypatch.setattr(storage_leads, "PROCESS_BYTES", 0)
     monkeypatch.setattr(importer, "BATCH_ROWS", 100)
-    started = asyncio.Event()
     writers: list[subprocess.Popen[bytes]] = []
     popen = subprocess.Popen
 
@@ -674,17 +678,7 @@ async def test_a_cancelled_import_stops_its_writer_process(
         return writers[-1]
 
     monkeypatch.setattr(subprocess, "Popen", spy)
-
-    async def progress(rows: int) -> None:
-        started.set()
-        await asyncio.sleep(3600)
-
-    path = csv_file(tmp_path, *(f"u{i}@x.com,A,B" for i in range(1000)))
-    task = asyncio.create_task(import_leads(conn, path, MAIN, now=NOW, progress=progress))
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancel_mid_import(conn, csv_file(tmp_path, *(f"u{i}@x.com,A,B" for i in range(1000))))
     assert [writer.returncode for writer in writers] == [-signal.SIGKILL]
     assert await lead_count(conn) == 0
     assert leftovers(scratch) == []
