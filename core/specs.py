@@ -1,0 +1,117 @@
+"""What the config asks for, in the core's terms: accounts, domains, campaigns and the rules.
+
+The engine and the adapters take these, never the TOML model: `config/` builds them once
+(`OutreachConfig.rules()`), so a setting is validated in one place and read in one shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Literal
+
+from core.cost import CostRates
+from core.models import HealthPolicy, SendingPolicy, WarmupPolicy
+
+Security = Literal["tls", "starttls", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class MailServer:
+    """An SMTP or IMAP server and the login for it; the password never shows in a repr."""
+
+    host: str
+    port: int
+    security: Security
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpAccount:
+    """A sending mailbox: `address` is the envelope sender, `server` where it submits."""
+
+    address: str
+    server: MailServer
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSpec:
+    """A configured domain."""
+
+    name: str
+    daily_limit: int | None = None
+    esp: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxSpec:
+    """A configured mailbox with its logins."""
+
+    address: str
+    smtp: MailServer
+    display_name: str = ""
+    daily_limit: int = 40
+    warmup_start: date | None = None
+    imap: MailServer | None = None
+
+    @property
+    def domain(self) -> str:
+        """The part after the @."""
+        return self.address.rpartition("@")[2]
+
+    @property
+    def account(self) -> SmtpAccount:
+        """Its SMTP login as the sender takes it."""
+        return SmtpAccount(self.address, self.smtp)
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    """One mail of a sequence."""
+
+    body: str
+    subject: str | None = None
+    html: str | None = None
+    wait_days: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignSpec:
+    """A configured or uploaded campaign."""
+
+    name: str
+    steps: tuple[StepSpec, ...]
+    timezone: str = "UTC"
+    days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+    hours: str = "09:00-17:00"
+    daily_limit: int | None = None
+    during_warmup: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DnsRules:
+    """What /dns and the daily DNS check look up."""
+
+    dkim_selectors: tuple[str, ...] = ("s1", "google")
+    nameserver: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Everything the engine runs by, built once from the config."""
+
+    timezone: str = "UTC"
+    daily_target: int = 1200
+    tick_seconds: int = 20
+    postal_address: str = ""
+    sending: SendingPolicy = field(default_factory=SendingPolicy)
+    warmup: WarmupPolicy = field(default_factory=WarmupPolicy)
+    health: HealthPolicy = field(default_factory=HealthPolicy)
+    alert_quiet: timedelta = timedelta(minutes=60)
+    unsubscribe_url: str | None = None  # public base URL of the one-click endpoint
+    cost: CostRates = field(default_factory=CostRates)
+    dns: DnsRules = field(default_factory=DnsRules)
+    domains: tuple[DomainSpec, ...] = ()
+    mailboxes: tuple[MailboxSpec, ...] = ()
+    campaigns: tuple[CampaignSpec, ...] = ()
