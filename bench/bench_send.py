@@ -69,15 +69,19 @@ from config import (  # noqa: E402
 )
 from core import limits, message, templates  # noqa: E402
 from core.message import OutgoingMessage  # noqa: E402
+from core.records import (  # noqa: E402
+    Delivered,  # noqa: E402
+    Refused,
+    Reservation,
+    Reserved,
+)
 from engine.alerts import AlertOutbox  # noqa: E402
 from engine.clock import SystemClock  # noqa: E402
 from engine.health import HealthService  # noqa: E402
 from engine.sending import SendingEngine  # noqa: E402
 from mail.smtp import SmtpSender  # noqa: E402
 from storage.db import open_db, to_ms  # noqa: E402
-from storage.records import Refused, Reservation, Reserved  # noqa: E402
 from storage.repository import Repository  # noqa: E402
-from storage.sends import Delivered  # noqa: E402
 from tests.core.email_reference import reference_message  # noqa: E402
 
 MAILBOXES = 10

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's pa
 from bench.bench_send import _insert_leads, bench_config, leads  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from core import limits, message  # noqa: E402
+from core.records import Reservation, Reserved, SendKind  # noqa: E402
 from storage.db import open_db  # noqa: E402
-from storage.records import Reservation, Reserved, SendKind  # noqa: E402
 from storage.repository import Repository  # noqa: E402
 
 SECTION = "## SQLite beside the event loop"

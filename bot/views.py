@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.models import RateCounts
+from core.records import CampaignCounts
 from engine.control import Change, ControlResult, Left, Unknown
 from engine.status import (
     CampaignDetail,
@@ -15,7 +16,6 @@ from engine.status import (
     MailboxDetail,
     StatusReport,
 )
-from storage.status import CampaignCounts
 
 LEAD_STATES = ("queued", "active", "finished", "replied", "bounced", "unsubscribed", "failed")
 

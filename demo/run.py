@@ -33,6 +33,7 @@ from core.models import (
     MailboxView,
     WarmupPolicy,
 )
+from core.records import DomainRow, MailboxRow
 from demo import facts
 from demo.report import DayRow, MailboxDay, render_png, table_header, table_row
 from demo.sink import DemoSink
@@ -54,7 +55,6 @@ from engine.importer import import_leads
 from engine.sending import SendingEngine
 from mail.smtp import SmtpSender
 from storage.db import open_db
-from storage.records import DomainRow, MailboxRow
 from storage.repository import Repository
 
 MAINTENANCE = timedelta(seconds=60)  # as service.MAINTENANCE_SECONDS

@@ -21,8 +21,8 @@ from core.models import (
     DomainState,
     MailboxState,
 )
+from core.records import CampaignRow, DomainRow, MailboxRow
 from engine.clock import Clock
-from storage.records import CampaignRow, DomainRow, MailboxRow
 from storage.repository import Repository
 
 log = logging.getLogger("outreach.control")

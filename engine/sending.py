@@ -27,13 +27,12 @@ from core.models import (
     SendState,
     Snapshot,
 )
+from core.records import Delivered, LeadInput, Refused, Reservation, SendKind, StepRow
 from engine.alerts import AlertOutbox, Severity
 from engine.clock import Clock
 from engine.health import HealthService
 from mail.smtp import SmtpAccount
-from storage.records import Refused, Reservation, SendKind
 from storage.repository import Repository
-from storage.sends import Delivered, LeadInput, StepRow
 
 log = logging.getLogger("outreach.sending")
 

@@ -16,12 +16,10 @@ from core.models import (
     RateCounts,
     WarmupPolicy,
 )
+from core.records import CampaignCounts, DomainRow, MailboxRow, StoredAlert, UsageScope
 from engine.clock import Clock
 from engine.control import Unknown, resolve_name
-from storage.alerts import StoredAlert
-from storage.records import DomainRow, MailboxRow, UsageScope
 from storage.repository import Repository
-from storage.status import CampaignCounts
 
 
 @dataclass(frozen=True, slots=True)

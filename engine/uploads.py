@@ -21,12 +21,12 @@ from pathlib import Path, PurePath
 from config import ConfigError, load_campaign
 from core.leads import ImportReport
 from core.models import CampaignState
+from core.records import CampaignRow
 from engine.admin import AdminError, unknown
 from engine.context import AppContext
 from engine.importer import import_leads
 from engine.lead_files import LeadImportError
 from storage.db import StorageError, open_db
-from storage.records import CampaignRow
 
 MAX_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
 PENDING_FOR = timedelta(minutes=5)

@@ -10,9 +10,9 @@ from datetime import date, timedelta
 from config import normalise_address
 from core import limits, warmup
 from core.models import MailboxState, WarmupPolicy
+from core.records import MailboxRow
 from engine.admin import AdminError, unknown
 from engine.context import AppContext
-from storage.records import MailboxRow
 
 log = logging.getLogger("outreach.warmup")
 

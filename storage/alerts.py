@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
 
+from core.records import PendingDelivery, StoredAlert
 from storage.db import from_ms, to_ms
-
-
-@dataclass(frozen=True, slots=True)
-class PendingDelivery:
-    """An alert still owed to one chat."""
-
-    alert_id: int
-    chat_id: int
-    severity: str
-    text: str
-    attempts: int
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class StoredAlert:
-    """An alert as stored."""
-
-    id: int
-    key: str
-    severity: str
-    text: str
-    created_at: datetime
 
 
 async def add(

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 
 import aiosqlite
 
 from core.models import RateCounts
+from core.records import MailboxHealth
 from storage.db import opt_dt, to_ms
-
-
-@dataclass(frozen=True, slots=True)
-class MailboxHealth:
-    """One mailbox's counts over the window, with the latest complaint's campaign and step."""
-
-    mailbox_id: int
-    address: str
-    domain: str
-    state: str
-    counts: RateCounts
-    complaint_campaign: str | None
-    complaint_step: int | None
-
 
 _EVENT_KINDS = {
     "delivered": "delivered",

@@ -7,9 +7,10 @@ so a query reads the index entries of its window only, however long the history 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import aiosqlite
+
+from core.records import DayBounds, WarmingRow
 
 # Event kinds /stats charts, and how the warm-up loop reports inbox placement: a `delivered`
 # event from source WARMUP_SOURCE whose detail is PLACEMENT_INBOX (found in the inbox) or
@@ -20,19 +21,6 @@ PLACEMENT_INBOX = "inbox"
 PLACEMENT_SPAM = "spam"
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-DayBounds = tuple[str, int, int]  # day label, start ms (included), end ms (excluded)
-
-
-@dataclass(frozen=True, slots=True)
-class WarmingRow:
-    """A warming mailbox and what it sent today."""
-
-    id: int
-    address: str
-    daily_limit: int
-    warmup_start: str | None
-    sent_today: int
 
 
 def _bounds_cte(bounds: Sequence[DayBounds]) -> tuple[str, list[object]]:

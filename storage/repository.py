@@ -24,6 +24,26 @@ from core.models import (
     Snapshot,
     WarmupPolicy,
 )
+from core.records import (
+    CampaignCounts,
+    CampaignRow,
+    DayBounds,
+    Delivered,
+    DomainRow,
+    Interrupted,
+    LeadInput,
+    MailboxHealth,
+    MailboxRow,
+    PendingDelivery,
+    Refused,
+    Reservation,
+    Reserved,
+    StepRow,
+    StoredAlert,
+    SyncReport,
+    UsageScope,
+    WarmingRow,
+)
 from storage import alerts, health, reports, reservations, sends, snapshot, status, sync
 from storage.db import (
     StorageError,
@@ -34,16 +54,6 @@ from storage.db import (
     read_transaction,
     to_ms,
     transaction,
-)
-from storage.records import (
-    CampaignRow,
-    DomainRow,
-    MailboxRow,
-    Refused,
-    Reservation,
-    Reserved,
-    SyncReport,
-    UsageScope,
 )
 
 _MAILBOX_SELECT = """
@@ -352,12 +362,12 @@ class Repository:
 
     # --- sends in flight (engine/sending.py) -------------------------------------------------
 
-    async def lead_inputs(self, lead_ids: Sequence[int]) -> dict[int, sends.LeadInput]:
+    async def lead_inputs(self, lead_ids: Sequence[int]) -> dict[int, LeadInput]:
         """Address, variables and sent thread of each lead."""
         async with self._lock, read_transaction(self._conn):
             return await sends.lead_inputs(self._conn, lead_ids)
 
-    async def steps(self, campaign_ids: Sequence[int]) -> list[sends.StepRow]:
+    async def steps(self, campaign_ids: Sequence[int]) -> list[StepRow]:
         """Every step of the given campaigns, in order."""
         async with self._reading() as conn:
             return await sends.steps(conn, campaign_ids)
@@ -398,7 +408,7 @@ class Repository:
             )  # fmt: skip
 
     async def record_sends(
-        self, *, delivered: Sequence[sends.Delivered], starting: Sequence[int], now: datetime
+        self, *, delivered: Sequence[Delivered], starting: Sequence[int], now: datetime
     ) -> set[int]:
         """Record delivered steps and mark the next ones 'sending', in one transaction.
 
@@ -409,7 +419,7 @@ class Repository:
                 self._conn, delivered=delivered, starting=starting, now=now
             )
 
-    async def recover_sends(self, now: datetime) -> list[sends.Interrupted]:
+    async def recover_sends(self, now: datetime) -> list[Interrupted]:
         """Resolve sends a crash left open: in flight -> unknown, reserved -> retry."""
         async with self._writing() as conn:
             return await sends.recover(conn, now)
@@ -443,7 +453,7 @@ class Repository:
 
     # --- health (engine/health.py) ------------------------------------------------------------
 
-    async def window_counts(self, start: datetime, end: datetime) -> list[health.MailboxHealth]:
+    async def window_counts(self, start: datetime, end: datetime) -> list[MailboxHealth]:
         """Per-mailbox sends and events over a window."""
         async with self._lock, read_transaction(self._conn):
             return await health.window_counts(self._conn, start, end)
@@ -470,7 +480,7 @@ class Repository:
 
     # --- status ------------------------------------------------------------------------------
 
-    async def campaign_counts(self, day: str) -> list[status.CampaignCounts]:
+    async def campaign_counts(self, day: str) -> list[CampaignCounts]:
         """Campaigns with their leads by state and today's sends."""
         async with self._lock, read_transaction(self._conn):
             return await status.campaign_counts(self._conn, day)
@@ -487,13 +497,13 @@ class Repository:
 
     # --- reports (/stats, /cost, /warmup) and /suppress ---------------------------------------
 
-    async def sent_per_day(self, bounds: Sequence[reports.DayBounds]) -> dict[str, int]:
+    async def sent_per_day(self, bounds: Sequence[DayBounds]) -> dict[str, int]:
         """Sends per day label, each day a [start, end) range of sent_at."""
         async with self._reading() as conn:
             return await reports.sent_per_day(conn, bounds)
 
     async def events_per_day(
-        self, bounds: Sequence[reports.DayBounds], kinds: Sequence[str] = reports.STATS_KINDS
+        self, bounds: Sequence[DayBounds], kinds: Sequence[str] = reports.STATS_KINDS
     ) -> dict[tuple[str, str], int]:
         """(day label, kind) -> events, each day a [start, end) range of occurred_at."""
         async with self._reading() as conn:
@@ -504,7 +514,7 @@ class Repository:
         async with self._reading() as conn:
             return await reports.sent_between(conn, to_ms(start), to_ms(end))
 
-    async def warming_rows(self, day: str) -> list[reports.WarmingRow]:
+    async def warming_rows(self, day: str) -> list[WarmingRow]:
         """Every warming mailbox with its slots used on `day`."""
         async with self._reading() as conn:
             return await reports.warming_rows(conn, day)
@@ -542,7 +552,7 @@ class Repository:
                 quiet_since=quiet_since,
             )  # fmt: skip
 
-    async def due_alerts(self, now: datetime, limit: int = 100) -> list[alerts.PendingDelivery]:
+    async def due_alerts(self, now: datetime, limit: int = 100) -> list[PendingDelivery]:
         """Deliveries to attempt now, in order per chat."""
         async with self._reading() as conn:
             return await alerts.due(conn, now, limit)
@@ -559,7 +569,7 @@ class Repository:
         async with self._writing() as conn:
             await alerts.postpone(conn, alert_id, chat_id, until, count=count)
 
-    async def recent_alerts(self, limit: int = 5) -> list[alerts.StoredAlert]:
+    async def recent_alerts(self, limit: int = 5) -> list[StoredAlert]:
         """The latest alerts, newest first."""
         async with self._reading() as conn:
             return await alerts.recent(conn, limit)

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 import aiosqlite
 
 from core.models import SENDING_STATES
-from storage.db import run_sync, sync_transaction, to_ms
-from storage.records import (
+from core.records import (
     RefusalReason,
     Refused,
     Reservation,
@@ -22,6 +21,7 @@ from storage.records import (
     SendKind,
     UsageScope,
 )
+from storage.db import run_sync, sync_transaction, to_ms
 
 
 class _Refusal(Exception):

@@ -5,47 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
 
 from core.models import LeadState, SendState
+from core.records import Delivered, Interrupted, LeadInput, StepRow
 from storage.db import opt_ms, run_sync, sync_transaction, to_ms
-
-
-@dataclass(frozen=True, slots=True)
-class LeadInput:
-    """What rendering one lead step needs: the address, its variables and the thread so far."""
-
-    lead_id: int
-    email: str
-    variables: dict[str, str]
-    thread: tuple[str, ...]  # Message-IDs of the steps already sent, in order
-
-
-@dataclass(frozen=True, slots=True)
-class StepRow:
-    """A stored campaign step."""
-
-    campaign_id: int
-    step_no: int
-    subject: str | None
-    body: str
-    html: str | None
-    wait_days: int
-
-
-@dataclass(frozen=True, slots=True)
-class Interrupted:
-    """A send that was in flight when the process died: marked unknown, never resent."""
-
-    send_id: int
-    email: str | None
-    mailbox: str
-    campaign: str | None
-    step_no: int | None
-    message_id: str | None
 
 
 async def lead_inputs(conn: aiosqlite.Connection, lead_ids: Sequence[int]) -> dict[int, LeadInput]:
@@ -107,18 +73,6 @@ _LEAD_MOVES_ON = (
     "thread_message_id = COALESCE(thread_message_id, (SELECT message_id FROM sends WHERE id = ?)) "
     "WHERE id = ? AND state = 'active'"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Delivered:
-    """A step the server accepted, to be recorded as sent."""
-
-    send_id: int
-    at: datetime  # when the server's reply came
-    code: int | None
-    reply: str
-    lead_id: int | None
-    next_due_at: datetime | None  # when the lead's next step is due; None after the last one
 
 
 async def record_sends(

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
 
 from core.models import RateCounts
+from core.records import CampaignCounts
 from storage.db import to_ms
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignCounts:
-    """One campaign's leads by state, and its sends today."""
-
-    id: int
-    name: str
-    state: str
-    reason: str
-    daily_limit: int | None
-    sent_today: int
-    leads: dict[str, int]
 
 
 async def campaign_counts(conn: aiosqlite.Connection, day: str) -> list[CampaignCounts]:

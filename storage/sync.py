@@ -10,8 +10,8 @@ import aiosqlite
 
 from config import CampaignConfig, MailboxConfig, OutreachConfig, StepConfig
 from core.models import SENDING_STATES, MailboxState, WarmupPolicy
+from core.records import KindCounts, SyncReport
 from core.warmup import is_warm, warmup_day
-from storage.records import KindCounts, SyncReport
 
 REMOVED = "removed from config"
 

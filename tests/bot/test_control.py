@@ -6,8 +6,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from core.models import CampaignState, MailboxState
+from core.records import RefusalReason, Refused, Reservation, SendKind
 from engine.control import ALL_PREFIX, ControlResult, Target, Unknown, resolve_name
-from storage.records import RefusalReason, Refused, Reservation, SendKind
 from tests.bot.conftest import T0, TODAY, BotWorld, bot_config, open_world
 
 COOL_UNTIL = T0 + timedelta(days=14)

@@ -7,9 +7,8 @@ from datetime import UTC, date, datetime
 from bot import views
 from core.capacity import Capacity, DomainCapacity, MailboxCapacity
 from core.models import DomainState, MailboxState
+from core.records import CampaignCounts, StoredAlert
 from engine.status import ATTENTION_LIMIT, MailboxLine, StatusReport
-from storage.alerts import StoredAlert
-from storage.status import CampaignCounts
 
 NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 STATES = [MailboxState.ACTIVE] * 4300 + [MailboxState.WARMING] * 600 + [MailboxState.PAUSED] * 40

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from bot import views
 from core.models import RateCounts
+from core.records import CampaignCounts
 from engine.control import Change, ControlResult, Left, Target, Unknown
 from engine.status import CampaignDetail, MailboxDetail
-from storage.status import CampaignCounts
 
 SPEC_COMMANDS = ("start", "help", "status", "pause", "resume", "warmup", "upload", "campaigns",
                  "stats", "suppress", "unsuppress", "dns", "cost")  # fmt: skip

@@ -16,10 +16,9 @@ from config import (
     ServerConfig,
     StepConfig,
 )
+from core.records import Delivered, Reservation, SendKind
 from storage.db import to_ms
-from storage.records import Reservation, SendKind
 from storage.repository import Repository
-from storage.sends import Delivered
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 DAY = "2026-03-02"

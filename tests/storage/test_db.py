@@ -13,9 +13,9 @@ import aiosqlite
 import pytest
 
 from core.models import WarmupPolicy
+from core.records import Reserved
 from storage.db import SchemaTooNewError, from_ms, open_db, to_ms, transaction, user_version
 from storage.migrations import MIGRATIONS
-from storage.records import Reserved
 from storage.repository import Repository
 from tests.storage.helpers import T0, config, ids, mailbox, scalar, warmup_req
 

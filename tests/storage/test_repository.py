@@ -17,8 +17,8 @@ from core.models import (
     WarmupPolicy,
     Window,
 )
+from core.records import Reserved
 from storage.db import to_ms
-from storage.records import Reserved
 from storage.repository import Repository
 from tests.storage.helpers import (
     DAY,

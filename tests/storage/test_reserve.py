@@ -12,8 +12,8 @@ import pytest
 
 from config import DomainConfig
 from core.models import CampaignState, DomainState, LeadState, MailboxState, WarmupPolicy
+from core.records import RefusalReason, Refused, Reservation, Reserved, SendKind, UsageScope
 from storage.db import open_db, to_ms
-from storage.records import RefusalReason, Refused, Reservation, Reserved, SendKind, UsageScope
 from storage.repository import Repository
 from tests.storage.helpers import (
     DAY,

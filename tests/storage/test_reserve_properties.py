@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from config import DomainConfig
 from core.models import CampaignState, DomainState, MailboxState, WarmupPolicy
+from core.records import Reservation, Reserved, SendKind
 from storage.db import open_db, to_ms
-from storage.records import Reservation, Reserved, SendKind
 from storage.repository import Repository
 from tests.storage.helpers import T0, add_lead, campaign, config, deliver, ids, mailbox
 

@@ -7,10 +7,9 @@ from datetime import timedelta
 import aiosqlite
 
 from core.models import WarmupPolicy
+from core.records import Delivered, Reserved
 from storage.db import to_ms
-from storage.records import Reserved
 from storage.repository import Repository
-from storage.sends import Delivered
 from tests.storage.helpers import (
     GAP,
     T0,

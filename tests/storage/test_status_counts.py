@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.models import LeadState, MailboxState, WarmupPolicy
+from core.records import Reserved
 from engine.importer import import_leads
 from storage.db import open_db, user_version
 from storage.migrations import MIGRATIONS
-from storage.records import Reserved
 from storage.repository import Repository
 from storage.status import campaign_counts, sent_on
 from tests.storage.helpers import (

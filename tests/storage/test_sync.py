@@ -16,8 +16,8 @@ from core.models import (
     MailboxState,
     WarmupPolicy,
 )
+from core.records import KindCounts, Reserved, UsageScope
 from storage.db import StorageError
-from storage.records import KindCounts, Reserved, UsageScope
 from storage.repository import Repository
 from storage.sync import REMOVED
 from tests.storage.helpers import (

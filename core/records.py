@@ -1,4 +1,4 @@
-"""Plain values the repository takes and returns: reservations, sync reports, stored rows."""
+"""Plain values the storage ports take and return: reservations, stored rows, reports."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from core.models import CampaignState, DomainState, MailboxState
+from core.models import CampaignState, DomainState, MailboxState, RateCounts
+
+DayBounds = tuple[str, int, int]  # day label, start ms (included), end ms (excluded)
 
 
 class SendKind(enum.StrEnum):
@@ -150,3 +152,109 @@ class CampaignRow:
     in_config: bool
     origin: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeadInput:
+    """What rendering one lead step needs: the address, its variables and the thread so far."""
+
+    lead_id: int
+    email: str
+    variables: dict[str, str]
+    thread: tuple[str, ...]  # Message-IDs of the steps already sent, in order
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    """A stored campaign step."""
+
+    campaign_id: int
+    step_no: int
+    subject: str | None
+    body: str
+    html: str | None
+    wait_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """A send that was in flight when the process died: marked unknown, never resent."""
+
+    send_id: int
+    email: str | None
+    mailbox: str
+    campaign: str | None
+    step_no: int | None
+    message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A step the server accepted, to be recorded as sent."""
+
+    send_id: int
+    at: datetime  # when the server's reply came
+    code: int | None
+    reply: str
+    lead_id: int | None
+    next_due_at: datetime | None  # when the lead's next step is due; None after the last one
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """An alert still owed to one chat."""
+
+    alert_id: int
+    chat_id: int
+    severity: str
+    text: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAlert:
+    """An alert as stored."""
+
+    id: int
+    key: str
+    severity: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxHealth:
+    """One mailbox's counts over the window, with the latest complaint's campaign and step."""
+
+    mailbox_id: int
+    address: str
+    domain: str
+    state: str
+    counts: RateCounts
+    complaint_campaign: str | None
+    complaint_step: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WarmingRow:
+    """A warming mailbox and what it sent today."""
+
+    id: int
+    address: str
+    daily_limit: int
+    warmup_start: str | None
+    sent_today: int
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCounts:
+    """One campaign's leads by state, and its sends today."""
+
+    id: int
+    name: str
+    state: str
+    reason: str
+    daily_limit: int | None
+    sent_today: int
+    leads: dict[str, int]
