@@ -17,7 +17,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,17 +35,25 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.addresses import DOMAIN_RE, normalise_address
+from core.cost import CostRates
+from core.errors import SpecError
 from core.models import WEEKDAYS, HealthPolicy, SendingPolicy, WarmupPolicy, Window
+from core.specs import (
+    CampaignSpec,
+    DnsRules,
+    DomainSpec,
+    MailboxSpec,
+    MailServer,
+    Rules,
+    StepSpec,
+)
 
 ENV_FILE = Path(".env")
 
 
-class ConfigError(Exception):
+class ConfigError(SpecError):
     """The config file is unusable; `errors` holds one placed message per problem."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
 
 
 # --- settings (environment / .env) -------------------------------------------------------
@@ -131,9 +139,7 @@ PositiveInt = Annotated[int, Field(ge=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
 Rate = Annotated[float, Field(ge=0, le=1)]
 
-_DOMAIN_RE = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$"
-)
+_DOMAIN_RE = DOMAIN_RE
 
 
 def _zone(value: str) -> str:
@@ -150,15 +156,6 @@ def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
     return value.strip()
-
-
-def normalise_address(value: str) -> str | None:
-    """`local@domain` with the domain lower-cased, or None if it does not look like one."""
-    local, at, domain = value.strip().rpartition("@")
-    domain = domain.lower()
-    if not at or not local or any(c.isspace() for c in local) or not _DOMAIN_RE.match(domain):
-        return None
-    return f"{local}@{domain}"
 
 
 def _address(value: str) -> str:
@@ -874,3 +871,53 @@ def _check_campaign(loc: Loc, item: dict[str, Any], report: _Report) -> None:
             (*loc, "steps", 0, "subject"),
             "the first step needs a subject (follow-ups reuse it as 'Re: ...')",
         )
+
+
+def _server(server: ServerConfig) -> MailServer:
+    return MailServer(
+        server.host, server.port, server.security, server.username,
+        server.password.get_secret_value(),
+    )  # fmt: skip
+
+
+def campaign_spec(c: CampaignConfig) -> CampaignSpec:
+    """The core's view of one campaign."""
+    return CampaignSpec(
+        name=c.name,
+        steps=tuple(StepSpec(s.body, s.subject, s.html, s.wait_days) for s in c.steps),
+        timezone=c.timezone,
+        days=tuple(c.days),
+        hours=c.hours,
+        daily_limit=c.daily_limit,
+        during_warmup=c.during_warmup,
+    )
+
+
+def rules_of(cfg: OutreachConfig) -> Rules:
+    """The engine's view of the config."""
+    return Rules(
+        timezone=cfg.sending.timezone,
+        daily_target=cfg.sending.daily_target,
+        tick_seconds=cfg.sending.tick_seconds,
+        postal_address=cfg.sending.postal_address,
+        sending=cfg.sending.policy(),
+        warmup=cfg.warmup.policy(),
+        health=cfg.health.policy(),
+        alert_quiet=timedelta(minutes=cfg.alerts.quiet_minutes),
+        unsubscribe_url=cfg.unsubscribe.base_url if cfg.unsubscribe else None,
+        cost=CostRates(**cfg.cost.model_dump()),
+        dns=DnsRules(tuple(cfg.dns.dkim_selectors), cfg.dns.nameserver),
+        domains=tuple(DomainSpec(d.name, d.daily_limit, d.esp) for d in cfg.domains),
+        mailboxes=tuple(
+            MailboxSpec(
+                address=m.address,
+                smtp=_server(m.smtp),
+                display_name=m.display_name,
+                daily_limit=m.daily_limit,
+                warmup_start=m.warmup_start,
+                imap=_server(m.imap) if m.imap else None,
+            )
+            for m in cfg.mailboxes
+        ),
+        campaigns=tuple(campaign_spec(c) for c in cfg.campaigns),
+    )

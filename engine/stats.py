@@ -8,8 +8,7 @@ from datetime import date, timedelta
 from core import limits
 from engine.admin import AdminError
 from engine.clock import Clock
-from storage.db import to_ms
-from storage.repository import Repository
+from engine.ports import ReportQueries
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 365
@@ -57,14 +56,14 @@ def parse_days(text: str | None) -> int:
     return int(value)
 
 
-async def gather_stats(repo: Repository, clock: Clock, timezone: str, days: int) -> StatsReport:
+async def gather_stats(repo: ReportQueries, clock: Clock, timezone: str, days: int) -> StatsReport:
     """Per-day counts over the last `days` local days, today included."""
     today = limits.local_day(clock.now(), timezone)
     dates = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
     bounds = []
     for day in dates:
         start, end = limits.day_bounds(day, timezone)  # 23 or 25 hours across DST
-        bounds.append((day.isoformat(), to_ms(start), to_ms(end)))
+        bounds.append((day.isoformat(), start, end))
     sent = await repo.sent_per_day(bounds)
     events = await repo.events_per_day(bounds)
     return StatsReport(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from config import normalise_address
-from core.models import LeadState
+from core.addresses import normalise_address
+from core.records import Effects, Suppression
 from engine.admin import AdminError
 from engine.context import AppContext
 
@@ -65,20 +65,20 @@ class UnsuppressResult:
 async def suppress(ctx: AppContext, entry: Entry, admin_id: int | None) -> SuppressResult:
     """Put the entry on the list and close every open lead it covers, in every campaign."""
     source = f"bot:{admin_id}" if admin_id is not None else "bot"
-    added = await ctx.repo.suppress(entry.stored, "by an admin", source, now=ctx.clock.now())
-    # Closed even when the entry was listed already: leads imported before it was listed
-    # (or under another letter case) would otherwise still be mailed.
-    if entry.is_domain:
-        closed = await ctx.repo.close_open_leads(LeadState.SUPPRESSED, domain=entry.value)
-    else:
-        closed = await ctx.repo.close_open_leads(LeadState.SUPPRESSED, address=entry.value)
-    log.info("suppressed %s (new: %s), %d open lead(s) closed", entry.stored, added, closed)
-    return SuppressResult(entry, added, closed)
+    # Closed even when the entry was listed already (see storage): one commit for both.
+    applied = await ctx.events.apply(
+        Effects(suppress=Suppression(entry.stored, "by an admin", source, ctx.clock.now()))
+    )
+    log.info(
+        "suppressed %s (new: %s), %d open lead(s) closed",
+        entry.stored, applied.suppressed, applied.closed_leads,
+    )  # fmt: skip
+    return SuppressResult(entry, applied.suppressed, applied.closed_leads)
 
 
 async def unsuppress(ctx: AppContext, entry: Entry) -> UnsuppressResult:
     """Take the entry off the list; leads closed by it stay closed."""
-    removed = await ctx.repo.unsuppress(entry.stored)
-    still = not entry.is_domain and await ctx.repo.is_suppressed(entry.value)
+    removed = await ctx.events.unsuppress(entry.stored)
+    still = not entry.is_domain and await ctx.events.is_suppressed(entry.value)
     log.info("unsuppressed %s (was listed: %s)", entry.stored, removed)
     return UnsuppressResult(entry, removed, still)

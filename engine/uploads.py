@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 
-from config import ConfigError, load_campaign
+from core.errors import ConflictError, SpecError
 from core.leads import ImportReport
 from core.models import CampaignState
 from core.records import CampaignRow
@@ -26,7 +26,6 @@ from engine.admin import AdminError, unknown
 from engine.context import AppContext
 from engine.importer import import_leads
 from engine.lead_files import LeadImportError
-from storage.db import StorageError, open_db
 
 MAX_BYTES = 20 * 1024 * 1024  # what the Bot API lets a bot download
 PENDING_FOR = timedelta(minutes=5)
@@ -127,7 +126,7 @@ class Throttle:
 
 async def upload_campaigns(ctx: AppContext) -> list[CampaignRow]:
     """Campaigns leads can be uploaded into, by name."""
-    rows = [c for c in await ctx.repo.campaigns() if c.state is not CampaignState.DISABLED]
+    rows = [c for c in await ctx.control.campaigns() if c.state is not CampaignState.DISABLED]
     return sorted(rows, key=lambda c: c.name)
 
 
@@ -156,13 +155,13 @@ async def import_upload(
     try:
         path = folder / f"leads{suffix}"
         await fetch(path)
-        conn = await open_db(ctx.db_path)
-        try:
-            return await import_leads(conn, path, campaign, now=ctx.clock.now(), progress=progress)
-        except LeadImportError as exc:
-            raise AdminError(str(exc)) from None
-        finally:
-            await conn.close()
+        async with ctx.open_leads() as store:
+            try:
+                return await import_leads(
+                    store, path, campaign, now=ctx.clock.now(), progress=progress
+                )
+            except LeadImportError as exc:
+                raise AdminError(str(exc)) from None
     finally:
         await asyncio.to_thread(shutil.rmtree, folder, True)
 
@@ -193,12 +192,12 @@ async def store_campaign_upload(ctx: AppContext, source: str, fetch: Fetch) -> S
             f"{source} is not UTF-8 text; save it as UTF-8 and upload it again"
         ) from None
     try:
-        campaign = load_campaign(text, source)
-    except ConfigError as exc:
+        campaign = ctx.load_campaign(text, source)
+    except SpecError as exc:
         raise AdminError(f"{source} has errors:\n" + "\n".join(exc.errors)) from None
-    existed = any(c.name == campaign.name for c in await ctx.repo.campaigns())
+    existed = any(c.name == campaign.name for c in await ctx.control.campaigns())
     try:
-        campaign_id = await ctx.repo.upsert_campaign(campaign, now=ctx.clock.now())
-    except StorageError as exc:  # a campaign owned by the TOML config
+        campaign_id = await ctx.control.upsert_campaign(campaign, now=ctx.clock.now())
+    except ConflictError as exc:  # a campaign owned by the TOML config
         raise AdminError(str(exc)) from None
     return StoredCampaign(campaign_id, campaign.name, len(campaign.steps), created=not existed)
