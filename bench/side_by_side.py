@@ -81,6 +81,7 @@ class Tree:
     commit: str
     path: Path
     runs: dict[str, list[Figures]] = field(default_factory=dict)
+    commands: dict[str, str] = field(default_factory=dict)
 
 
 def git(*args: str, cwd: Path = ROOT) -> str:
@@ -137,6 +138,8 @@ def command(tree: Tree, bench: Bench) -> list[str]:
 def run_once(tree: Tree, bench: Bench, round_no: int) -> None:
     """Run one bench script from one tree and keep its figures."""
     args = command(tree, bench)
+    # Kept relative to the tree: a temporary worktree is gone when the section is written.
+    tree.commands[bench.name] = shlex.join([".venv/bin/python", bench.script, *args[2:]])
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # each tree its own code
     print(f"round {round_no} {bench.name} {tree.label} ({tree.commit[:10]}) ...", flush=True)
     started = time.monotonic()
@@ -157,15 +160,15 @@ def run_once(tree: Tree, bench: Bench, round_no: int) -> None:
     figures = parse_figures("".join(output))
     tree.runs.setdefault(bench.name, []).append(figures)
     print(
-        f"  {figures.contender}: {fmt(figures.median)} {figures.unit} "
+        f"  {figures.contender}: {fmt(figures.median, figures.unit)} {figures.unit} "
         f"({time.monotonic() - started:.0f} s)",
         flush=True,
     )
 
 
-def fmt(value: float) -> str:
-    """A figure as the bench sections print it: thousands separated, decimals when small."""
-    return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+def fmt(value: float, unit: str) -> str:
+    """A figure as the bench sections print it: seconds with two decimals, the rest whole."""
+    return f"{value:,.2f}" if unit == "s" else f"{value:,.0f}"
 
 
 def median(values: list[float]) -> float:
@@ -190,17 +193,19 @@ def section(
         f"{rounds} round(s), each bench script once from each tree per round, the order "
         "swapped every round; medians of the runs' medians.",
         "",
-        "| Benchmark | Unit | Base median | Head median | Head / base | Better | "
+        "| Benchmark | Unit | Base median | Head median | Head / base | Better when | "
         "Base runs | Head runs |",
         "|---|---|---:|---:|---:|---|---|---|",
     ]
     for bench in benches:
         b, h = base.runs[bench.name], head.runs[bench.name]
         bm, hm = median([f.median for f in b]), median([f.median for f in h])
+        unit = h[0].unit
         lines.append(
-            f"| {bench.name}: {h[0].contender} | {h[0].unit} | {fmt(bm)} | {fmt(hm)} | "
+            f"| {bench.name}: {h[0].contender} | {unit} | {fmt(bm, unit)} | {fmt(hm, unit)} | "
             f"{hm / bm:.3f} | {'higher' if bench.higher_is_better else 'lower'} | "
-            f"{', '.join(fmt(f.median) for f in b)} | {', '.join(fmt(f.median) for f in h)} |"
+            f"{', '.join(fmt(f.median, unit) for f in b)} | "
+            f"{', '.join(fmt(f.median, unit) for f in h)} |"
         )
     lines += [
         "",
@@ -223,10 +228,7 @@ def section(
     lines += ["", "Commands, each run from its tree's root with this venv's python:", ""]
     for bench in benches:
         for tree in (base, head):
-            # The base's worktree is gone by now: show the command relative to the tree.
-            shown = [".venv/bin/python", *command(tree, bench)[1:]]
-            shown[1] = bench.script
-            lines.append(f"- {bench.name}, {tree.label}: `{shlex.join(shown)}`")
+            lines.append(f"- {bench.name}, {tree.label}: `{tree.commands[bench.name]}`")
     return "\n".join(lines) + "\n"
 
 
