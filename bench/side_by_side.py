@@ -176,6 +176,12 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def spread(runs: list[Figures]) -> str:
+    """(max - min) / median of one side's runs: a head/base ratio inside it is noise."""
+    values = [f.median for f in runs]
+    return f"{(max(values) - min(values)) / median(values):.0%}"
+
+
 def section(
     benches: list[Bench], base: Tree, head: Tree, argv: list[str], load: tuple[float, float]
 ) -> str:
@@ -191,11 +197,12 @@ def section(
         f"- Command: `{shlex.join(['.venv/bin/python', 'bench/side_by_side.py', *argv])}`",
         f"- Base: {base.rev} ({base.commit[:10]}); head: {head.rev} ({head.commit[:10]}). "
         f"{rounds} round(s), each bench script once from each tree per round, the order "
-        "swapped every round; medians of the runs' medians.",
+        "swapped every round; medians of the runs' medians. Spread: (max - min) / median of a "
+        "side's runs; a head/base ratio within it is noise.",
         "",
         "| Benchmark | Unit | Base median | Head median | Head / base | Better when | "
-        "Base runs | Head runs |",
-        "|---|---|---:|---:|---:|---|---|---|",
+        "Base runs | Head runs | Spread base / head |",
+        "|---|---|---:|---:|---:|---|---|---|---:|",
     ]
     for bench in benches:
         b, h = base.runs[bench.name], head.runs[bench.name]
@@ -205,7 +212,7 @@ def section(
             f"| {bench.name}: {h[0].contender} | {unit} | {fmt(bm, unit)} | {fmt(hm, unit)} | "
             f"{hm / bm:.3f} | {'higher' if bench.higher_is_better else 'lower'} | "
             f"{', '.join(fmt(f.median, unit) for f in b)} | "
-            f"{', '.join(fmt(f.median, unit) for f in h)} |"
+            f"{', '.join(fmt(f.median, unit) for f in h)} | {spread(b)} / {spread(h)} |"
         )
     lines += [
         "",
