@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,7 +12,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from config.report import IDENTITY, ConfigError, Loc, Report, parse_toml
+from core.cost import CostRates
 from core.models import WEEKDAYS, HealthPolicy, SendingPolicy, WarmupPolicy, Window
+from core.specs import (
+    CampaignSpec,
+    DnsRules,
+    DomainSpec,
+    MailboxSpec,
+    MailServer,
+    Rules,
+    StepSpec,
+)
 
 
 class Strict(BaseModel):
@@ -154,6 +164,16 @@ class ServerConfig(Strict):
 
     _host = field_validator("host")(_not_blank)
 
+    def server(self) -> MailServer:
+        """The core's view of this server and login, the password revealed."""
+        return MailServer(
+            host=self.host,
+            port=self.port,
+            security=self.security,
+            username=self.username,
+            password=self.password.get_secret_value(),
+        )
+
 
 class SeedConfig(Strict):
     """[[seeds]]: an inbox outside the pool that takes part in the warm-up loop."""
@@ -232,6 +252,10 @@ class DomainConfig(Strict):
             raise ValueError(f"{value!r} is not a domain name")
         return name
 
+    def spec(self) -> DomainSpec:
+        """The core's view of this domain."""
+        return DomainSpec(name=self.name, daily_limit=self.daily_limit, esp=self.esp)
+
 
 class MailboxConfig(Strict):
     """[[mailboxes]]"""
@@ -250,6 +274,17 @@ class MailboxConfig(Strict):
         """The part after the @."""
         return self.address.rpartition("@")[2]
 
+    def spec(self) -> MailboxSpec:
+        """The core's view of this mailbox and its logins."""
+        return MailboxSpec(
+            address=self.address,
+            smtp=self.smtp.server(),
+            display_name=self.display_name,
+            daily_limit=self.daily_limit,
+            warmup_start=self.warmup_start,
+            imap=self.imap.server() if self.imap is not None else None,
+        )
+
 
 class StepConfig(Strict):
     """[[campaigns.steps]]: one mail of a sequence."""
@@ -258,6 +293,12 @@ class StepConfig(Strict):
     body: str
     html: str | None = None
     wait_days: NonNegInt = 0  # days after the previous step (follow-ups)
+
+    def spec(self) -> StepSpec:
+        """The core's view of this step."""
+        return StepSpec(
+            body=self.body, subject=self.subject, html=self.html, wait_days=self.wait_days
+        )
 
 
 class CampaignConfig(Strict):
@@ -296,6 +337,18 @@ class CampaignConfig(Strict):
         """The parsed sending hours."""
         return Window.parse(self.hours)
 
+    def spec(self) -> CampaignSpec:
+        """The core's view of this campaign."""
+        return CampaignSpec(
+            name=self.name,
+            steps=tuple(step.spec() for step in self.steps),
+            timezone=self.timezone,
+            days=tuple(self.days),
+            hours=self.hours,
+            daily_limit=self.daily_limit,
+            during_warmup=self.during_warmup,
+        )
+
 
 class OutreachConfig(Strict):
     """The whole TOML config of SPEC 4."""
@@ -312,6 +365,33 @@ class OutreachConfig(Strict):
     domains: list[DomainConfig] = Field(default_factory=list)
     mailboxes: list[MailboxConfig] = Field(default_factory=list)
     campaigns: list[CampaignConfig] = Field(default_factory=list)
+
+    def rules(self) -> Rules:
+        """Everything the engine runs by, in core types; built once per loaded config."""
+        sending = self.sending
+        return Rules(
+            timezone=sending.timezone,
+            daily_target=sending.daily_target,
+            tick_seconds=sending.tick_seconds,
+            postal_address=sending.postal_address,
+            sending=sending.policy(),
+            warmup=self.warmup.policy(),
+            health=self.health.policy(),
+            alert_quiet=timedelta(minutes=self.alerts.quiet_minutes),
+            # An empty base_url cannot pass validation, so `or None` only maps a missing table.
+            unsubscribe_url=self.unsubscribe.base_url if self.unsubscribe is not None else None,
+            cost=CostRates(
+                esp_per_1000=self.cost.esp_per_1000,
+                domain_per_year=self.cost.domain_per_year,
+                server_per_month=self.cost.server_per_month,
+            ),
+            dns=DnsRules(
+                dkim_selectors=tuple(self.dns.dkim_selectors), nameserver=self.dns.nameserver
+            ),
+            domains=tuple(domain.spec() for domain in self.domains),
+            mailboxes=tuple(mailbox.spec() for mailbox in self.mailboxes),
+            campaigns=tuple(campaign.spec() for campaign in self.campaigns),
+        )
 
 
 class _CampaignFile(Strict):
