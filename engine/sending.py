@@ -27,10 +27,10 @@ from core.models import (
     SendState,
     Snapshot,
 )
+from core.specs import SmtpAccount
 from engine.alerts import AlertOutbox, Severity
 from engine.clock import Clock
 from engine.health import HealthService
-from mail.smtp import SmtpAccount
 from storage.records import Refused, Reservation, SendKind
 from storage.repository import Repository
 from storage.sends import Delivered, LeadInput, StepRow
@@ -174,7 +174,9 @@ class SendingEngine:
         self._rng = rng or random.Random()
         self._secret = unsubscribe_secret
         self._mailboxes: dict[str, MailboxConfig] = {m.address: m for m in config.mailboxes}
-        self._accounts = {m.address: SmtpAccount(m.address, m.smtp) for m in config.mailboxes}
+        self._accounts = {
+            m.address: SmtpAccount(m.address, m.smtp.server()) for m in config.mailboxes
+        }
         self._compiled: dict[tuple[int, int, str | None, str, str | None], templates.CompiledStep]
         self._compiled = {}
         self._lock = asyncio.Lock()
