@@ -9,10 +9,10 @@ import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 import aiosqlite
 
-from config import CampaignConfig, OutreachConfig
 from core.models import (
     CampaignState,
     DomainState,
@@ -24,6 +24,7 @@ from core.models import (
     Snapshot,
     WarmupPolicy,
 )
+from core.specs import CampaignSpec, Rules
 from storage import alerts, health, reports, reservations, sends, snapshot, status, sync
 from storage.db import (
     StorageError,
@@ -45,6 +46,25 @@ from storage.records import (
     SyncReport,
     UsageScope,
 )
+
+
+# Structural, so storage takes a loaded config without importing `config`: all it reads are
+# the core specs the config converts to.
+class Configured(Protocol):
+    """A loaded config as sync_config needs it: its view in core terms."""
+
+    def rules(self) -> Rules:
+        """Everything the config holds, as core specs."""
+        ...
+
+
+class Specified(Protocol):
+    """An uploaded campaign as upsert_campaign needs it."""
+
+    def spec(self) -> CampaignSpec:
+        """The campaign as a core spec."""
+        ...
+
 
 _MAILBOX_SELECT = """
     SELECT m.id, m.address, m.domain_id, d.name AS domain, m.display_name, m.daily_limit,
@@ -91,7 +111,7 @@ class Repository:
 
     async def sync_config(
         self,
-        cfg: OutreachConfig,
+        cfg: Configured,
         today: date,
         warmup: WarmupPolicy,
         *,
@@ -100,11 +120,21 @@ class Repository:
         """Mirror the TOML's domains, mailboxes and campaigns in one transaction."""
         # `now` only stamps created_at of new campaigns; the wall clock is a fine default.
         now_ms = to_ms(now or datetime.now(UTC))
+        rules = cfg.rules()
         async with self._writing() as conn:
-            return await sync.sync_all(conn, cfg, today, warmup, now_ms)
+            return await sync.sync_all(
+                conn,
+                rules.domains,
+                rules.mailboxes,
+                rules.campaigns,
+                today=today,
+                warmup=warmup,
+                now_ms=now_ms,
+            )
 
-    async def upsert_campaign(self, campaign: CampaignConfig, *, now: datetime) -> int:
+    async def upsert_campaign(self, upload: Specified, *, now: datetime) -> int:
         """Store a campaign uploaded to the bot (not owned by the TOML); return its id."""
+        campaign = upload.spec()
         async with self._writing() as conn:
             rows = list(
                 await conn.execute_fetchall(
