@@ -15,9 +15,8 @@ from pathlib import Path
 
 import aiosqlite
 
-from config import OutreachConfig, campaign_spec, load_campaign, rules_of
+from config import OutreachConfig, load_campaign
 from core import limits
-from core.records import SyncReport
 from core.specs import CampaignSpec, Rules
 from engine.alerts import AlertOutbox
 from engine.clock import Clock
@@ -70,20 +69,15 @@ class Service:
 
 def campaign_from_text(text: str, source: str) -> CampaignSpec:
     """An uploaded .toml campaign, validated like the config (raises core.errors.SpecError)."""
-    return campaign_spec(load_campaign(text, source))
+    return load_campaign(text, source).spec()
 
 
-async def open_stores(
-    stack: AsyncExitStack, db_path: Path, config: OutreachConfig, clock: Clock
-) -> Stores:
+async def open_stores(stack: AsyncExitStack, db_path: Path, rules: Rules, clock: Clock) -> Stores:
     """Open the database and mirror the config into it (runtime state kept)."""
     stores = await Stores.open(db_path)
     stack.push_async_callback(stores.close)
     now = clock.now()
-    today = limits.local_day(now, config.sending.timezone)
-    report: SyncReport = await stores.config.sync_config(
-        config, today, config.warmup.policy(), now=now
-    )
+    report = await stores.config.sync_config(rules, limits.local_day(now, rules.timezone), now=now)
     log.info("config synced: %s", report)
     return stores
 
@@ -99,8 +93,8 @@ async def build_service(
     rng: random.Random | None = None,
 ) -> Service:
     """Every service over one database; connections close when `stack` unwinds."""
-    stores = await open_stores(stack, db_path, config, clock)
-    rules = rules_of(config)
+    rules = config.rules()
+    stores = await open_stores(stack, db_path, rules, clock)
     if sender is None:
         smtp = SmtpSender()
         stack.push_async_callback(smtp.close)

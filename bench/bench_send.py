@@ -75,6 +75,7 @@ from core.records import (  # noqa: E402
     Reservation,
     Reserved,
 )
+from core.specs import MailServer  # noqa: E402
 from engine.alerts import AlertOutbox  # noqa: E402
 from engine.clock import SystemClock  # noqa: E402
 from engine.health import HealthService  # noqa: E402
@@ -265,10 +266,10 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
 class SinkSmtpSender(SmtpSender):
     """The real SmtpSender, except that it takes smtp-sink's AUTH reply for what it means."""
 
-    async def _login(self, smtp: aiosmtplib.SMTP, server: ServerConfig) -> None:
+    async def _login(self, smtp: aiosmtplib.SMTP, server: MailServer) -> None:
         # smtp-sink answers AUTH with "250 2.0.0 Ok" where RFC 4954 says 235, and aiosmtplib
         # rightly refuses that. Same one round trip as a real login, nothing else changed.
-        await auth_plain(smtp, server.username, server.password.get_secret_value())
+        await auth_plain(smtp, server.username, server.password)
 
 
 async def auth_plain(smtp: aiosmtplib.SMTP, username: str, password: str) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, date, datetime
 
-from config import OutreachConfig
-from core.models import WarmupPolicy
 from core.records import SyncReport
+from core.specs import Rules
 from storage import sync
 from storage.db import Database, to_ms
 
@@ -19,18 +18,16 @@ class ConfigStore:
         self._db = db
 
     async def sync_config(
-        self,
-        cfg: OutreachConfig,
-        today: date,
-        warmup: WarmupPolicy,
-        *,
-        now: datetime | None = None,
+        self, rules: Rules, today: date, *, now: datetime | None = None
     ) -> SyncReport:
-        """Mirror the TOML's domains, mailboxes and campaigns in one transaction."""
+        """Mirror the configured domains, mailboxes and campaigns in one transaction."""
         # `now` only stamps created_at of new campaigns; the wall clock is a fine default.
         now_ms = to_ms(now or datetime.now(UTC))
         async with self._db.writing() as conn:
-            return await sync.sync_all(conn, cfg, today, warmup, now_ms)
+            return await sync.sync_all(
+                conn, rules.domains, rules.mailboxes, rules.campaigns,
+                today=today, warmup=rules.warmup, now_ms=now_ms,
+            )  # fmt: skip
 
     async def secret(self, name: str) -> bytes:
         """A random 32-byte secret kept in the DB: created on first use, stable afterwards."""

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import cast
 
-from config import CampaignConfig
 from core.models import CampaignState, DomainState, MailboxState
 from core.records import CampaignRow, DomainRow, MailboxRow
 from core.specs import CampaignSpec
@@ -93,10 +91,8 @@ class ControlStore:
         async with self._db.writing() as conn:
             return await health.end_cooldown(conn, domain, warmup_start)
 
-    async def upsert_campaign(self, spec: CampaignSpec, *, now: datetime) -> int:
+    async def upsert_campaign(self, campaign: CampaignSpec, *, now: datetime) -> int:
         """Store a campaign uploaded to the bot (not owned by the TOML); return its id."""
-        # The sync functions read the same attribute names off a CampaignSpec.
-        campaign = cast(CampaignConfig, spec)
         async with self._db.writing() as conn:
             found = list(
                 await conn.execute_fetchall(

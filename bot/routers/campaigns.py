@@ -18,7 +18,7 @@ def setup() -> Router:
 
     @router.message(Command("campaigns"))
     async def campaigns(message: Message, ctx: AppContext) -> None:
-        overview = await gather_campaigns(ctx.repo, ctx.clock, ctx.config)
+        overview = await gather_campaigns(ctx.reports, ctx.clock, ctx.rules)
         await answer_lines(
             message, campaigns_lines(overview.counts, overview.rates, overview.window_days)
         )

@@ -21,10 +21,10 @@ def setup() -> Router:
     async def status(message: Message, command: CommandObject, ctx: AppContext) -> None:
         name = (command.args or "").strip()
         if not name:
-            report = await gather_status(ctx.repo, ctx.clock, ctx.config)
+            report = await gather_status(ctx.reports, ctx.clock, ctx.rules)
             await answer_lines(message, status_lines(report))
             return
-        detail = await gather_detail(ctx.repo, ctx.clock, ctx.config, name)
+        detail = await gather_detail(ctx.reports, ctx.clock, ctx.rules, name)
         if isinstance(detail, Unknown):
             await answer_lines(message, unknown_lines(detail))
         else:

@@ -24,7 +24,7 @@ def setup() -> Router:
         except AdminError as exc:
             await message.answer(str(exc))
             return
-        report = await gather_stats(ctx.repo, ctx.clock, ctx.config.sending.timezone, days)
+        report = await gather_stats(ctx.reports, ctx.clock, ctx.rules.timezone, days)
         png = await charts.render(charts.stats_chart, report)
         await message.answer_photo(
             BufferedInputFile(png, filename="stats.png"), caption=data_views.stats_caption(report)

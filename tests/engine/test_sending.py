@@ -15,9 +15,10 @@ import pytest
 from bot.views import MESSAGE_LIMIT, alert_text, utf16_len
 from core.message import OutgoingMessage
 from core.models import Outcome
+from core.specs import SmtpAccount
 from engine import sending
 from engine.sending import SendingEngine
-from mail.smtp import SmtpAccount, SmtpSender
+from mail.smtp import SmtpSender
 from tests.engine.world import PASSWORD, USER, World, make_world
 from tests.fakes.smtp_server import Accept, Action, FakeSmtpServer, Reply
 
