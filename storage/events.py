@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import aiosqlite
 
 from core.models import LeadState
@@ -137,3 +139,24 @@ class EventStore:
             "SELECT 1 FROM suppression WHERE entry IN (?, ?) LIMIT 1", (address, domain)
         )
         return bool(rows)
+
+    async def add_event(self, event: NewEvent) -> bool:
+        """Store one event that changes nothing else; False when it was stored before."""
+        async with self._db.writing() as conn:
+            return await add_event(conn, event)
+
+    async def cursor(self, source: str) -> str | None:
+        """The stored position of a polled source (an ESP), or None before its first poll."""
+        found = await self._db.fetch("SELECT value FROM cursors WHERE source = ?", (source,))
+        return str(found[0]["value"]) if found else None
+
+    async def set_cursor(self, source: str, value: str, *, now: datetime) -> None:
+        """Remember how far a polled source has been read."""
+        await self._db.change(
+            """
+            INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)
+            ON CONFLICT (source) DO UPDATE SET value = excluded.value,
+                updated_at = excluded.updated_at
+            """,
+            (source, value, to_ms(now)),
+        )
