@@ -9,12 +9,13 @@ import html
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 
+from bot.uploads import PENDING_FOR
 from core.cost import CostEstimate
 from core.leads import ImportReport, report_lines
 from engine.dns_check import DomainDns, Lookup, Status
 from engine.stats import DayStats, StatsReport
 from engine.suppression import SuppressResult, UnsuppressResult
-from engine.uploads import PENDING_FOR, StoredCampaign
+from engine.uploads import StoredCampaign
 from engine.warmup_admin import WarmupReport
 
 DAILY_ROWS = 31  # /stats lists each day up to this many days, then weeks

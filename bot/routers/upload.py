@@ -14,6 +14,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot import data_views
 from bot.reply import answer_lines
+from bot.uploads import FileKind, PendingUploads, Throttle, check_document
 from engine import uploads
 from engine.admin import AdminError
 from engine.context import AppContext
@@ -28,7 +29,7 @@ DOWNLOAD_SECONDS = 300  # a 20 MB file over a slow link
 def setup() -> Router:
     """The router of /upload, its campaign buttons and the documents that follow."""
     router = Router(name="upload")
-    pending = uploads.PendingUploads()
+    pending = PendingUploads()
 
     @router.message(Command("upload"), F.document)
     async def captioned(
@@ -93,7 +94,7 @@ async def _receive(
     campaign: str | None,
     ctx: AppContext,
     bot: Bot,
-    pending: uploads.PendingUploads,
+    pending: PendingUploads,
 ) -> None:
     """Check, download and process one document; every refusal says why."""
     doc = message.document
@@ -101,8 +102,8 @@ async def _receive(
         return
     try:
         # Refused on what Telegram tells us, before a byte is downloaded.
-        kind = uploads.check_document(doc.file_name, doc.file_size)
-        if kind is uploads.FileKind.CAMPAIGN:
+        kind = check_document(doc.file_name, doc.file_size)
+        if kind is FileKind.CAMPAIGN:
             pending.clear(message.chat.id)
             source = doc.file_name or "campaign.toml"
             stored = await uploads.store_campaign_upload(ctx, source, _fetcher(bot, doc))
@@ -137,7 +138,7 @@ async def _import(
 
     suffix = PurePath(file_name).suffix.lower()
     report = await uploads.import_upload(
-        ctx, campaign, suffix, _fetcher(bot, doc), uploads.Throttle(progress)
+        ctx, campaign, suffix, _fetcher(bot, doc), Throttle(progress)
     )
     await show(data_views.import_done(report))
     await answer_lines(message, data_views.import_report(report))
