@@ -7,10 +7,11 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from bot import charts, data_views
+from bot.parsing import parse_days
 from bot.tables import answer_table
 from engine.admin import AdminError
 from engine.context import AppContext
-from engine.stats import gather_stats, parse_days
+from engine.stats import gather_stats
 
 
 def setup() -> Router:

@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot import data_views
+from bot.parsing import parse_entry
 from engine import suppression
 from engine.admin import AdminError
 from engine.context import AppContext
@@ -19,7 +20,7 @@ def setup() -> Router:
     @router.message(Command("suppress"))
     async def suppress(message: Message, command: CommandObject, ctx: AppContext) -> None:
         try:
-            entry = suppression.parse_entry(command.args, "suppress")
+            entry = parse_entry(command.args, "suppress")
         except AdminError as exc:
             await message.answer(str(exc))
             return
@@ -30,7 +31,7 @@ def setup() -> Router:
     @router.message(Command("unsuppress"))
     async def unsuppress(message: Message, command: CommandObject, ctx: AppContext) -> None:
         try:
-            entry = suppression.parse_entry(command.args, "unsuppress")
+            entry = parse_entry(command.args, "unsuppress")
         except AdminError as exc:
             await message.answer(str(exc))
             return

@@ -7,11 +7,11 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
 from bot import charts, data_views
+from bot.parsing import Action, parse_warmup
 from bot.tables import answer_table
 from engine import warmup_admin
 from engine.admin import AdminError
 from engine.context import AppContext
-from engine.warmup_admin import Action
 
 
 def setup() -> Router:
@@ -21,7 +21,7 @@ def setup() -> Router:
     @router.message(Command("warmup"))
     async def warmup(message: Message, command: CommandObject, ctx: AppContext) -> None:
         try:
-            parsed = warmup_admin.parse_command(command.args)
+            parsed = parse_warmup(command.args)
             if parsed.action is Action.START:
                 row, day = await warmup_admin.start_warmup(ctx, parsed.mailbox)
                 await message.answer(data_views.warmup_started(row.address, day))
