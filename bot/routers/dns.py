@@ -8,7 +8,6 @@ from aiogram.types import Message
 
 from bot import data_views
 from bot.reply import answer_lines
-from engine.admin import AdminError
 from engine.context import AppContext
 from engine.dns_check import check_dns
 
@@ -19,11 +18,7 @@ def setup() -> Router:
 
     @router.message(Command("dns"))
     async def dns(message: Message, ctx: AppContext) -> None:
-        try:
-            results = await check_dns(ctx)
-        except AdminError as exc:  # a bad [dns].nameserver
-            await message.answer(str(exc))
-            return
+        results = await check_dns(ctx)  # AdminError (a bad [dns].nameserver): errors router
         await answer_lines(message, data_views.dns_lines(results))
 
     return router

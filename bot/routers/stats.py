@@ -9,7 +9,6 @@ from aiogram.types import BufferedInputFile, Message
 from bot import charts, data_views
 from bot.parsing import parse_days
 from bot.tables import answer_table
-from engine.admin import AdminError
 from engine.context import AppContext
 from engine.stats import gather_stats
 
@@ -20,11 +19,7 @@ def setup() -> Router:
 
     @router.message(Command("stats"))
     async def stats(message: Message, command: CommandObject, ctx: AppContext) -> None:
-        try:
-            days = parse_days(command.args)
-        except AdminError as exc:
-            await message.answer(str(exc))
-            return
+        days = parse_days(command.args)
         report = await gather_stats(ctx.repo, ctx.clock, ctx.config.sending.timezone, days)
         png = await charts.render(charts.stats_chart, report)
         await message.answer_photo(

@@ -43,11 +43,7 @@ def setup() -> Router:
         name = (command.args or "").strip()
         now = ctx.clock.now()
         if name:
-            try:
-                campaign = await uploads.resolve_campaign(ctx, name)
-            except AdminError as exc:
-                await message.answer(str(exc))
-                return
+            campaign = await uploads.resolve_campaign(ctx, name)
             pending.expect(message.chat.id, campaign.name, now)
             await message.answer(data_views.upload_waiting(campaign.name))
             return
@@ -96,27 +92,24 @@ async def _receive(
     bot: Bot,
     pending: PendingUploads,
 ) -> None:
-    """Check, download and process one document; every refusal says why."""
+    """Check, download and process one document; a refusal (AdminError) says why."""
     doc = message.document
     if doc is None:
         return
-    try:
-        # Refused on what Telegram tells us, before a byte is downloaded.
-        kind = check_document(doc.file_name, doc.file_size)
-        if kind is FileKind.CAMPAIGN:
-            pending.clear(message.chat.id)
-            source = doc.file_name or "campaign.toml"
-            stored = await uploads.store_campaign_upload(ctx, source, _fetcher(bot, doc))
-            await message.answer(data_views.campaign_stored(stored))
-            return
-        if campaign is None:
-            await message.answer(data_views.upload_without_campaign())
-            return
-        target = await uploads.resolve_campaign(ctx, campaign)
+    # Refused on what Telegram tells us, before a byte is downloaded.
+    kind = check_document(doc.file_name, doc.file_size)
+    if kind is FileKind.CAMPAIGN:
         pending.clear(message.chat.id)
-        await _import(message, target.name, doc, ctx, bot)
-    except AdminError as exc:
-        await answer_lines(message, str(exc).splitlines())
+        source = doc.file_name or "campaign.toml"
+        stored = await uploads.store_campaign_upload(ctx, source, _fetcher(bot, doc))
+        await message.answer(data_views.campaign_stored(stored))
+        return
+    if campaign is None:
+        await message.answer(data_views.upload_without_campaign())
+        return
+    target = await uploads.resolve_campaign(ctx, campaign)
+    pending.clear(message.chat.id)
+    await _import(message, target.name, doc, ctx, bot)
 
 
 async def _import(
