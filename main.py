@@ -13,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.views import status_lines
+from bot.views.status import status_lines
 from check import summary_lines
 from config import (
     ENV_FILE,

@@ -62,7 +62,8 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's pa
 from pydantic import SecretStr  # noqa: E402
 
 from bench.results import write_section  # noqa: E402
-from bot.views import chunk_lines, status_lines, utf16_len  # noqa: E402
+from bot.views.common import chunk_lines, utf16_len  # noqa: E402
+from bot.views.status import status_lines  # noqa: E402
 from config import (  # noqa: E402
     CampaignConfig,
     DomainConfig,

@@ -9,7 +9,7 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
 from bot.reply import answer_lines
-from bot.views import ERROR_TEXT
+from bot.views.common import ERROR_TEXT
 from engine.admin import AdminError
 
 log = logging.getLogger("outreach.bot")

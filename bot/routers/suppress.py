@@ -6,8 +6,8 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot import data_views
 from bot.parsing import parse_entry
+from bot.views.suppress import suppress_text, unsuppress_text
 from engine import suppression
 from engine.context import AppContext
 
@@ -21,12 +21,12 @@ def setup() -> Router:
         entry = parse_entry(command.args, "suppress")
         admin = message.from_user.id if message.from_user else None
         result = await suppression.suppress(ctx, entry, admin)
-        await message.answer(data_views.suppress_text(result))
+        await message.answer(suppress_text(result))
 
     @router.message(Command("unsuppress"))
     async def unsuppress(message: Message, command: CommandObject, ctx: AppContext) -> None:
         entry = parse_entry(command.args, "unsuppress")
         result = await suppression.unsuppress(ctx, entry)
-        await message.answer(data_views.unsuppress_text(result))
+        await message.answer(unsuppress_text(result))
 
     return router

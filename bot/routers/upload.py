@@ -12,9 +12,9 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Document, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot import data_views
 from bot.reply import answer_lines
 from bot.uploads import FileKind, PendingUploads, Throttle, check_document
+from bot.views import upload as texts
 from engine import uploads
 from engine.admin import AdminError
 from engine.context import AppContext
@@ -45,7 +45,7 @@ def setup() -> Router:
         if name:
             campaign = await uploads.resolve_campaign(ctx, name)
             pending.expect(message.chat.id, campaign.name, now)
-            await message.answer(data_views.upload_waiting(campaign.name))
+            await message.answer(texts.upload_waiting(campaign.name))
             return
         campaigns = await uploads.upload_campaigns(ctx)
         # A .toml may follow even before a button is pressed: it needs no campaign.
@@ -55,7 +55,7 @@ def setup() -> Router:
             keyboard.button(text=campaign.name, callback_data=f"{CALLBACK_PREFIX}{campaign.id}")
         keyboard.adjust(2)
         markup = keyboard.as_markup() if campaigns else None
-        text = data_views.upload_choose(len(campaigns), min(len(campaigns), KEYBOARD_LIMIT))
+        text = texts.upload_choose(len(campaigns), min(len(campaigns), KEYBOARD_LIMIT))
         await message.answer(text, reply_markup=markup)
 
     @router.callback_query(F.data.startswith(CALLBACK_PREFIX))
@@ -69,7 +69,7 @@ def setup() -> Router:
         pending.expect(chat_id, campaign.name, ctx.clock.now())
         await query.answer()
         await bot.edit_message_text(
-            text=data_views.upload_waiting(campaign.name),
+            text=texts.upload_waiting(campaign.name),
             chat_id=chat_id,
             message_id=query.message.message_id,
         )
@@ -78,7 +78,7 @@ def setup() -> Router:
     async def document(message: Message, ctx: AppContext, bot: Bot) -> None:
         item = pending.get(message.chat.id, ctx.clock.now())
         if item is None:
-            await message.answer(data_views.upload_usage())
+            await message.answer(texts.upload_usage())
             return
         await _receive(message, item.campaign, ctx, bot, pending)
 
@@ -102,10 +102,10 @@ async def _receive(
         pending.clear(message.chat.id)
         source = doc.file_name or "campaign.toml"
         stored = await uploads.store_campaign_upload(ctx, source, _fetcher(bot, doc))
-        await message.answer(data_views.campaign_stored(stored))
+        await message.answer(texts.campaign_stored(stored))
         return
     if campaign is None:
-        await message.answer(data_views.upload_without_campaign())
+        await message.answer(texts.upload_without_campaign())
         return
     target = await uploads.resolve_campaign(ctx, campaign)
     pending.clear(message.chat.id)
@@ -116,7 +116,7 @@ async def _import(
     message: Message, campaign: str, doc: Document, ctx: AppContext, bot: Bot
 ) -> None:
     file_name = doc.file_name or "leads"
-    status = await message.answer(data_views.import_started(campaign, file_name))
+    status = await message.answer(texts.import_started(campaign, file_name))
 
     async def show(text: str) -> None:
         try:
@@ -127,14 +127,14 @@ async def _import(
             log.debug("progress update failed (%s)", type(exc).__name__)
 
     async def progress(rows: int) -> None:
-        await show(data_views.import_progress(campaign, rows))
+        await show(texts.import_progress(campaign, rows))
 
     suffix = PurePath(file_name).suffix.lower()
     report = await uploads.import_upload(
         ctx, campaign, suffix, _fetcher(bot, doc), Throttle(progress)
     )
-    await show(data_views.import_done(report))
-    await answer_lines(message, data_views.import_report(report))
+    await show(texts.import_done(report))
+    await answer_lines(message, texts.import_report(report))
 
 
 def _fetcher(bot: Bot, doc: Document) -> uploads.Fetch:

@@ -14,7 +14,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Update
 from bot.routers import cost, dns, errors, stats, suppress, upload, warmup
 from tests.bot.data_world import ADMIN, DataWorld, data_world
 from tests.bot.session import TOKEN, RecordingSession, callback_update, document, message_update
-from tests.bot.test_data_views import png_size
+from tests.bot.test_charts import png_size
 
 CAMPAIGN_TOML = b"""
 [[campaigns]]
