@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import bootstrap
-from bot.views import status_lines
+from bot.views.status import status_lines
 from check import summary_lines
 from config import (
     ENV_FILE,

@@ -17,7 +17,7 @@ from aiogram.types import BotCommand
 from bot.filters import AdminGate
 from bot.routers import all_routers, errors, fallback
 from bot.transport import TelegramTransport
-from bot.views import COMMANDS
+from bot.views.help import COMMANDS
 from config import Settings
 from engine.context import AppContext
 from engine.control import ControlService

@@ -6,7 +6,6 @@ cool-down, a campaign the system stopped) end early only when the admin adds `fo
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from core.models import (
     DomainState,
     MailboxState,
 )
+from core.names import closest
 from core.records import CampaignRow, DomainRow, MailboxRow
 from core.specs import Rules
 from engine.clock import Clock
@@ -35,6 +35,9 @@ ALL = "all"
 # leaves a mailbox the health job paused for its bounce rate alone.
 ALL_PREFIX = "paused with /pause all"
 SUGGESTIONS = 3
+# difflib's default ratio: the pool mixes mailboxes, domains and campaigns, so a stricter
+# match than the single-kind admin commands' keeps unrelated names out of the suggestions.
+SIMILAR = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +115,9 @@ def resolve_name(
         if candidate.casefold() == folded:
             return Target("campaign", candidate)
     pool = list(known) if known is not None else [*mailboxes, *domains, *campaigns]
-    by_folded = {candidate.casefold(): candidate for candidate in pool}
-    close = difflib.get_close_matches(folded, list(by_folded), n=SUGGESTIONS, cutoff=0.6)
-    return Unknown(wanted, tuple(by_folded[c] for c in close))
+    # Reversed: of names equal but for case the last listed is suggested, as it always was.
+    close = closest(wanted, reversed(pool), n=SUGGESTIONS, cutoff=SIMILAR)
+    return Unknown(wanted, tuple(close))
 
 
 @dataclass(frozen=True, slots=True)

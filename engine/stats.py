@@ -6,12 +6,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from core import limits
-from engine.admin import AdminError
 from engine.clock import Clock
 from engine.ports import ReportQueries
-
-DEFAULT_DAYS = 14
-MAX_DAYS = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,19 +37,6 @@ class StatsReport:
             complaints=sum(d.complaints for d in self.days),
             replies=sum(d.replies for d in self.days),
         )
-
-
-def parse_days(text: str | None) -> int:
-    """The `[days]` argument: a whole number 1..365, 14 when absent; AdminError otherwise."""
-    if text is None or not text.strip():
-        return DEFAULT_DAYS
-    value = text.strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_DAYS:
-        raise AdminError(
-            f"expected a number of days from 1 to {MAX_DAYS}, like /stats 30 "
-            f"(default {DEFAULT_DAYS}); got {value[:40]!r}"
-        )
-    return int(value)
 
 
 async def gather_stats(repo: ReportQueries, clock: Clock, timezone: str, days: int) -> StatsReport:

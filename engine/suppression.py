@@ -5,14 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from core.addresses import normalise_address
 from core.records import Effects, Suppression
-from engine.admin import AdminError
 from engine.context import AppContext
 
 log = logging.getLogger("outreach.suppression")
-
-EXPECTED = "an e-mail address like jane@example.com, or @example.com for a whole domain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,22 +22,6 @@ class Entry:
     def stored(self) -> str:
         """How the suppression table holds it."""
         return f"@{self.value}" if self.is_domain else self.value
-
-
-def parse_entry(text: str | None, command: str) -> Entry:
-    """`jane@example.com` or `@example.com`; AdminError saying what was expected otherwise."""
-    raw = (text or "").strip()
-    if not raw or len(raw.split()) != 1:
-        raise AdminError(f"expected {EXPECTED}: /{command} jane@example.com")
-    if raw.startswith("@"):
-        checked = normalise_address("postmaster" + raw)
-        if checked is None:
-            raise AdminError(f"{raw[:80]!r} is not a domain; expected {EXPECTED}")
-        return Entry(checked.rpartition("@")[2], is_domain=True)
-    address = normalise_address(raw)
-    if address is None:
-        raise AdminError(f"{raw[:80]!r} is not an e-mail address; expected {EXPECTED}")
-    return Entry(address.lower(), is_domain=False)
 
 
 @dataclass(frozen=True, slots=True)

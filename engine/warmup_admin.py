@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -15,38 +14,6 @@ from engine.admin import AdminError, unknown
 from engine.context import AppContext
 
 log = logging.getLogger("outreach.warmup")
-
-
-class Action(enum.StrEnum):
-    """What /warmup was asked to do."""
-
-    SHOW = "show"
-    START = "start"
-    STOP = "stop"
-
-
-@dataclass(frozen=True, slots=True)
-class WarmupCommand:
-    """The parsed arguments of /warmup."""
-
-    action: Action
-    mailbox: str = ""
-
-
-USAGE = "expected /warmup, /warmup start <mailbox> or /warmup stop <mailbox>"
-
-
-def parse_command(args: str | None) -> WarmupCommand:
-    """`[start|stop <mailbox>]`; AdminError saying what was expected otherwise."""
-    words = (args or "").split()
-    if not words:
-        return WarmupCommand(Action.SHOW)
-    verb = words[0].lower()
-    if verb not in (Action.START, Action.STOP):
-        raise AdminError(f"{USAGE}; got {words[0][:40]!r}")
-    if len(words) != 2:
-        raise AdminError(f"{USAGE}: name exactly one mailbox, like /warmup {verb} alex@brand.com")
-    return WarmupCommand(Action(verb), words[1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from bot.reply import answer_lines
-from bot.views import campaigns_lines
+from bot.views.campaigns import campaigns_lines
 from engine.context import AppContext
 from engine.status import gather_campaigns
 

@@ -7,7 +7,9 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.reply import answer_lines
-from bot.views import USAGE, control_lines, detail_lines, status_lines, unknown_lines
+from bot.views.control import control_lines
+from bot.views.help import USAGE
+from bot.views.status import detail_lines, status_lines, unknown_lines
 from engine.context import AppContext
 from engine.control import ControlResult, ControlService, Unknown
 from engine.status import gather_detail, gather_status

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from storage.repository import Repository
 
 from config import (
     CampaignConfig,
@@ -27,7 +28,6 @@ from engine.clock import ManualClock
 from engine.context import AppContext
 from engine.control import ControlService
 from storage.db import open_db
-from storage.repository import Repository
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # a Monday, 15:00 in Berlin
 TODAY = date(2026, 11, 23)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiosqlite
 from pydantic import SecretStr
+from storage.repository import Repository
 
 from config import (
     CampaignConfig,
@@ -30,7 +31,6 @@ from engine.alerts import AlertOutbox
 from engine.clock import ManualClock
 from engine.context import AppContext
 from storage.db import open_db, to_ms
-from storage.repository import Repository
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # Monday 15:00 in Berlin
 TODAY = date(2026, 11, 23)

@@ -13,7 +13,7 @@ from aiogram import Bot, Dispatcher
 
 from bot.app import RedactSecret, build_bot, build_dispatcher, run_bot
 from bot.transport import TelegramTransport
-from bot.views import ERROR_TEXT
+from bot.views.common import ERROR_TEXT
 from engine.alerts import RetryAfter, Severity
 from tests.bot.conftest import ADMIN, STRANGER, BotWorld, open_world, settings
 from tests.fakes.telegram import TOKEN, FakeTelegram, decode_json_field

@@ -11,10 +11,10 @@ from aiogram import Bot, Dispatcher
 from aiogram.methods import EditMessageText, GetFile, SendMessage, SendPhoto
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Update
 
-from bot.routers import cost, dns, stats, suppress, upload, warmup
+from bot.routers import cost, dns, errors, stats, suppress, upload, warmup
 from tests.bot.data_world import ADMIN, DataWorld, data_world
 from tests.bot.session import TOKEN, RecordingSession, callback_update, document, message_update
-from tests.bot.test_data_views import png_size
+from tests.bot.test_charts import png_size
 
 CAMPAIGN_TOML = b"""
 [[campaigns]]
@@ -70,7 +70,8 @@ async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
     """The data routers over a fresh world."""
     async with data_world(tmp_path) as world:
         dp = Dispatcher(ctx=world.ctx)
-        for module in (upload, stats, warmup, cost, suppress, dns):
+        # As in bot/app.py: the errors router tells the chat what an AdminError says.
+        for module in (errors, upload, stats, warmup, cost, suppress, dns):
             dp.include_router(module.setup())
         session = RecordingSession()
         bot = Bot(TOKEN, session=session)

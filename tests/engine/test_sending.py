@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.views import MESSAGE_LIMIT, alert_text, utf16_len
+from bot.views.common import MESSAGE_LIMIT, alert_text, utf16_len
 from core import recovery
 from core.message import OutgoingMessage
 from core.models import Outcome

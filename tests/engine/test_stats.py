@@ -7,24 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.parsing import DEFAULT_DAYS
 from core.models import EventKind
-from engine.admin import AdminError
 from engine.cost import gather_cost
-from engine.stats import DEFAULT_DAYS, gather_stats, parse_days
+from engine.stats import gather_stats
 from tests.bot.data_world import T0, TZ, data_world
-
-
-@pytest.mark.parametrize(
-    ("text", "days"), [(None, 14), ("", 14), (" 30 ", 30), ("1", 1), ("365", 365)]
-)
-def test_parse_days(text: str | None, days: int) -> None:
-    assert parse_days(text) == days
-
-
-@pytest.mark.parametrize("text", ["0", "366", "-3", "two", "7d", "1.5"])
-def test_parse_days_says_what_was_expected(text: str) -> None:
-    with pytest.raises(AdminError, match="expected a number of days from 1 to 365"):
-        parse_days(text)
 
 
 async def test_counts_per_local_day(tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
+from storage.repository import Repository
 
 from core.models import MailboxState, WarmupPolicy
 from engine.clock import ManualClock
 from engine.status import ATTENTION_LIMIT, gather_status
 from storage.db import open_db
-from storage.repository import Repository
 from tests.storage.helpers import T0, TODAY, add_lead, campaign, config, ids, mailbox, warmup_req
 
 WARMING = ATTENTION_LIMIT - 5  # with 3 paused, 2 resting, 2 cooling: 2 warming left unnamed

@@ -10,27 +10,12 @@ import pytest
 from core.models import EventKind, MailboxState
 from engine.admin import AdminError
 from engine.warmup_admin import (
-    Action,
     gather_warmup,
-    parse_command,
     start_warmup,
     stop_warmup,
 )
 from storage.reports import PLACEMENT_INBOX, PLACEMENT_SPAM, WARMUP_SOURCE
 from tests.bot.data_world import T0, TODAY, data_config, data_world
-
-
-def test_parse_command() -> None:
-    assert parse_command(None).action is Action.SHOW
-    assert parse_command("  ").action is Action.SHOW
-    assert parse_command("start m0@d0.test") == parse_command("START m0@d0.test")
-    assert parse_command("stop m0@d0.test").mailbox == "m0@d0.test"
-
-
-@pytest.mark.parametrize("args", ["begin m0@d0.test", "start", "stop a@b.c d@e.f", "m0@d0.test"])
-def test_parse_command_says_what_was_expected(args: str) -> None:
-    with pytest.raises(AdminError, match=r"expected /warmup, /warmup start <mailbox>"):
-        parse_command(args)
 
 
 async def test_table_day_phase_cap_sent_and_placement(tmp_path: Path) -> None:
