@@ -127,7 +127,7 @@ async def test_upload_without_campaign_offers_buttons_then_imports(chat: Chat) -
     (prompt,) = chat.session.of(SendMessage)
     assert isinstance(prompt.reply_markup, InlineKeyboardMarkup)
     buttons = [b for row in prompt.reply_markup.inline_keyboard for b in row]
-    ids = {c.name: c.id for c in await chat.world.repo.campaigns()}
+    ids = {c.name: c.id for c in await chat.world.stores.control.campaigns()}
     assert [(b.text, b.callback_data) for b in buttons] == [
         ("q4", f"upload:{ids['q4']}"),
         ("spring-founders", f"upload:{ids['spring-founders']}"),
@@ -172,7 +172,7 @@ async def test_a_campaign_file_needs_no_campaign(chat: Chat) -> None:
     assert chat.last_text() == (
         "Campaign 'from-chat' created with 1 step(s). Upload its leads with /upload from-chat."
     )
-    assert "from-chat" in {c.name for c in await chat.world.repo.campaigns()}
+    assert "from-chat" in {c.name for c in await chat.world.stores.control.campaigns()}
 
 
 async def test_suppress_and_cost_answer(chat: Chat) -> None:

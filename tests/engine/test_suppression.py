@@ -18,7 +18,7 @@ async def test_suppress_an_address_closes_its_open_leads_in_every_campaign(tmp_p
         result = await suppress(w.ctx, parse_entry("jane@ACME.com", "suppress"), ADMIN)
 
         assert (result.added, result.closed_leads) == (True, 2)
-        assert await w.repo.is_suppressed("jane@acme.com")
+        assert await w.stores.events.is_suppressed("jane@acme.com")
         assert await w.lead_states("q4") == {
             "Jane@acme.com": "suppressed",
             "bob@acme.com": "queued",
@@ -45,7 +45,7 @@ async def test_suppress_a_domain_closes_every_open_lead_of_it(tmp_path: Path) ->
             "c@notacme.com": "queued",
             "d@sub.acme.com": "queued",
         }
-        assert await w.repo.is_suppressed("x@acme.com")
+        assert await w.stores.events.is_suppressed("x@acme.com")
 
 
 async def test_unsuppress(tmp_path: Path) -> None:
@@ -60,6 +60,6 @@ async def test_unsuppress(tmp_path: Path) -> None:
 
         result = await unsuppress(w.ctx, parse_entry("@acme.com", "unsuppress"))
         assert (result.removed, result.domain_still_suppressed) == (True, False)
-        assert not await w.repo.is_suppressed("a@acme.com")
+        assert not await w.stores.events.is_suppressed("a@acme.com")
         result = await unsuppress(w.ctx, parse_entry("@acme.com", "unsuppress"))
         assert result.removed is False

@@ -91,7 +91,7 @@ async def test_store_a_campaign_file(tmp_path: Path) -> None:
             w.ctx, "c.toml", writer(CAMPAIGN_TOML.replace("Bump", "Bump!").encode())
         )
         assert (again.id, again.created) == (stored.id, False)
-        campaigns = {c.name: c for c in await w.repo.campaigns()}
+        campaigns = {c.name: c for c in await w.stores.control.campaigns()}
         assert campaigns["uploaded-one"].origin == "upload"
         assert campaigns["uploaded-one"].hours == "08:00-18:00"
 

@@ -53,13 +53,13 @@ async def test_start_and_stop(tmp_path: Path) -> None:
     async with data_world(tmp_path) as w:
         row, day = await start_warmup(w.ctx, "M0@D0.test")
         assert (row.address, day) == ("m0@d0.test", TODAY)
-        stored = await w.repo.mailbox_by_address("m0@d0.test")
+        stored = await w.stores.control.mailbox_by_address("m0@d0.test")
         assert stored is not None
         assert (stored.state, stored.warmup_start) == (MailboxState.WARMING, TODAY)
         assert [r.address for r in (await gather_warmup(w.ctx)).rows] == ["m0@d0.test"]
 
         await stop_warmup(w.ctx, "m0@d0.test")
-        stored = await w.repo.mailbox_by_address("m0@d0.test")
+        stored = await w.stores.control.mailbox_by_address("m0@d0.test")
         assert stored is not None
         assert (stored.state, stored.warmup_start) == (MailboxState.ACTIVE, None)
         with pytest.raises(AdminError, match="is not warming up"):
@@ -77,8 +77,8 @@ async def test_unknown_mailbox_gets_the_closest_names(tmp_path: Path) -> None:
 async def test_a_paused_mailbox_is_resumed_first(tmp_path: Path) -> None:
     async with data_world(tmp_path) as w:
         mailbox = await w.mailbox_id("m1@d1.test")
-        await w.repo.set_mailbox_state(mailbox, MailboxState.PAUSED, "bounce rate 7%")
+        await w.stores.control.set_mailbox_state(mailbox, MailboxState.PAUSED, "bounce rate 7%")
         with pytest.raises(AdminError, match=r"paused \(bounce rate 7%\); /resume it first"):
             await start_warmup(w.ctx, "m1@d1.test")
-        stored = await w.repo.mailbox_by_address("m1@d1.test")
+        stored = await w.stores.control.mailbox_by_address("m1@d1.test")
         assert stored is not None and stored.state is MailboxState.PAUSED
