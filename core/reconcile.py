@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from core.models import SENDING_STATES, MailboxState, WarmupPolicy
+from core.records import StepRow
 from core.specs import CampaignSpec, DomainSpec, MailboxSpec, StepSpec
 from core.warmup import is_warm, warmup_day
 
@@ -70,17 +71,6 @@ class StoredCampaign:
     during_warmup: bool
     in_config: bool
     origin: str  # 'config' or 'upload'
-
-
-@dataclass(frozen=True, slots=True)
-class StoredStep:
-    """A step row of a campaign."""
-
-    step_no: int
-    subject: str | None
-    body: str
-    html: str | None
-    wait_days: int
 
 
 # --- what storage writes -----------------------------------------------------------------
@@ -201,7 +191,7 @@ def reconcile(
     stored_domains: Iterable[StoredDomain],
     stored_mailboxes: Iterable[StoredMailbox],
     stored_campaigns: Iterable[StoredCampaign],
-    stored_steps: Mapping[int, Sequence[StoredStep]],
+    stored_steps: Mapping[int, Sequence[StepRow]],
     today: date,
     warmup: WarmupPolicy,
 ) -> SyncPlan:
@@ -325,7 +315,7 @@ def _campaign_values(
 def plan_campaigns(
     campaigns: Sequence[CampaignSpec],
     stored: Iterable[StoredCampaign],
-    stored_steps: Mapping[int, Sequence[StoredStep]],
+    stored_steps: Mapping[int, Sequence[StepRow]],
 ) -> CampaignsPlan:
     """Config campaigns take over uploads of the same name; uploads the config lacks stay."""
     existing = {row.name: row for row in stored}
@@ -357,11 +347,11 @@ def plan_campaigns(
     return CampaignsPlan(tuple(inserts), tuple(updates), tuple(steps), gone, tally)
 
 
-def _step_values(step: StoredStep | StepSpec) -> tuple[str | None, str, str | None, int]:
+def _step_values(step: StepRow | StepSpec) -> tuple[str | None, str, str | None, int]:
     return (step.subject, step.body, step.html, step.wait_days)
 
 
-def plan_steps(old: Iterable[StoredStep], new: Sequence[StepSpec]) -> StepsPlan:
+def plan_steps(old: Iterable[StepRow], new: Sequence[StepSpec]) -> StepsPlan:
     """Upsert steps by number where they differ; drop the ones beyond the new count."""
     stored = {step.step_no: _step_values(step) for step in old}
     upserts = tuple(

@@ -6,33 +6,17 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from core.models import CampaignState, DomainState, MailboxState
-from core.records import CampaignRow, DomainRow, MailboxRow
 from core.specs import CampaignSpec
-from storage import health, rows, sync
+from storage import health, sync
 from storage.db import Database, StorageConflict, opt_ms, to_ms
+from storage.rows import RowReader
 
 
-class ControlStore:
+class ControlStore(RowReader):
     """Stored mailboxes, domains and campaigns and their states (engine.ports.ControlStore)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    async def mailboxes(self) -> list[MailboxRow]:
-        """Every mailbox, removed ones included, by id."""
-        return await rows.mailboxes(self._db)
-
-    async def mailbox_by_address(self, address: str) -> MailboxRow | None:
-        """One mailbox by its address."""
-        return await rows.mailbox_by_address(self._db, address)
-
-    async def domains(self) -> list[DomainRow]:
-        """Every domain, removed ones included, by id."""
-        return await rows.domains(self._db)
-
-    async def campaigns(self) -> list[CampaignRow]:
-        """Every campaign, removed ones included, by id."""
-        return await rows.campaigns(self._db)
 
     async def _one(self, sql: str, params: Sequence[object]) -> bool:
         return await self._db.change(sql, params) == 1

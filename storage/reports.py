@@ -11,19 +11,19 @@ from datetime import datetime
 
 import aiosqlite
 
-from core.models import RateCounts, Snapshot
+from core.models import RateCounts
 from core.records import (
     CampaignCounts,
-    CampaignRow,
     DayBounds,
-    DomainRow,
     MailboxRow,
     StoredAlert,
     UsageScope,
     WarmingRow,
 )
-from storage import alerts, rows, snapshot, status
+from storage import alerts, rows, status
 from storage.db import Database, to_ms
+from storage.rows import RowReader
+from storage.snapshot import SnapshotReader
 
 MsBounds = tuple[str, int, int]  # day label, start ms (included), end ms (excluded)
 
@@ -155,46 +155,15 @@ async def close_open_leads(
         return cursor.rowcount
 
 
-class ReportStore:
+class ReportStore(RowReader, SnapshotReader):
     """Read-only queries behind /status, /stats, /cost and /warmup (engine.ports.ReportQueries)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def load_snapshot(
-        self,
-        now: datetime,
-        day: str,
-        window_start: datetime,
-        followup_limit: int,
-        new_per_campaign: int,
-    ) -> Snapshot:
-        """The planner's view; policies stay default for the caller to fill in."""
-        async with self._db.snapshot() as conn:
-            return await snapshot.load_snapshot(
-                conn, now=now, day=day, window_start=window_start,
-                followup_limit=followup_limit, new_per_campaign=new_per_campaign,
-            )  # fmt: skip
-
     async def mailbox(self, mailbox_id: int) -> MailboxRow | None:
         """One mailbox by id."""
         return await rows.mailbox(self._db, mailbox_id)
-
-    async def mailbox_by_address(self, address: str) -> MailboxRow | None:
-        """One mailbox by its address."""
-        return await rows.mailbox_by_address(self._db, address)
-
-    async def mailboxes(self) -> list[MailboxRow]:
-        """Every mailbox, removed ones included, by id."""
-        return await rows.mailboxes(self._db)
-
-    async def domains(self) -> list[DomainRow]:
-        """Every domain, removed ones included, by id."""
-        return await rows.domains(self._db)
-
-    async def campaigns(self) -> list[CampaignRow]:
-        """Every campaign, removed ones included, by id."""
-        return await rows.campaigns(self._db)
 
     async def usage_today(self, scope: UsageScope, ref: int, day: str) -> int:
         """Sends counted for one mailbox, domain or campaign on `day`."""

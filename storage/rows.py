@@ -88,3 +88,25 @@ def _mailbox(row: sqlite3.Row) -> MailboxRow:
         last_sent_at=opt_dt(row["last_sent_at"]),
         in_config=bool(row["in_config"]),
     )
+
+
+class RowReader:
+    """The stored mailboxes, domains and campaigns, for the stores whose consumers list them."""
+
+    _db: Database
+
+    async def mailboxes(self) -> list[MailboxRow]:
+        """Every mailbox, removed ones included, by id."""
+        return await mailboxes(self._db)
+
+    async def mailbox_by_address(self, address: str) -> MailboxRow | None:
+        """One mailbox by its address."""
+        return await mailbox_by_address(self._db, address)
+
+    async def domains(self) -> list[DomainRow]:
+        """Every domain, removed ones included, by id."""
+        return await domains(self._db)
+
+    async def campaigns(self) -> list[CampaignRow]:
+        """Every campaign, removed ones included, by id."""
+        return await campaigns(self._db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from core.models import CampaignState, SendState, Snapshot
+from core.models import CampaignState, SendState
 from core.records import (
     Applied,
     Delivered,
@@ -19,31 +19,17 @@ from core.records import (
     SendFinish,
     StepRow,
 )
-from storage import alerts, events, reservations, sends, snapshot
+from storage import alerts, events, reservations, sends
 from storage.db import Database
 from storage.ledger import SendLedger
+from storage.snapshot import SnapshotReader
 
 
-class SendingStore:
+class SendingStore(SnapshotReader):
     """What a sending tick reads and writes (engine.ports.SendingStore)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    async def load_snapshot(
-        self,
-        now: datetime,
-        day: str,
-        window_start: datetime,
-        followup_limit: int,
-        new_per_campaign: int,
-    ) -> Snapshot:
-        """The planner's view; policies stay default for the engine to fill in."""
-        async with self._db.snapshot() as conn:
-            return await snapshot.load_snapshot(
-                conn, now=now, day=day, window_start=window_start,
-                followup_limit=followup_limit, new_per_campaign=new_per_campaign,
-            )  # fmt: skip
 
     async def steps(self, campaign_ids: Sequence[int]) -> list[StepRow]:
         """Every step of the given campaigns, in order."""

@@ -22,13 +22,13 @@ from core.reconcile import (
     StoredCampaign,
     StoredDomain,
     StoredMailbox,
-    StoredStep,
     Tally,
     plan_steps,
     reconcile,
 )
-from core.records import KindCounts, SyncReport
+from core.records import KindCounts, StepRow, SyncReport
 from core.specs import CampaignSpec, DomainSpec, MailboxSpec, StepSpec
+from storage import sends
 
 __all__ = ["REMOVED", "insert_campaign", "sync_all", "sync_steps", "update_campaign"]
 
@@ -222,16 +222,12 @@ async def _stored_campaigns(conn: aiosqlite.Connection) -> list[StoredCampaign]:
     ]
 
 
-def _stored_step(row: aiosqlite.Row) -> StoredStep:
-    return StoredStep(row["step_no"], row["subject"], row["body"], row["html"], row["wait_days"])
-
-
-async def _stored_steps(conn: aiosqlite.Connection) -> dict[int, list[StoredStep]]:
-    steps: dict[int, list[StoredStep]] = {}
+async def _stored_steps(conn: aiosqlite.Connection) -> dict[int, list[StepRow]]:
+    steps: dict[int, list[StepRow]] = {}
     for row in await _rows(
         conn, "SELECT campaign_id, step_no, subject, body, html, wait_days FROM steps"
     ):
-        steps.setdefault(row["campaign_id"], []).append(_stored_step(row))
+        steps.setdefault(row["campaign_id"], []).append(sends.step_row(row))
     return steps
 
 
@@ -304,12 +300,7 @@ async def sync_steps(
     conn: aiosqlite.Connection, campaign_id: int, steps: Sequence[StepSpec]
 ) -> bool:
     """Upsert steps by number, drop the ones beyond the new count; True when anything changed."""
-    rows = await _rows(
-        conn,
-        "SELECT step_no, subject, body, html, wait_days FROM steps WHERE campaign_id = ?",
-        (campaign_id,),
-    )
-    plan = plan_steps([_stored_step(row) for row in rows], steps)
+    plan = plan_steps(await sends.steps(conn, [campaign_id]), steps)
     await _apply_steps(conn, campaign_id, plan)
     return plan.changed
 

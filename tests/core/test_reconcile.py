@@ -14,7 +14,6 @@ from core.reconcile import (
     StoredCampaign,
     StoredDomain,
     StoredMailbox,
-    StoredStep,
     Tally,
     initial_state,
     plan_campaigns,
@@ -23,6 +22,7 @@ from core.reconcile import (
     plan_steps,
     reconcile,
 )
+from core.records import StepRow
 from core.specs import CampaignSpec, DomainSpec, MailboxSpec, MailServer, StepSpec
 
 TODAY = date(2026, 3, 2)
@@ -134,9 +134,9 @@ def test_held_mailboxes_keep_their_state_and_restored_ones_are_rejudged() -> Non
 
 def test_steps_are_upserted_where_they_differ_and_dropped_beyond_the_new_count() -> None:
     old = [
-        StoredStep(1, "Hello", "Hi", None, 0),
-        StoredStep(2, None, "Bump", None, 3),
-        StoredStep(3, None, "Last", None, 5),
+        StepRow(1, 1, "Hello", "Hi", None, 0),
+        StepRow(1, 2, None, "Bump", None, 3),
+        StepRow(1, 3, None, "Last", None, 5),
     ]
     bump = StepSpec(body="Bump again", wait_days=3)
     assert plan_steps(old, [STEP, bump]) == StepsPlan(((2, bump),), keep=2, dropped=1)
@@ -145,7 +145,7 @@ def test_steps_are_upserted_where_they_differ_and_dropped_beyond_the_new_count()
 
 
 def test_campaigns_take_over_uploads_restore_and_disable_only_config_ones() -> None:
-    steps = {1: [StoredStep(1, "Hello", "Hi", None, 0)], 2: [], 3: [], 4: []}
+    steps = {1: [StepRow(1, 1, "Hello", "Hi", None, 0)], 2: [], 3: [], 4: []}
     plan = plan_campaigns(
         [
             CampaignSpec("same", (STEP,)),
@@ -181,7 +181,7 @@ def test_a_step_change_alone_counts_the_campaign_as_updated() -> None:
     plan = plan_campaigns(
         [CampaignSpec("c", (StepSpec(body="Changed", subject="Hello"),))],
         [stored_campaign(1, "c")],
-        {1: [StoredStep(1, "Hello", "Hi", None, 0)]},
+        {1: [StepRow(1, 1, "Hello", "Hi", None, 0)]},
     )
     assert plan.updates == ()
     assert plan.tally == Tally(updated=1)
