@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-deps run check clean
+.PHONY: demo test lint typecheck pytest bench bench-deps bench-compare run check clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 1; }
@@ -35,6 +35,12 @@ bench-deps:
 
 bench: $(STAMP) bench-deps
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Side by side with an earlier revision, alternating in one run (a refactor against the commit
+# before it): make bench-compare BASE=HEAD~1 [ROUNDS=3] [ONLY=send,import,status]
+bench-compare: $(STAMP) bench-deps
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=rev [ROUNDS=3] [ONLY=send,import,status]"; exit 1; }
+	$(BIN)/python bench/side_by_side.py --base $(BASE) $(if $(ROUNDS),--rounds $(ROUNDS)) $(if $(ONLY),--only $(ONLY))
 
 run: $(STAMP)
 	$(BIN)/python main.py

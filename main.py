@@ -13,7 +13,8 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.views import status_lines
+import bootstrap
+from bot.views.status import status_lines
 from check import summary_lines
 from config import (
     ENV_FILE,
@@ -31,8 +32,7 @@ from engine.clock import SystemClock
 from engine.importer import import_leads
 from engine.lead_files import LeadImportError
 from engine.status import gather_status
-from service import open_repository, run_service
-from storage.db import open_db
+from service import run_service
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -96,8 +96,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     async def show() -> list[str]:
         async with AsyncExitStack() as stack:
             clock = SystemClock()
-            repo = await open_repository(stack, settings, config, clock)
-            return status_lines(await gather_status(repo, clock, config))
+            service = await bootstrap.build_service(
+                stack, db_path=settings.database_path, config=config, clock=clock, chats=[]
+            )
+            return status_lines(await gather_status(service.stores.reports, clock, service.rules))
 
     print("\n".join(asyncio.run(show())))
     return 0
@@ -114,15 +116,16 @@ def cmd_import(args: argparse.Namespace) -> int:
         async with AsyncExitStack() as stack:
             clock = SystemClock()
             # The sync makes sure the config's campaigns exist before leads go into one.
-            await open_repository(stack, settings, config, clock)
-            conn = await open_db(settings.database_path)
-            stack.push_async_callback(conn.close)
+            service = await bootstrap.build_service(
+                stack, db_path=settings.database_path, config=config, clock=clock, chats=[]
+            )
+            store = await stack.enter_async_context(service.open_leads())
 
             async def progress(rows: int) -> None:
                 print(f"... {rows} rows read", file=sys.stderr)
 
             report = await import_leads(
-                conn, args.file, args.campaign, now=clock.now(), progress=progress
+                store, args.file, args.campaign, now=clock.now(), progress=progress
             )
             return report_lines(report)
 

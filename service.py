@@ -6,20 +6,12 @@ import asyncio
 import logging
 import signal
 from contextlib import AsyncExitStack, suppress
-from datetime import timedelta
 
+from bootstrap import build_service
 from config import OutreachConfig, Settings
-from core import limits
-from engine.alerts import AlertOutbox, AlertTransport, LogTransport
-from engine.clock import Clock, SystemClock
-from engine.context import AppContext
-from engine.health import HealthService
-from engine.sending import SendingEngine
-from engine.unsubscribe import UnsubscribeService
-from mail.smtp import SmtpSender
+from engine.alerts import AlertTransport, LogTransport
+from engine.clock import SystemClock
 from scheduler.jobs import Every, build_scheduler
-from storage.db import open_db
-from storage.repository import Repository
 from web.unsubscribe import build_app, serve
 
 log = logging.getLogger("outreach")
@@ -28,20 +20,6 @@ MAINTENANCE_SECONDS = 60
 HEALTH_SECONDS = 300
 ALERT_SECONDS = 5
 BOT_STOP_SECONDS = 10
-
-
-async def open_repository(
-    stack: AsyncExitStack, settings: Settings, config: OutreachConfig, clock: Clock
-) -> Repository:
-    """Open the DB and mirror the config into it (runtime state kept)."""
-    conn = await open_db(settings.database_path)
-    stack.push_async_callback(conn.close)
-    repo = Repository(conn)
-    now = clock.now()
-    today = limits.local_day(now, config.sending.timezone)
-    report = await repo.sync_config(config, today, config.warmup.policy(), now=now)
-    log.info("config synced: %s", report)
-    return repo
 
 
 async def _finish_bot(task: asyncio.Task[None], stop: asyncio.Event) -> None:
@@ -63,28 +41,17 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with AsyncExitStack() as stack:
-        repo = await open_repository(stack, settings, config, clock)
         chats = settings.alert_chats if settings.bot_token else []
-        alerts = AlertOutbox(repo, clock, chats, timedelta(minutes=config.alerts.quiet_minutes))
-        health = HealthService(repo, clock, config, alerts)
-        sender = SmtpSender()
-        stack.push_async_callback(sender.close)
-        secret = await repo.secret("unsubscribe") if config.unsubscribe else None
-        engine = SendingEngine(
-            repo=repo,
-            sender=sender,
-            clock=clock,
-            config=config,
-            alerts=alerts,
-            domains=health,
-            unsubscribe_secret=secret,
+        service = await build_service(
+            stack, db_path=settings.database_path, config=config, clock=clock, chats=chats
         )
+        alerts, health, engine = service.alerts, service.health, service.engine
         lost = await engine.recover()
         if lost:
             log.warning("%d send(s) were interrupted by the last stop; marked unknown", lost)
-        if config.unsubscribe is not None and secret is not None:
+        if config.unsubscribe is not None and service.secret is not None:
             runner = await serve(
-                build_app(UnsubscribeService(repo, clock), secret), config.unsubscribe.listen
+                build_app(service.unsubscribe, service.secret), config.unsubscribe.listen
             )
             stack.push_async_callback(runner.cleanup)
             log.info("unsubscribe endpoint on %s", config.unsubscribe.listen)
@@ -96,15 +63,7 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             # not the headless one nor the CLI commands.
             from bot.app import start_bot  # noqa: PLC0415
 
-            ctx = AppContext(
-                repo=repo,
-                clock=clock,
-                config=config,
-                settings=settings,
-                alerts=alerts,
-                db_path=settings.database_path,
-            )
-            transport, bot_task = start_bot(ctx, bot_stop)
+            transport, bot_task = start_bot(service.context(), settings, bot_stop)
             # Unwound after the scheduler stops (finally below) and before the DB closes.
             stack.push_async_callback(_finish_bot, bot_task, bot_stop)
 

@@ -4,7 +4,9 @@ A CSV of --rows rows (e-mail plus first_name, last_name, company, city, title; ~
 addresses, ~0.5 % repeats of an earlier address in another case) is generated in a temp dir.
 Each run imports it into a fresh database in a subprocess of its own, so peak RSS (VmHWM) is
 the import's alone, plus the peak of the staging process it starts (RUSAGE_CHILDREN); the
-run's time is import_leads() itself, from the call to the report. The
+run's time is import_leads() itself, from the call to the report. The child gets its parts
+from bootstrap.py as main.py's import command does: the config sync makes the campaign, and
+the import runs on a lead store with a connection of its own. The
 sqlite3 CLI's `.import --csv` of the same file into a fresh database (one plain table, no
 index, no checks) is the baseline. Both run RUNS times, alternating; the medians replace the
 "## Lead import" section of bench/RESULTS.md.
@@ -28,13 +30,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
-    import aiosqlite
+    from engine.ports import LeadStore
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's packages
@@ -96,43 +100,9 @@ def write_csv(path: Path, rows: int, seed: int = 7) -> tuple[int, int]:
 
 
 async def _child_import(db: Path, csv_path: Path) -> dict[str, object]:
-    from storage.db import open_db  # noqa: PLC0415
-    from storage.leads import Stage  # noqa: PLC0415
-
-    # Time the SQL steps by wrapping them (bench only; the importer is not changed).
-    spent: dict[str, float] = {}
-
-    def timed(name: str) -> None:
-        method = getattr(Stage, name)
-
-        async def wrapper(*args: object, **kwargs: object) -> object:
-            start = time.perf_counter()
-            try:
-                return await method(*args, **kwargs)
-            finally:
-                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
-
-        setattr(Stage, name, wrapper)
-
-    for name in ("index", "classify", "insert_leads"):
-        timed(name)
-
-    now = datetime.now(UTC)
-    conn = await open_db(db)
-    try:
-        return await _import_once(conn, csv_path, now, spent)
-    finally:
-        # An open aiosqlite connection's thread would keep the child alive after an error.
-        await conn.close()
-
-
-async def _import_once(
-    conn: aiosqlite.Connection, csv_path: Path, now: datetime, spent: dict[str, float]
-) -> dict[str, object]:
+    import bootstrap  # noqa: PLC0415
     from config import CampaignConfig, OutreachConfig, StepConfig  # noqa: PLC0415
-    from core.models import WarmupPolicy  # noqa: PLC0415
-    from engine.importer import import_leads  # noqa: PLC0415
-    from storage.repository import Repository  # noqa: PLC0415
+    from engine.clock import ManualClock  # noqa: PLC0415
 
     steps = [
         StepConfig(
@@ -141,7 +111,55 @@ async def _import_once(
         StepConfig(body="Just bumping this, {{ first_name | default('there') }}", wait_days=3),
     ]
     cfg = OutreachConfig(campaigns=[CampaignConfig(name=CAMPAIGN, steps=steps)])
-    await Repository(conn).sync_config(cfg, now.date(), WarmupPolicy(), now=now)
+    now = datetime.now(UTC)
+    # An open aiosqlite connection's thread would keep the child alive after an error: the
+    # stack closes both connections whatever happens.
+    async with AsyncExitStack() as stack:
+        # As main.py's import command: the config sync makes the campaign, and the import gets
+        # a lead store on a connection of its own.
+        service = await bootstrap.build_service(
+            stack, db_path=db, config=cfg, clock=ManualClock(now), chats=[]
+        )
+        store = await stack.enter_async_context(service.open_leads())
+        # Time the SQL steps by wrapping them (bench only; the importer is not changed).
+        spent: dict[str, float] = {}
+        _time_stages(store, spent)
+        figures = await _import_once(store, csv_path, now, spent)
+        triggers = await service.stores.db.fetch(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'leads'"
+        )
+        figures["lead_triggers"] = int(triggers[0][0])
+        return figures
+
+
+def _time_stages(store: Any, spent: dict[str, float]) -> None:
+    """Wrap the SQL steps of every stage `store` makes, adding their seconds to `spent`."""
+    make = store.stage
+
+    def timed(method: Callable[..., Awaitable[object]], name: str) -> Callable[..., Any]:
+        async def wrapper(*args: object, **kwargs: object) -> object:
+            start = time.perf_counter()
+            try:
+                return await method(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+    def stage() -> Any:
+        made = make()
+        for name in ("index", "classify", "insert_leads"):
+            setattr(made, name, timed(getattr(made, name), name))
+        return made
+
+    store.stage = stage
+
+
+async def _import_once(
+    store: LeadStore, csv_path: Path, now: datetime, spent: dict[str, float]
+) -> dict[str, object]:
+    from engine.importer import import_leads  # noqa: PLC0415
+
     stamps: list[float] = []
 
     async def progress(rows: int) -> None:
@@ -149,19 +167,15 @@ async def _import_once(
 
     cpu = os.times()
     start = time.perf_counter()
-    report = await import_leads(conn, csv_path, CAMPAIGN, now=now, progress=progress)
+    report = await import_leads(store, csv_path, CAMPAIGN, now=now, progress=progress)
     seconds = time.perf_counter() - start
     done = os.times()
-    triggers = await conn.execute_fetchall(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'leads'"
-    )
     return {
         "seconds": seconds,
         "cpu_seconds": done.user + done.system - cpu.user - cpu.system,
         "writer_cpu_seconds": (
             done.children_user + done.children_system - cpu.children_user - cpu.children_system
         ),
-        "lead_triggers": int(next(iter(triggers))[0]),
         "read_seconds": (stamps[-1] - start) if stamps else 0.0,
         "steps": spent,
         "rows_read": report.rows_read,

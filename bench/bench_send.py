@@ -13,7 +13,11 @@ of bench/RESULTS.md. One extra engine run under cProfile says where the engine's
 - mailmerge (PyPI, pinned below, in a throwaway venv in the temp dir): the same headers and
   bodies as a template and a 5,000-row CSV; it opens one smtplib connection per message.
 - diagnostic, not a target: the engine once more with its per-mail database writes stubbed
-  out (NoWritesRepository), a ceiling on what any saving in SQL could buy.
+  out (stub_writes), a ceiling on what any saving in SQL could buy.
+
+The engine and its stores come from bootstrap.build_service, as the service builds them; the
+smtp-sink flavour of the SMTP adapter lives in bench/sink_sender.py (this module imports the
+engine, so not the adapters).
 
 Needs /usr/sbin/smtp-sink (Debian: apt-get install postfix) and PyPI for mailmerge. Run alone:
     .venv/bin/python bench/bench_send.py
@@ -23,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import cProfile
 import csv
@@ -45,6 +48,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -57,7 +61,9 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's pa
 import aiosmtplib  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
+import bootstrap  # noqa: E402
 from bench.results import write_section  # noqa: E402
+from bench.sink_sender import SinkSmtpSender, auth_plain  # noqa: E402
 from config import (  # noqa: E402
     CampaignConfig,
     DomainConfig,
@@ -67,21 +73,10 @@ from config import (  # noqa: E402
     ServerConfig,
     StepConfig,
 )
-from core import limits, message, templates  # noqa: E402
+from core import message, templates  # noqa: E402
 from core.message import OutgoingMessage  # noqa: E402
-from core.records import (  # noqa: E402
-    Delivered,  # noqa: E402
-    Refused,
-    Reservation,
-    Reserved,
-)
-from engine.alerts import AlertOutbox  # noqa: E402
+from core.records import Delivered, Refused, Reservation, Reserved  # noqa: E402
 from engine.clock import SystemClock  # noqa: E402
-from engine.health import HealthService  # noqa: E402
-from engine.sending import SendingEngine  # noqa: E402
-from mail.smtp import SmtpSender  # noqa: E402
-from storage.db import open_db, to_ms  # noqa: E402
-from storage.repository import Repository  # noqa: E402
 from tests.core.email_reference import reference_message  # noqa: E402
 
 MAILBOXES = 10
@@ -262,48 +257,32 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     sys.exit("smtp-sink did not start listening")
 
 
-class SinkSmtpSender(SmtpSender):
-    """The real SmtpSender, except that it takes smtp-sink's AUTH reply for what it means."""
-
-    async def _login(self, smtp: aiosmtplib.SMTP, server: ServerConfig) -> None:
-        # smtp-sink answers AUTH with "250 2.0.0 Ok" where RFC 4954 says 235, and aiosmtplib
-        # rightly refuses that. Same one round trip as a real login, nothing else changed.
-        await auth_plain(smtp, server.username, server.password.get_secret_value())
-
-
-async def auth_plain(smtp: aiosmtplib.SMTP, username: str, password: str) -> None:
-    """EHLO, then AUTH PLAIN, accepting smtp-sink's 250 as well as the standard 235."""
-    await smtp.ehlo()  # as aiosmtplib's login() does first: it learns the server's extensions
-    token = base64.b64encode(f"\0{username}\0{password}".encode()).decode()
-    reply = await smtp.execute_command(b"AUTH", b"PLAIN", token.encode())
-    if reply.code not in (235, 250):
-        raise aiosmtplib.SMTPAuthenticationError(reply.code, reply.message)
-
-
 # --- contender 1: the engine ---------------------------------------------------------------
 
 
-class NoWritesRepository(Repository):
+def stub_writes(store: Any) -> None:
     """A diagnostic, never the product: the engine's per-mail database writes do nothing.
 
     Reservations always succeed with made-up ids and the 'sending' marks and sent records are
     dropped, so no lead ever leaves the queue and every tick plans the same first leads again:
-    the same planning, rendering, SMTP and bookkeeping in memory, minus SQLite's writes.
+    the same planning, rendering, SMTP and bookkeeping in memory, minus SQLite's writes. Done on
+    this one sending store's instance (reserve_many, and record_sends, which its ledger calls),
+    so the engine is still the one bootstrap.build_service wires.
     """
+    ids = iter(range(1, 1 << 62))
 
-    def __init__(self, conn: Any) -> None:
-        super().__init__(conn)
-        self._ids = iter(range(1, 1 << 62))
-
-    async def reserve_many(self, reqs: Sequence[Reservation]) -> list[Reserved | Refused]:
+    async def reserve_many(reqs: Sequence[Reservation]) -> list[Reserved | Refused]:
         """Every request gets a slot, and nothing is written."""
-        return [Reserved(next(self._ids)) for _ in reqs]
+        return [Reserved(next(ids)) for _ in reqs]
 
     async def record_sends(
-        self, *, delivered: Sequence[Delivered], starting: Sequence[int], now: datetime
+        *, delivered: Sequence[Delivered], starting: Sequence[int], now: datetime
     ) -> set[int]:
         """Every step counts as marked, and nothing is written."""
         return set(starting)
+
+    store.reserve_many = reserve_many
+    store.record_sends = record_sends
 
 
 async def run_engine(
@@ -311,27 +290,28 @@ async def run_engine(
 ) -> EngineRun:
     """Tick the real engine until every lead is sent; time the ticks only.
 
-    With writes=False the engine runs on NoWritesRepository (a diagnostic ceiling).
+    With writes=False the engine's sending store has its writes stubbed out (stub_writes, a
+    diagnostic ceiling).
     """
     config = bench_config(port)
     clock = SystemClock()
-    conn = await open_db(workdir / "outreach.db")
-    sender = SinkSmtpSender(timeout=30.0, local_hostname="bench.local")
-    try:
-        repo = Repository(conn) if writes else NoWritesRepository(conn)
-        today = limits.local_day(clock.now(), config.sending.timezone)
-        await repo.sync_config(config, today, config.warmup.policy(), now=clock.now())
-        await asyncio.to_thread(_insert_leads, workdir / "outreach.db", people, clock.now())
-        alerts = AlertOutbox(repo, clock, [], timedelta(minutes=60))
-        engine = SendingEngine(
-            repo=repo,
-            sender=sender,
-            clock=clock,
+    async with AsyncExitStack() as stack:
+        sender = SinkSmtpSender(timeout=30.0, local_hostname="bench.local")
+        stack.push_async_callback(sender.close)
+        # The database, the config sync and every service, as the running service has them.
+        service = await bootstrap.build_service(
+            stack,
+            db_path=workdir / "outreach.db",
             config=config,
-            alerts=alerts,
-            domains=HealthService(repo, clock, config, alerts),
+            clock=clock,
+            chats=[],
+            sender=sender,
             rng=random.Random(7),
         )
+        if not writes:
+            stub_writes(service.stores.sending)
+        await asyncio.to_thread(_insert_leads, workdir / "outreach.db", people, clock.now())
+        engine = service.engine
         cpu_before = time.thread_time(), time.process_time()
         started = time.perf_counter()
         sent = ticks = 0
@@ -345,16 +325,21 @@ async def run_engine(
         # This thread runs the event loop; every other busy thread is aiosqlite's worker.
         main_cpu = time.thread_time() - cpu_before[0]
         sqlite_cpu = time.process_time() - cpu_before[1] - main_cpu
-        rows = await conn.execute_fetchall(
+        rows = await service.stores.db.fetch(
             "SELECT count(*) FROM sends WHERE state = 'sent' GROUP BY mailbox_id"
         )
         counts = [int(row[0]) for row in rows] if writes else [sent // MAILBOXES]
         if writes and sum(counts) != len(people):
             raise RuntimeError(f"the database says {sum(counts)} sent, not {len(people)}")
-    finally:
-        await sender.close()
-        await conn.close()
     return EngineRun(seconds, ticks, main_cpu, sqlite_cpu, (min(counts), max(counts)))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    """An aware datetime as the database stores it: unix epoch milliseconds, as storage does."""
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _insert_leads(path: Path, people: list[Lead], now: datetime) -> None:
@@ -365,7 +350,7 @@ def _insert_leads(path: Path, people: list[Lead], now: datetime) -> None:
             (campaign_id,) = conn.execute(sql).fetchone()
             conn.executemany(
                 "INSERT INTO leads (campaign_id, email, vars, created_at) VALUES (?, ?, ?, ?)",
-                [(campaign_id, p.email, json.dumps(p.variables), to_ms(now)) for p in people],
+                [(campaign_id, p.email, json.dumps(p.variables), _epoch_ms(now)) for p in people],
             )
     finally:
         conn.close()
@@ -574,9 +559,9 @@ _KEY_CALLS = (
     ("build the message (core/message.py build_message)", "core/message.py", "build_message"),
     ("render the templates (render_content + render_subject)", "core/templates.py", "_render_part"),
     ("SmtpSender.send (pipelined SMTP round trips)", "mail/smtp.py", "send"),
-    ("reserve a chunk (Repository.reserve_many)", "storage/repository.py", "reserve_many"),
-    ("record and mark (Repository.record_sends)", "storage/repository.py", "record_sends"),
-    ("load the snapshot (Repository.load_snapshot)", "storage/repository.py", "load_snapshot"),
+    ("reserve a chunk (SendingStore.reserve_many)", "storage/sending.py", "reserve_many"),
+    ("record and mark (SendingStore.record_sends)", "storage/sending.py", "record_sends"),
+    ("load the snapshot (SendingStore.load_snapshot)", "storage/sending.py", "load_snapshot"),
     ("plan (core/planner.py)", "core/planner.py", "plan"),
 )
 
@@ -769,7 +754,7 @@ def _section(
         "usually used; one command at a time (aiosmtplib has no pipelining), nothing recorded.",
         "- The diagnostic rows are not targets. sendmail(bytes): the exact bytes the engine "
         "would build, rendered up front, sent with sendmail(). Without writes: the same engine "
-        "on a Repository whose reservations always succeed and whose marks and sent records "
+        "on a sending store whose reservations always succeed and whose marks and sent records "
         "are dropped, so it re-sends the same leads every tick. It is a ceiling on what any "
         "saving in SQL could buy.",
         f"- The engine took {ticks:.0f} ticks per run; mails per mailbox ranged {fewest}-{most}.",

@@ -3,10 +3,11 @@
 The engine's database work runs on aiosqlite's worker thread while the event loop renders
 messages and speaks SMTP. If the two overlapped, the engine's throughput would follow the
 larger of their CPU times per mail; bench_send finds it follows their sum. This bench runs
-the engine's real reservations (Repository.reserve_many, 25 to a transaction, on a database
+the engine's real reservations (SendingStore.reserve_many, 25 to a transaction, on a database
 made as bench_send makes it) alone, then the engine's real message building
 (core.message.build_message) alone on a plain thread, then both at once. Each RUNS times,
 alternating; medians go to the "## SQLite beside the event loop" section of bench/RESULTS.md.
+It measures storage alone (no engine service), so it opens the stores itself.
 
 Run alone:
     .venv/bin/python bench/bench_sqlite_thread.py
@@ -35,8 +36,7 @@ from bench.bench_send import _insert_leads, bench_config, leads  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from core import limits, message  # noqa: E402
 from core.records import Reservation, Reserved, SendKind  # noqa: E402
-from storage.db import open_db  # noqa: E402
-from storage.repository import Repository  # noqa: E402
+from storage.stores import Stores  # noqa: E402
 
 SECTION = "## SQLite beside the event loop"
 LEADS = 5_000
@@ -75,12 +75,12 @@ async def _prepare(path: Path) -> list[Reservation]:
     """A fresh database with the bench config and LEADS queued leads; one request per lead."""
     config = bench_config(2525)
     now = datetime.now(UTC)
-    conn = await open_db(path)
+    stores = await Stores.open(path)
     try:
         today = limits.local_day(now, "UTC")
-        await Repository(conn).sync_config(config, today, config.warmup.policy(), now=now)
+        await stores.config.sync_config(config.rules(), today, now=now)
     finally:
-        await conn.close()
+        await stores.close()
     _insert_leads(path, leads(LEADS), now)
     db = sqlite3.connect(path)
     try:
@@ -109,18 +109,17 @@ async def _prepare(path: Path) -> list[Reservation]:
 
 
 async def _reserve(path: Path, reqs: list[Reservation]) -> float:
-    """Seconds to reserve every request through the Repository, CHUNK to a transaction."""
-    conn = await open_db(path)
+    """Seconds to reserve every request through the sending store, CHUNK to a transaction."""
+    stores = await Stores.open(path)
     try:
-        repo = Repository(conn)
         started = time.perf_counter()
         for first in range(0, len(reqs), CHUNK):
-            results = await repo.reserve_many(reqs[first : first + CHUNK])
+            results = await stores.sending.reserve_many(reqs[first : first + CHUNK])
             if not all(isinstance(result, Reserved) for result in results):
                 raise RuntimeError(f"a reservation was refused: {results}")
         return time.perf_counter() - started
     finally:
-        await conn.close()
+        await stores.close()
 
 
 def one_round(workdir: Path, run: int) -> Run:
@@ -188,7 +187,7 @@ def _section(args: list[str], runs: list[Run]) -> str:
                 f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}",
                 f"- Command: `{command}`",
                 f"- Workloads: the engine's reservations of {LEADS:,} queued leads "
-                f"(Repository.reserve_many, {CHUNK} to a transaction, on aiosqlite's thread; the "
+                f"(SendingStore.reserve_many, {CHUNK} to a transaction, on aiosqlite's thread; the "
                 f"event loop only waits), and {BUILDS:,} messages built with "
                 "core.message.build_message on a plain thread. Each alone, then both at once; "
                 f"{len(runs)} rounds, alternating; medians.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from contextlib import suppress
 
 from aiogram import Bot, Dispatcher
@@ -16,7 +17,7 @@ from aiogram.types import BotCommand
 from bot.filters import AdminGate
 from bot.routers import all_routers, errors, fallback
 from bot.transport import TelegramTransport
-from bot.views import COMMANDS
+from bot.views.help import COMMANDS
 from config import Settings
 from engine.context import AppContext
 from engine.control import ControlService
@@ -44,11 +45,11 @@ def build_bot(settings: Settings) -> Bot:
     )
 
 
-def build_dispatcher(ctx: AppContext) -> Dispatcher:
+def build_dispatcher(ctx: AppContext, admin_ids: Collection[int]) -> Dispatcher:
     """The dispatcher: the admin gate, the errors router, every command group, a fallback."""
     # Workflow data: handlers name `ctx` or `control` as parameters and aiogram passes them.
-    dp = Dispatcher(ctx=ctx, control=ControlService(ctx.repo, ctx.clock, ctx.config))
-    dp.update.outer_middleware(AdminGate(ctx.settings.admin_ids))
+    dp = Dispatcher(ctx=ctx, control=ControlService(ctx.control, ctx.clock, ctx.rules))
+    dp.update.outer_middleware(AdminGate(admin_ids))
     dp.include_router(errors.setup())
     dp.include_routers(*all_routers())
     dp.include_router(fallback.setup())  # last: only what nothing else took
@@ -56,12 +57,15 @@ def build_dispatcher(ctx: AppContext) -> Dispatcher:
     return dp
 
 
-def start_bot(ctx: AppContext, stop: asyncio.Event) -> tuple[TelegramTransport, asyncio.Task[None]]:
+def start_bot(
+    ctx: AppContext, settings: Settings, stop: asyncio.Event
+) -> tuple[TelegramTransport, asyncio.Task[None]]:
     """The service's bot: the alert transport over it, and its polling task (ends on `stop`)."""
-    assert ctx.settings.bot_token is not None
-    redact_in_logs(ctx.settings.bot_token.get_secret_value())
-    bot = build_bot(ctx.settings)
-    task = asyncio.create_task(run_bot(ctx, bot, stop), name="bot")
+    assert settings.bot_token is not None
+    redact_in_logs(settings.bot_token.get_secret_value())
+    bot = build_bot(settings)
+    dispatcher = build_dispatcher(ctx, settings.admin_ids)
+    task = asyncio.create_task(run_bot(bot, stop, dispatcher=dispatcher), name="bot")
     return TelegramTransport(bot), task
 
 
@@ -75,11 +79,9 @@ async def _announce_commands(bot: Bot) -> None:
         log.warning("could not set the bot's command menu (%s)", type(exc).__name__)
 
 
-async def run_bot(
-    ctx: AppContext, bot: Bot, stop: asyncio.Event, *, dispatcher: Dispatcher | None = None
-) -> None:
+async def run_bot(bot: Bot, stop: asyncio.Event, *, dispatcher: Dispatcher) -> None:
     """Long-poll until `stop` is set, restarting after failures; the bot session is closed."""
-    dp = dispatcher or build_dispatcher(ctx)
+    dp = dispatcher
     delay = RETRY_MIN_SECONDS
     try:
         while not stop.is_set():

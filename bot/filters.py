@@ -9,7 +9,7 @@ from typing import Any
 from aiogram import BaseMiddleware
 from aiogram.types import Message, TelegramObject, Update, User
 
-from bot.views import private_text
+from bot.views.common import private_text
 
 log = logging.getLogger("outreach.bot")
 

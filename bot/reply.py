@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from aiogram.types import Message
 
-from bot.views import chunk_lines
+from bot.views.common import chunk_lines
 
 
 async def answer_lines(message: Message, lines: Sequence[str]) -> None:

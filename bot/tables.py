@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 from aiogram.types import Message
 
-from bot.data_views import pre
-from bot.views import chunk_lines
+from bot.views.common import chunk_lines, pre
 
 
 async def answer_table(message: Message, lines: Sequence[str]) -> None:

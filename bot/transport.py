@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import Bot
 from aiogram.exceptions import TelegramRetryAfter
 
-from bot.views import alert_text
+from bot.views.common import alert_text
 from engine.alerts import RetryAfter, Severity
 
 

@@ -6,9 +6,17 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from core.models import CampaignState, DomainState, MailboxState, RateCounts
+from core.models import (
+    CampaignState,
+    DomainState,
+    EventKind,
+    LeadState,
+    MailboxState,
+    RateCounts,
+    SendState,
+)
 
-DayBounds = tuple[str, int, int]  # day label, start ms (included), end ms (excluded)
+DayBounds = tuple[str, datetime, datetime]  # day label, start (included), end (excluded)
 
 
 class SendKind(enum.StrEnum):
@@ -258,3 +266,126 @@ class CampaignCounts:
     daily_limit: int | None
     sent_today: int
     leads: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRef:
+    """The campaign an import goes into."""
+
+    id: int
+    name: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepSource:
+    """A stored step's template texts."""
+
+    step_no: int
+    subject: str | None
+    body: str
+    html: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """How many staged rows each check took out; a row counts once, for the first check."""
+
+    already_in_campaign: int
+    suppressed: int
+    held_by_other_campaign: int
+    missing_variables: int
+
+
+# --- one use case, one commit ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to store; (source, source_id) is its stable id, so it is stored once."""
+
+    source: str
+    source_id: str
+    kind: EventKind
+    occurred_at: datetime
+    received_at: datetime
+    email: str | None = None
+    mailbox_id: int | None = None
+    send_id: int | None = None
+    campaign_id: int | None = None
+    step_no: int | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert:
+    """An alert for the outbox; dropped when its key was raised after `quiet_since`."""
+
+    key: str
+    severity: str
+    text: str
+    chats: tuple[int, ...]
+    now: datetime
+    quiet_since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """An address or '@domain' for the suppression list; its open leads close as `lead_state`."""
+
+    entry: str
+    reason: str
+    source: str
+    now: datetime
+    lead_state: LeadState = LeadState.SUPPRESSED
+
+
+@dataclass(frozen=True, slots=True)
+class CoolDown:
+    """A domain and its sending mailboxes rest until `until`; `alert` only if it is new."""
+
+    domain: str
+    reason: str
+    until: datetime
+    alert: NewAlert | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Effects:
+    """What one use case changes: storage commits all of it in one transaction, or none."""
+
+    event: NewEvent | None = None
+    # False: an event stored before (same source and id) means the rest was applied then too.
+    repeatable: bool = False
+    suppress: Suppression | None = None
+    close_lead: tuple[int, LeadState] | None = None  # one lead, if still open
+    close_address: tuple[str, LeadState] | None = None  # every open lead of an address
+    pause_mailbox: tuple[int, str] | None = None  # id, reason
+    rest_mailbox: tuple[int, datetime] | None = None  # id, until
+    cool_down: CoolDown | None = None
+    alerts: tuple[NewAlert, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What applying Effects changed."""
+
+    applied: bool  # False: a repeat of a stored event, nothing changed
+    suppressed: bool = False  # the entry is new on the list
+    closed_leads: int = 0
+    cooled: bool = False  # the domain went into cool-down now
+
+
+@dataclass(frozen=True, slots=True)
+class SendFinish:
+    """How an attempt that did not deliver ends: retried at `retry_at`, or closed as `state`."""
+
+    send_id: int
+    state: SendState
+    now: datetime
+    code: int | None
+    reply: str
+    retry_at: datetime | None = None
+    refund_attempt: bool = False
+    lead_id: int | None = None
+    lead_state: LeadState | None = None

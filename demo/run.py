@@ -22,6 +22,7 @@ from pathlib import Path
 
 import aiosqlite
 
+import bootstrap
 from config import OutreachConfig
 from core import capacity, limits
 from core.models import (
@@ -33,7 +34,7 @@ from core.models import (
     MailboxView,
     WarmupPolicy,
 )
-from core.records import DomainRow, MailboxRow
+from core.records import DomainRow, Effects, MailboxRow, NewEvent, Suppression
 from demo import facts
 from demo.report import DayRow, MailboxDay, render_png, table_header, table_row
 from demo.sink import DemoSink
@@ -52,10 +53,8 @@ from engine.clock import ManualClock
 from engine.control import ControlResult, ControlService
 from engine.health import HealthService
 from engine.importer import import_leads
+from engine.ports import ControlStore, EventStore, LeadStore
 from engine.sending import SendingEngine
-from mail.smtp import SmtpSender
-from storage.db import open_db
-from storage.repository import Repository
 
 MAINTENANCE = timedelta(seconds=60)  # as service.MAINTENANCE_SECONDS
 HEALTH = timedelta(seconds=300)  # as service.HEALTH_SECONDS
@@ -204,7 +203,10 @@ class _Simulation:
         config: OutreachConfig,
         clock: ManualClock,
         world: DemoWorld,
-        repo: Repository,
+        control: ControlService,
+        stored: ControlStore,
+        events: EventStore,
+        leads: LeadStore,
         side: aiosqlite.Connection,
         engine: SendingEngine,
         health: HealthService,
@@ -214,13 +216,15 @@ class _Simulation:
         self.config = config
         self.clock = clock
         self.world = world
-        self.repo = repo
-        self.side = side  # a second connection: imports and the demo's own reads
+        self.stored = stored  # mailboxes, domains and campaigns as stored
+        self.events_store = events
+        self.leads = leads  # imports, on a connection of their own
+        self.side = side  # the demo's own reads, on another
         self.engine = engine
         self.health = health
         self.alerts = alerts
         self.transport = CollectingTransport(clock)
-        self.control = ControlService(repo, clock, config)
+        self.control = control
         self.echo = echo
         self.paths: dict[str, Path] = {}
         self.tick = timedelta(seconds=config.sending.tick_seconds)
@@ -254,27 +258,23 @@ class _Simulation:
         options: DemoOptions,
         echo: Callable[[str], None],
     ) -> _Simulation:
-        """Database, config sync and the engine, wired as service.py wires them."""
-        conn = await open_db(db_path)
-        stack.push_async_callback(conn.close)
-        side = await open_db(db_path)
-        stack.push_async_callback(side.close)
-        repo = Repository(conn)
-        now = clock.now()
-        today = limits.local_day(now, config.sending.timezone)
-        await repo.sync_config(config, today, config.warmup.policy(), now=now)
-        alerts = AlertOutbox(repo, clock, [], timedelta(minutes=config.alerts.quiet_minutes))
-        health = HealthService(repo, clock, config, alerts)
-        # A fixed EHLO name: the default looks up this host's FQDN, which may ask DNS.
-        sender = SmtpSender(timeout=10.0, local_hostname="demo.localhost")
-        stack.push_async_callback(sender.close)
-        engine = SendingEngine(
-            repo=repo, sender=sender, clock=clock, config=config, alerts=alerts, domains=health,
+        """Database, config sync and the engine, wired as the service is (bootstrap.py)."""
+        service = await bootstrap.build_service(
+            stack,
+            db_path=db_path,
+            config=config,
+            clock=clock,
+            chats=[],
+            # A fixed EHLO name: the default looks up this host's FQDN, which may ask DNS.
+            sender=bootstrap.smtp_sender(timeout=10.0, local_hostname="demo.localhost"),
             rng=random.Random(options.seed),
-        )  # fmt: skip
+        )
+        side = await stack.enter_async_context(bootstrap.side_connection(db_path))
+        leads = await stack.enter_async_context(service.open_leads())
         return cls(
-            config=config, clock=clock, world=world, repo=repo, side=side, engine=engine,
-            health=health, alerts=alerts, echo=echo,
+            config=config, clock=clock, world=world, control=service.control,
+            stored=service.stores.control, events=service.stores.events, leads=leads, side=side,
+            engine=service.engine, health=service.health, alerts=service.alerts, echo=echo,
         )  # fmt: skip
 
     # --- the loop -------------------------------------------------------------------------
@@ -377,7 +377,7 @@ class _Simulation:
         start, end = limits.day_bounds(day, self.tz)
         totals = await facts.day_totals(self.side, start, end)
         used = await facts.usage_on(self.side, day.isoformat())
-        ids = {m.address: m.id for m in await self.repo.mailboxes()}
+        ids = {m.address: m.id for m in await self.stored.mailboxes()}
         counts = dict.fromkeys(("active", "warming", "paused", "cooldown"), 0)
         for address, state in self.states.items():
             counts[state.value] = counts.get(state.value, 0) + 1
@@ -408,7 +408,7 @@ class _Simulation:
         assert today is not None
         warmup = self.config.warmup.policy()
         promoted = []
-        for row in await self.repo.mailboxes():
+        for row in await self.stored.mailboxes():
             if row.state is MailboxState.DISABLED:
                 continue
             view = MailboxView(
@@ -446,7 +446,7 @@ class _Simulation:
 
     async def _import(self, spec: LeadList) -> None:
         report = await import_leads(
-            self.side, self.paths[spec.campaign], spec.campaign, now=self.clock.now()
+            self.leads, self.paths[spec.campaign], spec.campaign, now=self.clock.now()
         )
         skipped = f", {report.skipped} skipped" if report.skipped else ""
         self.events.append(f"import {spec.file} -> {spec.campaign}: {report.imported}{skipped}")
@@ -460,18 +460,21 @@ class _Simulation:
             self.unevaluated = True
             complaint = item.kind is Fate.COMPLAIN
             kind = EventKind.COMPLAINT if complaint else EventKind.REPLY
-            await self.repo.add_event(
+            event = NewEvent(
                 source="demo", source_id=f"{kind.value}:{item.message_id}", kind=kind,
                 occurred_at=item.due, received_at=now, email=item.email,
                 mailbox_id=ref.mailbox_id, send_id=ref.send_id, campaign_id=ref.campaign_id,
                 step_no=ref.step_no,
                 detail="simulated feedback-loop report" if complaint else "simulated reply",
             )  # fmt: skip
+            # The event, the suppression entry and the closed leads commit together.
             if complaint:
-                await self.repo.suppress(item.email, "complaint", "demo", now=now)
-                await self.repo.close_open_leads(LeadState.COMPLAINED, address=item.email)
+                suppress = Suppression(item.email, "complaint", "demo", now, LeadState.COMPLAINED)
+                effects = Effects(event=event, repeatable=True, suppress=suppress)
             else:
-                await self.repo.close_open_leads(LeadState.REPLIED, address=item.email)
+                closing = (item.email, LeadState.REPLIED)
+                effects = Effects(event=event, repeatable=True, close_address=closing)
+            await self.events_store.apply(effects)
 
     async def _new_alerts(self) -> None:
         """Turn freshly delivered alerts into the day's notable events."""
@@ -479,8 +482,8 @@ class _Simulation:
         if not fresh:
             return
         self.last_alert = fresh[-1].id
-        mailboxes = {m.address: m for m in await self.repo.mailboxes()}
-        domains = {d.name: d for d in await self.repo.domains()}
+        mailboxes = {m.address: m for m in await self.stored.mailboxes()}
+        domains = {d.name: d for d in await self.stored.domains()}
         warned: list[str] = []
         for alert in fresh:
             kind, _, subject = alert.key.partition(":")

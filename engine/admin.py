@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
+
+from core.names import closest
+
+# A two-character campaign name one letter off ('q5' for 'q4') scores exactly 0.5: admin
+# commands name one kind of thing, so a looser match than /status's mixed pool is still useful.
+CLOSE_ENOUGH = 0.5
 
 
 class AdminError(Exception):
     """A command the admin can correct; the message says what was wrong or expected."""
 
 
-def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
-    """Up to `n` known names that look like `name`, best first (case-insensitive)."""
-    by_folded: dict[str, str] = {}
-    for item in known:
-        by_folded.setdefault(item.casefold(), item)
-    matches = difflib.get_close_matches(name.casefold(), list(by_folded), n=n, cutoff=0.5)
-    return [by_folded[match] for match in matches]
-
-
 def unknown(what: str, name: str, known: Iterable[str], *, listing: int = 10) -> AdminError:
     """'no campaign named x; did you mean y?' or, without a close match, the known names."""
     names = sorted(set(known))
-    close = closest(name, names)
+    close = closest(name, names, cutoff=CLOSE_ENOUGH)
     if close:
         hint = "did you mean " + " or ".join(close) + "?"
     elif names:

@@ -7,8 +7,9 @@ import logging
 from datetime import timedelta
 from typing import Protocol
 
+from core.records import NewAlert
 from engine.clock import Clock
-from storage.repository import Repository
+from engine.ports import AlertStore
 
 log = logging.getLogger("outreach.alerts")
 
@@ -56,11 +57,34 @@ class LogTransport:
 class AlertOutbox:
     """Raise alerts (stored at once) and deliver the due ones through a transport."""
 
-    def __init__(self, repo: Repository, clock: Clock, chats: list[int], quiet: timedelta) -> None:
-        self._repo = repo
+    def __init__(self, store: AlertStore, clock: Clock, chats: list[int], quiet: timedelta) -> None:
+        self._store = store
         self._clock = clock
         self._chats = chats or [LOG_CHAT]
         self._quiet = quiet
+
+    def draft(
+        self,
+        kind: str,
+        subject: str,
+        severity: Severity,
+        text: str,
+        *,
+        quiet: timedelta | None = None,
+    ) -> NewAlert:
+        """An alert to store with the change that raises it (see engine.ports.EffectStore).
+
+        `quiet` overrides the configured quiet period, e.g. a day for once-a-day warnings.
+        """
+        now = self._clock.now()
+        return NewAlert(
+            key=f"{kind}:{subject}",
+            severity=severity.value,
+            text=text,
+            chats=tuple(self._chats),
+            now=now,
+            quiet_since=now - max(self._quiet, quiet or self._quiet),
+        )
 
     async def raise_alert(
         self,
@@ -71,26 +95,15 @@ class AlertOutbox:
         *,
         quiet: timedelta | None = None,
     ) -> bool:
-        """Store an alert; False when the same kind and subject was raised within quiet time.
-
-        `quiet` overrides the configured quiet period, e.g. a day for once-a-day warnings.
-        """
-        now = self._clock.now()
-        alert_id = await self._repo.add_alert(
-            key=f"{kind}:{subject}",
-            severity=severity.value,
-            text=text,
-            chats=self._chats,
-            now=now,
-            quiet_since=now - max(self._quiet, quiet or self._quiet),
-        )
-        return alert_id is not None
+        """Store an alert; False when the same kind and subject was raised within quiet time."""
+        alert = self.draft(kind, subject, severity, text, quiet=quiet)
+        return await self._store.add_alert(alert) is not None
 
     async def deliver_due(self, transport: AlertTransport) -> int:
         """Try every due delivery once; return how many went out."""
         delivered = 0
         stalled: set[int] = set()
-        for item in await self._repo.due_alerts(self._clock.now()):
+        for item in await self._store.due_alerts(self._clock.now()):
             if item.chat_id in stalled:
                 continue  # keep order: nothing overtakes an alert that failed this round
             try:
@@ -98,15 +111,15 @@ class AlertOutbox:
             except RetryAfter as wait:
                 stalled.add(item.chat_id)
                 until = self._clock.now() + timedelta(seconds=wait.seconds)
-                await self._repo.alert_postpone(item.alert_id, item.chat_id, until, count=False)
+                await self._store.alert_postpone(item.alert_id, item.chat_id, until, count=False)
             except Exception as exc:  # any transport failure: back off and keep the alert
                 stalled.add(item.chat_id)
                 delay = min(MAX_BACKOFF, timedelta(seconds=5 * 2**item.attempts))
                 log.warning("alert delivery to chat %s failed (%s); retry in %s",
                             item.chat_id, type(exc).__name__, delay)  # fmt: skip
                 until = self._clock.now() + delay
-                await self._repo.alert_postpone(item.alert_id, item.chat_id, until, count=True)
+                await self._store.alert_postpone(item.alert_id, item.chat_id, until, count=True)
             else:
                 delivered += 1
-                await self._repo.alert_sent(item.alert_id, item.chat_id, self._clock.now())
+                await self._store.alert_sent(item.alert_id, item.chat_id, self._clock.now())
         return delivered

@@ -1,23 +1,28 @@
-"""What the bot's handlers get injected: the running service's parts, built in service.py."""
+"""What the bot's handlers get injected: the running service's parts, built in bootstrap.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from config import OutreachConfig, Settings
+from core.specs import CampaignSpec, Rules
 from engine.alerts import AlertOutbox
 from engine.clock import Clock
-from storage.repository import Repository
+from engine.ports import ControlStore, EventStore, OpenLeadStore, ReportQueries
+
+# Reads an uploaded campaign file (text, its name for messages); raises core.errors.SpecError.
+LoadCampaign = Callable[[str, str], CampaignSpec]
 
 
 @dataclass(frozen=True, slots=True)
 class AppContext:
     """Shared by every handler (aiogram injects it as `ctx`); no logic of its own."""
 
-    repo: Repository
+    reports: ReportQueries
+    control: ControlStore
+    events: EventStore
     clock: Clock
-    config: OutreachConfig
-    settings: Settings
+    rules: Rules
     alerts: AlertOutbox
-    db_path: Path  # long jobs (lead imports) open their own connection to this file
+    open_leads: OpenLeadStore  # long jobs (lead imports) get a connection of their own
+    load_campaign: LoadCampaign

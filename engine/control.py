@@ -6,14 +6,12 @@ cool-down, a campaign the system stopped) end early only when the admin adds `fo
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from config import OutreachConfig
 from core import limits, warmup
 from core.models import (
     SENDING_STATES,
@@ -21,9 +19,11 @@ from core.models import (
     DomainState,
     MailboxState,
 )
+from core.names import closest
 from core.records import CampaignRow, DomainRow, MailboxRow
+from core.specs import Rules
 from engine.clock import Clock
-from storage.repository import Repository
+from engine.ports import ControlStore
 
 log = logging.getLogger("outreach.control")
 
@@ -35,6 +35,9 @@ ALL = "all"
 # leaves a mailbox the health job paused for its bounce rate alone.
 ALL_PREFIX = "paused with /pause all"
 SUGGESTIONS = 3
+# difflib's default ratio: the pool mixes mailboxes, domains and campaigns, so a stricter
+# match than the single-kind admin commands' keeps unrelated names out of the suggestions.
+SIMILAR = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +115,9 @@ def resolve_name(
         if candidate.casefold() == folded:
             return Target("campaign", candidate)
     pool = list(known) if known is not None else [*mailboxes, *domains, *campaigns]
-    by_folded = {candidate.casefold(): candidate for candidate in pool}
-    close = difflib.get_close_matches(folded, list(by_folded), n=SUGGESTIONS, cutoff=0.6)
-    return Unknown(wanted, tuple(by_folded[c] for c in close))
+    # Reversed: of names equal but for case the last listed is suggested, as it always was.
+    close = closest(wanted, reversed(pool), n=SUGGESTIONS, cutoff=SIMILAR)
+    return Unknown(wanted, tuple(close))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +132,10 @@ class _World:
 class ControlService:
     """Pause and resume mailboxes, domains, campaigns or everything."""
 
-    def __init__(self, repo: Repository, clock: Clock, config: OutreachConfig) -> None:
-        self._repo = repo
+    def __init__(self, store: ControlStore, clock: Clock, rules: Rules) -> None:
+        self._repo = store
         self._clock = clock
-        self._config = config
+        self._rules = rules
 
     async def _world(self) -> _World:
         domains = await self._repo.domains()
@@ -147,7 +150,7 @@ class ControlService:
         return _resolve(await self._world(), name, allow_all=allow_all)
 
     def _today(self) -> date:
-        return limits.local_day(self._clock.now(), self._config.sending.timezone)
+        return limits.local_day(self._clock.now(), self._rules.timezone)
 
     # --- pause -------------------------------------------------------------------------------
 
@@ -188,10 +191,8 @@ class ControlService:
             # the warm-up restart that end would have given, so a later /resume lands in
             # phase 2 rather than at full volume.
             end = domain.cooldown_until if domain and domain.cooldown_until else None
-            restart_day = (
-                limits.local_day(end, self._config.sending.timezone) if end else self._today()
-            )
-            start = warmup.phase2_restart(self._config.warmup.policy(), restart_day)
+            restart_day = limits.local_day(end, self._rules.timezone) if end else self._today()
+            start = warmup.phase2_restart(self._rules.warmup, restart_day)
             await self._repo.set_mailbox_warmup(row.id, start, MailboxState.PAUSED, why)
             until = f" (until {end:%Y-%m-%d})" if end else ""
             return Change(
@@ -300,13 +301,13 @@ class ControlService:
         """Warming while its ramp is unfinished today, else active."""
         if row.warmup_start is None:
             return MailboxState.ACTIVE
-        policy = self._config.warmup.policy()
+        policy = self._rules.warmup
         day = warmup.warmup_day(row.warmup_start, self._today())
         warm = warmup.is_warm(policy, day, row.daily_limit)
         return MailboxState.ACTIVE if warm else MailboxState.WARMING
 
     async def _end_cooldown(self, domain: DomainRow) -> Change:
-        start = warmup.phase2_restart(self._config.warmup.policy(), self._today())
+        start = warmup.phase2_restart(self._rules.warmup, self._today())
         count = await self._repo.end_cooldown(domain.name, start)
         return Change(
             f"domain {domain.name}",
@@ -359,11 +360,11 @@ class ControlService:
             out: list[Change | Left] = []
             if cooling and domain is not None:
                 out.append(await self._end_cooldown(domain))
-            start = warmup.phase2_restart(self._config.warmup.policy(), self._today())
+            start = warmup.phase2_restart(self._rules.warmup, self._today())
             await self._repo.set_mailbox_warmup(row.id, start, MailboxState.WARMING, "")
             out.append(
                 Change(subject, row.state.value, MailboxState.WARMING.value,
-                       f"warm-up restarts at phase 2 (day {self._config.warmup.phase1_days + 1})")
+                       f"warm-up restarts at phase 2 (day {self._rules.warmup.phase1_days + 1})")
             )  # fmt: skip
             return out
         # Paused, its domain not cooling down.

@@ -237,9 +237,9 @@ def alert_text(result: DomainDns) -> str:
 async def check_dns(ctx: AppContext, checker: DnsChecker | None = None) -> list[DomainDns]:
     """Check every configured domain; raise a warning alert per domain missing something."""
     if checker is None:
-        dns_config = ctx.config.dns
-        checker = await DnsChecker.create(dns_config.nameserver, dns_config.dkim_selectors)
-    results = await checker.check_all([domain.name for domain in ctx.config.domains])
+        rules = ctx.rules.dns
+        checker = await DnsChecker.create(rules.nameserver, rules.dkim_selectors)
+    results = await checker.check_all([domain.name for domain in ctx.rules.domains])
     for result in results:
         if result.problems():
             await ctx.alerts.raise_alert(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, timedelta
 
-from config import OutreachConfig
 from core import health, limits, warmup
 from core.models import MailboxState, RateCounts
+from core.records import CoolDown, Effects, NewAlert
+from core.specs import Rules
 from engine.alerts import AlertOutbox, Severity
 from engine.clock import Clock
-from storage.repository import Repository
+from engine.ports import EffectStore, HealthStore
 
 log = logging.getLogger("outreach.health")
 
@@ -22,58 +24,76 @@ class HealthService:
     """Applies the core's verdicts to the stored state and raises the alerts that go with them."""
 
     def __init__(
-        self, repo: Repository, clock: Clock, config: OutreachConfig, alerts: AlertOutbox
+        self,
+        store: HealthStore,
+        effects: EffectStore,
+        clock: Clock,
+        rules: Rules,
+        alerts: AlertOutbox,
     ) -> None:
-        self._repo = repo
+        self._store = store
+        self._effects = effects
         self._clock = clock
-        self._config = config
-        self._policy = config.health.policy()
+        self._rules = rules
+        self._policy = rules.health
         self._alerts = alerts
 
     def _today(self) -> date:
-        return limits.local_day(self._clock.now(), self._config.sending.timezone)
+        return limits.local_day(self._clock.now(), self._rules.timezone)
 
-    async def cool_down(self, domain: str, mailbox: str, why: str) -> None:
+    def cool_down_of(self, domain: str, mailbox: str, why: str) -> CoolDown:
         """A spam block on `mailbox`: its whole domain rests for `cooldown_days` (SPEC 9)."""
         verdict = health.block_verdict(domain, mailbox, self._clock.now(), self._policy)
         assert verdict.until is not None
-        if await self._repo.cool_down_domain(domain, f"{verdict.reason}: {why}", verdict.until):
-            await self._alerts.raise_alert(
+        return CoolDown(
+            domain,
+            f"{verdict.reason}: {why}",
+            verdict.until,
+            self._alerts.draft(
                 "cooldown",
                 domain,
                 Severity.CRITICAL,
                 f"Domain {domain} is cooling down until {verdict.until:%Y-%m-%d} "
                 f"({self._policy.cooldown_days} days): {verdict.reason} ({why}). Its mailboxes "
                 "then restart warm-up at phase 2.",
-            )
+            ),
+        )
+
+    async def cool_down(self, domain: str, mailbox: str, why: str) -> None:
+        """cool_down_of() applied: the domain, its mailboxes and the alert in one commit."""
+        await self._effects.apply(Effects(cool_down=self.cool_down_of(domain, mailbox, why)))
 
     async def maintain(self) -> None:
         """Day-level upkeep: end cool-downs, promote warm mailboxes to active."""
         today = self._today()
-        policy = self._config.warmup.policy()
-        for domain, _until in await self._repo.cooldowns_over(self._clock.now()):
-            count = await self._repo.end_cooldown(domain, warmup.phase2_restart(policy, today))
-            await self._alerts.raise_alert(
+        policy = self._rules.warmup
+
+        def back(domain: str) -> Callable[[int], NewAlert]:
+            return lambda count: self._alerts.draft(
                 "cooldown_over",
                 domain,
                 Severity.INFO,
                 f"Domain {domain} is back from cool-down; {count} mailbox(es) restart warm-up "
                 "at phase 2.",
             )
-        for mailbox_id, address, daily_limit, start in await self._repo.warming_mailboxes():
+
+        for domain, _until in await self._store.cooldowns_over(self._clock.now()):
+            restart = warmup.phase2_restart(policy, today)
+            await self._store.end_cooldown(domain, restart, back(domain))
+        for mailbox_id, address, daily_limit, start in await self._store.warming_mailboxes():
             if start is None:
                 continue
             day = warmup.warmup_day(date.fromisoformat(start), today)
             if warmup.is_warm(policy, day, daily_limit):
-                await self._repo.set_mailbox_state(mailbox_id, MailboxState.ACTIVE, "warmed up")
+                await self._store.set_mailbox_state(mailbox_id, MailboxState.ACTIVE, "warmed up")
                 log.info("%s finished warm-up on day %d", address, day)
 
     async def evaluate(self) -> None:
         """Rates over the window -> pauses and alerts for mailboxes and domains."""
-        tz = self._config.sending.timezone
+        tz = self._rules.timezone
         today = self._today()
         start, _ = limits.day_bounds(health.window_start(today, self._policy), tz)
-        rows = await self._repo.window_counts(start, self._clock.now())
+        rows = await self._store.window_counts(start, self._clock.now())
         per_domain: dict[str, list[RateCounts]] = defaultdict(list)
         for row in rows:
             per_domain[row.domain].append(row.counts)
@@ -86,14 +106,14 @@ class HealthService:
                 continue  # already stopped: neither pause again nor warn
             for verdict in health.mailbox_verdicts(row.address, row.counts, self._policy, culprit):
                 if verdict.action is health.Action.PAUSE:
-                    await self._repo.set_mailbox_state(
-                        row.mailbox_id, MailboxState.PAUSED, verdict.reason
-                    )
-                    await self._alerts.raise_alert(
+                    alert = self._alerts.draft(
                         "mailbox_paused",
                         row.address,
                         Severity.CRITICAL,
                         f"Mailbox {row.address} paused: {verdict.reason}. /resume when fixed.",
+                    )
+                    await self._effects.apply(
+                        Effects(pause_mailbox=(row.mailbox_id, verdict.reason), alerts=(alert,))
                     )
                 else:
                     # Once a day per mailbox (SPEC 9): the key carries the day, quiet a day.

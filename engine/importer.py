@@ -21,8 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import cast
 
-import aiosqlite
-
 from core.leads import (
     MAX_REASONS,
     HeaderError,
@@ -40,8 +38,7 @@ from core.leads import (
 )
 from core.templates import TemplateError, compile_step, required_variables
 from engine.lead_files import LeadFile, LeadFileError, LeadImportError, RowBlock, open_lead_file
-from storage.db import to_ms, transaction
-from storage.leads import Stage, campaign_names, campaign_steps, find_campaign
+from engine.ports import LeadStage, LeadStore
 
 BATCH_ROWS = 10_000  # rows per chunk: one frame for the staging writer, one progress call
 
@@ -54,7 +51,7 @@ class UnknownCampaignError(LeadImportError):
 
 
 async def import_leads(
-    conn: aiosqlite.Connection,
+    store: LeadStore,
     path: Path,
     campaign: str,
     *,
@@ -63,17 +60,17 @@ async def import_leads(
 ) -> ImportReport:
     """Import `path` into `campaign`; `progress(rows_read)` is awaited after every chunk.
 
-    `conn` must not be used by other tasks meanwhile (give the import its own connection from
-    storage.db.open_db): their statements would land inside the import's transactions. The
-    new leads are queued in address order, not file order (see storage.leads).
+    `store` must have a connection of its own (engine.ports.OpenLeadStore): other tasks'
+    statements would land inside the import's transactions. The new leads are queued in
+    address order, not file order (see storage.leads).
     Raises LeadImportError (LeadFileError, UnknownCampaignError) with a message for the user.
     """
-    target = await find_campaign(conn, campaign)
+    target = await store.find_campaign(campaign)
     if target is None:
-        known = await campaign_names(conn)
+        known = await store.campaign_names()
         listed = ", ".join(known) if known else "none yet"
         raise UnknownCampaignError(f"no campaign named {campaign!r}; known campaigns: {listed}")
-    required = await _required_variables(conn, target.id, target.name)
+    required = await _required_variables(store, target.id, target.name)
 
     lead_file = await asyncio.to_thread(open_lead_file, path)
     parser: _Parser | None = None
@@ -83,7 +80,7 @@ async def import_leads(
         except HeaderError as exc:
             raise LeadFileError(str(exc)) from None
         parser = _Parser(lead_file, layout, BATCH_ROWS)
-        stage = Stage(conn)
+        stage = store.stage()
         try:
             await stage.create(expected_bytes=await asyncio.to_thread(_size, path))
             async with stage.filling():
@@ -92,13 +89,12 @@ async def import_leads(
                 raise LeadFileError("the file has a header row but no data rows")
             # The sort touches the scratch database only: nothing is locked for others yet.
             duplicates = await stage.index()
-            async with transaction(conn):
-                classified = await stage.classify(
-                    target.id,
-                    any_missing=parser.counts.any_missing,
-                    any_unicode=parser.counts.any_unicode,
-                )
-                imported = await stage.insert_leads(target.id, to_ms(now))
+            classified, imported = await stage.commit(
+                target.id,
+                any_missing=parser.counts.any_missing,
+                any_unicode=parser.counts.any_unicode,
+                created_at=now,
+            )
             missing = await stage.missing_rows(MAX_REASONS)
         finally:
             await stage.drop()
@@ -124,12 +120,10 @@ async def import_leads(
     )
 
 
-async def _required_variables(
-    conn: aiosqlite.Connection, campaign_id: int, name: str
-) -> frozenset[str]:
+async def _required_variables(store: LeadStore, campaign_id: int, name: str) -> frozenset[str]:
     """Variables some step of the campaign uses without a default."""
     required: set[str] = set()
-    for step in await campaign_steps(conn, campaign_id):
+    for step in await store.campaign_steps(campaign_id):
         try:
             compiled = compile_step(step.subject, step.body, step.html)
         except TemplateError as exc:
@@ -140,7 +134,7 @@ async def _required_variables(
     return frozenset(required)
 
 
-async def _stage_all(parser: _Parser, stage: Stage, progress: Progress | None) -> None:
+async def _stage_all(parser: _Parser, stage: LeadStage, progress: Progress | None) -> None:
     """Parse chunk n+1 in a worker thread while chunk n goes to the staging writer; until the
     file ends. The writer (a process, for a big file) inserts on another core meanwhile."""
     pending = asyncio.ensure_future(asyncio.to_thread(parser.chunk))

@@ -1,4 +1,4 @@
-"""One sending tick: load a snapshot, plan, reserve, render, send, record (SPEC 6 and 8)."""
+"""One sending tick: load a snapshot, plan, reserve, compose, send, record (SPEC 6 and 8)."""
 
 from __future__ import annotations
 
@@ -6,33 +6,42 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Protocol
 
-from config import MailboxConfig, OutreachConfig
-from core import health, limits, message, outcomes, planner, templates, unsubscribe
+from core import health, limits, outcomes, planner, recovery, templates
+from core.compose import BrokenTemplate, Composed, LacksVariables, Sender, Unsubscribe, compose
 from core.message import OutgoingMessage
 from core.models import (
-    CampaignState,
     CampaignView,
     DomainView,
     EventKind,
     LeadState,
-    MailboxState,
     MailboxView,
     Outcome,
     SendPlan,
     SendState,
     Snapshot,
 )
-from core.records import Delivered, LeadInput, Refused, Reservation, SendKind, StepRow
+from core.records import (
+    Delivered,
+    Effects,
+    LeadInput,
+    NewAlert,
+    NewEvent,
+    Refused,
+    Reservation,
+    SendFinish,
+    SendKind,
+    StepRow,
+    Suppression,
+)
+from core.specs import Rules, SmtpAccount
 from engine.alerts import AlertOutbox, Severity
 from engine.clock import Clock
 from engine.health import HealthService
-from mail.smtp import SmtpAccount
-from storage.repository import Repository
+from engine.ports import Ledger, MailSender, SendingStore
 
 log = logging.getLogger("outreach.sending")
 
@@ -42,21 +51,6 @@ FOLLOWUPS_PER_TICK = 500
 # small enough that the first mails leave soon, big enough that a reservation is cheap.
 RESERVE_CHUNK = 25
 RENDERS_PER_YIELD = 5  # messages rendered before the mailboxes' SMTP replies get a turn
-# The alert after a crash: 25 lines of at most 150 characters fit one Telegram message; 20
-# such alerts (500 steps) are as much as a chat should take, the log has the rest.
-UNKNOWN_LINE_CHARS = 150
-UNKNOWN_LINES_PER_ALERT = 25
-UNKNOWN_ALERTS = 20
-
-
-class MailSender(Protocol):
-    """The SMTP port: deliver one message from one mailbox; never raises for SMTP trouble."""
-
-    async def send(
-        self, account: SmtpAccount, message: OutgoingMessage, *, gate: Awaitable[bool] | None
-    ) -> Outcome:
-        """Attempt delivery and say how it went; the message data waits for `gate` to say True."""
-        ...
 
 
 @dataclass(slots=True)
@@ -97,83 +91,35 @@ class _Tick:
     stopped: set[int] = field(default_factory=set)  # campaigns stopped by a broken template
 
 
-class _Ledger:
-    """Writes the send records of all mailboxes in shared transactions (a group commit).
-
-    A mailbox hands in the record of its last mail and the id of its next one and resumes once
-    the transaction holding both has committed: a step is always marked 'sending' in the
-    database before its SMTP transaction begins, and one commit serves many mailboxes.
-    """
-
-    def __init__(self, repo: Repository, clock: Clock) -> None:
-        self._repo = repo
-        self._clock = clock
-        self._waiting: list[tuple[Delivered | None, int | None, asyncio.Future[bool]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    def write(self, delivered: Delivered | None, starting: int | None) -> asyncio.Future[bool]:
-        """Record `delivered` and mark `starting` 'sending'; True when `starting` was marked."""
-        # A bare future, not a coroutine: the sender awaits it as its gate without a task.
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((delivered, starting, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain())
-        return future
-
-    async def close(self) -> None:
-        """Wait for the last write."""
-        if self._writer is not None:
-            await self._writer
-
-    async def _drain(self) -> None:
-        # Whatever arrives while a transaction is on its way goes into the next one.
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                marked = await self._repo.record_sends(
-                    delivered=[done for done, _, _ in batch if done is not None],
-                    starting=[send_id for _, send_id, _ in batch if send_id is not None],
-                    now=self._clock.now(),
-                )
-            except Exception as exc:  # handed to every writer of this batch
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            except BaseException:
-                for _, _, future in batch:
-                    future.cancel()
-                raise
-            for _, send_id, future in batch:
-                if not future.done():
-                    future.set_result(send_id in marked)
-
-
 class SendingEngine:
     """Runs ticks; every limit is re-checked by the database when a step is reserved."""
 
     def __init__(
         self,
         *,
-        repo: Repository,
+        store: SendingStore,
         sender: MailSender,
         clock: Clock,
-        config: OutreachConfig,
+        rules: Rules,
         alerts: AlertOutbox,
         domains: HealthService,
         rng: random.Random | None = None,
         unsubscribe_secret: bytes | None = None,
     ) -> None:
-        self._repo = repo
+        self._store = store
         self._sender = sender
         self._clock = clock
-        self._config = config
+        self._rules = rules
         self._alerts = alerts
         self._domains = domains
         self._rng = rng or random.Random()
-        self._secret = unsubscribe_secret
-        self._mailboxes: dict[str, MailboxConfig] = {m.address: m for m in config.mailboxes}
-        self._accounts = {m.address: SmtpAccount(m.address, m.smtp) for m in config.mailboxes}
+        self._unsubscribe = (
+            Unsubscribe(rules.unsubscribe_url, unsubscribe_secret)
+            if rules.unsubscribe_url is not None and unsubscribe_secret is not None
+            else None
+        )
+        self._senders = {m.address: m for m in rules.mailboxes}
+        self._accounts = {m.address: m.account for m in rules.mailboxes}
         self._compiled: dict[tuple[int, int, str | None, str, str | None], templates.CompiledStep]
         self._compiled = {}
         self._lock = asyncio.Lock()
@@ -181,33 +127,17 @@ class SendingEngine:
     async def recover(self) -> int:
         """On start: steps a crash left mid-send become 'unknown' (never resent) and are listed."""
         now = self._clock.now()
-        lost = await self._repo.recover_sends(now)
-        lines = [
-            f"- {item.email or 'warm-up'} (campaign {item.campaign or '-'}, step "
-            f"{item.step_no or '-'}, from {item.mailbox})"[:UNKNOWN_LINE_CHARS]
-            for item in lost
-        ]
-        for line in lines:
-            log.warning("unknown send (interrupted mid-send, not resent): %s", line[2:])
+        lost = await self._store.recover_sends(now)
+        for item in lost:
+            log.warning(
+                "unknown send (interrupted mid-send, not resent): %s",
+                recovery.unknown_line(item)[2:],
+            )
         # Several alerts rather than one long text: each must fit one chat message. Past the
         # cap the chat gets a count, and the log above has every one.
-        parts = [
-            lines[at : at + UNKNOWN_LINES_PER_ALERT]
-            for at in range(0, len(lines), UNKNOWN_LINES_PER_ALERT)
-        ]
-        shown = parts[:UNKNOWN_ALERTS]
-        rest = len(lines) - sum(map(len, shown))
-        for number, part in enumerate(shown, 1):
-            which = f" (list {number} of {len(shown)})" if len(shown) > 1 else ""
-            more = ""
-            if number == len(shown) and rest > 0:
-                more = f"\n... and {rest} more: the log lists every one ('unknown send')"
+        for number, text in enumerate(recovery.unknown_alerts(lost), 1):
             await self._alerts.raise_alert(
-                "unknown_sends",
-                f"{now.isoformat()}#{number}",
-                Severity.CRITICAL,
-                f"{len(lost)} send(s) were interrupted mid-send and are marked unknown; they "
-                f"will not be resent automatically{which}:\n" + "\n".join(part) + more,
+                "unknown_sends", f"{now.isoformat()}#{number}", Severity.CRITICAL, text
             )
         return len(lost)
 
@@ -233,16 +163,16 @@ class SendingEngine:
     async def _send_plans(
         self, plans: Sequence[SendPlan], snap: Snapshot, report: TickReport
     ) -> None:
-        """Render and reserve the plans chunk by chunk while the reserved ones go out."""
+        """Compose and reserve the plans chunk by chunk while the reserved ones go out."""
         tick = _Tick(
             snap=snap,
             steps=await self._steps({p.campaign_id for p in plans}),
-            leads=await self._repo.lead_inputs([p.lead_id for p in plans]),
+            leads=await self._store.lead_inputs([p.lead_id for p in plans]),
             mailboxes={m.id: m for m in snap.mailboxes},
             domains={d.name: d for d in snap.domains},
             campaigns={c.id: c for c in snap.campaigns},
         )
-        ledger = _Ledger(self._repo, self._clock)
+        ledger = self._store.ledger(self._clock.now)
         queues: dict[int, asyncio.Queue[_Job | None]] = {}
         workers: list[asyncio.Task[None]] = []
         try:
@@ -268,11 +198,11 @@ class SendingEngine:
 
     async def _snapshot(self) -> Snapshot:
         now = self._clock.now()
-        tz = self._config.sending.timezone
+        tz = self._rules.timezone
         today = limits.local_day(now, tz)
-        start_day = health.window_start(today, self._config.health.policy())
+        start_day = health.window_start(today, self._rules.health)
         window_start, _ = limits.day_bounds(start_day, tz)
-        snap = await self._repo.load_snapshot(
+        snap = await self._store.load_snapshot(
             now=now,
             day=today.isoformat(),
             window_start=window_start,
@@ -280,17 +210,14 @@ class SendingEngine:
             new_per_campaign=NEW_LEADS_PER_CAMPAIGN,
         )
         return dataclasses.replace(
-            snap,
-            sending_timezone=tz,
-            warmup=self._config.warmup.policy(),
-            sending=self._config.sending.policy(),
+            snap, sending_timezone=tz, warmup=self._rules.warmup, sending=self._rules.sending
         )
 
     async def _prepare(
         self, plans: Sequence[SendPlan], tick: _Tick, report: TickReport
     ) -> list[_Job]:
-        """Render each planned step, then reserve them all; a refused or broken one is skipped."""
-        built: list[tuple[SendPlan, OutgoingMessage, int | None]] = []
+        """Compose each planned step, then reserve them all; a refused or broken one is skipped."""
+        built: list[tuple[SendPlan, Composed]] = []
         for index, plan in enumerate(plans, 1):
             if index % RENDERS_PER_YIELD == 0:
                 # Rendering is CPU work: now and then let the mailboxes' SMTP replies in (a
@@ -298,18 +225,15 @@ class SendingEngine:
                 await asyncio.sleep(0)
             if plan.campaign_id in tick.stopped or plan.lead_id not in tick.leads:
                 continue
-            mailbox = tick.mailboxes[plan.mailbox_id]
-            rendered = await self._build(
-                plan, mailbox, tick.leads[plan.lead_id], tick.steps, tick.stopped
-            )
-            if rendered is not None:
-                built.append((plan, *rendered))
+            composed = await self._compose(plan, tick)
+            if composed is not None:
+                built.append((plan, composed))
         now = self._clock.now()
         today = limits.local_day(now, tick.snap.sending_timezone)
-        reqs = [self._reservation(plan, msg, tick, now, today) for plan, msg, _ in built]
+        reqs = [self._reservation(plan, c.message, tick, now, today) for plan, c in built]
         jobs: list[_Job] = []
-        for (plan, msg, next_wait), result in zip(
-            built, await self._repo.reserve_many(reqs), strict=True
+        for (plan, composed), result in zip(
+            built, await self._store.reserve_many(reqs), strict=True
         ):
             if isinstance(result, Refused):
                 report.refused[result.reason.value] = report.refused.get(result.reason.value, 0) + 1
@@ -317,7 +241,15 @@ class SendingEngine:
             account = self._accounts[tick.mailboxes[plan.mailbox_id].address]
             lead = tick.leads[plan.lead_id]
             jobs.append(
-                _Job(plan, result.send_id, msg, account, lead, next_wait, result.attempts + 1)
+                _Job(
+                    plan,
+                    result.send_id,
+                    composed.message,
+                    account,
+                    lead,
+                    composed.next_wait_days,
+                    result.attempts + 1,
+                )  # fmt: skip
             )
         return jobs
 
@@ -342,7 +274,7 @@ class SendingEngine:
         )
 
     async def _steps(self, campaign_ids: set[int]) -> dict[tuple[int, int], StepRow]:
-        rows = await self._repo.steps(sorted(campaign_ids))
+        rows = await self._store.steps(sorted(campaign_ids))
         return {(row.campaign_id, row.step_no): row for row in rows}
 
     def _compile(self, row: StepRow) -> templates.CompiledStep:
@@ -352,74 +284,45 @@ class SendingEngine:
             self._compiled[key] = templates.compile_step(row.subject, row.body, row.html)
         return self._compiled[key]
 
-    async def _build(
-        self,
-        plan: SendPlan,
-        mailbox: MailboxView,
-        lead: LeadInput,
-        steps: dict[tuple[int, int], StepRow],
-        stopped: set[int],
-    ) -> tuple[OutgoingMessage, int | None] | None:
+    async def _compose(self, plan: SendPlan, tick: _Tick) -> Composed | None:
         """The message for one planned step, or None when the lead or campaign can't send it."""
-        row = steps.get((plan.campaign_id, plan.step_no))
-        first = steps.get((plan.campaign_id, 1))
-        if row is None or first is None:
+        mailbox = tick.mailboxes[plan.mailbox_id]
+        spec = self._senders.get(mailbox.address)
+        if spec is None:
             return None
-        variables = {**lead.variables, "email": lead.email}
-        try:
-            text, html = templates.render_content(self._compile(row), variables, self._rng)
-            # The thread's subject is step 1's, spun with a per-lead seed: every follow-up's
-            # `Re:` then repeats exactly the words the first mail used.
-            thread_subject = templates.render_subject(
-                self._compile(first), variables, random.Random(plan.lead_id)
-            )
-        except templates.MissingVariableError as exc:
-            log.warning("lead %s lacks %s; not sent", plan.lead_id, sorted(exc.names))
-            await self._repo.close_lead_by_id(plan.lead_id, LeadState.FAILED)
-            return None
-        except templates.TemplateError as exc:
-            stopped.add(plan.campaign_id)
-            await self._stop_campaign(plan.campaign_id, str(exc))
-            return None
-        config = self._mailboxes.get(mailbox.address)
-        if config is None:
-            return None
-        in_reply_to = lead.thread[-1] if plan.step_no > 1 and lead.thread else None
-        url = None
-        if self._secret is not None and self._config.unsubscribe is not None:
-            token = unsubscribe.make_token(self._secret, plan.lead_id)
-            url = f"{self._config.unsubscribe.base_url.rstrip('/')}/u/{token}"
-        msg = message.build_message(
-            sender=mailbox.address,
-            display_name=config.display_name,
-            to=lead.email,
-            subject=thread_subject or "",
-            text=text,
-            html=html,
-            message_id=message.make_message_id(
-                mailbox.domain, f"{self._rng.getrandbits(128):032x}"
-            ),
-            date=self._clock.now(),
-            postal_address=self._config.sending.postal_address,
-            in_reply_to=in_reply_to,
-            references=list(lead.thread[:-1]) if in_reply_to else None,
-            unsubscribe_url=url,
+        result = compose(
+            plan,
+            tick.leads[plan.lead_id],
+            tick.steps,
+            Sender(mailbox.address, mailbox.domain, spec.display_name),
+            compile_step=self._compile,
+            rng=self._rng,
+            now=self._clock.now(),
+            postal_address=self._rules.postal_address,
+            unsubscribe_link=self._unsubscribe,
         )
-        after = steps.get((plan.campaign_id, plan.step_no + 1))
-        return msg, (after.wait_days if after else None)
+        if isinstance(result, LacksVariables):
+            log.warning("lead %s lacks %s; not sent", plan.lead_id, sorted(result.names))
+            await self._store.apply(Effects(close_lead=(plan.lead_id, LeadState.FAILED)))
+            return None
+        if isinstance(result, BrokenTemplate):
+            tick.stopped.add(plan.campaign_id)
+            await self._stop_campaign(tick.campaigns[plan.campaign_id], result.why)
+            return None
+        return result
 
-    async def _stop_campaign(self, campaign_id: int, why: str) -> None:
-        await self._repo.set_campaign_state(campaign_id, CampaignState.STOPPED, why[:500])
-        name = next((c.name for c in await self._repo.campaigns() if c.id == campaign_id), "?")
-        await self._alerts.raise_alert(
+    async def _stop_campaign(self, campaign: CampaignView, why: str) -> None:
+        alert = self._alerts.draft(
             "campaign_stopped",
-            name,
+            campaign.name,
             Severity.CRITICAL,
-            f"Campaign {name} stopped: its template is broken, nothing was sent with it.\n{why}",
+            f"Campaign {campaign.name} stopped: its template is broken, nothing was sent with "
+            f"it.\n{why}",
         )
+        await self._store.stop_campaign(campaign.id, why[:500], alert)
 
     async def _send_all(
-        self, queue: asyncio.Queue[_Job | None], ledger: _Ledger, report: TickReport
+        self, queue: asyncio.Queue[_Job | None], ledger: Ledger, report: TickReport
     ) -> None:
         """Send one mailbox's jobs in order until None; after a stop, put the rest back."""
         delivered: Delivered | None = None  # the last mail's record, written with the next mark
@@ -455,10 +358,11 @@ class SendingEngine:
     async def _put_back(self, job: _Job, report: TickReport) -> None:
         """The mailbox can't send now (paused, resting, cooling down): the step waits."""
         now = self._clock.now()
-        await self._repo.schedule_retry(
-            job.send_id, now=now, due=now, code=None, reply="not attempted: mailbox stopped",
-            refund_attempt=False,  # never marked 'sending': no attempt was counted
+        finish = SendFinish(
+            job.send_id, SendState.RETRY, now, code=None, reply="not attempted: mailbox stopped",
+            retry_at=now, refund_attempt=False,  # never marked 'sending': no attempt was counted
         )  # fmt: skip
+        await self._store.settle(finish, Effects())
         report.retried += 1
 
     async def _settle(
@@ -469,12 +373,12 @@ class SendingEngine:
         Returns the delivery (None unless sent) and whether the mailbox must stop for now.
         """
         now = self._clock.now()
-        tz = self._config.sending.timezone
+        tz = self._rules.timezone
         _, day_end = limits.day_bounds(limits.local_day(now, tz), tz)
         decision = outcomes.decide(
             outcome,
             attempts=job.attempts,
-            max_attempts=self._config.sending.max_attempts,
+            max_attempts=self._rules.sending.max_attempts,
             now=now,
             day_end=day_end,
         )
@@ -483,40 +387,44 @@ class SendingEngine:
             due = None if job.next_wait_days is None else now + timedelta(days=job.next_wait_days)
             done = Delivered(job.send_id, now, outcome.code, outcome.summary, job.plan.lead_id, due)
             return done, False
-        return None, await self._record(job, outcome, decision, report)
-
-    async def _record(
-        self, job: _Job, outcome: Outcome, decision: outcomes.Decision, report: TickReport
-    ) -> bool:
-        """Apply the decision for an attempt that did not deliver; True when the mailbox stops."""
-        now = self._clock.now()
-        reply = outcome.summary
         if decision.send_state is SendState.RETRY:
             report.retried += 1
-            assert decision.retry_at is not None
-            await self._repo.schedule_retry(
-                job.send_id, now=now, due=decision.retry_at, code=outcome.code, reply=reply,
-                refund_attempt=decision.refund_attempt,
-            )  # fmt: skip
+        elif decision.send_state is SendState.UNKNOWN:
+            report.unknown += 1
         else:
-            if decision.send_state is SendState.UNKNOWN:
-                report.unknown += 1
-            else:
-                report.failed += 1
-            await self._repo.finish_failed(
-                job.send_id, state=decision.send_state, now=now, code=outcome.code, reply=reply,
-                lead_id=job.plan.lead_id, lead_state=decision.lead_state,
-            )  # fmt: skip
-        await self._side_effects(job, outcome, decision)
-        return bool(
-            decision.pause_mailbox or decision.rest_mailbox_until or decision.cool_down_domain
+            report.failed += 1
+        await self._store.settle(
+            self._finish(job, outcome, decision, now), self._effects(job, outcome, decision, now)
         )
+        if decision.event is EventKind.BOUNCE_HARD:
+            log.info("hard bounce from %s for lead %s", job.account.address, job.plan.lead_id)
+        stops = decision.pause_mailbox or decision.rest_mailbox_until or decision.cool_down_domain
+        return None, bool(stops)
 
-    async def _side_effects(self, job: _Job, outcome: Outcome, decision: outcomes.Decision) -> None:
-        now = self._clock.now()
+    @staticmethod
+    def _finish(
+        job: _Job, outcome: Outcome, decision: outcomes.Decision, now: datetime
+    ) -> SendFinish:
+        """How the step ends: retried, or closed with its lead."""
+        if decision.send_state is SendState.RETRY:
+            assert decision.retry_at is not None
+            return SendFinish(
+                job.send_id, SendState.RETRY, now, outcome.code, outcome.summary,
+                retry_at=decision.retry_at, refund_attempt=decision.refund_attempt,
+            )  # fmt: skip
+        return SendFinish(
+            job.send_id, decision.send_state, now, outcome.code, outcome.summary,
+            lead_id=job.plan.lead_id, lead_state=decision.lead_state,
+        )  # fmt: skip
+
+    def _effects(
+        self, job: _Job, outcome: Outcome, decision: outcomes.Decision, now: datetime
+    ) -> Effects:
+        """What the attempt causes beyond its step, committed with it (SPEC 8 and 9)."""
         address = job.account.address
+        event = None
         if decision.event is not None:
-            await self._repo.add_event(
+            event = NewEvent(
                 source="smtp",
                 source_id=f"{job.send_id}:{job.message.message_id}",
                 kind=decision.event,
@@ -529,31 +437,40 @@ class SendingEngine:
                 step_no=job.plan.step_no,
                 detail=outcome.summary,
             )
-        if decision.suppress:
-            await self._repo.suppress(job.lead.email, "hard bounce", "smtp", now=now)
-            # The address is dead for every campaign: close its other open leads too.
-            await self._repo.close_open_leads(LeadState.SUPPRESSED, address=job.lead.email)
+        alerts: list[NewAlert] = []
         if decision.pause_mailbox:
-            await self._repo.set_mailbox_state(
-                job.plan.mailbox_id, MailboxState.PAUSED, decision.pause_mailbox
+            alerts.append(
+                self._alerts.draft(
+                    "mailbox_paused",
+                    address,
+                    Severity.CRITICAL,
+                    f"Mailbox {address} paused: {decision.pause_mailbox}. Fix it, then /resume.",
+                )
             )
-            await self._alerts.raise_alert(
-                "mailbox_paused",
-                address,
-                Severity.CRITICAL,
-                f"Mailbox {address} paused: {decision.pause_mailbox}. Fix it, then /resume.",
-            )
-        if decision.rest_mailbox_until is not None:
-            await self._repo.set_mailbox_resting(job.plan.mailbox_id, decision.rest_mailbox_until)
-            if outcome.kind.value == "provider_cap":
-                await self._alerts.raise_alert(
+        until = decision.rest_mailbox_until
+        if until is not None and outcome.kind.value == "provider_cap":
+            alerts.append(
+                self._alerts.draft(
                     "provider_cap",
                     address,
                     Severity.CRITICAL,
                     f"Mailbox {address} hit its provider's sending cap ({outcome.summary}); "
-                    f"stopped until {decision.rest_mailbox_until:%Y-%m-%d %H:%M} UTC.",
+                    f"stopped until {until:%Y-%m-%d %H:%M} UTC.",
                 )
-        if decision.cool_down_domain:
-            await self._domains.cool_down(job.plan.domain, address, outcome.summary)
-        if decision.event is EventKind.BOUNCE_HARD:
-            log.info("hard bounce from %s for lead %s", address, job.plan.lead_id)
+            )
+        return Effects(
+            event=event,
+            repeatable=True,  # one attempt, one event: its effects always apply
+            # The address is dead for every campaign: its other open leads close too.
+            suppress=Suppression(job.lead.email, "hard bounce", "smtp", now)
+            if decision.suppress
+            else None,
+            pause_mailbox=(job.plan.mailbox_id, decision.pause_mailbox)
+            if decision.pause_mailbox
+            else None,
+            rest_mailbox=(job.plan.mailbox_id, until) if until is not None else None,
+            cool_down=self._domains.cool_down_of(job.plan.domain, address, outcome.summary)
+            if decision.cool_down_domain
+            else None,
+            alerts=tuple(alerts),
+        )

@@ -6,13 +6,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from core import limits
-from engine.admin import AdminError
 from engine.clock import Clock
-from storage.db import to_ms
-from storage.repository import Repository
-
-DEFAULT_DAYS = 14
-MAX_DAYS = 365
+from engine.ports import ReportQueries
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,27 +39,14 @@ class StatsReport:
         )
 
 
-def parse_days(text: str | None) -> int:
-    """The `[days]` argument: a whole number 1..365, 14 when absent; AdminError otherwise."""
-    if text is None or not text.strip():
-        return DEFAULT_DAYS
-    value = text.strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_DAYS:
-        raise AdminError(
-            f"expected a number of days from 1 to {MAX_DAYS}, like /stats 30 "
-            f"(default {DEFAULT_DAYS}); got {value[:40]!r}"
-        )
-    return int(value)
-
-
-async def gather_stats(repo: Repository, clock: Clock, timezone: str, days: int) -> StatsReport:
+async def gather_stats(repo: ReportQueries, clock: Clock, timezone: str, days: int) -> StatsReport:
     """Per-day counts over the last `days` local days, today included."""
     today = limits.local_day(clock.now(), timezone)
     dates = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
     bounds = []
     for day in dates:
         start, end = limits.day_bounds(day, timezone)  # 23 or 25 hours across DST
-        bounds.append((day.isoformat(), to_ms(start), to_ms(end)))
+        bounds.append((day.isoformat(), start, end))
     sent = await repo.sent_per_day(bounds)
     events = await repo.events_per_day(bounds)
     return StatsReport(

@@ -6,7 +6,6 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from config import OutreachConfig
 from core import capacity, health, limits, warmup
 from core.models import (
     CampaignState,
@@ -17,9 +16,10 @@ from core.models import (
     WarmupPolicy,
 )
 from core.records import CampaignCounts, DomainRow, MailboxRow, StoredAlert, UsageScope
+from core.specs import Rules
 from engine.clock import Clock
 from engine.control import Unknown, resolve_name
-from storage.repository import Repository
+from engine.ports import ReportQueries
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +56,10 @@ class StatusReport:
     unlisted: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-async def gather_status(repo: Repository, clock: Clock, config: OutreachConfig) -> StatusReport:
+async def gather_status(repo: ReportQueries, clock: Clock, rules: Rules) -> StatusReport:
     """Collect the status report for `clock.now()`."""
     now = clock.now()
-    tz = config.sending.timezone
+    tz = rules.timezone
     today = limits.local_day(now, tz)
     # /status shows no rates, and the health window only feeds the snapshot's bounce rates:
     # an empty window spares counting two weeks of sends and bounces for every mailbox.
@@ -71,7 +71,7 @@ async def gather_status(repo: Repository, clock: Clock, config: OutreachConfig) 
         new_per_campaign=0,
     )
     cap = capacity.capacity_today(
-        snap.mailboxes, snap.domains, today, config.warmup.policy(), config.sending.daily_target
+        snap.mailboxes, snap.domains, today, rules.warmup, rules.daily_target
     )
     waiting: list[tuple[int, str, MailboxView, int]] = []
     for mailbox, item in zip(snap.mailboxes, cap.mailboxes, strict=True):
@@ -160,11 +160,11 @@ Detail = MailboxDetail | DomainDetail | CampaignDetail
 
 
 async def gather_detail(
-    repo: Repository, clock: Clock, config: OutreachConfig, name: str
+    repo: ReportQueries, clock: Clock, rules: Rules, name: str
 ) -> Detail | Unknown:
     """One mailbox, domain or campaign named exactly, or the closest names when none is."""
     now = clock.now()
-    tz = config.sending.timezone
+    tz = rules.timezone
     today = limits.local_day(now, tz)
     day = today.isoformat()
     mailboxes = await repo.mailboxes()
@@ -185,7 +185,7 @@ async def gather_detail(
     )
     if isinstance(target, Unknown):
         return target
-    policy = config.warmup.policy()
+    policy = rules.warmup
     if target.kind == "mailbox":
         row = next(m for m in mailboxes if m.address == target.name)
         return await _mailbox_detail(
@@ -214,7 +214,7 @@ async def gather_detail(
         CampaignCounts(camp.id, camp.name, camp.state.value, camp.reason, camp.daily_limit,
                        0, {}),
     )  # fmt: skip
-    health_policy = config.health.policy()
+    health_policy = rules.health
     start, _ = limits.day_bounds(health.window_start(today, health_policy), tz)
     rates = (await repo.campaign_rates(start, now)).get(camp.id, RateCounts())
     return CampaignDetail(
@@ -229,7 +229,7 @@ async def gather_detail(
 
 
 async def _mailbox_detail(
-    repo: Repository,
+    repo: ReportQueries,
     row: MailboxRow,
     domain: DomainRow,
     *,
@@ -275,14 +275,12 @@ class CampaignsOverview:
     window_days: int
 
 
-async def gather_campaigns(
-    repo: Repository, clock: Clock, config: OutreachConfig
-) -> CampaignsOverview:
+async def gather_campaigns(repo: ReportQueries, clock: Clock, rules: Rules) -> CampaignsOverview:
     """Counts per campaign today, rates over the health window."""
     now = clock.now()
-    tz = config.sending.timezone
+    tz = rules.timezone
     today = limits.local_day(now, tz)
-    policy = config.health.policy()
+    policy = rules.health
     start, _ = limits.day_bounds(health.window_start(today, policy), tz)
     return CampaignsOverview(
         counts=await repo.campaign_counts(today.isoformat()),

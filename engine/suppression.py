@@ -5,14 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from config import normalise_address
-from core.models import LeadState
-from engine.admin import AdminError
+from core.records import Effects, Suppression
 from engine.context import AppContext
 
 log = logging.getLogger("outreach.suppression")
-
-EXPECTED = "an e-mail address like jane@example.com, or @example.com for a whole domain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,22 +22,6 @@ class Entry:
     def stored(self) -> str:
         """How the suppression table holds it."""
         return f"@{self.value}" if self.is_domain else self.value
-
-
-def parse_entry(text: str | None, command: str) -> Entry:
-    """`jane@example.com` or `@example.com`; AdminError saying what was expected otherwise."""
-    raw = (text or "").strip()
-    if not raw or len(raw.split()) != 1:
-        raise AdminError(f"expected {EXPECTED}: /{command} jane@example.com")
-    if raw.startswith("@"):
-        checked = normalise_address("postmaster" + raw)
-        if checked is None:
-            raise AdminError(f"{raw[:80]!r} is not a domain; expected {EXPECTED}")
-        return Entry(checked.rpartition("@")[2], is_domain=True)
-    address = normalise_address(raw)
-    if address is None:
-        raise AdminError(f"{raw[:80]!r} is not an e-mail address; expected {EXPECTED}")
-    return Entry(address.lower(), is_domain=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,20 +45,20 @@ class UnsuppressResult:
 async def suppress(ctx: AppContext, entry: Entry, admin_id: int | None) -> SuppressResult:
     """Put the entry on the list and close every open lead it covers, in every campaign."""
     source = f"bot:{admin_id}" if admin_id is not None else "bot"
-    added = await ctx.repo.suppress(entry.stored, "by an admin", source, now=ctx.clock.now())
-    # Closed even when the entry was listed already: leads imported before it was listed
-    # (or under another letter case) would otherwise still be mailed.
-    if entry.is_domain:
-        closed = await ctx.repo.close_open_leads(LeadState.SUPPRESSED, domain=entry.value)
-    else:
-        closed = await ctx.repo.close_open_leads(LeadState.SUPPRESSED, address=entry.value)
-    log.info("suppressed %s (new: %s), %d open lead(s) closed", entry.stored, added, closed)
-    return SuppressResult(entry, added, closed)
+    # Closed even when the entry was listed already (see storage): one commit for both.
+    applied = await ctx.events.apply(
+        Effects(suppress=Suppression(entry.stored, "by an admin", source, ctx.clock.now()))
+    )
+    log.info(
+        "suppressed %s (new: %s), %d open lead(s) closed",
+        entry.stored, applied.suppressed, applied.closed_leads,
+    )  # fmt: skip
+    return SuppressResult(entry, applied.suppressed, applied.closed_leads)
 
 
 async def unsuppress(ctx: AppContext, entry: Entry) -> UnsuppressResult:
     """Take the entry off the list; leads closed by it stay closed."""
-    removed = await ctx.repo.unsuppress(entry.stored)
-    still = not entry.is_domain and await ctx.repo.is_suppressed(entry.value)
+    removed = await ctx.events.unsuppress(entry.stored)
+    still = not entry.is_domain and await ctx.events.is_suppressed(entry.value)
     log.info("unsuppressed %s (was listed: %s)", entry.stored, removed)
     return UnsuppressResult(entry, removed, still)

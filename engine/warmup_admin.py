@@ -2,51 +2,18 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from config import normalise_address
 from core import limits, warmup
+from core.addresses import normalise_address
 from core.models import MailboxState, WarmupPolicy
 from core.records import MailboxRow
 from engine.admin import AdminError, unknown
 from engine.context import AppContext
 
 log = logging.getLogger("outreach.warmup")
-
-
-class Action(enum.StrEnum):
-    """What /warmup was asked to do."""
-
-    SHOW = "show"
-    START = "start"
-    STOP = "stop"
-
-
-@dataclass(frozen=True, slots=True)
-class WarmupCommand:
-    """The parsed arguments of /warmup."""
-
-    action: Action
-    mailbox: str = ""
-
-
-USAGE = "expected /warmup, /warmup start <mailbox> or /warmup stop <mailbox>"
-
-
-def parse_command(args: str | None) -> WarmupCommand:
-    """`[start|stop <mailbox>]`; AdminError saying what was expected otherwise."""
-    words = (args or "").split()
-    if not words:
-        return WarmupCommand(Action.SHOW)
-    verb = words[0].lower()
-    if verb not in (Action.START, Action.STOP):
-        raise AdminError(f"{USAGE}; got {words[0][:40]!r}")
-    if len(words) != 2:
-        raise AdminError(f"{USAGE}: name exactly one mailbox, like /warmup {verb} alex@brand.com")
-    return WarmupCommand(Action(verb), words[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +49,13 @@ class WarmupReport:
 
 async def gather_warmup(ctx: AppContext) -> WarmupReport:
     """Each warming mailbox's day, phase, cap, sends today and inbox placement."""
-    tz = ctx.config.sending.timezone
+    tz = ctx.rules.timezone
     today = limits.local_day(ctx.clock.now(), tz)
-    policy = ctx.config.warmup.policy()
-    window = ctx.config.health.window_days
+    policy = ctx.rules.warmup
+    window = ctx.rules.health.window_days
     since, _ = limits.day_bounds(today - timedelta(days=window - 1), tz)
-    warming = await ctx.repo.warming_rows(today.isoformat())
-    placements = await ctx.repo.placement_counts([m.id for m in warming], since)
+    warming = await ctx.reports.warming_rows(today.isoformat())
+    placements = await ctx.reports.placement_counts([m.id for m in warming], since)
     rows = []
     for mailbox in warming:
         inbox, spam = placements.get(mailbox.id, (0, 0))
@@ -123,10 +90,10 @@ async def gather_warmup(ctx: AppContext) -> WarmupReport:
 async def _find(ctx: AppContext, name: str) -> MailboxRow:
     """A mailbox in the config by address, any letter case; AdminError with the closest."""
     address = normalise_address(name)
-    row = await ctx.repo.mailbox_by_address(address) if address else None
+    row = await ctx.control.mailbox_by_address(address) if address else None
     if row is not None and row.state is not MailboxState.DISABLED:
         return row
-    mailboxes = [m for m in await ctx.repo.mailboxes() if m.state is not MailboxState.DISABLED]
+    mailboxes = [m for m in await ctx.control.mailboxes() if m.state is not MailboxState.DISABLED]
     folded = name.strip().casefold()
     for mailbox in mailboxes:
         if mailbox.address.casefold() == folded:
@@ -145,8 +112,8 @@ async def start_warmup(ctx: AppContext, name: str) -> tuple[MailboxRow, date]:
             f"{row.address} is cooling down with its domain; it re-enters warm-up by itself "
             "when the cool-down ends"
         )
-    today = limits.local_day(ctx.clock.now(), ctx.config.sending.timezone)
-    await ctx.repo.set_mailbox_warmup(
+    today = limits.local_day(ctx.clock.now(), ctx.rules.timezone)
+    await ctx.control.set_mailbox_warmup(
         row.id, today, MailboxState.WARMING, "warm-up started by admin"
     )
     log.info("warm-up of %s started on %s by an admin", row.address, today)
@@ -158,6 +125,8 @@ async def stop_warmup(ctx: AppContext, name: str) -> MailboxRow:
     row = await _find(ctx, name)
     if row.state is not MailboxState.WARMING:
         raise AdminError(f"{row.address} is not warming up (it is {row.state.value})")
-    await ctx.repo.set_mailbox_warmup(row.id, None, MailboxState.ACTIVE, "warm-up stopped by admin")
+    await ctx.control.set_mailbox_warmup(
+        row.id, None, MailboxState.ACTIVE, "warm-up stopped by admin"
+    )
     log.info("warm-up of %s stopped by an admin", row.address)
     return row

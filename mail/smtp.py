@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import aiosmtplib
 from aiosmtplib.email import parse_address
 
-from config import ServerConfig
 from core.classify import classify_reply, names_blocklist
 from core.message import OutgoingMessage
 from core.models import Outcome, OutcomeKind
+from core.specs import MailServer, SmtpAccount
 from mail import pipeline
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,6 @@ _QUIT_TIMEOUT = 5.0
 # RSET probe: far below any server's idle timeout, and a mailbox's next mail usually follows
 # its last one at once when the gap is zero.
 _FRESH = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class SmtpAccount:
-    """A sending mailbox: `address` is the envelope sender, `server` where it submits."""
-
-    address: str
-    server: ServerConfig
 
 
 class _Stage(enum.Enum):
@@ -312,7 +304,7 @@ class SmtpSender:
         if pooled is not None:
             pooled.clean_at = asyncio.get_running_loop().time()
 
-    async def _open(self, server: ServerConfig, progress: _Progress) -> aiosmtplib.SMTP:
+    async def _open(self, server: MailServer, progress: _Progress) -> aiosmtplib.SMTP:
         smtp = aiosmtplib.SMTP(
             hostname=server.host,
             port=server.port,
@@ -342,11 +334,11 @@ class SmtpSender:
             raise
         return smtp
 
-    async def _login(self, smtp: aiosmtplib.SMTP, server: ServerConfig) -> None:
+    async def _login(self, smtp: aiosmtplib.SMTP, server: MailServer) -> None:
         """Authenticate a fresh connection; AUTH is never skipped."""
         # A method of its own so that bench/bench_send.py can speak to Postfix's smtp-sink,
         # which answers AUTH with 250 where RFC 4954 (and aiosmtplib) want 235.
-        await smtp.login(server.username, server.password.get_secret_value())
+        await smtp.login(server.username, server.password)
 
     async def _clean_up(self, address: str, outcome: Outcome, *, refused: bool) -> None:
         """Leave the mailbox's connection fit for the next send, or drop it."""

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import aiosqlite
 
-from core.records import PendingDelivery, StoredAlert
-from storage.db import from_ms, to_ms
+from core.records import NewAlert, PendingDelivery, StoredAlert
+from storage.db import Database, from_ms, to_ms
 
 
 async def add(
@@ -99,3 +99,40 @@ async def recent(conn: aiosqlite.Connection, limit: int) -> list[StoredAlert]:
         StoredAlert(r["id"], r["key"], r["severity"], r["text"], from_ms(r["created_at"]))
         for r in rows
     ]
+
+
+async def store(conn: aiosqlite.Connection, alert: NewAlert) -> int | None:
+    """add() for an alert drafted by the outbox (inside the caller's transaction)."""
+    return await add(
+        conn, key=alert.key, severity=alert.severity, text=alert.text, chats=list(alert.chats),
+        now=alert.now, quiet_since=alert.quiet_since,
+    )  # fmt: skip
+
+
+class AlertStore:
+    """The durable alert outbox (engine.ports.AlertStore)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add_alert(self, alert: NewAlert) -> int | None:
+        """Store an alert for each chat, unless its key was raised after `quiet_since`."""
+        async with self._db.writing() as conn:
+            return await store(conn, alert)
+
+    async def due_alerts(self, now: datetime, limit: int = 100) -> list[PendingDelivery]:
+        """Deliveries to attempt now, in order per chat."""
+        async with self._db.reading() as conn:
+            return await due(conn, now, limit)
+
+    async def alert_sent(self, alert_id: int, chat_id: int, now: datetime) -> None:
+        """Mark one delivery done."""
+        async with self._db.writing() as conn:
+            await mark_sent(conn, alert_id, chat_id, now)
+
+    async def alert_postpone(
+        self, alert_id: int, chat_id: int, until: datetime, *, count: bool
+    ) -> None:
+        """Try one delivery again later."""
+        async with self._db.writing() as conn:
+            await postpone(conn, alert_id, chat_id, until, count=count)

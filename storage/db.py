@@ -6,7 +6,7 @@ import asyncio
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import TypeVar, cast
 
 import aiosqlite
 
+from core.errors import ConflictError, OutreachError
 from storage.migrations import MIGRATIONS
 
 T = TypeVar("T")
@@ -23,8 +24,12 @@ _MS = timedelta(milliseconds=1)
 _PRIVATE = 0o600
 
 
-class StorageError(Exception):
+class StorageError(OutreachError):
     """The database cannot be used as it is."""
+
+
+class StorageConflict(StorageError, ConflictError):
+    """A change the stored state refuses."""
 
 
 class SchemaTooNewError(StorageError):
@@ -229,3 +234,55 @@ def sync_transaction(db: sqlite3.Connection) -> Iterator[None]:
             db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+# --- the shared handle ---------------------------------------------------------------------
+
+
+class Database:
+    """One connection the stores share, and the lock that keeps their statements apart."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+        conn.row_factory = sqlite3.Row
+        # Tasks sharing this connection must not interleave: a statement issued while another
+        # task's BEGIN ... COMMIT is open would silently become part of that transaction.
+        self.lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        """Open (creating and migrating if needed) the database at `path`."""
+        return cls(await open_db(path))
+
+    async def close(self) -> None:
+        """Close the connection once the last statement is done."""
+        async with self.lock:
+            await self.conn.close()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection for autocommitted statements."""
+        async with self.lock:
+            yield self.conn
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection inside a read transaction: every read sees one committed state."""
+        async with self.lock, read_transaction(self.conn):
+            yield self.conn
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection inside one write transaction: all of it commits, or none."""
+        async with self.lock, transaction(self.conn):
+            yield self.conn
+
+    async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """The rows of one query."""
+        async with self.reading() as conn:
+            return list(await conn.execute_fetchall(sql, params))
+
+    async def change(self, sql: str, params: Sequence[object] | Mapping[str, object] = ()) -> int:
+        """Run one autocommitted statement; return the number of rows it changed."""
+        async with self.reading() as conn, conn.execute(sql, params) as cursor:
+            return cursor.rowcount

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 import aiosqlite
 
-from core.models import RateCounts
-from core.records import MailboxHealth
-from storage.db import opt_dt, to_ms
+from core.models import MailboxState, RateCounts
+from core.records import MailboxHealth, NewAlert
+from storage import alerts
+from storage.db import Database, opt_dt, to_ms
 
 _EVENT_KINDS = {
     "delivered": "delivered",
@@ -134,3 +136,44 @@ async def warming_mailboxes(conn: aiosqlite.Connection) -> list[tuple[int, str, 
         "SELECT id, address, daily_limit, warmup_start FROM mailboxes WHERE state = 'warming'"
     )
     return [(int(r[0]), str(r[1]), int(r[2]), r[3]) for r in rows]
+
+
+class HealthStore:
+    """What the health job reads and changes (engine.ports.HealthStore)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def window_counts(self, start: datetime, end: datetime) -> list[MailboxHealth]:
+        """Per-mailbox sends and events over a window."""
+        async with self._db.snapshot() as conn:
+            return await window_counts(conn, start, end)
+
+    async def cool_down_domain(self, domain: str, reason: str, until: datetime) -> bool:
+        """Send a domain and its sending mailboxes to cool-down."""
+        async with self._db.writing() as conn:
+            return await cool_down_domain(conn, domain, reason, until)
+
+    async def cooldowns_over(self, now: datetime) -> list[tuple[str, datetime]]:
+        """Domains whose cool-down has ended."""
+        async with self._db.reading() as conn:
+            return await cooldowns_over(conn, now)
+
+    async def end_cooldown(
+        self, domain: str, warmup_start: date, alert: Callable[[int], NewAlert]
+    ) -> int:
+        """Reactivate a domain, its mailboxes re-entering warm-up, and `alert(how many)`."""
+        async with self._db.writing() as conn:
+            count = await end_cooldown(conn, domain, warmup_start)
+            await alerts.store(conn, alert(count))
+            return count
+
+    async def warming_mailboxes(self) -> list[tuple[int, str, int, str | None]]:
+        """Every warming mailbox: id, address, daily_limit, warmup_start."""
+        async with self._db.reading() as conn:
+            return await warming_mailboxes(conn)
+
+    async def set_mailbox_state(self, mailbox_id: int, state: MailboxState, reason: str) -> bool:
+        """Set a mailbox's state and why; False when there is no such mailbox."""
+        sql = "UPDATE mailboxes SET state = ?, reason = ? WHERE id = ?"
+        return await self._db.change(sql, (state.value, reason, mailbox_id)) == 1

@@ -37,10 +37,11 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
+from core.records import CampaignRef, Classified, StepSource
 from storage.migrations import LEADS_COUNT_INSERT_TRIGGER
 
 if TYPE_CHECKING:  # only annotations here: the staging process imports this module too
@@ -60,35 +61,6 @@ _SORT_THREADS = 2  # auxiliary threads SQLite's sorter may use for the index
 # it (~0.2 s) is repaid by the overlap from a few MB on.
 PROCESS_BYTES = 4 << 20
 _MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignRef:
-    """The campaign an import goes into."""
-
-    id: int
-    name: str
-    state: str
-
-
-@dataclass(frozen=True, slots=True)
-class StepSource:
-    """A stored step's template texts."""
-
-    step_no: int
-    subject: str | None
-    body: str
-    html: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Classified:
-    """How many staged rows each check took out; a row counts once, for the first check."""
-
-    already_in_campaign: int
-    suppressed: int
-    held_by_other_campaign: int
-    missing_variables: int
 
 
 async def find_campaign(conn: aiosqlite.Connection, name: str) -> CampaignRef | None:
@@ -302,6 +274,19 @@ class Stage:
         if any_missing:
             missing = await self._take(MISSING, "missing IS NOT NULL", index=False)
         return Classified(already, suppressed, held, missing)
+
+    async def commit(
+        self, campaign_id: int, *, any_missing: bool, any_unicode: bool, created_at: datetime
+    ) -> tuple[Classified, int]:
+        """classify() then insert_leads() in one write transaction: (taken out, inserted)."""
+        # Imported here: the staging process imports this module and must stay small.
+        from storage.db import to_ms, transaction  # noqa: PLC0415
+
+        async with transaction(self._conn):
+            classified = await self.classify(
+                campaign_id, any_missing=any_missing, any_unicode=any_unicode
+            )
+            return classified, await self.insert_leads(campaign_id, to_ms(created_at))
 
     async def insert_leads(self, campaign_id: int, created_ms: int) -> int:
         """Insert every row not taken out as a queued lead at step 1; return how many.

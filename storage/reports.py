@@ -7,10 +7,25 @@ so a query reads the index entries of its window only, however long the history 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import aiosqlite
 
-from core.records import DayBounds, WarmingRow
+from core.models import RateCounts
+from core.records import (
+    CampaignCounts,
+    DayBounds,
+    MailboxRow,
+    StoredAlert,
+    UsageScope,
+    WarmingRow,
+)
+from storage import alerts, rows, status
+from storage.db import Database, to_ms
+from storage.rows import RowReader
+from storage.snapshot import SnapshotReader
+
+MsBounds = tuple[str, int, int]  # day label, start ms (included), end ms (excluded)
 
 # Event kinds /stats charts, and how the warm-up loop reports inbox placement: a `delivered`
 # event from source WARMUP_SOURCE whose detail is PLACEMENT_INBOX (found in the inbox) or
@@ -23,14 +38,14 @@ PLACEMENT_SPAM = "spam"
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-def _bounds_cte(bounds: Sequence[DayBounds]) -> tuple[str, list[object]]:
+def _bounds_cte(bounds: Sequence[MsBounds]) -> tuple[str, list[object]]:
     """A `b(day, lo, hi)` CTE of the days, so one query buckets a whole range by local day."""
     values = ", ".join("(?, ?, ?)" for _ in bounds)
     params: list[object] = [value for row in bounds for value in row]
     return f"WITH b(day, lo, hi) AS (VALUES {values})", params
 
 
-async def sent_per_day(conn: aiosqlite.Connection, bounds: Sequence[DayBounds]) -> dict[str, int]:
+async def sent_per_day(conn: aiosqlite.Connection, bounds: Sequence[MsBounds]) -> dict[str, int]:
     """Sends whose sent_at falls in each day's range (campaign and warm-up mail)."""
     if not bounds:
         return {}
@@ -49,7 +64,7 @@ async def sent_per_day(conn: aiosqlite.Connection, bounds: Sequence[DayBounds]) 
 
 
 async def events_per_day(
-    conn: aiosqlite.Connection, bounds: Sequence[DayBounds], kinds: Sequence[str] = STATS_KINDS
+    conn: aiosqlite.Connection, bounds: Sequence[MsBounds], kinds: Sequence[str] = STATS_KINDS
 ) -> dict[tuple[str, str], int]:
     """(day, kind) -> events of that kind whose occurred_at falls in the day's range."""
     if not bounds or not kinds:
@@ -138,3 +153,75 @@ async def close_open_leads(
         [state, *params],
     ) as cursor:
         return cursor.rowcount
+
+
+class ReportStore(RowReader, SnapshotReader):
+    """Read-only queries behind /status, /stats, /cost and /warmup (engine.ports.ReportQueries)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def mailbox(self, mailbox_id: int) -> MailboxRow | None:
+        """One mailbox by id."""
+        return await rows.mailbox(self._db, mailbox_id)
+
+    async def usage_today(self, scope: UsageScope, ref: int, day: str) -> int:
+        """Sends counted for one mailbox, domain or campaign on `day`."""
+        found = await self._db.fetch(
+            "SELECT sent FROM usage WHERE scope = ? AND ref = ? AND day = ?",
+            (scope.value, ref, day),
+        )
+        return int(found[0]["sent"]) if found else 0
+
+    async def campaign_counts(self, day: str) -> list[CampaignCounts]:
+        """Campaigns with their leads by state and today's sends."""
+        async with self._db.snapshot() as conn:
+            return await status.campaign_counts(conn, day)
+
+    async def sent_on(self, day: str) -> int:
+        """Slots used on one day over all mailboxes."""
+        async with self._db.reading() as conn:
+            return await status.sent_on(conn, day)
+
+    async def campaign_rates(self, start: datetime, end: datetime) -> dict[int, RateCounts]:
+        """Per campaign: its sends and their bounces, complaints, replies in [start, end)."""
+        async with self._db.snapshot() as conn:
+            return await status.campaign_rates(conn, start, end)
+
+    async def recent_alerts(self, limit: int = 5) -> list[StoredAlert]:
+        """The latest alerts, newest first."""
+        async with self._db.reading() as conn:
+            return await alerts.recent(conn, limit)
+
+    async def sent_per_day(self, bounds: Sequence[DayBounds]) -> dict[str, int]:
+        """Sends per day label, each day a [start, end) range of sent_at."""
+        async with self._db.reading() as conn:
+            return await sent_per_day(conn, _ms(bounds))
+
+    async def events_per_day(
+        self, bounds: Sequence[DayBounds], kinds: Sequence[str] = STATS_KINDS
+    ) -> dict[tuple[str, str], int]:
+        """(day label, kind) -> events, each day a [start, end) range of occurred_at."""
+        async with self._db.reading() as conn:
+            return await events_per_day(conn, _ms(bounds), kinds)
+
+    async def sent_between(self, start: datetime, end: datetime) -> int:
+        """Mails sent in [start, end)."""
+        async with self._db.reading() as conn:
+            return await sent_between(conn, to_ms(start), to_ms(end))
+
+    async def warming_rows(self, day: str) -> list[WarmingRow]:
+        """Every warming mailbox with its slots used on `day`."""
+        async with self._db.reading() as conn:
+            return await warming_rows(conn, day)
+
+    async def placement_counts(
+        self, mailbox_ids: Sequence[int], since: datetime
+    ) -> dict[int, tuple[int, int]]:
+        """mailbox id -> (inbox, spam) placements the warm-up loop reported since `since`."""
+        async with self._db.reading() as conn:
+            return await placement_counts(conn, mailbox_ids, to_ms(since))
+
+
+def _ms(bounds: Sequence[DayBounds]) -> list[MsBounds]:
+    return [(label, to_ms(start), to_ms(end)) for label, start, end in bounds]

@@ -52,10 +52,14 @@ async def steps(conn: aiosqlite.Connection, campaign_ids: Sequence[int]) -> list
         """,
         tuple(campaign_ids),
     )
-    return [
-        StepRow(r["campaign_id"], r["step_no"], r["subject"], r["body"], r["html"], r["wait_days"])
-        for r in rows
-    ]
+    return [step_row(r) for r in rows]
+
+
+def step_row(r: aiosqlite.Row) -> StepRow:
+    """A row of `steps` (all its columns) as a StepRow."""
+    return StepRow(
+        r["campaign_id"], r["step_no"], r["subject"], r["body"], r["html"], r["wait_days"]
+    )
 
 
 # Reserved -> sending: from here on a crash means 'unknown', never a resend.

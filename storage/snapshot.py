@@ -18,7 +18,7 @@ from core.models import (
     Snapshot,
     Window,
 )
-from storage.db import opt_date, opt_dt, to_ms
+from storage.db import Database, opt_date, opt_dt, to_ms
 
 
 async def load_snapshot(
@@ -211,3 +211,24 @@ async def _new_leads(conn: aiosqlite.Connection, campaign_id: int, limit: int) -
         (campaign_id, limit),
     )
     return [DueStep(lead_id=row["id"], campaign_id=campaign_id, step_no=1) for row in rows]
+
+
+class SnapshotReader:
+    """load_snapshot for the stores that hand out the planner's view (sending, reports)."""
+
+    _db: Database
+
+    async def load_snapshot(
+        self,
+        now: datetime,
+        day: str,
+        window_start: datetime,
+        followup_limit: int,
+        new_per_campaign: int,
+    ) -> Snapshot:
+        """The planner's view; policies stay default for the caller to fill in."""
+        async with self._db.snapshot() as conn:
+            return await load_snapshot(
+                conn, now=now, day=day, window_start=window_start,
+                followup_limit=followup_limit, new_per_campaign=new_per_campaign,
+            )  # fmt: skip

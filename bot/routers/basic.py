@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from bot.reply import answer_lines
-from bot.views import help_lines
+from bot.views.help import help_lines
 
 
 def setup() -> Router:

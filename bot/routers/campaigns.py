@@ -7,7 +7,7 @@ from aiogram.filters import Command
 from aiogram.types import Message
 
 from bot.reply import answer_lines
-from bot.views import campaigns_lines
+from bot.views.campaigns import campaigns_lines
 from engine.context import AppContext
 from engine.status import gather_campaigns
 
@@ -18,7 +18,7 @@ def setup() -> Router:
 
     @router.message(Command("campaigns"))
     async def campaigns(message: Message, ctx: AppContext) -> None:
-        overview = await gather_campaigns(ctx.repo, ctx.clock, ctx.config)
+        overview = await gather_campaigns(ctx.reports, ctx.clock, ctx.rules)
         await answer_lines(
             message, campaigns_lines(overview.counts, overview.rates, overview.window_days)
         )

@@ -7,7 +7,9 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 from bot.reply import answer_lines
-from bot.views import USAGE, control_lines, detail_lines, status_lines, unknown_lines
+from bot.views.control import control_lines
+from bot.views.help import USAGE
+from bot.views.status import detail_lines, status_lines, unknown_lines
 from engine.context import AppContext
 from engine.control import ControlResult, ControlService, Unknown
 from engine.status import gather_detail, gather_status
@@ -21,10 +23,10 @@ def setup() -> Router:
     async def status(message: Message, command: CommandObject, ctx: AppContext) -> None:
         name = (command.args or "").strip()
         if not name:
-            report = await gather_status(ctx.repo, ctx.clock, ctx.config)
+            report = await gather_status(ctx.reports, ctx.clock, ctx.rules)
             await answer_lines(message, status_lines(report))
             return
-        detail = await gather_detail(ctx.repo, ctx.clock, ctx.config, name)
+        detail = await gather_detail(ctx.reports, ctx.clock, ctx.rules, name)
         if isinstance(detail, Unknown):
             await answer_lines(message, unknown_lines(detail))
         else:

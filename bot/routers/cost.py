@@ -6,8 +6,8 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from bot import data_views
 from bot.reply import answer_lines
+from bot.views.cost import cost_lines
 from engine.context import AppContext
 from engine.cost import gather_cost
 
@@ -18,6 +18,6 @@ def setup() -> Router:
 
     @router.message(Command("cost"))
     async def cost(message: Message, ctx: AppContext) -> None:
-        await answer_lines(message, data_views.cost_lines(await gather_cost(ctx)))
+        await answer_lines(message, cost_lines(await gather_cost(ctx)))
 
     return router

@@ -6,9 +6,8 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from bot import data_views
 from bot.reply import answer_lines
-from engine.admin import AdminError
+from bot.views.dns import dns_lines
 from engine.context import AppContext
 from engine.dns_check import check_dns
 
@@ -19,11 +18,7 @@ def setup() -> Router:
 
     @router.message(Command("dns"))
     async def dns(message: Message, ctx: AppContext) -> None:
-        try:
-            results = await check_dns(ctx)
-        except AdminError as exc:  # a bad [dns].nameserver
-            await message.answer(str(exc))
-            return
-        await answer_lines(message, data_views.dns_lines(results))
+        results = await check_dns(ctx)  # AdminError (a bad [dns].nameserver): errors router
+        await answer_lines(message, dns_lines(results))
 
     return router

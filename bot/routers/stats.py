@@ -6,11 +6,12 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 
-from bot import charts, data_views
+from bot import charts
+from bot.parsing import parse_days
 from bot.tables import answer_table
-from engine.admin import AdminError
+from bot.views.stats import stats_caption, stats_lines
 from engine.context import AppContext
-from engine.stats import gather_stats, parse_days
+from engine.stats import gather_stats
 
 
 def setup() -> Router:
@@ -19,16 +20,12 @@ def setup() -> Router:
 
     @router.message(Command("stats"))
     async def stats(message: Message, command: CommandObject, ctx: AppContext) -> None:
-        try:
-            days = parse_days(command.args)
-        except AdminError as exc:
-            await message.answer(str(exc))
-            return
-        report = await gather_stats(ctx.repo, ctx.clock, ctx.config.sending.timezone, days)
+        days = parse_days(command.args)
+        report = await gather_stats(ctx.reports, ctx.clock, ctx.rules.timezone, days)
         png = await charts.render(charts.stats_chart, report)
         await message.answer_photo(
-            BufferedInputFile(png, filename="stats.png"), caption=data_views.stats_caption(report)
+            BufferedInputFile(png, filename="stats.png"), caption=stats_caption(report)
         )
-        await answer_table(message, data_views.stats_lines(report))
+        await answer_table(message, stats_lines(report))
 
     return router

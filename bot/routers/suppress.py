@@ -6,9 +6,9 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot import data_views
+from bot.parsing import parse_entry
+from bot.views.suppress import suppress_text, unsuppress_text
 from engine import suppression
-from engine.admin import AdminError
 from engine.context import AppContext
 
 
@@ -18,23 +18,15 @@ def setup() -> Router:
 
     @router.message(Command("suppress"))
     async def suppress(message: Message, command: CommandObject, ctx: AppContext) -> None:
-        try:
-            entry = suppression.parse_entry(command.args, "suppress")
-        except AdminError as exc:
-            await message.answer(str(exc))
-            return
+        entry = parse_entry(command.args, "suppress")
         admin = message.from_user.id if message.from_user else None
         result = await suppression.suppress(ctx, entry, admin)
-        await message.answer(data_views.suppress_text(result))
+        await message.answer(suppress_text(result))
 
     @router.message(Command("unsuppress"))
     async def unsuppress(message: Message, command: CommandObject, ctx: AppContext) -> None:
-        try:
-            entry = suppression.parse_entry(command.args, "unsuppress")
-        except AdminError as exc:
-            await message.answer(str(exc))
-            return
+        entry = parse_entry(command.args, "unsuppress")
         result = await suppression.unsuppress(ctx, entry)
-        await message.answer(data_views.unsuppress_text(result))
+        await message.answer(unsuppress_text(result))
 
     return router

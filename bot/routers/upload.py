@@ -12,8 +12,9 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Document, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot import data_views
 from bot.reply import answer_lines
+from bot.uploads import FileKind, PendingUploads, Throttle, check_document
+from bot.views import upload as texts
 from engine import uploads
 from engine.admin import AdminError
 from engine.context import AppContext
@@ -28,7 +29,7 @@ DOWNLOAD_SECONDS = 300  # a 20 MB file over a slow link
 def setup() -> Router:
     """The router of /upload, its campaign buttons and the documents that follow."""
     router = Router(name="upload")
-    pending = uploads.PendingUploads()
+    pending = PendingUploads()
 
     @router.message(Command("upload"), F.document)
     async def captioned(
@@ -42,13 +43,9 @@ def setup() -> Router:
         name = (command.args or "").strip()
         now = ctx.clock.now()
         if name:
-            try:
-                campaign = await uploads.resolve_campaign(ctx, name)
-            except AdminError as exc:
-                await message.answer(str(exc))
-                return
+            campaign = await uploads.resolve_campaign(ctx, name)
             pending.expect(message.chat.id, campaign.name, now)
-            await message.answer(data_views.upload_waiting(campaign.name))
+            await message.answer(texts.upload_waiting(campaign.name))
             return
         campaigns = await uploads.upload_campaigns(ctx)
         # A .toml may follow even before a button is pressed: it needs no campaign.
@@ -58,7 +55,7 @@ def setup() -> Router:
             keyboard.button(text=campaign.name, callback_data=f"{CALLBACK_PREFIX}{campaign.id}")
         keyboard.adjust(2)
         markup = keyboard.as_markup() if campaigns else None
-        text = data_views.upload_choose(len(campaigns), min(len(campaigns), KEYBOARD_LIMIT))
+        text = texts.upload_choose(len(campaigns), min(len(campaigns), KEYBOARD_LIMIT))
         await message.answer(text, reply_markup=markup)
 
     @router.callback_query(F.data.startswith(CALLBACK_PREFIX))
@@ -72,7 +69,7 @@ def setup() -> Router:
         pending.expect(chat_id, campaign.name, ctx.clock.now())
         await query.answer()
         await bot.edit_message_text(
-            text=data_views.upload_waiting(campaign.name),
+            text=texts.upload_waiting(campaign.name),
             chat_id=chat_id,
             message_id=query.message.message_id,
         )
@@ -81,7 +78,7 @@ def setup() -> Router:
     async def document(message: Message, ctx: AppContext, bot: Bot) -> None:
         item = pending.get(message.chat.id, ctx.clock.now())
         if item is None:
-            await message.answer(data_views.upload_usage())
+            await message.answer(texts.upload_usage())
             return
         await _receive(message, item.campaign, ctx, bot, pending)
 
@@ -93,36 +90,33 @@ async def _receive(
     campaign: str | None,
     ctx: AppContext,
     bot: Bot,
-    pending: uploads.PendingUploads,
+    pending: PendingUploads,
 ) -> None:
-    """Check, download and process one document; every refusal says why."""
+    """Check, download and process one document; a refusal (AdminError) says why."""
     doc = message.document
     if doc is None:
         return
-    try:
-        # Refused on what Telegram tells us, before a byte is downloaded.
-        kind = uploads.check_document(doc.file_name, doc.file_size)
-        if kind is uploads.FileKind.CAMPAIGN:
-            pending.clear(message.chat.id)
-            source = doc.file_name or "campaign.toml"
-            stored = await uploads.store_campaign_upload(ctx, source, _fetcher(bot, doc))
-            await message.answer(data_views.campaign_stored(stored))
-            return
-        if campaign is None:
-            await message.answer(data_views.upload_without_campaign())
-            return
-        target = await uploads.resolve_campaign(ctx, campaign)
+    # Refused on what Telegram tells us, before a byte is downloaded.
+    kind = check_document(doc.file_name, doc.file_size)
+    if kind is FileKind.CAMPAIGN:
         pending.clear(message.chat.id)
-        await _import(message, target.name, doc, ctx, bot)
-    except AdminError as exc:
-        await answer_lines(message, str(exc).splitlines())
+        source = doc.file_name or "campaign.toml"
+        stored = await uploads.store_campaign_upload(ctx, source, _fetcher(bot, doc))
+        await message.answer(texts.campaign_stored(stored))
+        return
+    if campaign is None:
+        await message.answer(texts.upload_without_campaign())
+        return
+    target = await uploads.resolve_campaign(ctx, campaign)
+    pending.clear(message.chat.id)
+    await _import(message, target.name, doc, ctx, bot)
 
 
 async def _import(
     message: Message, campaign: str, doc: Document, ctx: AppContext, bot: Bot
 ) -> None:
     file_name = doc.file_name or "leads"
-    status = await message.answer(data_views.import_started(campaign, file_name))
+    status = await message.answer(texts.import_started(campaign, file_name))
 
     async def show(text: str) -> None:
         try:
@@ -133,14 +127,14 @@ async def _import(
             log.debug("progress update failed (%s)", type(exc).__name__)
 
     async def progress(rows: int) -> None:
-        await show(data_views.import_progress(campaign, rows))
+        await show(texts.import_progress(campaign, rows))
 
     suffix = PurePath(file_name).suffix.lower()
     report = await uploads.import_upload(
-        ctx, campaign, suffix, _fetcher(bot, doc), uploads.Throttle(progress)
+        ctx, campaign, suffix, _fetcher(bot, doc), Throttle(progress)
     )
-    await show(data_views.import_done(report))
-    await answer_lines(message, data_views.import_report(report))
+    await show(texts.import_done(report))
+    await answer_lines(message, texts.import_report(report))
 
 
 def _fetcher(bot: Bot, doc: Document) -> uploads.Fetch:

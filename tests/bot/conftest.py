@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+import bootstrap
 from config import (
     CampaignConfig,
     DomainConfig,
@@ -21,13 +22,10 @@ from config import (
     Settings,
     StepConfig,
 )
-from core import limits
-from engine.alerts import AlertOutbox
 from engine.clock import ManualClock
 from engine.context import AppContext
 from engine.control import ControlService
-from storage.db import open_db
-from storage.repository import Repository
+from storage.stores import Stores
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # a Monday, 15:00 in Berlin
 TODAY = date(2026, 11, 23)
@@ -63,25 +61,26 @@ def bot_config(*, warming: str | None = None) -> OutreachConfig:
 class BotWorld:
     """What a bot test touches."""
 
-    repo: Repository
+    stores: Stores
     clock: ManualClock
     config: OutreachConfig
     control: ControlService
     ctx: AppContext
+    settings: Settings
 
     async def mailbox_state(self, address: str) -> tuple[str, str]:
         """(state, reason) of one mailbox."""
-        row = await self.repo.mailbox_by_address(address)
+        row = await self.stores.control.mailbox_by_address(address)
         assert row is not None
         return row.state.value, row.reason
 
     async def domain_state(self, name: str) -> str:
         """State of one domain."""
-        return next(d.state.value for d in await self.repo.domains() if d.name == name)
+        return next(d.state.value for d in await self.stores.control.domains() if d.name == name)
 
     async def campaign_state(self, name: str) -> str:
         """State of one campaign."""
-        return next(c.state.value for c in await self.repo.campaigns() if c.name == name)
+        return next(c.state.value for c in await self.stores.control.campaigns() if c.name == name)
 
 
 def settings(api_url: str = "http://127.0.0.1:9", token: str = "1:x") -> Settings:
@@ -102,19 +101,15 @@ async def open_world(
     """A migrated DB in tmp_path with `config` synced at T0, and the services over it."""
     config = config or bot_config()
     clock = ManualClock(T0)
-    db_path = tmp_path / "bot.db"
-    conn = await open_db(db_path)
-    try:
-        repo = Repository(conn)
-        today = limits.local_day(T0, config.sending.timezone)
-        await repo.sync_config(config, today, config.warmup.policy(), now=T0)
-        app_settings = app_settings or settings()
-        alerts = AlertOutbox(repo, clock, app_settings.alert_chats, timedelta(minutes=60))
-        ctx = AppContext(repo=repo, clock=clock, config=config, settings=app_settings,
-                         alerts=alerts, db_path=db_path)  # fmt: skip
-        yield BotWorld(repo, clock, config, ControlService(repo, clock, config), ctx)
-    finally:
-        await conn.close()
+    app_settings = app_settings or settings()
+    async with AsyncExitStack() as stack:
+        service = await bootstrap.build_service(
+            stack, db_path=tmp_path / "bot.db", config=config, clock=clock,
+            chats=app_settings.alert_chats,
+        )  # fmt: skip
+        yield BotWorld(
+            service.stores, clock, config, service.control, service.context(), app_settings
+        )
 
 
 @pytest.fixture

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import aiosqlite
 from pydantic import SecretStr
 
+import bootstrap
 from config import (
     CampaignConfig,
     CostConfig,
@@ -21,16 +22,15 @@ from config import (
     OutreachConfig,
     SendingConfig,
     ServerConfig,
-    Settings,
     StepConfig,
 )
 from core import limits
 from core.models import EventKind
-from engine.alerts import AlertOutbox
+from core.records import NewEvent
 from engine.clock import ManualClock
 from engine.context import AppContext
-from storage.db import open_db, to_ms
-from storage.repository import Repository
+from storage.db import to_ms
+from storage.stores import Stores
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # Monday 15:00 in Berlin
 TODAY = date(2026, 11, 23)
@@ -84,16 +84,12 @@ class DataWorld:
     ctx: AppContext
     clock: ManualClock
     conn: aiosqlite.Connection
+    stores: Stores
     events_added: int = 0
-
-    @property
-    def repo(self) -> Repository:
-        """The context's repository."""
-        return self.ctx.repo
 
     async def mailbox_id(self, address: str) -> int:
         """A mailbox's id."""
-        row = await self.repo.mailbox_by_address(address)
+        row = await self.stores.control.mailbox_by_address(address)
         assert row is not None
         return row.id
 
@@ -127,14 +123,16 @@ class DataWorld:
     ) -> None:
         """One stored event."""
         self.events_added += 1
-        await self.repo.add_event(
-            source=source,
-            source_id=key or f"e{self.events_added}",
-            kind=kind,
-            occurred_at=at,
-            received_at=at,
-            mailbox_id=await self.mailbox_id(mailbox) if mailbox else None,
-            detail=detail,
+        await self.stores.events.add_event(
+            NewEvent(
+                source=source,
+                source_id=key or f"e{self.events_added}",
+                kind=kind,
+                occurred_at=at,
+                received_at=at,
+                mailbox_id=await self.mailbox_id(mailbox) if mailbox else None,
+                detail=detail,
+            )
         )
 
     async def add_leads(self, campaign: str, emails: list[str], state: str = "queued") -> None:
@@ -165,16 +163,8 @@ async def data_world(
     """A migrated database with `config` synced, and the AppContext over it."""
     config = config or data_config()
     clock = ManualClock(now)
-    db_path = tmp_path / "bot.db"
-    conn = await open_db(db_path)
-    repo = Repository(conn)
-    await repo.sync_config(config, limits.local_day(now, TZ), config.warmup.policy(), now=now)
-    alerts = AlertOutbox(repo, clock, [ADMIN], timedelta(minutes=60))
-    settings = Settings(admin_ids=[ADMIN], _env_file=None)
-    ctx = AppContext(
-        repo=repo, clock=clock, config=config, settings=settings, alerts=alerts, db_path=db_path
-    )
-    try:
-        yield DataWorld(ctx, clock, conn)
-    finally:
-        await conn.close()
+    async with AsyncExitStack() as stack:
+        service = await bootstrap.build_service(
+            stack, db_path=tmp_path / "bot.db", config=config, clock=clock, chats=[ADMIN]
+        )
+        yield DataWorld(service.context(), clock, service.stores.db.conn, service.stores)

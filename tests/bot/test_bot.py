@@ -13,7 +13,7 @@ from aiogram import Bot, Dispatcher
 
 from bot.app import RedactSecret, build_bot, build_dispatcher, run_bot
 from bot.transport import TelegramTransport
-from bot.views import ERROR_TEXT
+from bot.views.common import ERROR_TEXT
 from engine.alerts import RetryAfter, Severity
 from tests.bot.conftest import ADMIN, STRANGER, BotWorld, open_world, settings
 from tests.fakes.telegram import TOKEN, FakeTelegram, decode_json_field
@@ -34,9 +34,10 @@ async def world(tmp_path: Path, fake: FakeTelegram) -> AsyncIterator[BotWorld]:
 @asynccontextmanager
 async def running(world: BotWorld, dp: Dispatcher | None = None) -> AsyncIterator[Bot]:
     """The bot polling the fake until the block ends, then stopped as the service stops it."""
-    bot = build_bot(world.ctx.settings)
+    bot = build_bot(world.settings)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_bot(world.ctx, bot, stop, dispatcher=dp))
+    dispatcher = dp or build_dispatcher(world.ctx, world.settings.admin_ids)
+    task = asyncio.create_task(run_bot(bot, stop, dispatcher=dispatcher))
     try:
         yield bot
     finally:
@@ -117,8 +118,8 @@ async def test_strangers_change_nothing_and_learn_their_id(
         await fake.wait_for(
             lambda: any(c["method"] == "answerCallbackQuery" for c in fake.calls[since:]), 5
         )
-    assert {c.state.value for c in await world.repo.campaigns()} == {"active"}
-    assert {m.state.value for m in await world.repo.mailboxes()} == {"active"}
+    assert {c.state.value for c in await world.stores.control.campaigns()} == {"active"}
+    assert {m.state.value for m in await world.stores.control.mailboxes()} == {"active"}
     refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert refusals == [f"refused user {STRANGER}: '/pause all'",
                         f"refused user {STRANGER}: button 'pause:all'"]  # fmt: skip
@@ -134,7 +135,7 @@ class Broken:
 async def test_a_failing_handler_gets_the_fixed_error_line(
     world: BotWorld, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
-    dp = build_dispatcher(world.ctx)
+    dp = build_dispatcher(world.ctx, world.settings.admin_ids)
     dp["control"] = Broken()
     async with running(world, dp):
         assert await ask(fake, "/pause m0@d0.test", "wrong") == ERROR_TEXT
@@ -146,7 +147,7 @@ async def test_a_failing_handler_gets_the_fixed_error_line(
 async def test_transport_maps_429_and_lets_other_failures_through(
     world: BotWorld, fake: FakeTelegram
 ) -> None:
-    bot = build_bot(world.ctx.settings)
+    bot = build_bot(world.settings)
     transport = TelegramTransport(bot)
     try:
         fake.fail_next("sendMessage", 1, retry_after=7)
@@ -167,7 +168,7 @@ async def test_transport_maps_429_and_lets_other_failures_through(
 
 async def test_files_come_from_the_configured_server(world: BotWorld, fake: FakeTelegram) -> None:
     fake.add_file("F1", b"email\na@b.test\n", "leads.csv", "text/csv")
-    bot = build_bot(world.ctx.settings)
+    bot = build_bot(world.settings)
     try:
         file = await bot.get_file("F1")
         assert file.file_path is not None

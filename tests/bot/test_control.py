@@ -20,9 +20,9 @@ def result(value: ControlResult | Unknown) -> ControlResult:
 
 async def reserve_warmup(world: BotWorld, address: str) -> object:
     """Ask the database for one warm-up slot of a mailbox: the guard the engine goes through."""
-    row = await world.repo.mailbox_by_address(address)
+    row = await world.stores.control.mailbox_by_address(address)
     assert row is not None
-    return await world.repo.reserve(
+    return await world.stores.sending.reserve(
         Reservation(
             kind=SendKind.WARMUP,
             mailbox_id=row.id,
@@ -99,7 +99,7 @@ async def test_a_warming_mailbox_goes_back_to_warming(tmp_path: Path) -> None:
         result(await world.control.pause("m1@d1.test"))
         resumed = result(await world.control.resume("m1@d1.test"))
         assert resumed.changed[0].after == "warming"
-        row = await world.repo.mailbox_by_address("m1@d1.test")
+        row = await world.stores.control.mailbox_by_address("m1@d1.test")
         assert row is not None and row.warmup_start == TODAY  # the ramp is kept
 
 
@@ -121,7 +121,7 @@ async def test_pause_domain_keeps_mailbox_states_and_resume_names_paused_ones(
 
 
 async def test_a_cool_down_ends_early_only_with_force(world: BotWorld) -> None:
-    await world.repo.cool_down_domain("d0.test", "spam block", COOL_UNTIL)
+    await world.stores.health.cool_down_domain("d0.test", "spam block", COOL_UNTIL)
     kept = result(await world.control.resume("d0.test"))
     assert not kept.changed
     assert f"until {COOL_UNTIL:%Y-%m-%d}" in kept.left[0].why
@@ -132,14 +132,14 @@ async def test_a_cool_down_ends_early_only_with_force(world: BotWorld) -> None:
     assert forced.changed[0].after == "active"
     assert "2 mailbox(es) restart warm-up at phase 2" in forced.changed[0].note
     for address in ("m0@d0.test", "m1@d0.test"):
-        row = await world.repo.mailbox_by_address(address)
+        row = await world.stores.control.mailbox_by_address(address)
         assert row is not None
         assert row.state is MailboxState.WARMING
         assert row.warmup_start == TODAY - timedelta(days=world.config.warmup.phase1_days)
 
 
 async def test_force_on_a_cooling_mailbox_ends_its_domains_cool_down(world: BotWorld) -> None:
-    await world.repo.cool_down_domain("d0.test", "spam block", COOL_UNTIL)
+    await world.stores.health.cool_down_domain("d0.test", "spam block", COOL_UNTIL)
     kept = result(await world.control.resume("m0@d0.test"))
     assert not kept.changed and "cooling down with d0.test" in kept.left[0].why
 
@@ -153,11 +153,11 @@ async def test_force_on_a_cooling_mailbox_ends_its_domains_cool_down(world: BotW
 async def test_a_mailbox_paused_in_a_cool_down_returns_to_it_then_to_phase_2(
     world: BotWorld,
 ) -> None:
-    await world.repo.cool_down_domain("d0.test", "spam block", COOL_UNTIL)
+    await world.stores.health.cool_down_domain("d0.test", "spam block", COOL_UNTIL)
     paused = result(await world.control.pause("m0@d0.test"))
     assert paused.changed[0].before == "cooldown"
     assert "stays paused" in paused.changed[0].note
-    row = await world.repo.mailbox_by_address("m0@d0.test")
+    row = await world.stores.control.mailbox_by_address("m0@d0.test")
     assert row is not None
     # The restart the cool-down's end would have given it: phase 2 from that day.
     assert row.warmup_start == date(2026, 12, 7) - timedelta(days=7)
@@ -174,8 +174,8 @@ async def test_campaign_pause_resume_and_a_system_stop_needs_force(world: BotWor
     result(await world.control.resume("q4-cto"))
     assert await world.campaign_state("q4-cto") == "active"
 
-    camp = next(c for c in await world.repo.campaigns() if c.name == "q4-founders")
-    await world.repo.set_campaign_state(camp.id, CampaignState.STOPPED, "template error")
+    camp = next(c for c in await world.stores.control.campaigns() if c.name == "q4-founders")
+    await world.stores.control.set_campaign_state(camp.id, CampaignState.STOPPED, "template error")
     kept = result(await world.control.resume("q4-founders"))
     assert not kept.changed and "template error" in kept.left[0].why
     forced = result(await world.control.resume("q4-founders", force=True))
@@ -184,9 +184,11 @@ async def test_campaign_pause_resume_and_a_system_stop_needs_force(world: BotWor
 
 
 async def test_pause_all_and_resume_all_undo_each_other_only(world: BotWorld) -> None:
-    health_paused = await world.repo.mailbox_by_address("m1@d1.test")
+    health_paused = await world.stores.control.mailbox_by_address("m1@d1.test")
     assert health_paused is not None
-    await world.repo.set_mailbox_state(health_paused.id, MailboxState.PAUSED, "bounce rate 9%")
+    await world.stores.control.set_mailbox_state(
+        health_paused.id, MailboxState.PAUSED, "bounce rate 9%"
+    )
 
     paused = result(await world.control.pause("all", "holiday", actor="admin 111"))
     subjects = {c.subject for c in paused.changed}
@@ -216,7 +218,7 @@ async def test_pause_all_and_resume_all_undo_each_other_only(world: BotWorld) ->
 
 
 async def test_pause_all_also_holds_cooling_mailboxes(world: BotWorld) -> None:
-    await world.repo.cool_down_domain("d1.test", "spam block", COOL_UNTIL)
+    await world.stores.health.cool_down_domain("d1.test", "spam block", COOL_UNTIL)
     result(await world.control.pause("all"))
     assert (await world.mailbox_state("m0@d1.test"))[0] == "paused"
     resumed = result(await world.control.resume("all"))
@@ -230,4 +232,4 @@ async def test_unknown_names_change_nothing(world: BotWorld) -> None:
     found = await world.control.pause("q4-founder")
     assert isinstance(found, Unknown)
     assert found.suggestions[0] == "q4-founders"
-    assert {c.state.value for c in await world.repo.campaigns()} == {"active"}
+    assert {c.state.value for c in await world.stores.control.campaigns()} == {"active"}

@@ -11,10 +11,10 @@ from aiogram import Bot, Dispatcher
 from aiogram.methods import EditMessageText, GetFile, SendMessage, SendPhoto
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Update
 
-from bot.routers import cost, dns, stats, suppress, upload, warmup
+from bot.routers import cost, dns, errors, stats, suppress, upload, warmup
 from tests.bot.data_world import ADMIN, DataWorld, data_world
 from tests.bot.session import TOKEN, RecordingSession, callback_update, document, message_update
-from tests.bot.test_data_views import png_size
+from tests.bot.test_charts import png_size
 
 CAMPAIGN_TOML = b"""
 [[campaigns]]
@@ -70,7 +70,8 @@ async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
     """The data routers over a fresh world."""
     async with data_world(tmp_path) as world:
         dp = Dispatcher(ctx=world.ctx)
-        for module in (upload, stats, warmup, cost, suppress, dns):
+        # As in bot/app.py: the errors router tells the chat what an AdminError says.
+        for module in (errors, upload, stats, warmup, cost, suppress, dns):
             dp.include_router(module.setup())
         session = RecordingSession()
         bot = Bot(TOKEN, session=session)
@@ -126,7 +127,7 @@ async def test_upload_without_campaign_offers_buttons_then_imports(chat: Chat) -
     (prompt,) = chat.session.of(SendMessage)
     assert isinstance(prompt.reply_markup, InlineKeyboardMarkup)
     buttons = [b for row in prompt.reply_markup.inline_keyboard for b in row]
-    ids = {c.name: c.id for c in await chat.world.repo.campaigns()}
+    ids = {c.name: c.id for c in await chat.world.stores.control.campaigns()}
     assert [(b.text, b.callback_data) for b in buttons] == [
         ("q4", f"upload:{ids['q4']}"),
         ("spring-founders", f"upload:{ids['spring-founders']}"),
@@ -171,7 +172,7 @@ async def test_a_campaign_file_needs_no_campaign(chat: Chat) -> None:
     assert chat.last_text() == (
         "Campaign 'from-chat' created with 1 step(s). Upload its leads with /upload from-chat."
     )
-    assert "from-chat" in {c.name for c in await chat.world.repo.campaigns()}
+    assert "from-chat" in {c.name for c in await chat.world.stores.control.campaigns()}
 
 
 async def test_suppress_and_cost_answer(chat: Chat) -> None:

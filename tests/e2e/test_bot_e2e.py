@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.views import alert_text
+from bot.views.common import alert_text
 from tests.e2e.procs import base_env, run_main, spawn_main, start_smtp
 from tests.fakes.smtp_server import read_log
 from tests.fakes.telegram import TOKEN, Call, FakeTelegram

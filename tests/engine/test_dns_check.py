@@ -99,7 +99,7 @@ async def test_check_dns_raises_one_warning_per_domain_with_something_missing(
         async with data_world(tmp_path, config) as w:
             results = await check_dns(w.ctx)
             again = await check_dns(w.ctx)  # within the quiet period: no second alert
-            alerts = await w.repo.recent_alerts(10)
+            alerts = await w.stores.reports.recent_alerts(10)
     assert [r.domain for r in results] == ["d0.test", "d1.test"]
     assert [r.problems() == [] for r in again] == [True, False]
     assert len(alerts) == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.models import EventKind
+from core.records import NewEvent
 from storage.db import to_ms
 from tests.engine.world import PASSWORD, USER, World, make_world
 from tests.fakes.smtp_server import FakeSmtpServer
@@ -36,10 +37,10 @@ async def history(
         kind = EventKind.BOUNCE_HARD if i < bounces else None
         kind = EventKind.COMPLAINT if bounces <= i < bounces + complaints else kind
         if kind is not None:
-            await world.repo.add_event(
+            await world.stores.events.add_event(NewEvent(
                 source="test", source_id=f"{mailbox}:{i}", kind=kind, occurred_at=now,
                 received_at=now, mailbox_id=int(mailbox_id), send_id=int(rows[0][0]),  # type: ignore[call-overload]
-            )  # fmt: skip
+            ))  # fmt: skip
 
 
 async def alert_keys(world: World) -> list[str]:
@@ -59,7 +60,9 @@ async def test_bounce_warning_once_a_day_and_not_for_paused(world: World) -> Non
     assert len(warns) == 1
     assert await state(world, "m0@d0.test") == "active"
     await history(world, "m1@d0.test", sends=100, bounces=4)
-    await world.repo._change("UPDATE mailboxes SET state = 'paused' WHERE address = 'm1@d0.test'")  # noqa: SLF001
+    await world.stores.db.change(
+        "UPDATE mailboxes SET state = 'paused' WHERE address = 'm1@d0.test'"
+    )
     await world.health.evaluate()
     assert not [k for k in await alert_keys(world) if "m1@d0.test" in k]
 

@@ -18,13 +18,14 @@ import pytest
 
 from config import CampaignConfig, OutreachConfig, StepConfig
 from core.leads import ImportReport, MissingRow
-from core.models import WarmupPolicy
+from core.records import Effects, Suppression
 from engine import importer
 from engine.importer import UnknownCampaignError, import_leads
 from engine.lead_files import LeadFileError, LeadImportError, open_lead_file
 from storage import leads as storage_leads
-from storage.db import open_db, to_ms
-from storage.repository import Repository
+from storage.db import Database, open_db, to_ms
+from storage.lead_store import LeadStore
+from storage.stores import Stores
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MAIN = "main"  # its templates need first_name; company has a default
@@ -48,7 +49,7 @@ async def conn(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
     """A migrated database with two active campaigns, on a connection of the import's own."""
     connection = await open_db(tmp_path / "data" / "outreach.db")
     cfg = OutreachConfig(campaigns=[campaign(MAIN), campaign(OTHER)])
-    await Repository(connection).sync_config(cfg, date(2026, 3, 2), WarmupPolicy(), now=NOW)
+    await Stores.on(Database(connection)).config.sync_config(cfg.rules(), date(2026, 3, 2), now=NOW)
     try:
         yield connection
     finally:
@@ -91,7 +92,7 @@ def csv_file(tmp_path: Path, *rows: str, name: str = "leads.csv") -> Path:
 
 
 async def run(conn: aiosqlite.Connection, path: Path, name: str = MAIN) -> ImportReport:
-    report = await import_leads(conn, path, name, now=NOW)
+    report = await import_leads(LeadStore(conn), path, name, now=NOW)
     # Every row read lands in exactly one count.
     assert report.rows_read == (
         report.imported
@@ -344,10 +345,10 @@ async def test_reimport_imports_nothing_and_says_already_in_campaign(
 
 
 async def test_suppressed_addresses_and_domains(conn: aiosqlite.Connection, tmp_path: Path) -> None:
-    repo = Repository(conn)
-    await repo.suppress("gone@acme.com", "unsubscribed", "test", now=NOW)
-    await repo.suppress("@blocked.org", "asked", "test", now=NOW)
-    await repo.suppress("ünal@x.de", "bounce", "test", now=NOW)
+    events = Stores.on(Database(conn)).events
+    for entry, why in (("gone@acme.com", "unsubscribed"), ("@blocked.org", "asked"),
+                       ("ünal@x.de", "bounce")):  # fmt: skip
+        await events.apply(Effects(suppress=Suppression(entry, why, "test", NOW)))
     path = csv_file(
         tmp_path,
         "Gone@ACME.com,A,B",
@@ -420,10 +421,10 @@ async def test_unknown_or_disabled_campaign_lists_the_known_ones(
 ) -> None:
     path = csv_file(tmp_path, "a@x.com,A,B")
     with pytest.raises(UnknownCampaignError, match="no campaign named 'nope'.*main, other"):
-        await import_leads(conn, path, "nope", now=NOW)
+        await import_leads(LeadStore(conn), path, "nope", now=NOW)
     await conn.execute("UPDATE campaigns SET state = 'disabled' WHERE name = ?", (OTHER,))
     with pytest.raises(UnknownCampaignError, match="known campaigns: main$"):
-        await import_leads(conn, path, OTHER, now=NOW)
+        await import_leads(LeadStore(conn), path, OTHER, now=NOW)
 
 
 async def test_a_broken_stored_template_stops_the_import(
@@ -434,7 +435,7 @@ async def test_a_broken_stored_template_stops_the_import(
         (await campaign_id(conn, MAIN),),
     )
     with pytest.raises(LeadImportError, match="step 2 has a template error: body: line 1"):
-        await import_leads(conn, csv_file(tmp_path, "a@x.com,A,B"), MAIN, now=NOW)
+        await import_leads(LeadStore(conn), csv_file(tmp_path, "a@x.com,A,B"), MAIN, now=NOW)
 
 
 async def test_leads_are_queued_at_step_one(conn: aiosqlite.Connection, tmp_path: Path) -> None:
@@ -466,7 +467,7 @@ async def test_a_25_mb_file(conn: aiosqlite.Connection, tmp_path: Path) -> None:
     async def progress(rows: int) -> None:
         seen.append(rows)
 
-    report = await import_leads(conn, path, MAIN, now=NOW, progress=progress)
+    report = await import_leads(LeadStore(conn), path, MAIN, now=NOW, progress=progress)
     assert report.rows_read == 26_000
     assert report.invalid == 26_000 // 50
     assert report.duplicate_in_file == 26
@@ -490,7 +491,7 @@ async def test_a_failing_progress_callback_leaves_leads_untouched(
 
     path = csv_file(tmp_path, *(f"u{i}@x.com,A,B" for i in range(1000)))
     with pytest.raises(RuntimeError, match="chat went away"):
-        await import_leads(conn, path, MAIN, now=NOW, progress=progress)
+        await import_leads(LeadStore(conn), path, MAIN, now=NOW, progress=progress)
     assert set(await leads(conn)) == {"old@x.com"}
     await assert_connection_as_before(conn)
     # The connection is fit for the next import.
@@ -510,7 +511,7 @@ async def test_a_failure_in_the_final_insert_rolls_everything_back(
     )
     path = csv_file(tmp_path, *(f"u{i}@x.com,A,B" for i in range(500)), "zz@x.com,A,B")
     with pytest.raises(sqlite3.IntegrityError, match="disk on fire"):
-        await import_leads(conn, path, MAIN, now=NOW)
+        await import_leads(LeadStore(conn), path, MAIN, now=NOW)
     assert set(await leads(conn)) == {"old@x.com"}
     await assert_connection_as_before(conn)
     with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
@@ -535,7 +536,9 @@ async def cancel_mid_import(conn: aiosqlite.Connection, path: Path) -> None:
         started.set()
         await asyncio.sleep(3600)
 
-    task = asyncio.create_task(import_leads(conn, path, MAIN, now=NOW, progress=progress))
+    task = asyncio.create_task(
+        import_leads(LeadStore(conn), path, MAIN, now=NOW, progress=progress)
+    )
     await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -560,7 +563,8 @@ async def test_two_imports_on_two_connections_at_once(
         a = csv_file(tmp_path, *(f"a{i}@x.com,A,B" for i in range(2000)), name="a.csv")
         b = csv_file(tmp_path, *(f"b{i}@x.com,A,B" for i in range(2000)), name="b.csv")
         one, two = await asyncio.gather(
-            import_leads(conn, a, MAIN, now=NOW), import_leads(second, b, OTHER, now=NOW)
+            import_leads(LeadStore(conn), a, MAIN, now=NOW),
+            import_leads(LeadStore(second), b, OTHER, now=NOW),
         )
     finally:
         await second.close()
@@ -659,7 +663,7 @@ async def test_a_failing_writer_process_fails_the_import(
     )
     path = csv_file(tmp_path, *(f"u{i}@x.com,A,B" for i in range(20_000)))
     with pytest.raises(storage_leads.StagingError, match=r"failed \(1\): disk on fire"):
-        await import_leads(conn, path, MAIN, now=NOW)
+        await import_leads(LeadStore(conn), path, MAIN, now=NOW)
     assert set(await leads(conn)) == {"old@x.com"}
     await assert_connection_as_before(conn)
     assert leftovers(scratch) == []

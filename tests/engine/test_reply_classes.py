@@ -105,7 +105,7 @@ async def test_hard_bounce_suppresses(tmp_path: Path, reply: Reply) -> None:
         await world.engine.tick()
         assert (await send_row(world))[0] == "failed"
         assert (await lead_row(world))[0] == "bounced"
-        assert await world.repo.is_suppressed(LEAD)
+        assert await world.stores.events.is_suppressed(LEAD)
         assert await events(world) == ["bounce_hard"]
         assert (await mailbox_row(world))[0] == "active"
 
@@ -244,7 +244,7 @@ async def test_hard_bounce_closes_the_address_in_every_campaign(tmp_path: Path) 
         make_world(tmp_path, srv, domains=1, per_domain=1, domain_limit=None, min_gap=300) as world,
     ):
         second = world.config.campaigns[0].model_copy(update={"name": "second"})
-        await world.repo.upsert_campaign(second, now=world.clock.now())
+        await world.stores.control.upsert_campaign(second.spec(), now=world.clock.now())
         await world.add_leads([LEAD])
         await world.add_leads(["Lead@example.com"], campaign="second")
         await world.engine.tick()  # one mail per tick (gap): q4's lead bounces

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from bot.views import MESSAGE_LIMIT, alert_text, utf16_len
+from bot.views.common import MESSAGE_LIMIT, alert_text, utf16_len
+from core import recovery
 from core.message import OutgoingMessage
 from core.models import Outcome
-from engine import sending
+from core.specs import SmtpAccount
 from engine.sending import SendingEngine
-from mail.smtp import SmtpAccount, SmtpSender
+from mail.smtp import SmtpSender
 from tests.engine.world import PASSWORD, USER, World, make_world
 from tests.fakes.smtp_server import Accept, Action, FakeSmtpServer, Reply
 
@@ -209,8 +210,9 @@ async def test_each_mail_is_marked_sending_and_committed_before_its_data_goes_ou
         await world.add_leads([f"lead{i}@example.com" for i in range(60)])
         sender = CheckingSender(SmtpSender(timeout=2.0), tmp_path / "test.db")
         engine = SendingEngine(
-            repo=world.repo, sender=sender, clock=world.clock, config=world.config,
-            alerts=world.alerts, domains=world.health, rng=random.Random(7),
+            store=world.stores.sending, sender=sender, clock=world.clock,
+            rules=world.config.rules(), alerts=world.alerts, domains=world.health,
+            rng=random.Random(7),
         )  # fmt: skip
         try:
             report = await engine.tick()
@@ -285,8 +287,9 @@ async def test_after_a_crash_the_mail_in_flight_is_unknown_and_never_resent(
         await world.add_leads(leads)
         sender = SnapshotSender(SmtpSender(timeout=2.0), tmp_path / "before" / "test.db", image, 2)
         engine = SendingEngine(
-            repo=world.repo, sender=sender, clock=world.clock, config=world.config,
-            alerts=world.alerts, domains=world.health, rng=random.Random(7),
+            store=world.stores.sending, sender=sender, clock=world.clock,
+            rules=world.config.rules(), alerts=world.alerts, domains=world.health,
+            rng=random.Random(7),
         )  # fmt: skip
         try:
             await engine.tick()
@@ -307,8 +310,9 @@ async def test_after_a_crash_the_mail_in_flight_is_unknown_and_never_resent(
         }
         # A new process draws new Message-IDs (make_world's engine would repeat the seed).
         engine = SendingEngine(
-            repo=world.repo, sender=world.engine._sender, clock=world.clock,  # noqa: SLF001
-            config=world.config, alerts=world.alerts, domains=world.health, rng=random.Random(8),
+            store=world.stores.sending, sender=world.engine._sender,  # noqa: SLF001
+            clock=world.clock, rules=world.config.rules(), alerts=world.alerts,
+            domains=world.health, rng=random.Random(8),
         )  # fmt: skip
         assert await engine.recover() == 1
         (alert,) = [str(r[0]) for r in await world.rows("SELECT text FROM alerts")]
@@ -350,12 +354,11 @@ async def test_many_unknown_sends_are_listed_in_alerts_that_each_fit_a_message(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(sending, "UNKNOWN_ALERTS", 2)  # 2 alerts of 25 lines shown at most
+    monkeypatch.setattr(recovery, "UNKNOWN_ALERTS", 2)  # 2 alerts of 25 lines shown at most
     async with make_world(tmp_path, server, domains=1, per_domain=1) as world:
         leads = [f"lead{i:02d}-{'x' * 200}@example.com" for i in range(60)]  # long addresses
         await world.add_leads(leads)
-        async with world.repo._lock:  # noqa: SLF001 - a crash image, written directly
-            conn = world.repo._conn  # noqa: SLF001
+        async with world.stores.db.reading() as conn:  # a crash image, written directly
             await conn.execute("UPDATE leads SET state = 'active', next_step = 2")
             await conn.execute(
                 "INSERT INTO sends (kind, lead_id, campaign_id, step_no, mailbox_id, day, state, "

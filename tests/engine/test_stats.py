@@ -7,24 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.parsing import DEFAULT_DAYS
 from core.models import EventKind
-from engine.admin import AdminError
+from core.records import NewEvent
 from engine.cost import gather_cost
-from engine.stats import DEFAULT_DAYS, gather_stats, parse_days
+from engine.stats import gather_stats
 from tests.bot.data_world import T0, TZ, data_world
-
-
-@pytest.mark.parametrize(
-    ("text", "days"), [(None, 14), ("", 14), (" 30 ", 30), ("1", 1), ("365", 365)]
-)
-def test_parse_days(text: str | None, days: int) -> None:
-    assert parse_days(text) == days
-
-
-@pytest.mark.parametrize("text", ["0", "366", "-3", "two", "7d", "1.5"])
-def test_parse_days_says_what_was_expected(text: str) -> None:
-    with pytest.raises(AdminError, match="expected a number of days from 1 to 365"):
-        parse_days(text)
 
 
 async def test_counts_per_local_day(tmp_path: Path) -> None:
@@ -43,7 +31,7 @@ async def test_counts_per_local_day(tmp_path: Path) -> None:
         await w.add_event(EventKind.REPLY, at - timedelta(days=1), mailbox="m1@d0.test")
         await w.add_event(EventKind.OPEN, at, mailbox="m0@d0.test")  # not charted
 
-        report = await gather_stats(w.repo, w.clock, TZ, DEFAULT_DAYS)
+        report = await gather_stats(w.stores.reports, w.clock, TZ, DEFAULT_DAYS)
 
     assert len(report.days) == 14
     assert report.days[0].day == date(2026, 11, 10)
@@ -61,11 +49,11 @@ async def test_the_same_bounce_from_two_sources_counts_once(tmp_path: Path) -> N
         await w.add_sends("m0@d0.test", T0 - timedelta(hours=1))
         send_id = int(list(await w.conn.execute_fetchall("SELECT id FROM sends"))[0][0])
         for source in ("smtp", "imap"):
-            await w.repo.add_event(
+            await w.stores.events.add_event(NewEvent(
                 source=source, source_id="b1", kind=EventKind.BOUNCE_HARD, occurred_at=T0,
                 received_at=T0, send_id=send_id,
-            )  # fmt: skip
-        report = await gather_stats(w.repo, w.clock, TZ, 1)
+            ))  # fmt: skip
+        report = await gather_stats(w.stores.reports, w.clock, TZ, 1)
     assert [(d.sent, d.bounces) for d in report.days] == [(1, 1)]
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from core.models import MailboxState, WarmupPolicy
+from core.models import MailboxState
 from engine.clock import ManualClock
 from engine.status import ATTENTION_LIMIT, gather_status
-from storage.db import open_db
-from storage.repository import Repository
+from storage.db import Database, open_db
+from storage.stores import Stores
 from tests.storage.helpers import T0, TODAY, add_lead, campaign, config, ids, mailbox, warmup_req
 
 WARMING = ATTENTION_LIMIT - 5  # with 3 paused, 2 resting, 2 cooling: 2 warming left unnamed
@@ -29,34 +29,37 @@ async def conn(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
 
 
 @pytest.fixture
-async def repo(conn: aiosqlite.Connection) -> Repository:
+async def stores(conn: aiosqlite.Connection) -> Stores:
     """WARMING warming mailboxes and 10 active ones on calm.test, 2 on hot.test; a campaign."""
-    repository = Repository(conn)
+    repository = Stores.on(Database(conn))
     boxes = [mailbox(f"w{i:02d}@calm.test", warmup_start=TODAY - timedelta(days=2))
              for i in range(WARMING)]  # fmt: skip
     boxes += [mailbox(f"a{i}@calm.test") for i in range(10)]
     boxes += [mailbox(f"h{i}@hot.test") for i in range(2)]
-    await repository.sync_config(config(boxes, [campaign("one")]), TODAY, WarmupPolicy(), now=T0)
+    await repository.config.sync_config(config(boxes, [campaign("one")]).rules(), TODAY, now=T0)
     return repository
 
 
 async def test_the_most_urgent_are_named_and_the_rest_counted(
-    repo: Repository, conn: aiosqlite.Connection
+    stores: Stores, conn: aiosqlite.Connection
 ) -> None:
+    control = stores.control
     boxes = await ids(conn, "mailboxes", "address")
     camps = await ids(conn, "campaigns", "name")
     for i in range(3):
         await add_lead(conn, camps["one"], f"p{i}@lead.test")
     for i in (7, 8, 9):
-        await repo.set_mailbox_state(boxes[f"a{i}@calm.test"], MailboxState.PAUSED, f"why {i}")
+        await stores.control.set_mailbox_state(
+            boxes[f"a{i}@calm.test"], MailboxState.PAUSED, f"why {i}"
+        )
     for i in (5, 6):
-        await repo.set_mailbox_resting(boxes[f"a{i}@calm.test"], T0 + timedelta(hours=1))
-    await repo.set_mailbox_resting(boxes["a4@calm.test"], T0 - timedelta(hours=1))  # over
-    await repo.cool_down_domain("hot.test", "spam block", T0 + timedelta(days=14))
-    await repo.reserve(warmup_req(boxes["w00@calm.test"]))
+        await control.set_mailbox_resting(boxes[f"a{i}@calm.test"], T0 + timedelta(hours=1))
+    await control.set_mailbox_resting(boxes["a4@calm.test"], T0 - timedelta(hours=1))  # over
+    await stores.health.cool_down_domain("hot.test", "spam block", T0 + timedelta(days=14))
+    await stores.sending.reserve(warmup_req(boxes["w00@calm.test"]))
     settings = config([mailbox("x@calm.test")])  # only its sending and warm-up tables are read
 
-    report = await gather_status(repo, ManualClock(T0), settings)
+    report = await gather_status(stores.reports, ManualClock(T0), settings.rules())
 
     named = [(line.address, line.state) for line in report.attention]
     assert len(named) == ATTENTION_LIMIT
@@ -89,14 +92,20 @@ async def test_the_most_urgent_are_named_and_the_rest_counted(
 
 
 async def test_a_small_pool_names_everyone_that_needs_attention(
-    repo: Repository, conn: aiosqlite.Connection
+    stores: Stores, conn: aiosqlite.Connection
 ) -> None:
     boxes = await ids(conn, "mailboxes", "address")
-    await repo.set_mailbox_state(boxes["a0@calm.test"], MailboxState.PAUSED, "by an admin")
+    await stores.control.set_mailbox_state(
+        boxes["a0@calm.test"], MailboxState.PAUSED, "by an admin"
+    )
     for i in range(WARMING):
-        await repo.set_mailbox_warmup(boxes[f"w{i:02d}@calm.test"], None, MailboxState.ACTIVE)
+        await stores.control.set_mailbox_warmup(
+            boxes[f"w{i:02d}@calm.test"], None, MailboxState.ACTIVE
+        )
 
-    report = await gather_status(repo, ManualClock(T0), config([mailbox("x@calm.test")]))
+    report = await gather_status(
+        stores.reports, ManualClock(T0), config([mailbox("x@calm.test")]).rules()
+    )
 
     assert [(line.address, line.reason) for line in report.attention] == [
         ("a0@calm.test", "by an admin")

@@ -1,10 +1,9 @@
-"""engine/uploads.py: what is accepted, the pending campaign, importing and storing files."""
+"""engine/uploads.py: resolving the campaign, importing leads and storing campaign files."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-from datetime import timedelta
 from pathlib import Path
 
 import openpyxl
@@ -12,17 +11,12 @@ import pytest
 
 from engine.admin import AdminError
 from engine.uploads import (
-    MAX_BYTES,
     Fetch,
-    FileKind,
-    PendingUploads,
-    Throttle,
-    check_document,
     import_upload,
     resolve_campaign,
     store_campaign_upload,
 )
-from tests.bot.data_world import T0, data_world
+from tests.bot.data_world import data_world
 
 CAMPAIGN_TOML = """
 [[campaigns]]
@@ -44,52 +38,6 @@ def writer(content: bytes) -> Fetch:
         await asyncio.to_thread(path.write_bytes, content)
 
     return fetch
-
-
-@pytest.mark.parametrize(
-    ("name", "kind"),
-    [("leads.csv", FileKind.LEADS), ("Leads.XLSX", FileKind.LEADS), ("c.toml", FileKind.CAMPAIGN)],
-)
-def test_accepted_files(name: str, kind: FileKind) -> None:
-    assert check_document(name, 1000) is kind
-    assert check_document(name, MAX_BYTES) is kind
-    assert check_document(name, None) is kind
-
-
-def test_above_20_mb_is_refused_with_the_reason() -> None:
-    with pytest.raises(AdminError, match=r"25\.0 MB; files above 20\.0 MB are refused"):
-        check_document("leads.csv", 25 * 1024 * 1024)
-
-
-@pytest.mark.parametrize("name", ["leads.xls", "leads.txt", "leads", None, "csv"])
-def test_other_files_are_refused_saying_what_is_accepted(name: str | None) -> None:
-    with pytest.raises(AdminError, match=r"send leads as \.csv or \.xlsx, or a campaign as \.toml"):
-        check_document(name, 10)
-
-
-def test_pending_campaign_expires() -> None:
-    pending = PendingUploads(ttl=timedelta(minutes=5))
-    pending.expect(1, "q4", T0)
-    pending.expect(2, None, T0)
-    item = pending.get(1, T0 + timedelta(minutes=4))
-    assert item is not None and item.campaign == "q4"
-    assert pending.get(1, T0 + timedelta(minutes=5)) is None
-    pending.clear(2)
-    assert pending.get(2, T0) is None
-
-
-async def test_throttle_passes_at_most_one_update_per_interval() -> None:
-    seen: list[int] = []
-    now = [0.0]
-
-    async def target(rows: int) -> None:
-        seen.append(rows)
-
-    throttle = Throttle(target, interval=2.0, monotonic=lambda: now[0])
-    for step, rows in ((0.5, 10), (2.1, 20), (2.5, 30), (4.2, 40), (9.0, 50)):
-        now[0] = step
-        await throttle(rows)
-    assert seen == [20, 40, 50]
 
 
 async def test_unknown_campaign_names_the_closest(tmp_path: Path) -> None:
@@ -143,7 +91,7 @@ async def test_store_a_campaign_file(tmp_path: Path) -> None:
             w.ctx, "c.toml", writer(CAMPAIGN_TOML.replace("Bump", "Bump!").encode())
         )
         assert (again.id, again.created) == (stored.id, False)
-        campaigns = {c.name: c for c in await w.repo.campaigns()}
+        campaigns = {c.name: c for c in await w.stores.control.campaigns()}
         assert campaigns["uploaded-one"].origin == "upload"
         assert campaigns["uploaded-one"].hours == "08:00-18:00"
 

@@ -10,27 +10,12 @@ import pytest
 from core.models import EventKind, MailboxState
 from engine.admin import AdminError
 from engine.warmup_admin import (
-    Action,
     gather_warmup,
-    parse_command,
     start_warmup,
     stop_warmup,
 )
 from storage.reports import PLACEMENT_INBOX, PLACEMENT_SPAM, WARMUP_SOURCE
 from tests.bot.data_world import T0, TODAY, data_config, data_world
-
-
-def test_parse_command() -> None:
-    assert parse_command(None).action is Action.SHOW
-    assert parse_command("  ").action is Action.SHOW
-    assert parse_command("start m0@d0.test") == parse_command("START m0@d0.test")
-    assert parse_command("stop m0@d0.test").mailbox == "m0@d0.test"
-
-
-@pytest.mark.parametrize("args", ["begin m0@d0.test", "start", "stop a@b.c d@e.f", "m0@d0.test"])
-def test_parse_command_says_what_was_expected(args: str) -> None:
-    with pytest.raises(AdminError, match=r"expected /warmup, /warmup start <mailbox>"):
-        parse_command(args)
 
 
 async def test_table_day_phase_cap_sent_and_placement(tmp_path: Path) -> None:
@@ -68,13 +53,13 @@ async def test_start_and_stop(tmp_path: Path) -> None:
     async with data_world(tmp_path) as w:
         row, day = await start_warmup(w.ctx, "M0@D0.test")
         assert (row.address, day) == ("m0@d0.test", TODAY)
-        stored = await w.repo.mailbox_by_address("m0@d0.test")
+        stored = await w.stores.control.mailbox_by_address("m0@d0.test")
         assert stored is not None
         assert (stored.state, stored.warmup_start) == (MailboxState.WARMING, TODAY)
         assert [r.address for r in (await gather_warmup(w.ctx)).rows] == ["m0@d0.test"]
 
         await stop_warmup(w.ctx, "m0@d0.test")
-        stored = await w.repo.mailbox_by_address("m0@d0.test")
+        stored = await w.stores.control.mailbox_by_address("m0@d0.test")
         assert stored is not None
         assert (stored.state, stored.warmup_start) == (MailboxState.ACTIVE, None)
         with pytest.raises(AdminError, match="is not warming up"):
@@ -92,8 +77,8 @@ async def test_unknown_mailbox_gets_the_closest_names(tmp_path: Path) -> None:
 async def test_a_paused_mailbox_is_resumed_first(tmp_path: Path) -> None:
     async with data_world(tmp_path) as w:
         mailbox = await w.mailbox_id("m1@d1.test")
-        await w.repo.set_mailbox_state(mailbox, MailboxState.PAUSED, "bounce rate 7%")
+        await w.stores.control.set_mailbox_state(mailbox, MailboxState.PAUSED, "bounce rate 7%")
         with pytest.raises(AdminError, match=r"paused \(bounce rate 7%\); /resume it first"):
             await start_warmup(w.ctx, "m1@d1.test")
-        stored = await w.repo.mailbox_by_address("m1@d1.test")
+        stored = await w.stores.control.mailbox_by_address("m1@d1.test")
         assert stored is not None and stored.state is MailboxState.PAUSED

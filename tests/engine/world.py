@@ -27,8 +27,8 @@ from engine.clock import ManualClock
 from engine.health import HealthService
 from engine.sending import SendingEngine
 from mail.smtp import SmtpSender
-from storage.db import open_db, to_ms
-from storage.repository import Repository
+from storage.db import to_ms
+from storage.stores import Stores
 from tests.fakes.smtp_server import FakeSmtpServer
 
 T0 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # Monday 15:00 in Berlin
@@ -93,7 +93,7 @@ class World:
     """Everything a sending test touches."""
 
     config: OutreachConfig
-    repo: Repository
+    stores: Stores
     engine: SendingEngine
     clock: ManualClock
     server: FakeSmtpServer
@@ -102,8 +102,7 @@ class World:
 
     async def add_leads(self, emails: list[str], campaign: str = "q4") -> None:
         """Queue leads directly (the importer has its own tests)."""
-        async with self.repo._lock:  # noqa: SLF001 - test-only shortcut around the importer
-            conn = self.repo._conn  # noqa: SLF001
+        async with self.stores.db.reading() as conn:  # a test-only shortcut around the importer
             rows = list(await conn.execute_fetchall(
                 "SELECT id FROM campaigns WHERE name = ?", (campaign,)))  # fmt: skip
             await conn.executemany(
@@ -121,12 +120,12 @@ class World:
 
     async def scalar(self, sql: str, *params: object) -> object:
         """One value from the DB."""
-        rows = await self.repo._fetch(sql, params)  # noqa: SLF001
+        rows = await self.stores.db.fetch(sql, params)
         return rows[0][0] if rows else None
 
     async def rows(self, sql: str, *params: object) -> list[tuple[object, ...]]:
         """Rows from the DB as tuples."""
-        return [tuple(r) for r in await self.repo._fetch(sql, params)]  # noqa: SLF001
+        return [tuple(r) for r in await self.stores.db.fetch(sql, params)]
 
     def day(self) -> str:
         """Today in the sending timezone."""
@@ -140,20 +139,18 @@ async def make_world(
     """Open a DB, sync the config, wire the engine to the running fake server."""
     config = world_config(server.port, **kw)  # type: ignore[arg-type]
     clock = ManualClock(T0)
-    conn = await open_db(tmp_path / "test.db")
-    repo = Repository(conn)
-    await repo.sync_config(
-        config, limits.local_day(T0, "Europe/Berlin"), config.warmup.policy(), now=T0
-    )
-    alerts = AlertOutbox(repo, clock, [], timedelta(minutes=60))
-    health = HealthService(repo, clock, config, alerts)
+    stores = await Stores.open(tmp_path / "test.db")
+    rules = config.rules()
+    await stores.config.sync_config(rules, limits.local_day(T0, "Europe/Berlin"), now=T0)
+    alerts = AlertOutbox(stores.alerts, clock, [], timedelta(minutes=60))
+    health = HealthService(stores.health, stores.events, clock, rules, alerts)
     sender = SmtpSender(timeout=smtp_timeout)
     engine = SendingEngine(
-        repo=repo, sender=sender, clock=clock, config=config, alerts=alerts, domains=health,
-        rng=random.Random(7),
+        store=stores.sending, sender=sender, clock=clock, rules=rules, alerts=alerts,
+        domains=health, rng=random.Random(7),
     )  # fmt: skip
     try:
-        yield World(config, repo, engine, clock, server, alerts, health)
+        yield World(config, stores, engine, clock, server, alerts, health)
     finally:
         await sender.close()
-        await conn.close()
+        await stores.close()

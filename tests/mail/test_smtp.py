@@ -15,14 +15,13 @@ from typing import Any
 
 import aiosmtplib
 import pytest
-from pydantic import SecretStr
 
-from config import ServerConfig
 from core.message import OutgoingMessage, build_message
 from core.models import Outcome, OutcomeKind
+from core.specs import MailServer, SmtpAccount
 from mail import pipeline
 from mail import smtp as smtp_module
-from mail.smtp import SmtpAccount, SmtpSender
+from mail.smtp import SmtpSender
 from tests.fakes.smtp_server import (
     Action,
     Delay,
@@ -76,12 +75,12 @@ def account(
     password: str = PASSWORD,
     address: str = USER,
 ) -> SmtpAccount:
-    config = ServerConfig(
+    config = MailServer(
         host="127.0.0.1",
         port=server.port,
         security=security,
         username=address,
-        password=SecretStr(password),
+        password=password,
     )
     return SmtpAccount(address=address, server=config)
 
@@ -531,8 +530,8 @@ async def test_nobody_listening_is_soft(sender: SmtpSender) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = ServerConfig(
-        host="127.0.0.1", port=port, security="none", username=USER, password=SecretStr(PASSWORD)
+    config = MailServer(
+        host="127.0.0.1", port=port, security="none", username=USER, password=PASSWORD
     )
     outcome = await send(sender, SmtpAccount(USER, config), message())
     assert outcome.kind is K.SOFT
@@ -563,8 +562,8 @@ async def test_standalone_server_records_to_its_log(tmp_path: Path, sender: Smtp
         assert process.stdout is not None
         ready = await asyncio.wait_for(process.stdout.readline(), timeout=10)
         _, host, port = ready.decode().split()
-        config = ServerConfig(
-            host=host, port=int(port), security="none", username=USER, password=SecretStr(PASSWORD)
+        config = MailServer(
+            host=host, port=int(port), security="none", username=USER, password=PASSWORD
         )
         who = SmtpAccount(USER, config)
         mail = message()
@@ -664,9 +663,9 @@ async def test_data_taken_after_a_refused_rcpt_ends_with_a_dropped_connection(
     try:
         who = SmtpAccount(
             USER,
-            ServerConfig(
+            MailServer(
                 host="127.0.0.1", port=port, security="none", username=USER,
-                password=SecretStr(PASSWORD),
+                password=PASSWORD,
             ),
         )  # fmt: skip
         outcome = await sender.send(who, message("gone@example.com"))

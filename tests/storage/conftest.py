@@ -8,8 +8,8 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from storage.db import open_db
-from storage.repository import Repository
+from storage.db import Database, open_db
+from storage.stores import Stores
 
 
 @pytest.fixture
@@ -29,6 +29,6 @@ async def conn(db_path: Path) -> AsyncIterator[aiosqlite.Connection]:
 
 
 @pytest.fixture
-def repo(conn: aiosqlite.Connection) -> Repository:
-    """The repository over `conn`."""
-    return Repository(conn)
+def stores(conn: aiosqlite.Connection) -> Stores:
+    """Every port's store over `conn`."""
+    return Stores.on(Database(conn))

@@ -18,7 +18,8 @@ from config import (
 )
 from core.records import Delivered, Reservation, SendKind
 from storage.db import to_ms
-from storage.repository import Repository
+from storage.sending import SendingStore
+from storage.stores import Stores
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 DAY = "2026-03-02"
@@ -94,6 +95,30 @@ async def ids(conn: aiosqlite.Connection, table: str, key: str) -> dict[str, int
         return {row[0]: row[1] for row in await cursor.fetchall()}
 
 
+async def sample(
+    stores: Stores, conn: aiosqlite.Connection
+) -> tuple[dict[str, int], dict[str, int]]:
+    """A synced config; (mailbox ids, campaign ids) by address and name.
+
+    a1 (warming, limit 30) and a2 on a.test (domain cap 50), b1 on b.test, and gone@c.test
+    removed by a second sync; campaigns c1 (cap 10), c2 and off.
+    """
+    cfg = config(
+        [
+            mailbox("a1@a.test", daily_limit=30, warmup_start=TODAY),
+            mailbox("a2@a.test"),
+            mailbox("b1@b.test"),
+            mailbox("gone@c.test"),
+        ],
+        campaigns=[campaign("c1", daily_limit=10), campaign("c2"), campaign("off")],
+        domains=[DomainConfig(name="a.test", daily_limit=50)],
+    )
+    await stores.config.sync_config(cfg.rules(), TODAY, now=T0)
+    cfg2 = cfg.model_copy(update={"mailboxes": cfg.mailboxes[:3]})
+    await stores.config.sync_config(cfg2.rules(), TODAY, now=T0)
+    return await ids(conn, "mailboxes", "address"), await ids(conn, "campaigns", "name")
+
+
 def warmup_req(
     mailbox_id: int,
     now: datetime = T0,
@@ -145,9 +170,13 @@ def campaign_req(
 
 
 async def deliver(
-    repo: Repository, send_id: int, lead_id: int | None, now: datetime, next_due_at: datetime | None
+    sending: SendingStore,
+    send_id: int,
+    lead_id: int | None,
+    now: datetime,
+    next_due_at: datetime | None,
 ) -> None:
     """The sender's two writes for a step that went out: marked sending, then recorded sent."""
-    assert await repo.record_sends(delivered=[], starting=[send_id], now=now) == {send_id}
+    assert await sending.record_sends(delivered=[], starting=[send_id], now=now) == {send_id}
     done = Delivered(send_id, now, 250, "2.0.0 OK", lead_id, next_due_at)
-    await repo.record_sends(delivered=[done], starting=[], now=now)
+    await sending.record_sends(delivered=[done], starting=[], now=now)

@@ -12,11 +12,18 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from core.models import WarmupPolicy
 from core.records import Reserved
-from storage.db import SchemaTooNewError, from_ms, open_db, to_ms, transaction, user_version
+from storage.db import (
+    Database,
+    SchemaTooNewError,
+    from_ms,
+    open_db,
+    to_ms,
+    transaction,
+    user_version,
+)
 from storage.migrations import MIGRATIONS
-from storage.repository import Repository
+from storage.stores import Stores
 from tests.storage.helpers import T0, config, ids, mailbox, scalar, warmup_req
 
 TABLES = {
@@ -56,8 +63,8 @@ async def test_database_and_wal_files_are_private(db_path: Path) -> None:
     try:
         conn = await open_db(db_path)
         try:
-            await Repository(conn).sync_config(
-                config([mailbox("a@x.test")]), T0.date(), WarmupPolicy()
+            await Stores.on(Database(conn)).config.sync_config(
+                config([mailbox("a@x.test")]).rules(), T0.date()
             )
             wal, shm = Path(f"{db_path}-wal"), Path(f"{db_path}-shm")
             assert _exists(wal)
@@ -174,13 +181,13 @@ async def test_writer_waits_for_a_held_write_lock(db_path: Path) -> None:
     holder = await open_db(db_path)
     other = await open_db(db_path)
     try:
-        repo = Repository(other)
-        await Repository(holder).sync_config(
-            config([mailbox("a@x.test")]), T0.date(), WarmupPolicy()
+        stores = Stores.on(Database(other))
+        await Stores.on(Database(holder)).config.sync_config(
+            config([mailbox("a@x.test")]).rules(), T0.date()
         )
         box = (await ids(holder, "mailboxes", "address"))["a@x.test"]
         await holder.execute("BEGIN IMMEDIATE")
-        waiting = asyncio.create_task(repo.reserve(warmup_req(box)))
+        waiting = asyncio.create_task(stores.sending.reserve(warmup_req(box)))
         await asyncio.sleep(0.3)
         assert not waiting.done()  # blocked on the lock inside busy_timeout, not failed
         await holder.execute("COMMIT")

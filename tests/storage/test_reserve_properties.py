@@ -14,10 +14,11 @@ from hypothesis import Phase, event, given, settings
 from hypothesis import strategies as st
 
 from config import DomainConfig
-from core.models import CampaignState, DomainState, MailboxState, WarmupPolicy
+from core.models import CampaignState, DomainState, MailboxState
 from core.records import Reservation, Reserved, SendKind
-from storage.db import open_db, to_ms
-from storage.repository import Repository
+from storage.db import Database, open_db, to_ms
+from storage.sending import SendingStore
+from storage.stores import Stores
 from tests.storage.helpers import T0, add_lead, campaign, config, deliver, ids, mailbox
 
 TASKS = 4
@@ -150,7 +151,7 @@ class Ids:
 async def _build(path: Path, world: World) -> Ids:
     conn = await open_db(path)
     try:
-        repo = Repository(conn)
+        stores = Stores.on(Database(conn))
         names = [f"d{n}.test" for n in range(len(world.domain_caps))]
         cfg = config(
             [
@@ -160,7 +161,7 @@ async def _build(path: Path, world: World) -> Ids:
             campaigns=[campaign(f"c{n}", steps=c.steps) for n, c in enumerate(world.camps)],
             domains=[DomainConfig(name=name) for name in names],
         )
-        await repo.sync_config(cfg, T0.date(), WarmupPolicy(), now=T0)
+        await stores.config.sync_config(cfg.rules(), T0.date(), now=T0)
         box_ids, domain_ids = (
             await ids(conn, "mailboxes", "address"),
             await ids(conn, "domains", "name"),
@@ -173,15 +174,15 @@ async def _build(path: Path, world: World) -> Ids:
             leads={},
         )
         for n, b in enumerate(world.boxes):
-            await repo.set_mailbox_state(out.boxes[n], b.state, "")
+            await stores.control.set_mailbox_state(out.boxes[n], b.state, "")
             if b.resting_minutes is not None:
-                await repo.set_mailbox_resting(
+                await stores.control.set_mailbox_resting(
                     out.boxes[n], T0 + timedelta(minutes=b.resting_minutes)
                 )
         for name, state in zip(names, world.domain_states, strict=True):
-            await repo.set_domain_state(name, state, "")
+            await stores.control.set_domain_state(name, state, "")
         for n, c in enumerate(world.camps):
-            await repo.set_campaign_state(out.camps[n], c.state, "")
+            await stores.control.set_campaign_state(out.camps[n], c.state, "")
             for k in range(c.leads):
                 out.leads[n, k] = await add_lead(conn, out.camps[n], f"l{k}@lead.test")
         return out
@@ -201,14 +202,14 @@ async def _run(path: Path, world: World, tries: list[Attempt], reopen_every: int
         conn = await open_db(path)
         try:
             for n, attempt in enumerate(mine, start=1):
-                await _attempt(Repository(conn), attempt)
+                await _attempt(Stores.on(Database(conn)).sending, attempt)
                 if n % reopen_every == 0:
                     await conn.close()
                     conn = await open_db(path)
         finally:
             await conn.close()
 
-    async def _attempt(repo: Repository, a: Attempt) -> None:
+    async def _attempt(sending: SendingStore, a: Attempt) -> None:
         now = T0 + timedelta(minutes=a.minute)
         lead = ref.leads.get((a.campaign, a.lead)) if a.campaign is not None else None
         if a.campaign is not None and lead is None:
@@ -228,11 +229,11 @@ async def _run(path: Path, world: World, tries: list[Attempt], reopen_every: int
             campaign_id=ref.camps[a.campaign] if a.campaign is not None else None,
             step_no=a.step if camp else None,
         )
-        result = await repo.reserve(req)
+        result = await sending.reserve(req)
         if isinstance(result, Reserved) and a.mark_sent and camp and lead is not None:
             more = a.step < camp.steps
             await deliver(
-                repo, result.send_id, lead, now, now + timedelta(minutes=30) if more else None
+                sending, result.send_id, lead, now, now + timedelta(minutes=30) if more else None
             )
 
     per_task: dict[int, list[Attempt]] = defaultdict(list)

@@ -6,10 +6,9 @@ from datetime import timedelta
 
 import aiosqlite
 
-from core.models import WarmupPolicy
 from core.records import Delivered, Reserved
 from storage.db import to_ms
-from storage.repository import Repository
+from storage.stores import Stores
 from tests.storage.helpers import (
     GAP,
     T0,
@@ -23,12 +22,11 @@ from tests.storage.helpers import (
 )
 
 
-async def reserved(repo: Repository, conn: aiosqlite.Connection, n: int) -> list[tuple[int, int]]:
+async def reserved(stores: Stores, conn: aiosqlite.Connection, n: int) -> list[tuple[int, int]]:
     """`n` reserved step-1 sends of a two-step campaign: (send id, lead id) each."""
-    await repo.sync_config(
-        config([mailbox(f"m{i}@a.test") for i in range(n)], campaigns=[campaign("c")]),
+    await stores.config.sync_config(
+        config([mailbox(f"m{i}@a.test") for i in range(n)], campaigns=[campaign("c")]).rules(),
         TODAY,
-        WarmupPolicy(),
         now=T0,
     )
     boxes, camps = await ids(conn, "mailboxes", "address"), await ids(conn, "campaigns", "name")
@@ -36,7 +34,7 @@ async def reserved(repo: Repository, conn: aiosqlite.Connection, n: int) -> list
     for i in range(n):
         lead = await add_lead(conn, camps["c"], f"l{i}@lead.test")
         req = campaign_req(boxes[f"m{i}@a.test"], lead, camps["c"], message_id=f"<m{i}@a.test>")
-        result = await repo.reserve(req)
+        result = await stores.sending.reserve(req)
         assert isinstance(result, Reserved)
         out.append((result.send_id, lead))
     return out
@@ -46,10 +44,10 @@ async def rows(conn: aiosqlite.Connection, sql: str) -> list[tuple[object, ...]]
     return [tuple(row) for row in await conn.execute_fetchall(sql)]
 
 
-async def test_marks_only_reserved_sends(repo: Repository, conn: aiosqlite.Connection) -> None:
-    (a, _), (b, _) = await reserved(repo, conn, 2)
+async def test_marks_only_reserved_sends(stores: Stores, conn: aiosqlite.Connection) -> None:
+    (a, _), (b, _) = await reserved(stores, conn, 2)
     await conn.execute("UPDATE sends SET state = 'retry' WHERE id = ?", (b,))
-    marked = await repo.record_sends(delivered=[], starting=[a, b], now=T0)
+    marked = await stores.sending.record_sends(delivered=[], starting=[a, b], now=T0)
     assert marked == {a}  # b is no longer 'reserved': it must not go out
     assert await rows(conn, "SELECT id, state, attempts, updated_at FROM sends ORDER BY id") == [
         (a, "sending", 1, to_ms(T0)),
@@ -59,13 +57,13 @@ async def test_marks_only_reserved_sends(repo: Repository, conn: aiosqlite.Conne
 
 
 async def test_records_deliveries_and_marks_the_next_in_one_transaction(
-    repo: Repository, conn: aiosqlite.Connection
+    stores: Stores, conn: aiosqlite.Connection
 ) -> None:
-    (a, lead_a), (b, lead_b), (c, _) = await reserved(repo, conn, 3)
-    assert await repo.record_sends(delivered=[], starting=[a, b], now=T0) == {a, b}
+    (a, lead_a), (b, lead_b), (c, _) = await reserved(stores, conn, 3)
+    assert await stores.sending.record_sends(delivered=[], starting=[a, b], now=T0) == {a, b}
     due = T0 + timedelta(days=3)
     at = T0 + GAP
-    marked = await repo.record_sends(
+    marked = await stores.sending.record_sends(
         delivered=[
             Delivered(a, at, 250, "250 2.0.0 ok", lead_a, due),  # a step follows
             Delivered(b, at, 250, "250 2.0.0 ok", lead_b, None),  # that was the last step
@@ -90,11 +88,11 @@ async def test_records_deliveries_and_marks_the_next_in_one_transaction(
     ]
 
 
-async def test_a_closed_lead_stays_closed(repo: Repository, conn: aiosqlite.Connection) -> None:
-    ((a, lead),) = await reserved(repo, conn, 1)
-    await repo.record_sends(delivered=[], starting=[a], now=T0)
+async def test_a_closed_lead_stays_closed(stores: Stores, conn: aiosqlite.Connection) -> None:
+    ((a, lead),) = await reserved(stores, conn, 1)
+    await stores.sending.record_sends(delivered=[], starting=[a], now=T0)
     await conn.execute("UPDATE leads SET state = 'replied' WHERE id = ?", (lead,))
     done = Delivered(a, T0, 250, "ok", lead, T0 + timedelta(days=3))
-    await repo.record_sends(delivered=[done], starting=[], now=T0)
+    await stores.sending.record_sends(delivered=[done], starting=[], now=T0)
     assert await rows(conn, "SELECT state, next_due_at FROM leads") == [("replied", None)]
     assert await rows(conn, "SELECT state FROM sends") == [("sent",)]

@@ -9,13 +9,14 @@ import aiosqlite
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.models import LeadState, MailboxState, WarmupPolicy
-from core.records import Reserved
+from core.models import LeadState, MailboxState
+from core.records import Effects, Reserved
 from engine.importer import import_leads
 from storage.db import open_db, user_version
+from storage.lead_store import LeadStore
 from storage.migrations import MIGRATIONS
-from storage.repository import Repository
 from storage.status import campaign_counts, sent_on
+from storage.stores import Stores
 from tests.storage.helpers import (
     DAY,
     T0,
@@ -48,19 +49,20 @@ async def kept(conn: aiosqlite.Connection) -> dict[tuple[int, str], int]:
     }
 
 
-async def setup(repo: Repository, conn: aiosqlite.Connection) -> dict[str, int]:
-    await repo.sync_config(
-        config([mailbox("a@x.test"), mailbox("b@y.test")], [campaign("one"), campaign("two")]),
+async def setup(stores: Stores, conn: aiosqlite.Connection) -> dict[str, int]:
+    await stores.config.sync_config(
+        config(
+            [mailbox("a@x.test"), mailbox("b@y.test")], [campaign("one"), campaign("two")]
+        ).rules(),
         TODAY,
-        WarmupPolicy(),
     )
     return await ids(conn, "campaigns", "name")
 
 
 async def test_counts_follow_inserts_and_every_state_change(
-    repo: Repository, conn: aiosqlite.Connection, tmp_path: Path
+    stores: Stores, conn: aiosqlite.Connection, tmp_path: Path
 ) -> None:
-    camps = await setup(repo, conn)
+    camps = await setup(stores, conn)
     boxes = await ids(conn, "mailboxes", "address")
     one, two = camps["one"], camps["two"]
     leads = [await add_lead(conn, one, f"p{i}@lead.test") for i in range(6)]
@@ -70,7 +72,7 @@ async def test_counts_follow_inserts_and_every_state_change(
     # The importer's bulk INSERT ... SELECT (check constraints off meanwhile) is counted too.
     csv = tmp_path / "leads.csv"
     csv.write_text("email\n" + "".join(f"r{i}@importer.com\n" for i in range(40)))
-    report = await import_leads(conn, csv, "two", now=T0)
+    report = await import_leads(LeadStore(conn), csv, "two", now=T0)
     assert report.imported == 40
     assert (await kept(conn))[(two, "queued")] == 41
     # The importer counts its bulk INSERT itself and puts the insert trigger back after it.
@@ -79,13 +81,17 @@ async def test_counts_follow_inserts_and_every_state_change(
     await conn.execute("DELETE FROM leads WHERE email = 'after-import@lead.test'")
 
     # Reserving step 1 makes the lead active; a delivered last step finishes it.
-    assert isinstance(await repo.reserve(campaign_req(boxes["a@x.test"], leads[0], one)), Reserved)
-    second = await repo.reserve(campaign_req(boxes["b@y.test"], leads[1], one))
+    assert isinstance(
+        await stores.sending.reserve(campaign_req(boxes["a@x.test"], leads[0], one)), Reserved
+    )
+    second = await stores.sending.reserve(campaign_req(boxes["b@y.test"], leads[1], one))
     assert isinstance(second, Reserved)
-    await deliver(repo, second.send_id, leads[1], T0, None)  # its last step: finished
-    await repo.close_lead_by_id(leads[2], LeadState.BOUNCED)
-    await repo.close_lead_by_id(leads[2], LeadState.REPLIED)  # closed already: no change
-    assert await repo.close_open_leads(LeadState.UNSUBSCRIBED, address="P3@lead.test") == 1
+    await deliver(stores.sending, second.send_id, leads[1], T0, None)  # its last step: finished
+    await stores.sending.apply(Effects(close_lead=(leads[2], LeadState.BOUNCED)))
+    # closed already: no change
+    await stores.sending.apply(Effects(close_lead=(leads[2], LeadState.REPLIED)))
+    unsubscribe = Effects(close_address=("P3@lead.test", LeadState.UNSUBSCRIBED))
+    assert (await stores.events.apply(unsubscribe)).closed_leads == 1
     # The same state written again, a column other than state, a move between campaigns.
     await conn.execute("UPDATE leads SET state = state, next_step = 2 WHERE id = ?", (leads[4],))
     await conn.execute("UPDATE leads SET campaign_id = ? WHERE id = ?", (two, leads[5]))
@@ -100,12 +106,10 @@ async def test_counts_follow_inserts_and_every_state_change(
     assert (one, "replied") not in counts
 
 
-async def test_a_state_that_emptied_is_left_out(
-    repo: Repository, conn: aiosqlite.Connection
-) -> None:
-    camps = await setup(repo, conn)
+async def test_a_state_that_emptied_is_left_out(stores: Stores, conn: aiosqlite.Connection) -> None:
+    camps = await setup(stores, conn)
     lead = await add_lead(conn, camps["one"], "p@lead.test")
-    await repo.close_lead_by_id(lead, LeadState.FAILED)
+    await stores.sending.apply(Effects(close_lead=(lead, LeadState.FAILED)))
     [one, two] = sorted(await campaign_counts(conn, DAY), key=lambda c: c.name)
     assert one.leads == {"failed": 1}  # no "queued": 0
     assert two.leads == {}
@@ -180,19 +184,17 @@ def test_counts_match_a_full_count_after_any_writes(ops: list[tuple[object, ...]
 
 
 async def test_sent_on_sums_every_mailbox_of_that_day_from_the_index(
-    repo: Repository, conn: aiosqlite.Connection
+    stores: Stores, conn: aiosqlite.Connection
 ) -> None:
-    await repo.sync_config(
-        config([mailbox("a@x.test"), mailbox("b@x.test"), mailbox("c@y.test")]),
-        TODAY,
-        WarmupPolicy(),
+    await stores.config.sync_config(
+        config([mailbox("a@x.test"), mailbox("b@x.test"), mailbox("c@y.test")]).rules(), TODAY
     )
     boxes = await ids(conn, "mailboxes", "address")
     for address, n in (("a@x.test", 3), ("b@x.test", 2), ("c@y.test", 1)):
         for i in range(n):
-            await repo.reserve(warmup_req(boxes[address], T0.replace(hour=9 + i)))
+            await stores.sending.reserve(warmup_req(boxes[address], T0.replace(hour=9 + i)))
     # A mailbox removed from the config later still counts for the day it sent on.
-    await repo.set_mailbox_state(boxes["c@y.test"], MailboxState.DISABLED, "removed")
+    await stores.control.set_mailbox_state(boxes["c@y.test"], MailboxState.DISABLED, "removed")
     await conn.execute(
         "INSERT INTO usage (scope, ref, day, sent) VALUES ('mailbox', ?, '2026-03-01', 7)",
         (boxes["a@x.test"],),

@@ -14,11 +14,10 @@ from core.models import (
     DomainState,
     LeadState,
     MailboxState,
-    WarmupPolicy,
 )
 from core.records import KindCounts, Reserved, UsageScope
 from storage.db import StorageError
-from storage.repository import Repository
+from storage.stores import Stores
 from storage.sync import REMOVED
 from tests.storage.helpers import (
     DAY,
@@ -33,14 +32,12 @@ from tests.storage.helpers import (
     scalar,
 )
 
-POLICY = WarmupPolicy()
+
+async def states(stores: Stores) -> dict[str, tuple[MailboxState, str]]:
+    return {m.address: (m.state, m.reason) for m in await stores.control.mailboxes()}
 
 
-async def states(repo: Repository) -> dict[str, tuple[MailboxState, str]]:
-    return {m.address: (m.state, m.reason) for m in await repo.mailboxes()}
-
-
-async def test_first_sync_adds_everything_and_picks_warming_or_active(repo: Repository) -> None:
+async def test_first_sync_adds_everything_and_picks_warming_or_active(stores: Stores) -> None:
     cfg = config(
         [
             mailbox("warm@a.test"),
@@ -53,21 +50,21 @@ async def test_first_sync_adds_everything_and_picks_warming_or_active(repo: Repo
         campaigns=[campaign("c1", steps=2, daily_limit=50)],
         domains=[DomainConfig(name="A.test", daily_limit=60, esp="mg")],
     )
-    report = await repo.sync_config(cfg, TODAY, POLICY, now=T0)
+    report = await stores.config.sync_config(cfg.rules(), TODAY, now=T0)
     assert report.domains == KindCounts(added=2)
     assert report.mailboxes == KindCounts(added=5)
     assert report.campaigns == KindCounts(added=1)
-    assert await states(repo) == {
+    assert await states(stores) == {
         "warm@a.test": (MailboxState.ACTIVE, ""),
         "new@a.test": (MailboxState.WARMING, ""),
         "future@b.test": (MailboxState.WARMING, ""),
         "done@b.test": (MailboxState.ACTIVE, ""),
         "small@b.test": (MailboxState.ACTIVE, ""),
     }
-    domains = {d.name: d for d in await repo.domains()}
+    domains = {d.name: d for d in await stores.control.domains()}
     assert (domains["a.test"].daily_limit, domains["a.test"].esp) == (60, "mg")
     assert (domains["b.test"].daily_limit, domains["b.test"].esp) == (None, None)  # implied
-    (stored,) = await repo.campaigns()
+    (stored,) = await stores.control.campaigns()
     assert (stored.name, stored.daily_limit, stored.hours, stored.created_at) == (
         "c1",
         50,
@@ -77,105 +74,104 @@ async def test_first_sync_adds_everything_and_picks_warming_or_active(repo: Repo
     assert stored.days == ("mon", "tue", "wed", "thu", "fri")
 
 
-async def test_resync_keeps_runtime_state(repo: Repository, conn: aiosqlite.Connection) -> None:
+async def test_resync_keeps_runtime_state(stores: Stores, conn: aiosqlite.Connection) -> None:
     cfg = config([mailbox("a@a.test"), mailbox("b@a.test")], campaigns=[campaign("c1")])
-    await repo.sync_config(cfg, TODAY, POLICY, now=T0)
+    await stores.config.sync_config(cfg.rules(), TODAY, now=T0)
     boxes, camps = await ids(conn, "mailboxes", "address"), await ids(conn, "campaigns", "name")
     lead = await add_lead(conn, camps["c1"], "lead@x.test")
     assert isinstance(
-        await repo.reserve(campaign_req(boxes["a@a.test"], lead, camps["c1"])), Reserved
+        await stores.sending.reserve(campaign_req(boxes["a@a.test"], lead, camps["c1"])), Reserved
     )
-    await repo.set_mailbox_state(boxes["b@a.test"], MailboxState.PAUSED, "by admin")
-    await repo.set_mailbox_resting(boxes["a@a.test"], T0 + timedelta(hours=1))
-    await repo.set_domain_state(
+    await stores.control.set_mailbox_state(boxes["b@a.test"], MailboxState.PAUSED, "by admin")
+    await stores.control.set_mailbox_resting(boxes["a@a.test"], T0 + timedelta(hours=1))
+    await stores.control.set_domain_state(
         "a.test", DomainState.COOLDOWN, "spam block", T0 + timedelta(days=14)
     )
-    await repo.set_campaign_state(camps["c1"], CampaignState.PAUSED, "by admin")
-    before = await repo.mailboxes()
+    await stores.control.set_campaign_state(camps["c1"], CampaignState.PAUSED, "by admin")
+    before = await stores.control.mailboxes()
 
-    report = await repo.sync_config(cfg, TODAY + timedelta(days=1), POLICY, now=T0)
+    report = await stores.config.sync_config(cfg.rules(), TODAY + timedelta(days=1), now=T0)
 
     assert report.mailboxes == report.domains == report.campaigns == KindCounts()
-    assert await repo.mailboxes() == before
-    (domain,) = await repo.domains()
+    assert await stores.control.mailboxes() == before
+    (domain,) = await stores.control.domains()
     assert (domain.state, domain.reason) == (DomainState.COOLDOWN, "spam block")
     assert domain.cooldown_until == T0 + timedelta(days=14)
-    (camp,) = await repo.campaigns()
+    (camp,) = await stores.control.campaigns()
     assert (camp.state, camp.reason) == (CampaignState.PAUSED, "by admin")
-    assert await repo.usage_today(UsageScope.MAILBOX, boxes["a@a.test"], DAY) == 1
+    assert await stores.reports.usage_today(UsageScope.MAILBOX, boxes["a@a.test"], DAY) == 1
     assert await scalar(conn, "SELECT next_step FROM leads WHERE id = ?", (lead,)) == 2
 
 
-async def test_config_changes_are_applied(repo: Repository, conn: aiosqlite.Connection) -> None:
-    await repo.sync_config(
-        config([mailbox("a@a.test", daily_limit=40, display_name="A")]), TODAY, POLICY
+async def test_config_changes_are_applied(stores: Stores, conn: aiosqlite.Connection) -> None:
+    await stores.config.sync_config(
+        config([mailbox("a@a.test", daily_limit=40, display_name="A")]).rules(), TODAY
     )
-    report = await repo.sync_config(
+    report = await stores.config.sync_config(
         config(
             [mailbox("a@a.test", daily_limit=30, display_name="Alex", warmup_start=TODAY)],
             domains=[DomainConfig(name="a.test", daily_limit=90)],
-        ),
+        ).rules(),
         TODAY,
-        POLICY,
     )
     assert report.mailboxes == KindCounts(updated=1)
     assert report.domains == KindCounts(updated=1)
-    (box,) = await repo.mailboxes()
+    (box,) = await stores.control.mailboxes()
     assert (box.display_name, box.daily_limit, box.warmup_start) == ("Alex", 30, TODAY)
     assert box.state is MailboxState.WARMING  # a new ramp starting today
-    (domain,) = await repo.domains()
+    (domain,) = await stores.control.domains()
     assert domain.daily_limit == 90
 
 
-async def test_runtime_warmup_restart_survives_an_unchanged_config(repo: Repository) -> None:
+async def test_runtime_warmup_restart_survives_an_unchanged_config(stores: Stores) -> None:
     cfg = config([mailbox("a@a.test", warmup_start=TODAY - timedelta(days=90))])
-    await repo.sync_config(cfg, TODAY, POLICY)
-    (box,) = await repo.mailboxes()
+    await stores.config.sync_config(cfg.rules(), TODAY)
+    (box,) = await stores.control.mailboxes()
     assert box.state is MailboxState.ACTIVE
     restart = TODAY - timedelta(days=7)  # e.g. re-entry at phase 2 after a cool-down
-    await repo.set_mailbox_warmup(box.id, restart, MailboxState.WARMING)
+    await stores.control.set_mailbox_warmup(box.id, restart, MailboxState.WARMING)
 
-    await repo.sync_config(cfg, TODAY, POLICY)
-    (box,) = await repo.mailboxes()
+    await stores.config.sync_config(cfg.rules(), TODAY)
+    (box,) = await stores.control.mailboxes()
     assert (box.warmup_start, box.state) == (restart, MailboxState.WARMING)
 
 
-async def test_paused_mailbox_stays_paused_when_its_config_changes(repo: Repository) -> None:
-    await repo.sync_config(config([mailbox("a@a.test")]), TODAY, POLICY)
-    (box,) = await repo.mailboxes()
-    await repo.set_mailbox_state(box.id, MailboxState.PAUSED, "bounces")
-    await repo.sync_config(config([mailbox("a@a.test", daily_limit=20)]), TODAY, POLICY)
-    (box,) = await repo.mailboxes()
+async def test_paused_mailbox_stays_paused_when_its_config_changes(stores: Stores) -> None:
+    await stores.config.sync_config(config([mailbox("a@a.test")]).rules(), TODAY)
+    (box,) = await stores.control.mailboxes()
+    await stores.control.set_mailbox_state(box.id, MailboxState.PAUSED, "bounces")
+    await stores.config.sync_config(config([mailbox("a@a.test", daily_limit=20)]).rules(), TODAY)
+    (box,) = await stores.control.mailboxes()
     assert (box.state, box.reason, box.daily_limit) == (MailboxState.PAUSED, "bounces", 20)
 
 
 async def test_removed_objects_are_disabled_and_come_back(
-    repo: Repository, conn: aiosqlite.Connection
+    stores: Stores, conn: aiosqlite.Connection
 ) -> None:
     full = config(
         [mailbox("a@a.test"), mailbox("b@b.test", warmup_start=TODAY)],
         campaigns=[campaign("c1"), campaign("c2")],
     )
-    await repo.sync_config(full, TODAY, POLICY)
+    await stores.config.sync_config(full.rules(), TODAY)
     boxes, camps = await ids(conn, "mailboxes", "address"), await ids(conn, "campaigns", "name")
     lead = await add_lead(conn, camps["c2"], "lead@x.test")
     assert isinstance(
-        await repo.reserve(campaign_req(boxes["b@b.test"], lead, camps["c2"])), Reserved
+        await stores.sending.reserve(campaign_req(boxes["b@b.test"], lead, camps["c2"])), Reserved
     )
 
-    report = await repo.sync_config(
-        config([mailbox("a@a.test")], campaigns=[campaign("c1")]), TODAY, POLICY
+    report = await stores.config.sync_config(
+        config([mailbox("a@a.test")], campaigns=[campaign("c1")]).rules(), TODAY
     )
     assert report.mailboxes == KindCounts(disabled=1)
     assert report.domains == KindCounts(disabled=1)
     assert report.campaigns == KindCounts(disabled=1)
     removed = (MailboxState.DISABLED, REMOVED)
-    assert (await states(repo))["b@b.test"] == removed
-    assert {(d.name, d.state, d.in_config) for d in await repo.domains()} == {
+    assert (await states(stores))["b@b.test"] == removed
+    assert {(d.name, d.state, d.in_config) for d in await stores.control.domains()} == {
         ("a.test", DomainState.ACTIVE, True),
         ("b.test", DomainState.DISABLED, False),
     }
-    assert {(c.name, c.state) for c in await repo.campaigns()} == {
+    assert {(c.name, c.state) for c in await stores.control.campaigns()} == {
         ("c1", CampaignState.ACTIVE),
         ("c2", CampaignState.DISABLED),
     }
@@ -186,17 +182,17 @@ async def test_removed_objects_are_disabled_and_come_back(
     )
     assert await scalar(conn, "SELECT count(*) FROM leads") == 1
 
-    report = await repo.sync_config(full, TODAY, POLICY)
+    report = await stores.config.sync_config(full.rules(), TODAY)
     assert report.mailboxes == report.domains == report.campaigns == KindCounts(restored=1)
-    assert (await states(repo))["b@b.test"] == (MailboxState.WARMING, "")
-    assert all(d.state is DomainState.ACTIVE for d in await repo.domains())
-    assert all(c.state is CampaignState.ACTIVE for c in await repo.campaigns())
+    assert (await states(stores))["b@b.test"] == (MailboxState.WARMING, "")
+    assert all(d.state is DomainState.ACTIVE for d in await stores.control.domains())
+    assert all(c.state is CampaignState.ACTIVE for c in await stores.control.campaigns())
     assert await ids(conn, "mailboxes", "address") == boxes  # same rows, not new ones
 
 
-async def test_steps_are_upserted_and_trimmed(repo: Repository, conn: aiosqlite.Connection) -> None:
-    await repo.sync_config(
-        config([mailbox("a@a.test")], campaigns=[campaign("c1", 3)]), TODAY, POLICY
+async def test_steps_are_upserted_and_trimmed(stores: Stores, conn: aiosqlite.Connection) -> None:
+    await stores.config.sync_config(
+        config([mailbox("a@a.test")], campaigns=[campaign("c1", 3)]).rules(), TODAY
     )
     cid = (await ids(conn, "campaigns", "name"))["c1"]
     box = (await ids(conn, "mailboxes", "address"))["a@a.test"]
@@ -209,8 +205,8 @@ async def test_steps_are_upserted_and_trimmed(repo: Repository, conn: aiosqlite.
     fresh = await add_lead(conn, cid, "fresh@x.test")
 
     shorter = campaign("c1", 1)
-    report = await repo.sync_config(
-        config([mailbox("a@a.test")], campaigns=[shorter]), TODAY, POLICY
+    report = await stores.config.sync_config(
+        config([mailbox("a@a.test")], campaigns=[shorter]).rules(), TODAY
     )
     assert report.campaigns == KindCounts(updated=1)
     async with conn.execute("SELECT step_no, body FROM steps WHERE campaign_id = ?", (cid,)) as cur:
@@ -222,39 +218,42 @@ async def test_steps_are_upserted_and_trimmed(repo: Repository, conn: aiosqlite.
         ]
 
     longer = campaign("c1", 2)
-    report = await repo.sync_config(
-        config([mailbox("a@a.test")], campaigns=[longer]), TODAY, POLICY
+    report = await stores.config.sync_config(
+        config([mailbox("a@a.test")], campaigns=[longer]).rules(), TODAY
     )
     assert report.campaigns == KindCounts(updated=1)
     assert await scalar(conn, "SELECT count(*) FROM steps WHERE campaign_id = ?", (cid,)) == 2
 
 
-async def test_uploaded_campaigns_are_not_disabled_by_a_sync(repo: Repository) -> None:
-    await repo.sync_config(
-        config([mailbox("a@a.test")], campaigns=[campaign("toml")]), TODAY, POLICY
+async def test_uploaded_campaigns_are_not_disabled_by_a_sync(stores: Stores) -> None:
+    await stores.config.sync_config(
+        config([mailbox("a@a.test")], campaigns=[campaign("toml")]).rules(), TODAY
     )
-    uploaded = await repo.upsert_campaign(campaign("bot"), now=T0)
-    await repo.sync_config(
-        config([mailbox("a@a.test")], campaigns=[campaign("toml")]), TODAY, POLICY
+    uploaded = await stores.control.upsert_campaign(campaign("bot").spec(), now=T0)
+    await stores.config.sync_config(
+        config([mailbox("a@a.test")], campaigns=[campaign("toml")]).rules(), TODAY
     )
-    stored = {c.name: c for c in await repo.campaigns()}
+    stored = {c.name: c for c in await stores.control.campaigns()}
     assert stored["bot"].id == uploaded
     assert (stored["bot"].state, stored["bot"].origin) == (CampaignState.ACTIVE, "upload")
-    assert await repo.upsert_campaign(campaign("bot", daily_limit=5), now=T0) == uploaded
+    assert (
+        await stores.control.upsert_campaign(campaign("bot", daily_limit=5).spec(), now=T0)
+        == uploaded
+    )
     with pytest.raises(StorageError, match="defined in the config file"):
-        await repo.upsert_campaign(campaign("toml"), now=T0)
+        await stores.control.upsert_campaign(campaign("toml").spec(), now=T0)
 
 
-async def test_a_failed_sync_changes_nothing(repo: Repository, conn: aiosqlite.Connection) -> None:
-    await repo.sync_config(config([mailbox("a@a.test")]), TODAY, POLICY)
+async def test_a_failed_sync_changes_nothing(stores: Stores, conn: aiosqlite.Connection) -> None:
+    await stores.config.sync_config(config([mailbox("a@a.test")]).rules(), TODAY)
     # make the second mailbox's insert fail after the first mailbox's update has run
     await conn.execute(
         "CREATE TRIGGER no_b BEFORE INSERT ON mailboxes "
         "WHEN NEW.address = 'b@a.test' BEGIN SELECT RAISE(ABORT, 'nope'); END"
     )
     with pytest.raises(sqlite3.IntegrityError, match="nope"):
-        await repo.sync_config(
-            config([mailbox("a@a.test", daily_limit=9), mailbox("b@a.test")]), TODAY, POLICY
+        await stores.config.sync_config(
+            config([mailbox("a@a.test", daily_limit=9), mailbox("b@a.test")]).rules(), TODAY
         )
-    (box,) = await repo.mailboxes()
+    (box,) = await stores.control.mailboxes()
     assert box.daily_limit == 40

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from bot import views
+from bot.views.common import MESSAGE_LIMIT, chunk_lines, utf16_len
+from bot.views.status import detail_lines, status_lines, unknown_lines
 from core.capacity import Capacity, DomainCapacity, MailboxCapacity
 from core.models import DomainState, MailboxState
 from core.records import CampaignCounts, StoredAlert
-from engine.status import ATTENTION_LIMIT, MailboxLine, StatusReport
+from engine.control import Unknown
+from engine.status import ATTENTION_LIMIT, MailboxDetail, MailboxLine, StatusReport
 
 NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 STATES = [MailboxState.ACTIVE] * 4300 + [MailboxState.WARMING] * 600 + [MailboxState.PAUSED] * 40
@@ -52,7 +54,7 @@ def big_report() -> StatusReport:
 
 
 def test_the_mailboxes_not_named_are_counted_by_kind() -> None:
-    lines = views.status_lines(big_report())
+    lines = status_lines(big_report())
     assert lines[:2] == [
         "Today 2026-11-25: sent 12000 / capacity 192000 / target 120000",
         "Mailboxes: 4300 active, 600 warming, 40 paused, 60 cooldown",
@@ -65,8 +67,28 @@ def test_the_mailboxes_not_named_are_counted_by_kind() -> None:
 
 
 def test_a_pool_of_5000_answers_in_at_most_two_messages() -> None:
-    messages = views.chunk_lines(views.status_lines(big_report()))
+    messages = chunk_lines(status_lines(big_report()))
     assert len(messages) <= 2
-    assert all(views.utf16_len(m) <= views.MESSAGE_LIMIT for m in messages)
+    assert all(utf16_len(m) <= MESSAGE_LIMIT for m in messages)
     assert "not shown" not in messages[-1]  # nothing was cut off
     assert messages[-1].splitlines()[-1].endswith("z" * 20)  # down to the last alert
+
+
+def test_unknown_lists_suggestions() -> None:
+    text = unknown_lines(Unknown("m0@d0.tst", ("m0@d0.test", "m1@d0.test")))
+    assert text == ["unknown mailbox, domain or campaign 'm0@d0.tst'; did you mean: "
+                    "m0@d0.test, m1@d0.test"]  # fmt: skip
+    assert "did you mean" not in unknown_lines(Unknown("zzz", ()))[0]
+
+
+def test_mailbox_detail_shows_cap_sent_and_cool_down_end() -> None:
+    until = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
+    detail = MailboxDetail(
+        address="m0@d0.test", domain="d0.test", state="cooldown", reason="spam block",
+        cap=0, sent=3, daily_limit=40, warmup_day=None, warmup_phase=None,
+        resting_until=None, domain_state="cooldown", cooldown_until=until, last_sent_at=None,
+    )  # fmt: skip
+    text = "\n".join(detail_lines(detail))
+    assert "State: cooldown - spam block" in text
+    assert "sent 3 / cap 0 (daily limit 40)" in text
+    assert "Cool-down of d0.test until 2026-12-07 14:00 UTC" in text

@@ -1,0 +1,152 @@
+"""The composition root: the one module that builds the adapters and plugs them into services.
+
+`storage/` and `mail/` implement the ports of `engine/ports.py`; everything that runs the
+product (the service, the CLI commands, the demo, the benchmarks) gets its parts from here.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from config import OutreachConfig, load_campaign
+from core import limits
+from core.specs import CampaignSpec, Rules
+from engine.alerts import AlertOutbox
+from engine.clock import Clock
+from engine.context import AppContext
+from engine.control import ControlService
+from engine.health import HealthService
+from engine.ports import LeadStore, MailSender
+from engine.sending import SendingEngine
+from engine.unsubscribe import UnsubscribeService
+from mail.smtp import SmtpSender
+from storage.db import open_db
+from storage.lead_store import open_lead_store
+from storage.stores import Stores
+
+log = logging.getLogger("outreach")
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """The running product's parts over one database, wired."""
+
+    stores: Stores
+    rules: Rules
+    clock: Clock
+    alerts: AlertOutbox
+    health: HealthService
+    engine: SendingEngine
+    control: ControlService
+    unsubscribe: UnsubscribeService
+    secret: bytes | None  # signs one-click tokens; None without [unsubscribe]
+    db_path: Path
+
+    def open_leads(self) -> AbstractAsyncContextManager[LeadStore]:
+        """A lead store on a connection of its own (an import holds long transactions)."""
+        return open_lead_store(self.db_path)
+
+    def context(self) -> AppContext:
+        """What the bot's handlers are given."""
+        return AppContext(
+            reports=self.stores.reports,
+            control=self.stores.control,
+            events=self.stores.events,
+            clock=self.clock,
+            rules=self.rules,
+            alerts=self.alerts,
+            open_leads=self.open_leads,
+            load_campaign=campaign_from_text,
+        )
+
+
+def campaign_from_text(text: str, source: str) -> CampaignSpec:
+    """An uploaded .toml campaign, validated like the config (raises core.errors.SpecError)."""
+    return load_campaign(text, source).spec()
+
+
+async def open_stores_as_is(stack: AsyncExitStack, db_path: Path) -> Stores:
+    """The stores over the database at `db_path`, migrated but with no config sync.
+
+    For a reader that must find the file as it was left: bench/bench_status.py times /status's
+    first call on a fresh connection, whose page cache a sync would have filled. The connection
+    closes when `stack` unwinds.
+    """
+    stores = await Stores.open(db_path)
+    stack.push_async_callback(stores.close)
+    return stores
+
+
+async def open_stores(stack: AsyncExitStack, db_path: Path, rules: Rules, clock: Clock) -> Stores:
+    """Open the database and mirror the config into it (runtime state kept)."""
+    stores = await open_stores_as_is(stack, db_path)
+    now = clock.now()
+    report = await stores.config.sync_config(rules, limits.local_day(now, rules.timezone), now=now)
+    log.info("config synced: %s", report)
+    return stores
+
+
+async def build_service(
+    stack: AsyncExitStack,
+    *,
+    db_path: Path,
+    config: OutreachConfig,
+    clock: Clock,
+    chats: list[int],
+    sender: MailSender | None = None,
+    rng: random.Random | None = None,
+) -> Service:
+    """Every service over one database; connections close when `stack` unwinds."""
+    rules = config.rules()
+    stores = await open_stores(stack, db_path, rules, clock)
+    if sender is None:
+        smtp = SmtpSender()
+        stack.push_async_callback(smtp.close)
+        sender = smtp
+    alerts = AlertOutbox(stores.alerts, clock, chats, rules.alert_quiet)
+    health = HealthService(stores.health, stores.events, clock, rules, alerts)
+    secret = await stores.config.secret("unsubscribe") if rules.unsubscribe_url else None
+    engine = SendingEngine(
+        store=stores.sending,
+        sender=sender,
+        clock=clock,
+        rules=rules,
+        alerts=alerts,
+        domains=health,
+        rng=rng,
+        unsubscribe_secret=secret,
+    )
+    return Service(
+        stores=stores,
+        rules=rules,
+        clock=clock,
+        alerts=alerts,
+        health=health,
+        engine=engine,
+        control=ControlService(stores.control, clock, rules),
+        unsubscribe=UnsubscribeService(stores.events, clock),
+        secret=secret,
+        db_path=db_path,
+    )
+
+
+def smtp_sender(*, timeout: float, local_hostname: str) -> SmtpSender:
+    """An SMTP sender with a fixed EHLO name and timeout (the demo's and the benchmarks')."""
+    return SmtpSender(timeout=timeout, local_hostname=local_hostname)
+
+
+@asynccontextmanager
+async def side_connection(db_path: Path) -> AsyncIterator[aiosqlite.Connection]:
+    """A connection of its own for read-only reports beside a running service (the demo)."""
+    conn = await open_db(db_path)
+    try:
+        yield conn
+    finally:
+        await conn.close()

@@ -1,0 +1,89 @@
+"""Command arguments: parsed into what a service takes, or an AdminError saying what was expected.
+
+The usage texts live beside their parsers: they describe the chat command, not the use case.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from core.addresses import normalise_address
+from engine.admin import AdminError
+from engine.suppression import Entry
+
+# --- /stats [days] -------------------------------------------------------------------------
+
+DEFAULT_DAYS = 14
+MAX_DAYS = 365
+
+
+def parse_days(text: str | None) -> int:
+    """The `[days]` argument: a whole number 1..365, 14 when absent; AdminError otherwise."""
+    if text is None or not text.strip():
+        return DEFAULT_DAYS
+    value = text.strip()
+    if not value.isdigit() or not 1 <= int(value) <= MAX_DAYS:
+        raise AdminError(
+            f"expected a number of days from 1 to {MAX_DAYS}, like /stats 30 "
+            f"(default {DEFAULT_DAYS}); got {value[:40]!r}"
+        )
+    return int(value)
+
+
+# --- /suppress and /unsuppress <email or @domain> ------------------------------------------
+
+EXPECTED = "an e-mail address like jane@example.com, or @example.com for a whole domain"
+
+
+def parse_entry(text: str | None, command: str) -> Entry:
+    """`jane@example.com` or `@example.com`; AdminError saying what was expected otherwise."""
+    raw = (text or "").strip()
+    if not raw or len(raw.split()) != 1:
+        raise AdminError(f"expected {EXPECTED}: /{command} jane@example.com")
+    if raw.startswith("@"):
+        checked = normalise_address("postmaster" + raw)
+        if checked is None:
+            raise AdminError(f"{raw[:80]!r} is not a domain; expected {EXPECTED}")
+        return Entry(checked.rpartition("@")[2], is_domain=True)
+    address = normalise_address(raw)
+    if address is None:
+        raise AdminError(f"{raw[:80]!r} is not an e-mail address; expected {EXPECTED}")
+    return Entry(address.lower(), is_domain=False)
+
+
+# --- /warmup [start|stop <mailbox>] --------------------------------------------------------
+
+
+class Action(enum.StrEnum):
+    """What /warmup was asked to do."""
+
+    SHOW = "show"
+    START = "start"
+    STOP = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupCommand:
+    """The parsed arguments of /warmup."""
+
+    action: Action
+    mailbox: str = ""
+
+
+WARMUP_USAGE = "expected /warmup, /warmup start <mailbox> or /warmup stop <mailbox>"
+
+
+def parse_warmup(args: str | None) -> WarmupCommand:
+    """`[start|stop <mailbox>]`; AdminError saying what was expected otherwise."""
+    words = (args or "").split()
+    if not words:
+        return WarmupCommand(Action.SHOW)
+    verb = words[0].lower()
+    if verb not in (Action.START, Action.STOP):
+        raise AdminError(f"{WARMUP_USAGE}; got {words[0][:40]!r}")
+    if len(words) != 2:
+        raise AdminError(
+            f"{WARMUP_USAGE}: name exactly one mailbox, like /warmup {verb} alex@brand.com"
+        )
+    return WarmupCommand(Action(verb), words[1])

@@ -1,0 +1,548 @@
+"""The TOML config model of SPEC 4, its loading, and the checks across its tables."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from config.report import IDENTITY, ConfigError, Loc, Report, parse_toml
+from core.addresses import DOMAIN_RE, normalise_address
+from core.cost import CostRates
+from core.models import WEEKDAYS, HealthPolicy, SendingPolicy, WarmupPolicy, Window
+from core.specs import (
+    CampaignSpec,
+    DnsRules,
+    DomainSpec,
+    MailboxSpec,
+    MailServer,
+    Rules,
+    StepSpec,
+)
+
+
+class Strict(BaseModel):
+    """Base of every config table: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Rate = Annotated[float, Field(ge=0, le=1)]
+
+_DOMAIN_RE = DOMAIN_RE
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"unknown timezone {value!r} (use an IANA name like Europe/Berlin)"
+        ) from None
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+def _address(value: str) -> str:
+    address = normalise_address(value)
+    if address is None:
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return address
+
+
+class SendingConfig(Strict):
+    """[sending]"""
+
+    timezone: str = "UTC"
+    daily_target: NonNegInt = 1200
+    tick_seconds: PositiveInt = 20
+    min_gap_seconds: NonNegInt = 300
+    jitter_seconds: NonNegInt = 240
+    max_attempts: PositiveInt = 3
+    postal_address: str = ""
+
+    _tz = field_validator("timezone")(_zone)
+
+    def policy(self) -> SendingPolicy:
+        """The core's view of these values."""
+        return SendingPolicy(self.min_gap_seconds, self.jitter_seconds, self.max_attempts)
+
+
+class UnsubscribeConfig(Strict):
+    """[unsubscribe]: one-click unsubscribe served by this process."""
+
+    base_url: str
+    listen: str = "127.0.0.1:8080"
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http(s) URL like https://u.brand-news.com, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        host, colon, port = value.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"must be HOST:PORT like 127.0.0.1:8080, got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        """The address part of `listen`."""
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        """The port part of `listen`."""
+        return int(self.listen.rpartition(":")[2])
+
+
+class HealthConfig(Strict):
+    """[health]"""
+
+    window_days: PositiveInt = 7
+    min_sends: NonNegInt = 20
+    bounce_warn: Rate = 0.03
+    bounce_pause: Rate = 0.05
+    complaints_pause: PositiveInt = 1
+    domain_complaint_alert: Rate = 0.001
+    cooldown_days: PositiveInt = 14
+
+    def policy(self) -> HealthPolicy:
+        """The core's view of these values."""
+        return HealthPolicy(**self.model_dump())
+
+
+class WarmupConfig(Strict):
+    """[warmup]"""
+
+    phase1_days: PositiveInt = 7
+    phase1_start: PositiveInt = 5
+    phase1_end: PositiveInt = 10
+    daily_growth: Annotated[float, Field(gt=0, le=10)] = 0.20
+    target: PositiveInt = 40
+    reply_rate: Rate = 0.3
+
+    def policy(self) -> WarmupPolicy:
+        """The core's view of these values."""
+        return WarmupPolicy(**self.model_dump())
+
+
+class ServerConfig(Strict):
+    """An SMTP or IMAP server and its login."""
+
+    host: str
+    port: Annotated[int, Field(ge=1, le=65535)]
+    security: Literal["tls", "starttls", "none"] = "starttls"
+    username: str
+    password: SecretStr
+
+    _host = field_validator("host")(_not_blank)
+
+    def server(self) -> MailServer:
+        """The core's view of this server and login, the password revealed."""
+        return MailServer(
+            host=self.host,
+            port=self.port,
+            security=self.security,
+            username=self.username,
+            password=self.password.get_secret_value(),
+        )
+
+
+class SeedConfig(Strict):
+    """[[seeds]]: an inbox outside the pool that takes part in the warm-up loop."""
+
+    address: str
+    imap: ServerConfig
+
+    _address = field_validator("address")(_address)
+
+
+class AlertsConfig(Strict):
+    """[alerts]"""
+
+    quiet_minutes: NonNegInt = 60
+    digest_hour: Annotated[int, Field(ge=0, le=23)] = 9
+
+
+class CostConfig(Strict):
+    """[cost]"""
+
+    esp_per_1000: Annotated[float, Field(ge=0)] = 0.10
+    domain_per_year: Annotated[float, Field(ge=0)] = 12
+    server_per_month: Annotated[float, Field(ge=0)] = 7
+
+
+class DnsConfig(Strict):
+    """[dns]"""
+
+    dkim_selectors: list[str] = Field(default_factory=lambda: ["s1", "google"])
+    nameserver: str = ""
+
+
+EspKind = Literal["mailgun", "ses", "sendgrid", "postmark"]
+
+# Keys every kind takes, and the keys each kind requires / also accepts.
+_ESP_COMMON = ("name", "kind", "poll_seconds", "base_url")
+ESP_REQUIRED: dict[str, tuple[str, ...]] = {
+    "mailgun": ("api_key",),
+    "sendgrid": ("api_key",),
+    "postmark": ("server_token",),
+    "ses": ("region", "queue_url", "access_key_id", "secret_access_key"),
+}
+_ESP_OPTIONAL: dict[str, tuple[str, ...]] = {"ses": ("endpoint_url",)}
+
+
+class EspConfig(Strict):
+    """[[esp]]: an e-mail service provider whose event API is polled."""
+
+    name: str
+    kind: EspKind
+    poll_seconds: PositiveInt = 60
+    base_url: str | None = None
+    api_key: SecretStr | None = None  # mailgun, sendgrid
+    server_token: SecretStr | None = None  # postmark
+    region: str | None = None  # ses
+    queue_url: str | None = None
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    endpoint_url: str | None = None
+
+    _name = field_validator("name")(_not_blank)
+
+
+class DomainConfig(Strict):
+    """[[domains]]"""
+
+    name: str
+    daily_limit: PositiveInt | None = None
+    esp: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        name = value.strip().lower()
+        if not _DOMAIN_RE.match(name):
+            raise ValueError(f"{value!r} is not a domain name")
+        return name
+
+    def spec(self) -> DomainSpec:
+        """The core's view of this domain."""
+        return DomainSpec(name=self.name, daily_limit=self.daily_limit, esp=self.esp)
+
+
+class MailboxConfig(Strict):
+    """[[mailboxes]]"""
+
+    address: str
+    display_name: str = ""
+    daily_limit: PositiveInt = 40
+    warmup_start: date | None = None
+    smtp: ServerConfig
+    imap: ServerConfig | None = None
+
+    _normalise = field_validator("address")(_address)
+
+    @property
+    def domain(self) -> str:
+        """The part after the @."""
+        return self.address.rpartition("@")[2]
+
+    def spec(self) -> MailboxSpec:
+        """The core's view of this mailbox and its logins."""
+        return MailboxSpec(
+            address=self.address,
+            smtp=self.smtp.server(),
+            display_name=self.display_name,
+            daily_limit=self.daily_limit,
+            warmup_start=self.warmup_start,
+            imap=self.imap.server() if self.imap is not None else None,
+        )
+
+
+class StepConfig(Strict):
+    """[[campaigns.steps]]: one mail of a sequence."""
+
+    subject: str | None = None  # required on step 1; follow-ups reuse it as `Re: ...`
+    body: str
+    html: str | None = None
+    wait_days: NonNegInt = 0  # days after the previous step (follow-ups)
+
+    def spec(self) -> StepSpec:
+        """The core's view of this step."""
+        return StepSpec(
+            body=self.body, subject=self.subject, html=self.html, wait_days=self.wait_days
+        )
+
+
+class CampaignConfig(Strict):
+    """[[campaigns]]"""
+
+    name: str
+    timezone: str = "UTC"
+    days: list[str] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
+    hours: str = "09:00-17:00"
+    daily_limit: PositiveInt | None = None
+    during_warmup: bool = False
+    steps: Annotated[list[StepConfig], Field(min_length=1)]
+
+    _tz = field_validator("timezone")(_zone)
+    _name = field_validator("name")(_not_blank)
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        days = [day.strip().lower()[:3] for day in value]
+        bad = [orig for orig, day in zip(value, days, strict=True) if day not in WEEKDAYS]
+        if bad:
+            raise ValueError(f"unknown day(s) {bad}; use {', '.join(WEEKDAYS)}")
+        if not days:
+            raise ValueError("at least one day is needed")
+        return list(dict.fromkeys(days))
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        Window.parse(value)
+        return value
+
+    @property
+    def window(self) -> Window:
+        """The parsed sending hours."""
+        return Window.parse(self.hours)
+
+    def spec(self) -> CampaignSpec:
+        """The core's view of this campaign."""
+        return CampaignSpec(
+            name=self.name,
+            steps=tuple(step.spec() for step in self.steps),
+            timezone=self.timezone,
+            days=tuple(self.days),
+            hours=self.hours,
+            daily_limit=self.daily_limit,
+            during_warmup=self.during_warmup,
+        )
+
+
+class OutreachConfig(Strict):
+    """The whole TOML config of SPEC 4."""
+
+    sending: SendingConfig = SendingConfig()
+    unsubscribe: UnsubscribeConfig | None = None
+    health: HealthConfig = HealthConfig()
+    warmup: WarmupConfig = WarmupConfig()
+    seeds: list[SeedConfig] = Field(default_factory=list)
+    alerts: AlertsConfig = AlertsConfig()
+    cost: CostConfig = CostConfig()
+    dns: DnsConfig = DnsConfig()
+    esp: list[EspConfig] = Field(default_factory=list)
+    domains: list[DomainConfig] = Field(default_factory=list)
+    mailboxes: list[MailboxConfig] = Field(default_factory=list)
+    campaigns: list[CampaignConfig] = Field(default_factory=list)
+
+    def rules(self) -> Rules:
+        """Everything the engine runs by, in core types; built once per loaded config."""
+        sending = self.sending
+        return Rules(
+            timezone=sending.timezone,
+            daily_target=sending.daily_target,
+            tick_seconds=sending.tick_seconds,
+            postal_address=sending.postal_address,
+            sending=sending.policy(),
+            warmup=self.warmup.policy(),
+            health=self.health.policy(),
+            alert_quiet=timedelta(minutes=self.alerts.quiet_minutes),
+            # An empty base_url cannot pass validation, so `or None` only maps a missing table.
+            unsubscribe_url=self.unsubscribe.base_url if self.unsubscribe is not None else None,
+            cost=CostRates(
+                esp_per_1000=self.cost.esp_per_1000,
+                domain_per_year=self.cost.domain_per_year,
+                server_per_month=self.cost.server_per_month,
+            ),
+            dns=DnsRules(
+                dkim_selectors=tuple(self.dns.dkim_selectors), nameserver=self.dns.nameserver
+            ),
+            domains=tuple(domain.spec() for domain in self.domains),
+            mailboxes=tuple(mailbox.spec() for mailbox in self.mailboxes),
+            campaigns=tuple(campaign.spec() for campaign in self.campaigns),
+        )
+
+
+class _CampaignFile(Strict):
+    """An uploaded campaign: a file holding one [[campaigns]] table."""
+
+    campaigns: list[CampaignConfig]
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def load_config(path: Path, environ: Mapping[str, str]) -> OutreachConfig:
+    """Read a config file, resolve its `env:NAME` values, validate it; ConfigError lists all."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([f"config file {path} not found"]) from None
+    except OSError as exc:
+        raise ConfigError([f"cannot read config file {path}: {exc.strerror or exc}"]) from None
+    data = parse_toml(raw, str(path))
+    report = Report(OutreachConfig, data)
+    data = report.resolve_env(data, (), environ)
+    config = report.validate(OutreachConfig, data)
+    _cross_check(data, report)
+    if config is None or report.problems:
+        raise ConfigError(report.messages())
+    return config
+
+
+def load_campaign(text: str, source: str) -> CampaignConfig:
+    """Validate an uploaded campaign (one [[campaigns]] table); ConfigError lists all problems."""
+    # No `env:NAME` resolution here: an uploaded file must not be able to read the environment.
+    data = parse_toml(text.removeprefix("\ufeff").encode(), source)
+    report = Report(_CampaignFile, data)
+    campaigns = data.get("campaigns")
+    if isinstance(campaigns, list) and len(campaigns) != 1:
+        report.add(
+            ("campaigns",),
+            f"{source} must hold exactly one [[campaigns]] table, found {len(campaigns)}",
+        )
+    upload = report.validate(_CampaignFile, data)
+    for index, campaign in _items(data, "campaigns"):
+        _check_campaign(("campaigns", index), campaign, report)
+    if upload is None or report.problems:
+        raise ConfigError(report.messages())
+    return upload.campaigns[0]
+
+
+# --- checks across tables -----------------------------------------------------------------
+
+
+def _items(data: Mapping[str, Any], key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, table) of each well-formed item of a top-level array of tables."""
+    items = data.get(key)
+    if isinstance(items, list):
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                yield index, item
+
+
+def _strings(
+    data: Mapping[str, Any], table: str, key: str, normalise: Callable[[str], str | None]
+) -> Iterator[tuple[int, dict[str, Any], str]]:
+    for index, item in _items(data, table):
+        value = item.get(key)
+        if isinstance(value, str):
+            norm = normalise(value)
+            if norm:
+                yield index, item, norm
+
+
+def _lower(value: str) -> str:
+    return value.strip().lower()
+
+
+def _strip(value: str) -> str:
+    return value.strip()
+
+
+def _duplicates(
+    data: Mapping[str, Any],
+    report: Report,
+    table: str,
+    *,
+    what: str,
+    normalise: Callable[[str], str | None],
+) -> dict[str, int]:
+    """Report repeated names in an array of tables; returns each name's first index."""
+    key = IDENTITY[table]
+    seen: dict[str, int] = {}
+    for index, _item, name in _strings(data, table, key, normalise):
+        if name in seen:
+            first = report.place((table, seen[name]))
+            report.add((table, index, key), f"duplicate {what} {name!r} (first at {first})")
+        else:
+            seen[name] = index
+    return seen
+
+
+def _cross_check(data: dict[str, Any], report: Report) -> None:
+    esps = _duplicates(data, report, "esp", what="ESP name", normalise=_strip)
+    domains = _duplicates(data, report, "domains", what="domain", normalise=_lower)
+    mailboxes = _duplicates(data, report, "mailboxes", what="mailbox", normalise=normalise_address)
+    _duplicates(data, report, "seeds", what="seed", normalise=normalise_address)
+    _duplicates(data, report, "campaigns", what="campaign", normalise=_strip)
+
+    for index, item in _items(data, "esp"):
+        _check_esp(("esp", index), item, report)
+    for index, item in _items(data, "domains"):
+        esp = item.get("esp")
+        if isinstance(esp, str) and esp.strip() not in esps:
+            known = ", ".join(esps) if esps else "none is configured"
+            report.add(("domains", index, "esp"), f"no [[esp]] is named {esp!r} (known: {known})")
+    for index, _item, address in _strings(data, "mailboxes", "address", normalise_address):
+        domain = address.rpartition("@")[2]
+        if domain not in domains:
+            report.add(
+                ("mailboxes", index, "address"),
+                f"its domain {domain!r} is not among [[domains]] "
+                f'(add a [[domains]] table with name = "{domain}")',
+            )
+    for index, _item, address in _strings(data, "seeds", "address", normalise_address):
+        if address in mailboxes:
+            report.add(
+                ("seeds", index, "address"),
+                f"{address!r} is a pool mailbox; seeds must be inboxes outside the pool",
+            )
+    for index, item in _items(data, "campaigns"):
+        _check_campaign(("campaigns", index), item, report)
+
+    health = data.get("health")
+    if isinstance(health, dict):
+        warn, pause = health.get("bounce_warn", 0.03), health.get("bounce_pause", 0.05)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (warn, pause))
+        if numbers and warn > pause:
+            report.add(("health", "bounce_warn"), f"must not be above bounce_pause ({pause})")
+
+
+def _check_esp(loc: Loc, item: dict[str, Any], report: Report) -> None:
+    kind = item.get("kind")
+    if not isinstance(kind, str) or kind not in ESP_REQUIRED:
+        return
+    required = ESP_REQUIRED[kind]
+    for key in required:
+        value = item.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            report.add((*loc, key), f"is required for kind {kind!r}")
+    allowed = {*_ESP_COMMON, *required, *_ESP_OPTIONAL.get(kind, ())}
+    for key in item:
+        if key not in allowed and key in EspConfig.model_fields:
+            uses = ", ".join(k for k in EspConfig.model_fields if k in allowed)
+            report.add((*loc, key), f"is not used by kind {kind!r} (it takes {uses})")
+
+
+def _check_campaign(loc: Loc, item: dict[str, Any], report: Report) -> None:
+    steps = item.get("steps")
+    if not isinstance(steps, list) or not steps or not isinstance(steps[0], dict):
+        return
+    subject = steps[0].get("subject")
+    if subject is None or (isinstance(subject, str) and not subject.strip()):
+        report.add(
+            (*loc, "steps", 0, "subject"),
+            "the first step needs a subject (follow-ups reuse it as 'Re: ...')",
+        )

@@ -1,0 +1,372 @@
+"""The ports the engine needs, each as narrow as its consumer, in the core's vocabulary.
+
+`storage/` and `mail/` implement them; `bootstrap.py` plugs the implementations in. Nothing
+here names SQL, SQLite, SMTP libraries or the TOML model, so another store (PostgreSQL) or
+another sender can stand in without the engine changing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import date, datetime
+from typing import Protocol
+
+from core.message import OutgoingMessage
+from core.models import CampaignState, DomainState, MailboxState, Outcome, RateCounts, Snapshot
+from core.records import (
+    Applied,
+    CampaignCounts,
+    CampaignRef,
+    CampaignRow,
+    Classified,
+    DayBounds,
+    Delivered,
+    DomainRow,
+    Effects,
+    Interrupted,
+    LeadInput,
+    MailboxHealth,
+    MailboxRow,
+    NewAlert,
+    PendingDelivery,
+    Refused,
+    Reservation,
+    Reserved,
+    SendFinish,
+    StepRow,
+    StepSource,
+    StoredAlert,
+    UsageScope,
+    WarmingRow,
+)
+from core.specs import CampaignSpec, SmtpAccount
+
+# --- sending -------------------------------------------------------------------------------
+
+
+class MailSender(Protocol):
+    """The SMTP port: deliver one message from one mailbox; never raises for SMTP trouble."""
+
+    async def send(
+        self, account: SmtpAccount, message: OutgoingMessage, *, gate: Awaitable[bool] | None
+    ) -> Outcome:
+        """Attempt delivery and say how it went; the message data waits for `gate` to say True."""
+        ...
+
+
+class Ledger(Protocol):
+    """Group-commits one tick's send records (see storage/ledger.py)."""
+
+    def write(self, delivered: Delivered | None, starting: int | None) -> asyncio.Future[bool]:
+        """Record `delivered`, mark `starting` 'sending'; True once `starting` is marked."""
+        ...
+
+    async def close(self) -> None:
+        """Wait for the last write."""
+        ...
+
+
+class EffectStore(Protocol):
+    """Applies one use case's changes in one transaction."""
+
+    async def apply(self, effects: Effects) -> Applied:
+        """Commit the event, lead, suppression, verdicts and alerts together, or nothing."""
+        ...
+
+
+class SendingStore(EffectStore, Protocol):
+    """What the sending engine reads and writes."""
+
+    async def load_snapshot(
+        self,
+        now: datetime,
+        day: str,
+        window_start: datetime,
+        followup_limit: int,
+        new_per_campaign: int,
+    ) -> Snapshot:
+        """The planner's view of mailboxes, domains, campaigns and due steps."""
+        ...
+
+    async def steps(self, campaign_ids: Sequence[int]) -> list[StepRow]:
+        """Every step of the given campaigns."""
+        ...
+
+    async def lead_inputs(self, lead_ids: Sequence[int]) -> dict[int, LeadInput]:
+        """What rendering each lead needs."""
+        ...
+
+    async def reserve_many(self, reqs: Sequence[Reservation]) -> list[Reserved | Refused]:
+        """Check every limit and take the slots, one transaction, a refusal undoing itself."""
+        ...
+
+    def ledger(self, now: Callable[[], datetime]) -> Ledger:
+        """A group-commit writer for one tick."""
+        ...
+
+    async def settle(self, finish: SendFinish, effects: Effects) -> Applied:
+        """An attempt that did not deliver, with its side effects, in one transaction."""
+        ...
+
+    async def stop_campaign(self, campaign_id: int, reason: str, alert: NewAlert) -> bool:
+        """Stop a campaign and raise its alert in one transaction."""
+        ...
+
+    async def recover_sends(self, now: datetime) -> list[Interrupted]:
+        """Resolve the sends a crash left open."""
+        ...
+
+
+# --- events, alerts, health ------------------------------------------------------------------
+
+
+class EventStore(EffectStore, Protocol):
+    """Events and the suppression list (unsubscribe, /suppress, and the readers to come)."""
+
+    async def lead_email(self, lead_id: int) -> str | None:
+        """The address of one lead."""
+        ...
+
+    async def unsuppress(self, entry: str) -> bool:
+        """Take an address or '@domain' off the list; False when absent."""
+        ...
+
+    async def is_suppressed(self, email: str) -> bool:
+        """Whether the address or its domain is listed."""
+        ...
+
+
+class AlertStore(Protocol):
+    """The durable alert outbox."""
+
+    async def add_alert(self, alert: NewAlert) -> int | None:
+        """Store an alert; None when its key is still quiet."""
+        ...
+
+    async def due_alerts(self, now: datetime, limit: int = 100) -> list[PendingDelivery]:
+        """Deliveries to attempt now, in order per chat."""
+        ...
+
+    async def alert_sent(self, alert_id: int, chat_id: int, now: datetime) -> None:
+        """Mark one delivery done."""
+        ...
+
+    async def alert_postpone(
+        self, alert_id: int, chat_id: int, until: datetime, *, count: bool
+    ) -> None:
+        """Try one delivery again later."""
+        ...
+
+
+class HealthStore(Protocol):
+    """What the health job reads and changes."""
+
+    async def window_counts(self, start: datetime, end: datetime) -> list[MailboxHealth]:
+        """Per-mailbox counts over the window."""
+        ...
+
+    async def cooldowns_over(self, now: datetime) -> list[tuple[str, datetime]]:
+        """Domains whose cool-down has ended."""
+        ...
+
+    async def end_cooldown(
+        self, domain: str, warmup_start: date, alert: Callable[[int], NewAlert]
+    ) -> int:
+        """Reactivate a domain (its mailboxes re-enter warm-up) and say so, in one commit."""
+        ...
+
+    async def warming_mailboxes(self) -> list[tuple[int, str, int, str | None]]:
+        """Every warming mailbox: id, address, daily_limit, warmup_start."""
+        ...
+
+    async def set_mailbox_state(self, mailbox_id: int, state: MailboxState, reason: str) -> bool:
+        """Set a mailbox's state."""
+        ...
+
+
+# --- admin commands ------------------------------------------------------------------------
+
+
+class RowQueries(Protocol):
+    """The stored mailboxes, domains and campaigns."""
+
+    async def mailboxes(self) -> list[MailboxRow]:
+        """Every mailbox, removed ones included."""
+        ...
+
+    async def mailbox_by_address(self, address: str) -> MailboxRow | None:
+        """One mailbox by address."""
+        ...
+
+    async def domains(self) -> list[DomainRow]:
+        """Every domain, removed ones included."""
+        ...
+
+    async def campaigns(self) -> list[CampaignRow]:
+        """Every campaign, removed ones included."""
+        ...
+
+
+class ControlStore(RowQueries, Protocol):
+    """What /pause, /resume, /warmup start|stop and /upload change."""
+
+    async def set_mailbox_state(self, mailbox_id: int, state: MailboxState, reason: str) -> bool:
+        """Set a mailbox's state and why."""
+        ...
+
+    async def set_mailbox_states(self, changes: Sequence[tuple[int, MailboxState, str]]) -> None:
+        """Set many mailboxes' states in one transaction."""
+        ...
+
+    async def set_domain_state(
+        self, name: str, state: DomainState, reason: str, cooldown_until: datetime | None = None
+    ) -> bool:
+        """Set a domain's state."""
+        ...
+
+    async def set_campaign_state(self, campaign_id: int, state: CampaignState, reason: str) -> bool:
+        """Set a campaign's state."""
+        ...
+
+    async def end_cooldown(self, domain: str, warmup_start: date) -> int:
+        """Reactivate a cooling domain; its mailboxes re-enter warm-up."""
+        ...
+
+    async def set_mailbox_warmup(
+        self, mailbox_id: int, warmup_start: date | None, state: MailboxState, reason: str = ""
+    ) -> bool:
+        """Restart or end a mailbox's ramp."""
+        ...
+
+    async def upsert_campaign(self, campaign: CampaignSpec, *, now: datetime) -> int:
+        """Store an uploaded campaign; its id."""
+        ...
+
+
+class ReportQueries(RowQueries, Protocol):
+    """Read-only queries behind /status, /campaigns, /stats, /cost and /warmup."""
+
+    async def load_snapshot(
+        self,
+        now: datetime,
+        day: str,
+        window_start: datetime,
+        followup_limit: int,
+        new_per_campaign: int,
+    ) -> Snapshot:
+        """The planner's view."""
+        ...
+
+    async def mailbox(self, mailbox_id: int) -> MailboxRow | None:
+        """One mailbox by id."""
+        ...
+
+    async def usage_today(self, scope: UsageScope, ref: int, day: str) -> int:
+        """Sends counted for one mailbox, domain or campaign on `day`."""
+        ...
+
+    async def campaign_counts(self, day: str) -> list[CampaignCounts]:
+        """Campaigns with their leads by state and today's sends."""
+        ...
+
+    async def sent_on(self, day: str) -> int:
+        """Slots used on one day over all mailboxes."""
+        ...
+
+    async def campaign_rates(self, start: datetime, end: datetime) -> dict[int, RateCounts]:
+        """Per campaign: sends and their bounces, complaints, replies."""
+        ...
+
+    async def recent_alerts(self, limit: int = 5) -> list[StoredAlert]:
+        """The latest alerts, newest first."""
+        ...
+
+    async def sent_per_day(self, bounds: Sequence[DayBounds]) -> dict[str, int]:
+        """Sends per day label."""
+        ...
+
+    async def events_per_day(
+        self, bounds: Sequence[DayBounds], kinds: Sequence[str] = ...
+    ) -> dict[tuple[str, str], int]:
+        """(day label, kind) -> events."""
+        ...
+
+    async def sent_between(self, start: datetime, end: datetime) -> int:
+        """Mails sent in [start, end)."""
+        ...
+
+    async def warming_rows(self, day: str) -> list[WarmingRow]:
+        """Every warming mailbox with its slots used on `day`."""
+        ...
+
+    async def placement_counts(
+        self, mailbox_ids: Sequence[int], since: datetime
+    ) -> dict[int, tuple[int, int]]:
+        """mailbox id -> (inbox, spam) warm-up placements since `since`."""
+        ...
+
+
+# --- lead imports ------------------------------------------------------------------
+
+
+class LeadStage(Protocol):
+    """One import's scratch table: fill, index, commit into the leads, drop."""
+
+    async def create(self, expected_bytes: int = 0) -> None:
+        """Make the scratch table and its writer."""
+        ...
+
+    def filling(self) -> AbstractAsyncContextManager[None]:
+        """While rows are added; ends the writer."""
+        ...
+
+    async def add(self, first_row: int, emails: list[str], vars_json: list[str]) -> None:
+        """Stage one chunk of rows."""
+        ...
+
+    async def add_rare(self, rows: Sequence[tuple[int, str | None, str | None]]) -> None:
+        """Stage the rows that need a second look."""
+        ...
+
+    async def index(self) -> int:
+        """Sort by address; the number of repeats in the file."""
+        ...
+
+    async def missing_rows(self, limit: int) -> list[tuple[int, str]]:
+        """The first rows that lacked a variable, with the names."""
+        ...
+
+    async def commit(
+        self, campaign_id: int, *, any_missing: bool, any_unicode: bool, created_at: datetime
+    ) -> tuple[Classified, int]:
+        """Take out what may not go in and insert the rest as leads, in one transaction."""
+        ...
+
+    async def drop(self) -> None:
+        """Throw the scratch table away."""
+        ...
+
+
+class LeadStore(Protocol):
+    """What a lead import reads and writes, on a connection of its own."""
+
+    async def find_campaign(self, name: str) -> CampaignRef | None:
+        """A campaign that takes leads, by exact name."""
+        ...
+
+    async def campaign_names(self) -> list[str]:
+        """The names of campaigns that take leads."""
+        ...
+
+    async def campaign_steps(self, campaign_id: int) -> list[StepSource]:
+        """A campaign's step templates."""
+        ...
+
+    def stage(self) -> LeadStage:
+        """A new scratch stage."""
+        ...
+
+
+OpenLeadStore = Callable[[], AbstractAsyncContextManager[LeadStore]]

@@ -1,0 +1,162 @@
+"""The event port: an event, its lead, its suppression entry and its verdicts in one commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import aiosqlite
+
+from core.models import LeadState
+from core.records import Applied, Effects, NewEvent, Suppression
+from storage import alerts, health, reports
+from storage.db import Database, to_ms
+
+
+def suppression_entry(entry: str) -> str:
+    """An address or '@domain' as the suppression list holds it (lower case)."""
+    value = entry.strip().lower()
+    if "@" not in value or value.endswith("@") or (value.count("@") > 1):
+        raise ValueError(f"{entry!r} is neither an address nor '@domain'")
+    return value
+
+
+async def add_event(conn: aiosqlite.Connection, event: NewEvent) -> bool:
+    """Store one event; False when (source, source_id) was stored before."""
+    async with conn.execute(
+        """
+        INSERT INTO events (source, source_id, kind, email, mailbox_id, send_id,
+                            campaign_id, step_no, occurred_at, received_at, detail)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (source, source_id) DO NOTHING
+        """,
+        (
+            event.source,
+            event.source_id,
+            event.kind.value,
+            event.email.strip().lower() if event.email else None,
+            event.mailbox_id,
+            event.send_id,
+            event.campaign_id,
+            event.step_no,
+            to_ms(event.occurred_at),
+            to_ms(event.received_at),
+            event.detail,
+        ),
+    ) as cursor:
+        return cursor.rowcount == 1
+
+
+async def suppress(conn: aiosqlite.Connection, item: Suppression) -> tuple[bool, int]:
+    """List the entry and close its open leads: (newly listed, leads closed)."""
+    entry = suppression_entry(item.entry)
+    async with conn.execute(
+        """
+        INSERT INTO suppression (entry, reason, source, created_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (entry) DO NOTHING
+        """,
+        (entry, item.reason, item.source, to_ms(item.now)),
+    ) as cursor:
+        listed = cursor.rowcount == 1
+    # Closed even when the entry was listed already: leads imported before it was listed
+    # (or under another letter case) would otherwise still be mailed.
+    local, _, domain = entry.partition("@")
+    state = item.lead_state.value
+    if local:
+        closed = await reports.close_open_leads(conn, state, address=entry)
+    else:
+        closed = await reports.close_open_leads(conn, state, domain=domain)
+    return listed, closed
+
+
+async def close_lead(conn: aiosqlite.Connection, lead_id: int, state: LeadState) -> int:
+    """Close one lead if it is still open; 1 when it was."""
+    async with conn.execute(
+        "UPDATE leads SET state = ?, next_due_at = NULL "
+        "WHERE id = ? AND state IN ('queued', 'active')",
+        (state.value, lead_id),
+    ) as cursor:
+        return cursor.rowcount
+
+
+async def apply_effects(conn: aiosqlite.Connection, fx: Effects) -> Applied:
+    """Apply one use case's changes inside the caller's write transaction."""
+    if fx.event is not None and not await add_event(conn, fx.event) and not fx.repeatable:
+        return Applied(applied=False)
+    suppressed, closed, cooled = False, 0, False
+    if fx.suppress is not None:
+        suppressed, closed = await suppress(conn, fx.suppress)
+    if fx.close_lead is not None:
+        closed += await close_lead(conn, *fx.close_lead)
+    if fx.close_address is not None:
+        address, state = fx.close_address
+        closed += await reports.close_open_leads(conn, state.value, address=address)
+    if fx.pause_mailbox is not None:
+        mailbox_id, reason = fx.pause_mailbox
+        await conn.execute(
+            "UPDATE mailboxes SET state = 'paused', reason = ? WHERE id = ?", (reason, mailbox_id)
+        )
+    if fx.rest_mailbox is not None:
+        mailbox_id, until = fx.rest_mailbox
+        await conn.execute(
+            "UPDATE mailboxes SET resting_until = ? WHERE id = ?", (to_ms(until), mailbox_id)
+        )
+    for alert in fx.alerts:
+        await alerts.store(conn, alert)
+    if fx.cool_down is not None:
+        cool = fx.cool_down
+        cooled = await health.cool_down_domain(conn, cool.domain, cool.reason, cool.until)
+        if cooled and cool.alert is not None:
+            await alerts.store(conn, cool.alert)
+    return Applied(True, suppressed, closed, cooled)
+
+
+class EventStore:
+    """Events and the suppression list (engine.ports.EventStore)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def apply(self, effects: Effects) -> Applied:
+        """Commit an event with everything it causes, or nothing."""
+        async with self._db.writing() as conn:
+            return await apply_effects(conn, effects)
+
+    async def lead_email(self, lead_id: int) -> str | None:
+        """The address of one lead."""
+        rows = await self._db.fetch("SELECT email FROM leads WHERE id = ?", (lead_id,))
+        return str(rows[0][0]) if rows else None
+
+    async def unsuppress(self, entry: str) -> bool:
+        """Remove an address or '@domain' from the list; False when absent."""
+        sql = "DELETE FROM suppression WHERE entry = ?"
+        return await self._db.change(sql, (suppression_entry(entry),)) == 1
+
+    async def is_suppressed(self, email: str) -> bool:
+        """Whether the address, or its whole domain, is suppressed."""
+        address = email.strip().lower()
+        domain = "@" + address.rpartition("@")[2]
+        rows = await self._db.fetch(
+            "SELECT 1 FROM suppression WHERE entry IN (?, ?) LIMIT 1", (address, domain)
+        )
+        return bool(rows)
+
+    async def add_event(self, event: NewEvent) -> bool:
+        """Store one event that changes nothing else; False when it was stored before."""
+        async with self._db.writing() as conn:
+            return await add_event(conn, event)
+
+    async def cursor(self, source: str) -> str | None:
+        """The stored position of a polled source (an ESP), or None before its first poll."""
+        found = await self._db.fetch("SELECT value FROM cursors WHERE source = ?", (source,))
+        return str(found[0]["value"]) if found else None
+
+    async def set_cursor(self, source: str, value: str, *, now: datetime) -> None:
+        """Remember how far a polled source has been read."""
+        await self._db.change(
+            """
+            INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)
+            ON CONFLICT (source) DO UPDATE SET value = excluded.value,
+                updated_at = excluded.updated_at
+            """,
+            (source, value, to_ms(now)),
+        )

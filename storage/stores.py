@@ -1,0 +1,52 @@
+"""Every port implementation over one shared connection, built together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.alerts import AlertStore
+from storage.config_store import ConfigStore
+from storage.control import ControlStore
+from storage.db import Database
+from storage.events import EventStore
+from storage.health import HealthStore
+from storage.reports import ReportStore
+from storage.sending import SendingStore
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The SQLite side of each port; they share one connection and its lock."""
+
+    db: Database
+    config: ConfigStore
+    sending: SendingStore
+    events: EventStore
+    alerts: AlertStore
+    health: HealthStore
+    control: ControlStore
+    reports: ReportStore
+
+    @classmethod
+    def on(cls, db: Database) -> Stores:
+        """Every store over `db`."""
+        return cls(
+            db=db,
+            config=ConfigStore(db),
+            sending=SendingStore(db),
+            events=EventStore(db),
+            alerts=AlertStore(db),
+            health=HealthStore(db),
+            control=ControlStore(db),
+            reports=ReportStore(db),
+        )
+
+    @classmethod
+    async def open(cls, path: Path) -> Stores:
+        """Open (creating and migrating if needed) the database at `path`, with every store."""
+        return cls.on(await Database.open(path))
+
+    async def close(self) -> None:
+        """Close the shared connection."""
+        await self.db.close()

@@ -1,0 +1,80 @@
+"""bot/charts.py: PNGs that decode at the right size, and their date ticks."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from datetime import date, timedelta
+
+from bot import charts
+from core.models import WarmupPolicy
+from engine.stats import DayStats, StatsReport
+from engine.warmup_admin import WarmupReport, WarmupRow
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR, after checking the signature and the chunk CRC."""
+    assert data[:8] == PNG_SIGNATURE
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    body = data[16 : 16 + length]
+    (crc,) = struct.unpack(">I", data[16 + length : 20 + length])
+    assert zlib.crc32(kind + body) == crc
+    width, height = struct.unpack(">II", body[:8])
+    assert data.endswith(b"IEND\xaeB`\x82")
+    return width, height
+
+
+def stats_report(days: int) -> StatsReport:
+    first = date(2026, 11, 23) - timedelta(days=days - 1)
+    return StatsReport(
+        "Europe/Berlin",
+        tuple(
+            DayStats(first + timedelta(days=i), 1000 + i, i % 3, i % 7 == 0, i % 5)
+            for i in range(days)
+        ),
+    )
+
+
+def warmup_report(rows: int = 2) -> WarmupReport:
+    policy = WarmupPolicy()
+    return WarmupReport(
+        today=date(2026, 11, 23),
+        policy=policy,
+        rows=tuple(
+            WarmupRow(f"m{i}@d0.test", 3 + 4 * i, 1 if i < 2 else 2, 7 + i, 40, i, 3 * i, i)
+            for i in range(rows)
+        ),
+        placement_days=7,
+        ramp=(5, 6, 7, 8, 8, 9, 10, 12, 14, 17, 20, 24, 29, 35, 40),
+    )
+
+
+def test_stats_chart_is_a_png_of_the_right_size() -> None:
+    for days in (1, 14, 365):
+        assert png_size(charts.stats_chart(stats_report(days))) == (
+            charts.WIDTH_PX,
+            charts.HEIGHT_PX,
+        )
+
+
+def test_ramp_chart_is_a_png_of_the_right_size() -> None:
+    for rows in (0, 3, 40):
+        png = charts.ramp_chart(warmup_report(rows))
+        assert png_size(png) == (charts.WIDTH_PX, charts.HEIGHT_PX)
+
+
+async def test_render_runs_in_a_thread() -> None:
+    png = await charts.render(charts.stats_chart, stats_report(3))
+    assert png.startswith(PNG_SIGNATURE)
+
+
+def test_date_ticks_always_label_today() -> None:
+    days = [date(2025, 11, 24) + timedelta(days=i) for i in range(365)]
+    positions, labels = charts.date_ticks(days)
+    assert len(positions) <= 10 and positions[-1] == 364
+    assert labels[-1] == "2026-11-23"  # the range spans two years: the year is shown
+    positions, labels = charts.date_ticks(days[-14:])
+    assert (positions[-1], labels[-1]) == (13, "11-23")

@@ -1,0 +1,161 @@
+"""The planner's snapshot (SendingStore.load_snapshot): mailboxes, domains, campaigns, due work."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import aiosqlite
+import pytest
+
+from core.models import (
+    CampaignState,
+    DomainState,
+    DueStep,
+    EventKind,
+    MailboxState,
+    Window,
+)
+from core.records import NewEvent, Reserved
+from storage.db import to_ms
+from storage.stores import Stores
+from tests.storage.helpers import (
+    DAY,
+    GAP,
+    T0,
+    TODAY,
+    add_lead,
+    campaign_req,
+    deliver,
+    sample,
+    warmup_req,
+)
+
+WINDOW = T0 - timedelta(days=7)
+
+
+async def test_snapshot_views(stores: Stores, conn: aiosqlite.Connection) -> None:
+    boxes, camps = await sample(stores, conn)
+    lead = await add_lead(conn, camps["c1"], "x@lead.test")
+    assert isinstance(
+        await stores.sending.reserve(campaign_req(boxes["a1@a.test"], lead, camps["c1"])), Reserved
+    )
+    assert isinstance(await stores.sending.reserve(warmup_req(boxes["a2@a.test"])), Reserved)
+    await stores.control.set_mailbox_resting(boxes["b1@b.test"], T0 + timedelta(hours=2))
+    await stores.control.set_campaign_state(camps["off"], CampaignState.PAUSED, "admin")
+
+    snap = await stores.sending.load_snapshot(
+        T0, DAY, WINDOW, followup_limit=10, new_per_campaign=10
+    )
+
+    views = {m.address: m for m in snap.mailboxes}
+    assert set(views) == {"a1@a.test", "a2@a.test", "b1@b.test"}  # removed mailbox left out
+    a1 = views["a1@a.test"]
+    assert (a1.id, a1.domain, a1.state, a1.daily_limit, a1.warmup_start) == (
+        boxes["a1@a.test"],
+        "a.test",
+        MailboxState.WARMING,
+        30,
+        TODAY,
+    )
+    assert (a1.sent_today, a1.next_send_at, a1.last_sent_at) == (1, T0 + GAP, T0)
+    assert views["b1@b.test"].resting_until == T0 + timedelta(hours=2)
+    assert views["b1@b.test"].sent_today == 0
+    domains = {d.name: d for d in snap.domains}
+    assert set(domains) == {"a.test", "b.test"}
+    assert (domains["a.test"].daily_limit, domains["a.test"].sent_today) == (50, 2)
+    assert domains["b.test"].state is DomainState.ACTIVE
+    c1 = next(c for c in snap.campaigns if c.name == "c1")
+    assert (c1.id, c1.daily_limit, c1.sent_today, c1.timezone) == (camps["c1"], 10, 1, "UTC")
+    assert c1.window == Window(9 * 60, 17 * 60)
+    assert c1.days == frozenset({"mon", "tue", "wed", "thu", "fri"})
+    assert {c.name: c.state for c in snap.campaigns}["off"] is CampaignState.PAUSED
+
+
+async def test_snapshot_bounce_rate_over_the_window(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    boxes, _ = await sample(stores, conn)
+    box = boxes["a2@a.test"]
+    sends = []
+    for n in range(4):
+        now = T0 - timedelta(days=1) + n * GAP
+        result = await stores.sending.reserve(warmup_req(box, now=now))
+        assert isinstance(result, Reserved)
+        await deliver(stores.sending, result.send_id, None, now, None)
+        sends.append(result.send_id)
+    # an old send outside the window does not count
+    old = T0 - timedelta(days=30)
+    await conn.execute(
+        "INSERT INTO sends (kind, mailbox_id, day, state, reserved_at, sent_at, updated_at) "
+        "VALUES ('warmup', ?, '2026-01-30', 'sent', ?, ?, ?)",
+        (box, *[int(old.timestamp() * 1000)] * 3),
+    )
+    for source, source_id in (("imap", "dsn-1"), ("mailgun", "ev-9")):  # one bounce, twice reported
+        assert await stores.events.add_event(
+            NewEvent(
+                source=source,
+                source_id=source_id,
+                kind=EventKind.BOUNCE_HARD,
+                occurred_at=T0 - timedelta(hours=1),
+                received_at=T0,
+                mailbox_id=box,
+                send_id=sends[0],
+            )
+        )
+    await stores.events.add_event(
+        NewEvent(
+            source="imap",
+            source_id="soft",
+            kind=EventKind.BOUNCE_SOFT,
+            occurred_at=T0 - timedelta(hours=1),
+            received_at=T0,
+            mailbox_id=box,
+        )
+    )
+    snap = await stores.sending.load_snapshot(
+        T0, DAY, WINDOW, followup_limit=10, new_per_campaign=10
+    )
+    rates = {m.id: m.bounce_rate for m in snap.mailboxes}
+    assert rates[box] == pytest.approx(1 / 4)
+    assert rates[boxes["a1@a.test"]] == 0.0
+
+
+async def test_snapshot_due_work(stores: Stores, conn: aiosqlite.Connection) -> None:
+    boxes, camps = await sample(stores, conn)
+    a2, b1 = boxes["a2@a.test"], boxes["b1@b.test"]
+    queued = {
+        name: [await add_lead(conn, cid, f"q{n}@{name}.test") for n in range(4)]
+        for name, cid in camps.items()
+    }
+
+    async def in_thread(name: str, n: int, box: int, due_hours: float) -> int:
+        lead = await add_lead(conn, camps[name], f"t{n}@{name}.test")
+        await conn.execute(
+            "UPDATE leads SET state = 'active', next_step = 2, mailbox_id = ?, next_due_at = ? "
+            "WHERE id = ?",
+            (box, to_ms(T0 + timedelta(hours=due_hours)), lead),
+        )
+        return lead
+
+    c1_old = await in_thread("c1", 1, a2, -5)
+    c1_new = await in_thread("c1", 2, a2, -1)
+    await in_thread("c1", 3, a2, +1)  # not due yet
+    c2_mid = await in_thread("c2", 1, b1, -3)
+    await in_thread("off", 1, b1, -9)  # paused campaign
+    paused_box = await in_thread("c2", 2, boxes["a1@a.test"], -8)  # its mailbox is paused
+    await stores.control.set_mailbox_state(boxes["a1@a.test"], MailboxState.PAUSED, "admin")
+    await stores.control.set_campaign_state(camps["off"], CampaignState.PAUSED, "admin")
+
+    snap = await stores.sending.load_snapshot(T0, DAY, WINDOW, followup_limit=3, new_per_campaign=2)
+    assert snap.followups == (
+        DueStep(c1_old, camps["c1"], 2, a2),
+        DueStep(c2_mid, camps["c2"], 2, b1),
+        DueStep(c1_new, camps["c1"], 2, a2),
+    )
+    assert paused_box not in {f.lead_id for f in snap.followups}
+    assert snap.new_leads == tuple(
+        DueStep(lead, camps[name], 1) for name in ("c1", "c2") for lead in queued[name][:2]
+    )
+    snap = await stores.sending.load_snapshot(T0, DAY, WINDOW, followup_limit=1, new_per_campaign=0)
+    assert [f.lead_id for f in snap.followups] == [c1_old]
+    assert snap.new_leads == ()
