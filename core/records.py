@@ -389,3 +389,40 @@ class SendFinish:
     refund_attempt: bool = False
     lead_id: int | None = None
     lead_state: LeadState | None = None
+
+
+# --- reading mailboxes ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FolderCursor:
+    """How far one IMAP folder has been read: its UIDVALIDITY and the last UID seen."""
+
+    uidvalidity: int
+    last_uid: int
+
+
+@dataclass(frozen=True, slots=True)
+class MailFolders:
+    """Where a mailbox keeps new mail and spam (the latter found by LIST \\Junk or its name)."""
+
+    inbox: str = "INBOX"
+    junk: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedMail:
+    """One message as the server holds it (read with BODY.PEEK: left unread, never deleted)."""
+
+    uid: int
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FolderBatch:
+    """New mail of one folder, oldest first, and where the next read starts."""
+
+    folder: str
+    cursor: FolderCursor  # after the last mail of this batch
+    mails: tuple[FetchedMail, ...]
+    reset: bool = False  # UIDVALIDITY changed: the folder was read again from its start

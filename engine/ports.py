@@ -25,10 +25,13 @@ from core.records import (
     Delivered,
     DomainRow,
     Effects,
+    FolderBatch,
+    FolderCursor,
     Interrupted,
     LeadInput,
     MailboxHealth,
     MailboxRow,
+    MailFolders,
     NewAlert,
     PendingDelivery,
     Refused,
@@ -41,7 +44,7 @@ from core.records import (
     UsageScope,
     WarmingRow,
 )
-from core.specs import CampaignSpec, SmtpAccount
+from core.specs import CampaignSpec, ImapAccount, SmtpAccount
 
 # --- sending -------------------------------------------------------------------------------
 
@@ -116,6 +119,27 @@ class SendingStore(EffectStore, Protocol):
 
     async def recover_sends(self, now: datetime) -> list[Interrupted]:
         """Resolve the sends a crash left open."""
+        ...
+
+
+class MailboxReader(Protocol):
+    """The IMAP port: new mail of a mailbox's folders; never deletes, never marks read."""
+
+    async def folders(self, account: ImapAccount) -> MailFolders:
+        """The inbox and the spam folder (None when the server has none)."""
+        ...
+
+    async def fetch_new(
+        self, account: ImapAccount, folder: str, after: FolderCursor | None, *, limit: int = 200
+    ) -> FolderBatch:
+        """Up to `limit` mails after `after` (from the start when None or UIDVALIDITY changed).
+
+        Raises core.errors.LoginRefused or PeerUnavailable.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Log out of every pooled connection."""
         ...
 
 
