@@ -79,15 +79,16 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             with suppress(asyncio.CancelledError):
                 await asyncio.shield(task)
 
-        scheduler = build_scheduler(
-            [
-                Every("send_tick", config.sending.tick_seconds, engine.tick),
-                Every("maintenance", MAINTENANCE_SECONDS, health.maintain),
-                Every("health", HEALTH_SECONDS, health.evaluate),
-                # Alerts mostly come from ticks: look for them at least as often as ticks run.
-                Every("alerts", min(ALERT_SECONDS, config.sending.tick_seconds), deliver_alerts),
-            ]
-        )
+        jobs = [
+            Every("send_tick", config.sending.tick_seconds, engine.tick),
+            Every("maintenance", MAINTENANCE_SECONDS, health.maintain),
+            Every("health", HEALTH_SECONDS, health.evaluate),
+            # Alerts mostly come from ticks: look for them at least as often as ticks run.
+            Every("alerts", min(ALERT_SECONDS, config.sending.tick_seconds), deliver_alerts),
+        ]
+        if any(mailbox.inbox is not None for mailbox in service.rules.mailboxes):
+            jobs.append(Every("inbox", service.rules.inbox.poll_seconds, service.inbox.poll))
+        scheduler = build_scheduler(jobs)
         scheduler.start()
         log.info(
             "running %s: %d mailboxes, tick every %ss",

@@ -13,6 +13,7 @@ from core.models import (
     LeadState,
     MailboxState,
     RateCounts,
+    ReplyLabel,
     SendState,
 )
 
@@ -218,6 +219,7 @@ class PendingDelivery:
     text: str
     attempts: int
     created_at: datetime
+    lead_id: int | None = None  # a reply notification (SPEC 12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +317,7 @@ class NewEvent:
     campaign_id: int | None = None
     step_no: int | None = None
     detail: str | None = None
+    message_id: str | None = None  # the inbound mail's own Message-ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +330,7 @@ class NewAlert:
     chats: tuple[int, ...]
     now: datetime
     quiet_since: datetime
+    lead_id: int | None = None  # a reply notification: the chat gets label buttons for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +364,7 @@ class Effects:
     suppress: Suppression | None = None
     close_lead: tuple[int, LeadState] | None = None  # one lead, if still open
     close_address: tuple[str, LeadState] | None = None  # every open lead of an address
+    label: tuple[int, ReplyLabel] | None = None  # an admin's label on a lead's reply
     pause_mailbox: tuple[int, str] | None = None  # id, reason
     rest_mailbox: tuple[int, datetime] | None = None  # id, until
     cool_down: CoolDown | None = None
@@ -426,3 +431,18 @@ class FolderBatch:
     cursor: FolderCursor  # after the last mail of this batch
     mails: tuple[FetchedMail, ...]
     reset: bool = False  # UIDVALIDITY changed: the folder was read again from its start
+
+
+@dataclass(frozen=True, slots=True)
+class SentRef:
+    """A mail we sent, found by its Message-ID: what an inbound mail about it refers to."""
+
+    send_id: int
+    message_id: str
+    mailbox_id: int
+    mailbox: str
+    email: str | None  # the recipient; None for warm-up mail
+    lead_id: int | None
+    campaign_id: int | None
+    campaign: str | None
+    step_no: int | None

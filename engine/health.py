@@ -125,10 +125,7 @@ class HealthService:
                         quiet=ONE_DAY,
                     )
         for domain, counts in per_domain.items():
-            total = RateCounts(
-                sends=sum(c.sends for c in counts), complaints=sum(c.complaints for c in counts)
-            )
-            for verdict in health.domain_verdicts(domain, total, self._policy):
+            for verdict in health.domain_verdicts(domain, health.total(counts), self._policy):
                 await self._alerts.raise_alert(
                     "domain_complaints",
                     f"{domain}:{today.isoformat()}",

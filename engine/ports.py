@@ -38,6 +38,7 @@ from core.records import (
     Reservation,
     Reserved,
     SendFinish,
+    SentRef,
     StepRow,
     StepSource,
     StoredAlert,
@@ -143,6 +144,24 @@ class MailboxReader(Protocol):
         ...
 
 
+class InboxStore(Protocol):
+    """What reading mailboxes needs: folder cursors, our sends, and one commit per batch."""
+
+    async def folder_cursor(self, source: str) -> FolderCursor | None:
+        """How far a mailbox's folder has been read."""
+        ...
+
+    async def sends_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, SentRef]:
+        """The mails we sent with these Message-IDs."""
+        ...
+
+    async def ingest(
+        self, batch: Sequence[Effects], source: str, cursor: FolderCursor, *, now: datetime
+    ) -> list[Applied]:
+        """Apply a folder's new mails and move its cursor past them, in one transaction."""
+        ...
+
+
 # --- events, alerts, health ------------------------------------------------------------------
 
 
@@ -173,8 +192,10 @@ class AlertStore(Protocol):
         """Deliveries to attempt now, in order per chat."""
         ...
 
-    async def alert_sent(self, alert_id: int, chat_id: int, now: datetime) -> None:
-        """Mark one delivery done."""
+    async def alert_sent(
+        self, alert_id: int, chat_id: int, now: datetime, message_id: int | None = None
+    ) -> None:
+        """Mark one delivery done (as chat message `message_id`, when known)."""
         ...
 
     async def alert_postpone(
@@ -293,6 +314,10 @@ class ReportQueries(RowQueries, Protocol):
 
     async def campaign_counts(self, day: str) -> list[CampaignCounts]:
         """Campaigns with their leads by state and today's sends."""
+        ...
+
+    async def mailbox_rates(self, start: datetime, end: datetime) -> dict[int, RateCounts]:
+        """Per mailbox id: sends and events over the window."""
         ...
 
     async def sent_on(self, day: str) -> int:

@@ -235,4 +235,17 @@ END;
 CREATE INDEX usage_day ON usage (day, scope, sent);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# Reading what comes back (SPEC 8, 12): the label an admin gave a lead's reply, the inbound
+# mail an event came from (an in-thread answer needs its Message-ID), and which lead a chat
+# notification is about and which chat message it became (buttons and answers refer to it).
+_V4 = """
+ALTER TABLE leads ADD COLUMN label TEXT
+    CHECK (label IN ('interested', 'not_interested', 'unsubscribe'));
+ALTER TABLE events ADD COLUMN message_id TEXT;
+ALTER TABLE alerts ADD COLUMN lead_id INTEGER REFERENCES leads (id);
+ALTER TABLE alert_deliveries ADD COLUMN message_id INTEGER;
+CREATE INDEX alert_deliveries_message ON alert_deliveries (chat_id, message_id)
+    WHERE message_id IS NOT NULL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)

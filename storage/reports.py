@@ -22,6 +22,7 @@ from core.records import (
 )
 from storage import alerts, rows, status
 from storage.db import Database, to_ms
+from storage.health import window_counts
 from storage.rows import RowReader
 from storage.snapshot import SnapshotReader
 
@@ -172,6 +173,11 @@ class ReportStore(RowReader, SnapshotReader):
             (scope.value, ref, day),
         )
         return int(found[0]["sent"]) if found else 0
+
+    async def mailbox_rates(self, start: datetime, end: datetime) -> dict[int, RateCounts]:
+        """Per mailbox id: its sends and events over [start, end] (SPEC 9 rates)."""
+        async with self._db.snapshot() as conn:
+            return {row.mailbox_id: row.counts for row in await window_counts(conn, start, end)}
 
     async def campaign_counts(self, day: str) -> list[CampaignCounts]:
         """Campaigns with their leads by state and today's sends."""

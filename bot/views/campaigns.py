@@ -21,6 +21,18 @@ def rates_summary(rates: RateCounts) -> str:
     )
 
 
+def window_line(rates: RateCounts, days: int) -> str:
+    """SPEC 9's rates over the health window: delivery, open, reply, bounce, complaint."""
+    if not rates.sends:
+        return f"Last {days} days: no sends"
+    return (
+        f"Last {days} days: {rates.sends} sent, delivered {rates.rate(rates.delivered):.1%}, "
+        f"opened {rates.rate(rates.opens):.1%}, replies {rates.rate(rates.replies):.1%}, "
+        f"bounces {rates.bounce_rate:.1%}, complaints {rates.complaints} "
+        f"({rates.complaint_rate:.2%})"
+    )
+
+
 def leads_summary(counts: CampaignCounts) -> str:
     """A campaign's leads by state, the usual states first."""
     known = [s for s in LEAD_STATES if counts.leads.get(s)]
