@@ -21,10 +21,11 @@ DayBounds = tuple[str, datetime, datetime]  # day label, start (included), end (
 
 
 class SendKind(enum.StrEnum):
-    """Why a mail goes out: a campaign step or warm-up traffic."""
+    """Why a mail goes out: a campaign step, warm-up traffic, or an admin's answer to a reply."""
 
     CAMPAIGN = "campaign"
     WARMUP = "warmup"
+    REPLY = "reply"  # SPEC 12: in the lead's thread, from its mailbox; no step of its own
 
 
 class UsageScope(enum.StrEnum):
@@ -76,6 +77,10 @@ class Reservation:
             raise ValueError("a campaign reservation needs lead_id, campaign_id and step_no")
         if self.kind is SendKind.WARMUP and campaign_fields != (None, None, None):
             raise ValueError("a warm-up reservation has no lead, campaign or step")
+        if self.kind is SendKind.REPLY and (
+            self.lead_id is None or self.campaign_id is None or self.step_no is not None
+        ):
+            raise ValueError("an answer's reservation has a lead and campaign but no step")
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,3 +451,15 @@ class SentRef:
     campaign_id: int | None
     campaign: str | None
     step_no: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerContext:
+    """What an admin's answer to a lead's reply needs (SPEC 12)."""
+
+    lead: LeadInput  # its thread: every mail we sent the lead, oldest first
+    campaign_id: int
+    mailbox: MailboxRow  # the thread's mailbox: the answer goes from it
+    domain_cap: int | None
+    first_step: StepRow | None  # the thread's subject is step 1's
+    reply_message_id: str | None  # the lead's latest reply, which the answer answers

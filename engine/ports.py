@@ -16,6 +16,7 @@ from typing import Protocol
 from core.message import OutgoingMessage
 from core.models import CampaignState, DomainState, MailboxState, Outcome, RateCounts, Snapshot
 from core.records import (
+    AnswerContext,
     Applied,
     CampaignCounts,
     CampaignRef,
@@ -120,6 +121,10 @@ class SendingStore(EffectStore, Protocol):
 
     async def recover_sends(self, now: datetime) -> list[Interrupted]:
         """Resolve the sends a crash left open."""
+        ...
+
+    async def answer_context(self, lead_id: int) -> AnswerContext | None:
+        """What answering a lead's reply needs (SPEC 12)."""
         ...
 
 
