@@ -281,11 +281,12 @@ _STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?![\w.]|\.\d)")
 _BASIC_CODE = re.compile(r"(?<![\w.#-])([45])\d\d(?=[ -])")
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _DAEMON = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
+_DAEMON_NAME = re.compile(r"mailer-daemon|mail delivery (?:system|subsystem)", re.IGNORECASE)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|undelivered mail|delivery status notification|mail delivery fail"
     r"|delivery failure|failure notice|returned mail|delivery has failed|could not be delivered"
     r"|unzustellbar|nicht zustellbar|non remis|no se puede entregar|delivery delayed"
-    r"|delayed mail|warning: message",
+    r"|delayed mail|warning: message|mail failure",
     re.IGNORECASE,
 )
 # Where a non-standard bounce's notification ends and the copy of the original begins.
@@ -313,6 +314,8 @@ _RECIPIENT_PATTERNS = (
         re.IGNORECASE,
     ),  # Gmail, Microsoft 365
     re.compile(r"Your message to\s+<?([^\s<>]+@[^\s<>]+?)>?\s+couldn't", re.IGNORECASE),
+    # last resort: a line that is only an address (Exim and GMX list them that way)
+    re.compile(r"^\s*[\"<]?([^\s\"<>]+@[^\s\"<>]+?)[\">]?:?\s*$", re.MULTILINE),
 )
 _DELAYED = re.compile(
     r"\bdelayed\b|will (?:retry|keep trying|continue)|still trying|not yet been delivered"
@@ -449,7 +452,10 @@ def _find_status(text: str) -> str | None:
 def _looks_like_bounce(msg: Message, subject: str, sender: str | None) -> bool:
     if _header(msg, "X-Failed-Recipients"):
         return True
-    from_daemon = sender is not None and bool(_DAEMON.match(sender))
+    # "MAILER-DAEMON <>" has no address at all: the name says it.
+    from_daemon = (sender is not None and bool(_DAEMON.match(sender))) or bool(
+        _DAEMON_NAME.search(_header(msg, "From"))
+    )
     return from_daemon and bool(_BOUNCE_SUBJECT.search(subject))
 
 
