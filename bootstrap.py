@@ -20,6 +20,7 @@ from config import OutreachConfig, load_campaign
 from core import limits
 from core.specs import CampaignSpec, Rules
 from engine.alerts import AlertOutbox
+from engine.answers import Answers
 from engine.clock import Clock
 from engine.context import AppContext
 from engine.control import ControlService
@@ -47,6 +48,7 @@ class Service:
     health: HealthService
     engine: SendingEngine
     inbox: InboxService
+    answers: Answers
     control: ControlService
     unsubscribe: UnsubscribeService
     secret: bytes | None  # signs one-click tokens; None without [unsubscribe]
@@ -67,6 +69,7 @@ class Service:
             alerts=self.alerts,
             open_leads=self.open_leads,
             load_campaign=campaign_from_text,
+            answers=self.answers,
         )
 
 
@@ -145,6 +148,17 @@ async def build_service(
             rules=rules,
             alerts=alerts,
             health=health,
+        ),  # fmt: skip
+        answers=Answers(
+            store=stores.sending,
+            sender=sender,
+            engine=engine,
+            clock=clock,
+            rules=rules,
+            alerts=alerts,
+            health=health,
+            unsubscribe_secret=secret,
+            rng=rng,
         ),  # fmt: skip
         control=ControlService(stores.control, clock, rules),
         unsubscribe=UnsubscribeService(stores.events, clock),

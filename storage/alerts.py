@@ -139,15 +139,6 @@ class AlertStore:
         async with self._db.writing() as conn:
             await mark_sent(conn, alert_id, chat_id, now, message_id)
 
-    async def lead_of_message(self, chat_id: int, message_id: int) -> int | None:
-        """The lead a reply notification was about, by the chat message it became."""
-        found = await self._db.fetch(
-            "SELECT a.lead_id FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
-            "WHERE d.chat_id = ? AND d.message_id = ? AND a.lead_id IS NOT NULL",
-            (chat_id, message_id),
-        )
-        return int(found[0][0]) if found else None
-
     async def alert_postpone(
         self, alert_id: int, chat_id: int, until: datetime, *, count: bool
     ) -> None:

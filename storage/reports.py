@@ -174,6 +174,15 @@ class ReportStore(RowReader, SnapshotReader):
         )
         return int(found[0]["sent"]) if found else 0
 
+    async def lead_of_message(self, chat_id: int, message_id: int) -> int | None:
+        """The lead a reply notification was about, by the chat message it became."""
+        found = await self._db.fetch(
+            "SELECT a.lead_id FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
+            "WHERE d.chat_id = ? AND d.message_id = ? AND a.lead_id IS NOT NULL",
+            (chat_id, message_id),
+        )
+        return int(found[0][0]) if found else None
+
     async def mailbox_rates(self, start: datetime, end: datetime) -> dict[int, RateCounts]:
         """Per mailbox id: its sends and events over [start, end] (SPEC 9 rates)."""
         async with self._db.snapshot() as conn:

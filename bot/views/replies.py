@@ -6,6 +6,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.models import ReplyLabel
+from engine.answers import Answered
 from engine.replies import Labelled
 
 BUTTONS = (
@@ -15,6 +16,10 @@ BUTTONS = (
 )
 LABEL_TEXT = dict(BUTTONS)
 LABEL_LINE = "Label: "
+NOT_A_REPLY = (
+    "That message is not a reply notification. To answer a lead, reply to the notification "
+    "of their reply."
+)
 
 
 class LabelButton(CallbackData, prefix="label"):
@@ -45,3 +50,8 @@ def labelled_text(notification: str, result: Labelled) -> str:
     if result.suppressed:
         line += f" ({result.email} is suppressed)"
     return "\n".join([*kept, "", line]).strip()
+
+
+def answered_text(result: Answered) -> str:
+    """What became of an admin's answer."""
+    return "Sent." if result.sent else f"Not sent: {result.why}."
