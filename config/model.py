@@ -185,7 +185,7 @@ class AlertsConfig(Strict):
 class InboxConfig(Strict):
     """[inbox]: reading what comes back (needs `imap` on the mailbox)."""
 
-    poll_seconds: Annotated[int, Field(ge=10, le=86_400)] = 60
+    poll_seconds: Annotated[int, Field(ge=5, le=86_400)] = 60
     notify_replies: bool = True
     stop_words: list[str] = Field(
         default_factory=lambda: ["unsubscribe", "remove me", "stop emailing", "take me off"]
