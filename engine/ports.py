@@ -325,6 +325,10 @@ class ReportQueries(RowQueries, Protocol):
         """Per mailbox id: sends and events over the window."""
         ...
 
+    async def label_counts(self) -> dict[int, dict[str, int]]:
+        """Per campaign id: its leads by reply label."""
+        ...
+
     async def lead_of_message(self, chat_id: int, message_id: int) -> int | None:
         """The lead a reply notification was about, by the chat message it became."""
         ...

@@ -288,6 +288,7 @@ class CampaignsOverview:
     counts: list[CampaignCounts]
     rates: dict[int, RateCounts]
     window_days: int
+    labels: dict[int, dict[str, int]] = dataclasses.field(default_factory=dict)
 
 
 async def gather_campaigns(repo: ReportQueries, clock: Clock, rules: Rules) -> CampaignsOverview:
@@ -301,4 +302,5 @@ async def gather_campaigns(repo: ReportQueries, clock: Clock, rules: Rules) -> C
         counts=await repo.campaign_counts(today.isoformat()),
         rates=await repo.campaign_rates(start, now),
         window_days=policy.window_days,
+        labels=await repo.label_counts(),
     )

@@ -241,6 +241,8 @@ CREATE INDEX usage_day ON usage (day, scope, sent);
 _V4 = """
 ALTER TABLE leads ADD COLUMN label TEXT
     CHECK (label IN ('interested', 'not_interested', 'unsubscribe'));
+-- /campaigns counts labels per campaign: from this index alone, however many leads there are
+CREATE INDEX leads_label ON leads (campaign_id, label) WHERE label IS NOT NULL;
 ALTER TABLE events ADD COLUMN message_id TEXT;
 ALTER TABLE alerts ADD COLUMN lead_id INTEGER REFERENCES leads (id);
 ALTER TABLE alert_deliveries ADD COLUMN message_id INTEGER;

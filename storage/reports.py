@@ -183,6 +183,17 @@ class ReportStore(RowReader, SnapshotReader):
         )
         return int(found[0][0]) if found else None
 
+    async def label_counts(self) -> dict[int, dict[str, int]]:
+        """Per campaign id: its leads by reply label (SPEC 12)."""
+        found = await self._db.fetch(
+            "SELECT campaign_id, label, count(*) FROM leads WHERE label IS NOT NULL "
+            "GROUP BY campaign_id, label"
+        )
+        out: dict[int, dict[str, int]] = {}
+        for campaign_id, label, n in found:
+            out.setdefault(int(campaign_id), {})[str(label)] = int(n)
+        return out
+
     async def mailbox_rates(self, start: datetime, end: datetime) -> dict[int, RateCounts]:
         """Per mailbox id: its sends and events over [start, end] (SPEC 9 rates)."""
         async with self._db.snapshot() as conn:

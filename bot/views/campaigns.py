@@ -42,7 +42,10 @@ def leads_summary(counts: CampaignCounts) -> str:
 
 
 def campaigns_lines(
-    counts: Sequence[CampaignCounts], rates: Mapping[int, RateCounts], window_days: int
+    counts: Sequence[CampaignCounts],
+    rates: Mapping[int, RateCounts],
+    window_days: int,
+    labels: Mapping[int, Mapping[str, int]] | None = None,
 ) -> list[str]:
     """/campaigns: each campaign's state, leads by state, sent today and rates."""
     if not counts:
@@ -54,4 +57,12 @@ def campaigns_lines(
         lines.append(f"{c.name}: {state}; sent today {c.sent_today}{limit}")
         lines.append(f"  leads: {leads_summary(c)}")
         lines.append(f"  {rates_summary(rates.get(c.id, RateCounts()))}")
+        labelled = (labels or {}).get(c.id)
+        if labelled:
+            shown = ", ".join(
+                f"{label.replace('_', ' ')} {labelled[label]}"
+                for label in ("interested", "not_interested", "unsubscribe")
+                if labelled.get(label)
+            )
+            lines.append(f"  reply labels: {shown}")
     return lines
