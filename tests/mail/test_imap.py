@@ -6,6 +6,7 @@ import asyncio
 import logging
 import socket
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.mail.conftest import USERS
 
 USER = "alex@brand-news.com"
 PASSWORD = USERS[USER]
+REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 5.0  # above Dovecot's ~2 s delay before it refuses a wrong password
 
 
@@ -298,3 +300,64 @@ def test_parse_list_and_pick_junk() -> None:
 def test_uid_set_compresses_runs() -> None:
     assert uid_set([1, 2, 3, 7, 9, 10]) == "1:3,7,9:10"
     assert uid_set([4]) == "4"
+
+
+async def test_drop_mid_command_fails_at_once(reader: ImapReader) -> None:
+    # aioimaplib leaves a command pending forever when the connection ends under it: the
+    # reader must notice the drop itself, well before its timeout.
+    async def drops_at_select(reader_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK [CAPABILITY IMAP4rev1] ready\r\n")
+        while line := await reader_.readline():
+            tag, _, command = line.decode().partition(" ")
+            verb = command.split(" ", 1)[0].strip().upper()
+            if verb == "CAPABILITY":
+                writer.write(f"* CAPABILITY IMAP4rev1\r\n{tag} OK done\r\n".encode())
+            elif verb == "LOGIN":
+                writer.write(f"{tag} OK logged in\r\n".encode())
+            else:
+                break
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(drops_at_select, HOST, 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        box = ImapAccount(USER, MailServer(HOST, port, "none", USER, PASSWORD))
+        started = time.monotonic()
+        with pytest.raises(PeerUnavailable, match="dropped the connection during SELECT"):
+            await reader.fetch_new(box, "INBOX", None)
+        assert time.monotonic() - started < TIMEOUT / 2
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_standalone_runner_prints_its_port_and_stops(tmp_path: Path) -> None:
+    if not dovecot_available():
+        pytest.fail("dovecot-imapd is not installed: `make test` installs it (as root)")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.fakes.dovecot",
+        "--dir",
+        str(tmp_path),
+        "--user",
+        f"{USER}:{PASSWORD}",
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 10)
+        word, port = line.decode().split()
+        assert word == "listening"
+        imap = ImapReader(timeout=TIMEOUT)
+        try:
+            box = ImapAccount(USER, MailServer(HOST, int(port), "none", USER, PASSWORD))
+            assert (await imap.folders(box)).junk == "Junk"
+        finally:
+            await imap.close()
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    assert (tmp_path / "dovecot.log").exists()
