@@ -101,7 +101,11 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             log.info("stopping")
         finally:
             scheduler.shutdown(wait=False)
-            # Let a tick that is mid-send finish recording before connections close.
+            # Let a tick that is mid-send finish recording before connections close, and a
+            # poll finish its batch (cut short, it would only be read again: a clean stop
+            # is nicer than a cancelled job in the log).
             await engine.tick_idle()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(service.inbox.idle(), BOT_STOP_SECONDS)
             if deliveries:
                 await asyncio.wait(deliveries, timeout=BOT_STOP_SECONDS)

@@ -69,6 +69,11 @@ class InboxService:
         self._accounts = [m.inbox for m in rules.mailboxes if m.inbox is not None]
         self._lock = asyncio.Lock()
 
+    async def idle(self) -> None:
+        """Wait until no poll is running (for a clean shutdown)."""
+        async with self._lock:
+            return
+
     async def poll(self) -> PollReport:
         """Read every mailbox once (one poll at a time)."""
         async with self._lock:
