@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
-from mail.imap import ImapReader
 
 from config import OutreachConfig, load_campaign
 from core import limits
@@ -29,6 +28,7 @@ from engine.health import HealthService
 from engine.ports import LeadStore, MailboxReader, MailSender
 from engine.sending import SendingEngine
 from engine.unsubscribe import UnsubscribeService
+from mail.imap import ImapReader
 from mail.smtp import SmtpSender
 from storage.db import open_db
 from storage.lead_store import open_lead_store

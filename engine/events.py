@@ -15,10 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from core.inbox import InboxMail, classify_mail
-
 from core import ingest
 from core.errors import LoginRefused, PeerUnavailable
+from core.inbox import InboxMail, classify_mail
 from core.models import EventKind
 from core.records import Effects, FetchedMail, FolderBatch, NewAlert
 from core.specs import ImapAccount, Rules
