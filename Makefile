@@ -41,12 +41,13 @@ dovecot-deps:
 		if [ -d /run/systemd/system ]; then systemctl disable --now dovecot.service dovecot.socket || true; fi; \
 		exit $$status; }
 
-# The baselines need Debian's sqlite3 CLI and Postfix's smtp-sink (the daemon is not set up).
+# The baselines need Debian's sqlite3 CLI and Postfix's smtp-sink (the daemon is not set up);
+# bench_inbox.py reads a private Dovecot (dovecot-deps).
 bench-deps:
 	command -v sqlite3 >/dev/null || { apt-get update && apt-get install -y sqlite3; }
 	command -v /usr/sbin/smtp-sink >/dev/null || { echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postfix; }
 
-bench: $(STAMP) bench-deps
+bench: $(STAMP) bench-deps dovecot-deps
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # Side by side with an earlier revision, alternating in one run (a refactor against the commit
