@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -384,6 +385,11 @@ class Applied:
     suppressed: bool = False  # the entry is new on the list
     closed_leads: int = 0
     cooled: bool = False  # the domain went into cool-down now
+
+
+# Where the health window starts, and what a window's counts call for (the engine's policy,
+# HealthService.verdicts): storage applies them in the same commit as the events.
+Verdicts = tuple[datetime, Callable[[Sequence[MailboxHealth]], Sequence[Effects]]]
 
 
 @dataclass(frozen=True, slots=True)

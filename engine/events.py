@@ -84,9 +84,6 @@ class InboxService:
                     await self._poll_mailbox(account, report)
 
             await asyncio.gather(*(one(account) for account in self._accounts))
-            if any(report.applied[kind.value] for kind in _HEALTH_KINDS):
-                # Bounces read now feed the SPEC 9 verdicts now, not at the next health run.
-                await self._health.evaluate()
             return report
 
     async def _poll_mailbox(self, account: ImapAccount, report: PollReport) -> None:
@@ -145,7 +142,15 @@ class InboxService:
                              outcome.why)  # fmt: skip
                 continue
             planned.append(outcome)
-        applied = await self._store.ingest(planned, source, batch.cursor, now=now)
+        # Bounces read now feed the SPEC 9 verdicts in the same commit, not at the next
+        # health run: the pause they call for can't be lost to a crash in between.
+        health_relevant = any(
+            fx.event is not None and fx.event.kind in _HEALTH_KINDS for fx in planned
+        )
+        verdicts = (self._health.window_start(), self._health.verdicts) if health_relevant else None
+        applied = await self._store.ingest(
+            planned, source, batch.cursor, now=now, verdicts=verdicts
+        )
         for effects, result in zip(planned, applied, strict=True):
             if not result.applied:
                 report.repeated += 1

@@ -44,6 +44,7 @@ from core.records import (
     StepSource,
     StoredAlert,
     UsageScope,
+    Verdicts,
     WarmingRow,
 )
 from core.specs import CampaignSpec, ImapAccount, SmtpAccount
@@ -161,9 +162,15 @@ class InboxStore(Protocol):
         ...
 
     async def ingest(
-        self, batch: Sequence[Effects], source: str, cursor: FolderCursor, *, now: datetime
+        self,
+        batch: Sequence[Effects],
+        source: str,
+        cursor: FolderCursor,
+        *,
+        now: datetime,
+        verdicts: Verdicts | None = None,
     ) -> list[Applied]:
-        """Apply a folder's new mails and move its cursor past them, in one transaction."""
+        """Apply a folder's new mails, the verdicts they call for and the cursor, one commit."""
         ...
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from core.records import Applied, Effects, FolderCursor, SentRef
+from core.records import Applied, Effects, FolderCursor, SentRef, Verdicts
 from storage.db import Database, to_ms
 from storage.events import apply_effects
+from storage.health import window_counts
 
 _MAX_PARAMS = 500  # Message-IDs looked up per statement
 
@@ -53,15 +54,27 @@ class InboxStore:
         return out
 
     async def ingest(
-        self, batch: Sequence[Effects], source: str, cursor: FolderCursor, *, now: datetime
+        self,
+        batch: Sequence[Effects],
+        source: str,
+        cursor: FolderCursor,
+        *,
+        now: datetime,
+        verdicts: Verdicts | None = None,
     ) -> list[Applied]:
         """Apply a folder's new mails and move its cursor past them, in one transaction.
 
-        A crash before the commit leaves both as they were: the mails are read again and,
-        their events having stable ids, applied once.
+        With `verdicts` (window start, policy), the health verdicts the new counts call for
+        are applied in the same transaction too (SPEC 8: event, lead, suppression and verdict
+        commit together). A crash before the commit leaves everything as it was: the mails
+        are read again and, their events having stable ids, applied once.
         """
         async with self._db.writing() as conn:
             applied = [await apply_effects(conn, effects) for effects in batch]
+            if verdicts is not None:
+                window_start, decide = verdicts
+                for effects in decide(await window_counts(conn, window_start, now)):
+                    await apply_effects(conn, effects)
             await conn.execute(
                 """
                 INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)
