@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-deps bench-compare run check clean
+.PHONY: demo test lint typecheck pytest dovecot-deps bench bench-deps bench-compare run check clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 1; }
@@ -25,15 +25,29 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-pytest: $(STAMP)
+pytest: $(STAMP) dovecot-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# The baselines need Debian's sqlite3 CLI and Postfix's smtp-sink (the daemon is not set up).
+# The IMAP tests run a private Dovecot (tests/fakes/dovecot.py) on a loopback port; the
+# system service must stay off: policy-rc.d forbids starting it during the install (an
+# existing policy is left alone), and where systemd runs it is disabled and stopped.
+dovecot-deps:
+	@test -x /usr/sbin/dovecot || { \
+		test "$$(id -u)" = 0 || { echo "the IMAP tests need dovecot-imapd: apt-get install dovecot-imapd (as root)"; exit 1; }; \
+		policy=/usr/sbin/policy-rc.d; ours=; \
+		if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod +x $$policy; ours=1; fi; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd; status=$$?; \
+		if [ -n "$$ours" ]; then rm -f $$policy; fi; \
+		if [ -d /run/systemd/system ]; then systemctl disable --now dovecot.service dovecot.socket || true; fi; \
+		exit $$status; }
+
+# The baselines need Debian's sqlite3 CLI and Postfix's smtp-sink (the daemon is not set up);
+# bench_inbox.py reads a private Dovecot (dovecot-deps).
 bench-deps:
 	command -v sqlite3 >/dev/null || { apt-get update && apt-get install -y sqlite3; }
 	command -v /usr/sbin/smtp-sink >/dev/null || { echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postfix; }
 
-bench: $(STAMP) bench-deps
+bench: $(STAMP) bench-deps dovecot-deps
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # Side by side with an earlier revision, alternating in one run (a refactor against the commit

@@ -19,13 +19,16 @@ from config import OutreachConfig, load_campaign
 from core import limits
 from core.specs import CampaignSpec, Rules
 from engine.alerts import AlertOutbox
+from engine.answers import Answers
 from engine.clock import Clock
 from engine.context import AppContext
 from engine.control import ControlService
+from engine.events import InboxService
 from engine.health import HealthService
-from engine.ports import LeadStore, MailSender
+from engine.ports import LeadStore, MailboxReader, MailSender
 from engine.sending import SendingEngine
 from engine.unsubscribe import UnsubscribeService
+from mail.imap import ImapReader
 from mail.smtp import SmtpSender
 from storage.db import open_db
 from storage.lead_store import open_lead_store
@@ -44,6 +47,8 @@ class Service:
     alerts: AlertOutbox
     health: HealthService
     engine: SendingEngine
+    inbox: InboxService
+    answers: Answers
     control: ControlService
     unsubscribe: UnsubscribeService
     secret: bytes | None  # signs one-click tokens; None without [unsubscribe]
@@ -64,6 +69,7 @@ class Service:
             alerts=self.alerts,
             open_leads=self.open_leads,
             load_campaign=campaign_from_text,
+            answers=self.answers,
         )
 
 
@@ -101,6 +107,7 @@ async def build_service(
     clock: Clock,
     chats: list[int],
     sender: MailSender | None = None,
+    reader: MailboxReader | None = None,
     rng: random.Random | None = None,
 ) -> Service:
     """Every service over one database; connections close when `stack` unwinds."""
@@ -110,6 +117,10 @@ async def build_service(
         smtp = SmtpSender()
         stack.push_async_callback(smtp.close)
         sender = smtp
+    if reader is None:
+        imap = ImapReader()
+        stack.push_async_callback(imap.close)
+        reader = imap
     alerts = AlertOutbox(stores.alerts, clock, chats, rules.alert_quiet)
     health = HealthService(stores.health, stores.events, clock, rules, alerts)
     secret = await stores.config.secret("unsubscribe") if rules.unsubscribe_url else None
@@ -130,6 +141,25 @@ async def build_service(
         alerts=alerts,
         health=health,
         engine=engine,
+        inbox=InboxService(
+            reader=reader,
+            store=stores.inbox,
+            clock=clock,
+            rules=rules,
+            alerts=alerts,
+            health=health,
+        ),  # fmt: skip
+        answers=Answers(
+            store=stores.sending,
+            sender=sender,
+            engine=engine,
+            clock=clock,
+            rules=rules,
+            alerts=alerts,
+            health=health,
+            unsubscribe_secret=secret,
+            rng=rng,
+        ),  # fmt: skip
         control=ControlService(stores.control, clock, rules),
         unsubscribe=UnsubscribeService(stores.events, clock),
         secret=secret,

@@ -79,15 +79,16 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             with suppress(asyncio.CancelledError):
                 await asyncio.shield(task)
 
-        scheduler = build_scheduler(
-            [
-                Every("send_tick", config.sending.tick_seconds, engine.tick),
-                Every("maintenance", MAINTENANCE_SECONDS, health.maintain),
-                Every("health", HEALTH_SECONDS, health.evaluate),
-                # Alerts mostly come from ticks: look for them at least as often as ticks run.
-                Every("alerts", min(ALERT_SECONDS, config.sending.tick_seconds), deliver_alerts),
-            ]
-        )
+        jobs = [
+            Every("send_tick", config.sending.tick_seconds, engine.tick),
+            Every("maintenance", MAINTENANCE_SECONDS, health.maintain),
+            Every("health", HEALTH_SECONDS, health.evaluate),
+            # Alerts mostly come from ticks: look for them at least as often as ticks run.
+            Every("alerts", min(ALERT_SECONDS, config.sending.tick_seconds), deliver_alerts),
+        ]
+        if any(mailbox.inbox is not None for mailbox in service.rules.mailboxes):
+            jobs.append(Every("inbox", service.rules.inbox.poll_seconds, service.inbox.poll))
+        scheduler = build_scheduler(jobs)
         scheduler.start()
         log.info(
             "running %s: %d mailboxes, tick every %ss",
@@ -100,7 +101,11 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             log.info("stopping")
         finally:
             scheduler.shutdown(wait=False)
-            # Let a tick that is mid-send finish recording before connections close.
+            # Let a tick that is mid-send finish recording before connections close, and a
+            # poll finish its batch (cut short, it would only be read again: a clean stop
+            # is nicer than a cancelled job in the log).
             await engine.tick_idle()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(service.inbox.idle(), BOT_STOP_SECONDS)
             if deliveries:
                 await asyncio.wait(deliveries, timeout=BOT_STOP_SECONDS)

@@ -19,6 +19,7 @@ from core.specs import (
     CampaignSpec,
     DnsRules,
     DomainSpec,
+    InboxRules,
     MailboxSpec,
     MailServer,
     Rules,
@@ -179,6 +180,28 @@ class AlertsConfig(Strict):
 
     quiet_minutes: NonNegInt = 60
     digest_hour: Annotated[int, Field(ge=0, le=23)] = 9
+
+
+class InboxConfig(Strict):
+    """[inbox]: reading what comes back (needs `imap` on the mailbox)."""
+
+    poll_seconds: Annotated[int, Field(ge=5, le=86_400)] = 60
+    notify_replies: bool = True
+    stop_words: list[str] = Field(
+        default_factory=lambda: ["unsubscribe", "remove me", "stop emailing", "take me off"]
+    )
+
+    @field_validator("stop_words")
+    @classmethod
+    def _words(cls, value: list[str]) -> list[str]:
+        words = [word.strip().casefold() for word in value]
+        if any(not word for word in words):
+            raise ValueError("a stop word cannot be empty")
+        return list(dict.fromkeys(words))
+
+    def rules(self) -> InboxRules:
+        """The core's view of these values."""
+        return InboxRules(self.poll_seconds, self.notify_replies, tuple(self.stop_words))
 
 
 class CostConfig(Strict):
@@ -351,6 +374,7 @@ class OutreachConfig(Strict):
     alerts: AlertsConfig = AlertsConfig()
     cost: CostConfig = CostConfig()
     dns: DnsConfig = DnsConfig()
+    inbox: InboxConfig = InboxConfig()
     esp: list[EspConfig] = Field(default_factory=list)
     domains: list[DomainConfig] = Field(default_factory=list)
     mailboxes: list[MailboxConfig] = Field(default_factory=list)
@@ -378,6 +402,7 @@ class OutreachConfig(Strict):
             dns=DnsRules(
                 dkim_selectors=tuple(self.dns.dkim_selectors), nameserver=self.dns.nameserver
             ),
+            inbox=self.inbox.rules(),
             domains=tuple(domain.spec() for domain in self.domains),
             mailboxes=tuple(mailbox.spec() for mailbox in self.mailboxes),
             campaigns=tuple(campaign.spec() for campaign in self.campaigns),

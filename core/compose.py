@@ -10,7 +10,7 @@ from datetime import datetime
 from core import message, templates, unsubscribe
 from core.message import OutgoingMessage
 from core.models import SendPlan
-from core.records import LeadInput, StepRow
+from core.records import AnswerContext, LeadInput, StepRow
 
 Compile = Callable[[StepRow], templates.CompiledStep]  # a cache of compiled steps
 
@@ -104,3 +104,47 @@ def compose(
     )
     after = steps.get((plan.campaign_id, plan.step_no + 1))
     return Composed(msg, after.wait_days if after else None)
+
+
+def compose_answer(
+    context: AnswerContext,
+    text: str,
+    sender: Sender,
+    *,
+    compile_step: Compile,
+    rng: random.Random,
+    now: datetime,
+    postal_address: str,
+    unsubscribe_link: Unsubscribe | None = None,
+) -> OutgoingMessage | BrokenTemplate:
+    """An admin's answer to a lead's reply: in its thread, `Re:` its subject (SPEC 12)."""
+    lead = context.lead
+    subject = ""
+    if context.first_step is not None:
+        variables = {**lead.variables, "email": lead.email}
+        try:
+            # The same per-lead seed as the thread's mails: the same words in the subject.
+            subject = (
+                templates.render_subject(
+                    compile_step(context.first_step), variables, random.Random(lead.lead_id)
+                )
+                or ""
+            )
+        except templates.TemplateError as exc:
+            return BrokenTemplate(str(exc))
+    thread = list(lead.thread)
+    if context.reply_message_id is not None:
+        thread.append(context.reply_message_id)
+    return message.build_message(
+        sender=sender.address,
+        display_name=sender.display_name,
+        to=lead.email,
+        subject=subject,
+        text=text,
+        message_id=message.make_message_id(sender.domain, f"{rng.getrandbits(128):032x}"),
+        date=now,
+        postal_address=postal_address,
+        in_reply_to=thread[-1] if thread else None,
+        references=thread[:-1] or None,
+        unsubscribe_url=unsubscribe_link.url(lead.lead_id) if unsubscribe_link else None,
+    )

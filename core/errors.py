@@ -17,3 +17,11 @@ class SpecError(OutreachError, ValueError):
 
 class ConflictError(OutreachError):
     """A change the stored state refuses, e.g. an upload replacing a campaign the config owns."""
+
+
+class LoginRefused(OutreachError):
+    """A server refused the login (bad credentials, app password needed); the text is its reply."""
+
+
+class PeerUnavailable(OutreachError):
+    """A server could not be reached or dropped the connection; trying again later may work."""

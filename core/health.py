@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -101,3 +102,14 @@ def cooldown_over(until: datetime | None, now: datetime) -> bool:
 def window_start(today: date, policy: HealthPolicy) -> date:
     """First day of the rolling health window that ends with `today`."""
     return today - timedelta(days=policy.window_days - 1)
+
+
+def total(counts: Iterable[RateCounts]) -> RateCounts:
+    """Several mailboxes' counts as one (a domain's)."""
+    items = list(counts)
+    return RateCounts(
+        **{
+            name: sum(getattr(item, name) for item in items)
+            for name in RateCounts.__dataclass_fields__
+        }
+    )

@@ -81,6 +81,14 @@ class EventKind(enum.StrEnum):
     BLOCK = "block"
 
 
+class ReplyLabel(enum.StrEnum):
+    """What an admin made of a reply (SPEC 12 buttons)."""
+
+    INTERESTED = "interested"
+    NOT_INTERESTED = "not_interested"
+    UNSUBSCRIBE = "unsubscribe"
+
+
 @dataclass(frozen=True, slots=True)
 class WarmupPolicy:
     """The ramp of SPEC 7."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -13,6 +14,7 @@ from core.models import (
     LeadState,
     MailboxState,
     RateCounts,
+    ReplyLabel,
     SendState,
 )
 
@@ -20,10 +22,11 @@ DayBounds = tuple[str, datetime, datetime]  # day label, start (included), end (
 
 
 class SendKind(enum.StrEnum):
-    """Why a mail goes out: a campaign step or warm-up traffic."""
+    """Why a mail goes out: a campaign step, warm-up traffic, or an admin's answer to a reply."""
 
     CAMPAIGN = "campaign"
     WARMUP = "warmup"
+    REPLY = "reply"  # SPEC 12: in the lead's thread, from its mailbox; no step of its own
 
 
 class UsageScope(enum.StrEnum):
@@ -75,6 +78,10 @@ class Reservation:
             raise ValueError("a campaign reservation needs lead_id, campaign_id and step_no")
         if self.kind is SendKind.WARMUP and campaign_fields != (None, None, None):
             raise ValueError("a warm-up reservation has no lead, campaign or step")
+        if self.kind is SendKind.REPLY and (
+            self.lead_id is None or self.campaign_id is None or self.step_no is not None
+        ):
+            raise ValueError("an answer's reservation has a lead and campaign but no step")
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +225,7 @@ class PendingDelivery:
     text: str
     attempts: int
     created_at: datetime
+    lead_id: int | None = None  # a reply notification (SPEC 12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +323,7 @@ class NewEvent:
     campaign_id: int | None = None
     step_no: int | None = None
     detail: str | None = None
+    message_id: str | None = None  # the inbound mail's own Message-ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +336,7 @@ class NewAlert:
     chats: tuple[int, ...]
     now: datetime
     quiet_since: datetime
+    lead_id: int | None = None  # a reply notification: the chat gets label buttons for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +370,7 @@ class Effects:
     suppress: Suppression | None = None
     close_lead: tuple[int, LeadState] | None = None  # one lead, if still open
     close_address: tuple[str, LeadState] | None = None  # every open lead of an address
+    label: tuple[int, ReplyLabel] | None = None  # an admin's label on a lead's reply
     pause_mailbox: tuple[int, str] | None = None  # id, reason
     rest_mailbox: tuple[int, datetime] | None = None  # id, until
     cool_down: CoolDown | None = None
@@ -376,6 +387,11 @@ class Applied:
     cooled: bool = False  # the domain went into cool-down now
 
 
+# Where the health window starts, and what a window's counts call for (the engine's policy,
+# HealthService.verdicts): storage applies them in the same commit as the events.
+Verdicts = tuple[datetime, Callable[[Sequence[MailboxHealth]], Sequence[Effects]]]
+
+
 @dataclass(frozen=True, slots=True)
 class SendFinish:
     """How an attempt that did not deliver ends: retried at `retry_at`, or closed as `state`."""
@@ -389,3 +405,67 @@ class SendFinish:
     refund_attempt: bool = False
     lead_id: int | None = None
     lead_state: LeadState | None = None
+
+
+# --- reading mailboxes ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FolderCursor:
+    """How far one IMAP folder has been read: its UIDVALIDITY and the last UID seen."""
+
+    uidvalidity: int
+    last_uid: int
+
+
+@dataclass(frozen=True, slots=True)
+class MailFolders:
+    """Where a mailbox keeps new mail and spam (the latter found by LIST \\Junk or its name)."""
+
+    inbox: str = "INBOX"
+    junk: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedMail:
+    """One message as the server holds it (read with BODY.PEEK: left unread, never deleted)."""
+
+    uid: int
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FolderBatch:
+    """New mail of one folder, oldest first, and where the next read starts."""
+
+    folder: str
+    cursor: FolderCursor  # after the last mail of this batch
+    mails: tuple[FetchedMail, ...]
+    reset: bool = False  # UIDVALIDITY changed: the folder was read again from its start
+
+
+@dataclass(frozen=True, slots=True)
+class SentRef:
+    """A mail we sent, found by its Message-ID: what an inbound mail about it refers to."""
+
+    send_id: int
+    message_id: str
+    mailbox_id: int
+    mailbox: str
+    email: str | None  # the recipient; None for warm-up mail
+    lead_id: int | None
+    campaign_id: int | None
+    campaign: str | None
+    step_no: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerContext:
+    """What an admin's answer to a lead's reply needs (SPEC 12)."""
+
+    lead: LeadInput  # its thread: every mail we sent the lead, oldest first
+    campaign_id: int
+    mailbox: MailboxRow  # the thread's mailbox: the answer goes from it
+    domain_cap: int | None
+    first_step: StepRow | None  # the thread's subject is step 1's
+    reply_message_id: str | None  # the lead's latest reply, which the answer answers

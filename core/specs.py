@@ -36,6 +36,14 @@ class SmtpAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class ImapAccount:
+    """A mailbox read over IMAP: `address` is whose inbox it is, `server` where it logs in."""
+
+    address: str
+    server: MailServer
+
+
+@dataclass(frozen=True, slots=True)
 class DomainSpec:
     """A configured domain."""
 
@@ -64,6 +72,11 @@ class MailboxSpec:
     def account(self) -> SmtpAccount:
         """Its SMTP login as the sender takes it."""
         return SmtpAccount(self.address, self.smtp)
+
+    @property
+    def inbox(self) -> ImapAccount | None:
+        """Its IMAP login as the reader takes it; None without `imap`."""
+        return ImapAccount(self.address, self.imap) if self.imap is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +111,15 @@ class DnsRules:
 
 
 @dataclass(frozen=True, slots=True)
+class InboxRules:
+    """[inbox]: reading what comes back (SPEC 4, 8, 12)."""
+
+    poll_seconds: int = 60
+    notify_replies: bool = True
+    stop_words: tuple[str, ...] = ("unsubscribe", "remove me", "stop emailing", "take me off")
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """Everything the engine runs by, built once from the config."""
 
@@ -112,6 +134,7 @@ class Rules:
     unsubscribe_url: str | None = None  # public base URL of the one-click endpoint
     cost: CostRates = field(default_factory=CostRates)
     dns: DnsRules = field(default_factory=DnsRules)
+    inbox: InboxRules = field(default_factory=InboxRules)
     domains: tuple[DomainSpec, ...] = ()
     mailboxes: tuple[MailboxSpec, ...] = ()
     campaigns: tuple[CampaignSpec, ...] = ()

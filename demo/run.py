@@ -87,9 +87,12 @@ class CollectingTransport:
     clock: ManualClock
     received: list[Delivered] = field(default_factory=list)
 
-    async def deliver(self, chat_id: int, severity: Severity, text: str) -> None:
+    async def deliver(
+        self, chat_id: int, severity: Severity, text: str, *, lead_id: int | None = None
+    ) -> int | None:
         """Keep the alert."""
         self.received.append(Delivered(self.clock.now(), severity.value, text))
+        return None
 
 
 @dataclass

@@ -38,20 +38,29 @@ class RetryAfter(Exception):
 class AlertTransport(Protocol):
     """Where alerts are delivered: Telegram chats, or the log."""
 
-    async def deliver(self, chat_id: int, severity: Severity, text: str) -> None:
-        """Deliver one alert; raise RetryAfter when rate limited, anything else to retry."""
+    async def deliver(
+        self, chat_id: int, severity: Severity, text: str, *, lead_id: int | None = None
+    ) -> int | None:
+        """Deliver one alert; its chat message id, if any; RetryAfter when rate limited.
+
+        With `lead_id` the alert is a reply notification: the chat offers label buttons for
+        that lead (SPEC 12). Anything else raised means: try again later.
+        """
         ...
 
 
 class LogTransport:
     """Headless delivery: alerts become log lines."""
 
-    async def deliver(self, chat_id: int, severity: Severity, text: str) -> None:
+    async def deliver(
+        self, chat_id: int, severity: Severity, text: str, *, lead_id: int | None = None
+    ) -> int | None:
         """Log the alert at a level matching its severity."""
         level = {Severity.CRITICAL: logging.ERROR, Severity.WARNING: logging.WARNING}.get(
             severity, logging.INFO
         )
         log.log(level, "ALERT [%s] %s", severity.value, text)
+        return None
 
 
 class AlertOutbox:
@@ -71,6 +80,7 @@ class AlertOutbox:
         text: str,
         *,
         quiet: timedelta | None = None,
+        lead_id: int | None = None,
     ) -> NewAlert:
         """An alert to store with the change that raises it (see engine.ports.EffectStore).
 
@@ -84,6 +94,7 @@ class AlertOutbox:
             chats=tuple(self._chats),
             now=now,
             quiet_since=now - max(self._quiet, quiet or self._quiet),
+            lead_id=lead_id,
         )
 
     async def raise_alert(
@@ -107,7 +118,9 @@ class AlertOutbox:
             if item.chat_id in stalled:
                 continue  # keep order: nothing overtakes an alert that failed this round
             try:
-                await transport.deliver(item.chat_id, Severity(item.severity), item.text)
+                message_id = await transport.deliver(
+                    item.chat_id, Severity(item.severity), item.text, lead_id=item.lead_id
+                )
             except RetryAfter as wait:
                 stalled.add(item.chat_id)
                 until = self._clock.now() + timedelta(seconds=wait.seconds)
@@ -121,5 +134,6 @@ class AlertOutbox:
                 await self._store.alert_postpone(item.alert_id, item.chat_id, until, count=True)
             else:
                 delivered += 1
-                await self._store.alert_sent(item.alert_id, item.chat_id, self._clock.now())
+                now = self._clock.now()
+                await self._store.alert_sent(item.alert_id, item.chat_id, now, message_id)
         return delivered

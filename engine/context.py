@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from core.specs import CampaignSpec, Rules
 from engine.alerts import AlertOutbox
+from engine.answers import Answers
 from engine.clock import Clock
 from engine.ports import ControlStore, EventStore, OpenLeadStore, ReportQueries
 
@@ -26,3 +27,4 @@ class AppContext:
     alerts: AlertOutbox
     open_leads: OpenLeadStore  # long jobs (lead imports) get a connection of their own
     load_campaign: LoadCampaign
+    answers: Answers  # an admin's answer to a reply, sent in its thread (SPEC 12)

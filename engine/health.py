@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
-from datetime import date, timedelta
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
 
 from core import health, limits, warmup
 from core.models import MailboxState, RateCounts
-from core.records import CoolDown, Effects, NewAlert
+from core.records import CoolDown, Effects, MailboxHealth, NewAlert
 from core.specs import Rules
 from engine.alerts import AlertOutbox, Severity
 from engine.clock import Clock
@@ -90,10 +90,20 @@ class HealthService:
 
     async def evaluate(self) -> None:
         """Rates over the window -> pauses and alerts for mailboxes and domains."""
+        rows = await self._store.window_counts(self.window_start(), self._clock.now())
+        for effects in self.verdicts(rows):
+            await self._effects.apply(effects)
+
+    def window_start(self) -> datetime:
+        """Where today's health window starts (SPEC 9 `window_days`)."""
         tz = self._rules.timezone
+        start, _ = limits.day_bounds(health.window_start(self._today(), self._policy), tz)
+        return start
+
+    def verdicts(self, rows: Sequence[MailboxHealth]) -> list[Effects]:
+        """What the window's counts call for: pauses with their alerts, and warnings."""
         today = self._today()
-        start, _ = limits.day_bounds(health.window_start(today, self._policy), tz)
-        rows = await self._store.window_counts(start, self._clock.now())
+        out: list[Effects] = []
         per_domain: dict[str, list[RateCounts]] = defaultdict(list)
         for row in rows:
             per_domain[row.domain].append(row.counts)
@@ -112,27 +122,27 @@ class HealthService:
                         Severity.CRITICAL,
                         f"Mailbox {row.address} paused: {verdict.reason}. /resume when fixed.",
                     )
-                    await self._effects.apply(
+                    out.append(
                         Effects(pause_mailbox=(row.mailbox_id, verdict.reason), alerts=(alert,))
                     )
                 else:
                     # Once a day per mailbox (SPEC 9): the key carries the day, quiet a day.
-                    await self._alerts.raise_alert(
+                    warning = self._alerts.draft(
                         "bounce_warn",
                         f"{row.address}:{today.isoformat()}",
                         Severity.WARNING,
                         f"Mailbox {row.address}: {verdict.reason}.",
                         quiet=ONE_DAY,
                     )
+                    out.append(Effects(alerts=(warning,)))
         for domain, counts in per_domain.items():
-            total = RateCounts(
-                sends=sum(c.sends for c in counts), complaints=sum(c.complaints for c in counts)
-            )
-            for verdict in health.domain_verdicts(domain, total, self._policy):
-                await self._alerts.raise_alert(
+            for verdict in health.domain_verdicts(domain, health.total(counts), self._policy):
+                warning = self._alerts.draft(
                     "domain_complaints",
                     f"{domain}:{today.isoformat()}",
                     Severity.WARNING,
                     f"Domain {domain}: {verdict.reason}.",
                     quiet=ONE_DAY,
                 )
+                out.append(Effects(alerts=(warning,)))
+        return out

@@ -16,6 +16,7 @@ from typing import Protocol
 from core.message import OutgoingMessage
 from core.models import CampaignState, DomainState, MailboxState, Outcome, RateCounts, Snapshot
 from core.records import (
+    AnswerContext,
     Applied,
     CampaignCounts,
     CampaignRef,
@@ -25,23 +26,28 @@ from core.records import (
     Delivered,
     DomainRow,
     Effects,
+    FolderBatch,
+    FolderCursor,
     Interrupted,
     LeadInput,
     MailboxHealth,
     MailboxRow,
+    MailFolders,
     NewAlert,
     PendingDelivery,
     Refused,
     Reservation,
     Reserved,
     SendFinish,
+    SentRef,
     StepRow,
     StepSource,
     StoredAlert,
     UsageScope,
+    Verdicts,
     WarmingRow,
 )
-from core.specs import CampaignSpec, SmtpAccount
+from core.specs import CampaignSpec, ImapAccount, SmtpAccount
 
 # --- sending -------------------------------------------------------------------------------
 
@@ -118,6 +124,55 @@ class SendingStore(EffectStore, Protocol):
         """Resolve the sends a crash left open."""
         ...
 
+    async def answer_context(self, lead_id: int) -> AnswerContext | None:
+        """What answering a lead's reply needs (SPEC 12)."""
+        ...
+
+
+class MailboxReader(Protocol):
+    """The IMAP port: new mail of a mailbox's folders; never deletes, never marks read."""
+
+    async def folders(self, account: ImapAccount) -> MailFolders:
+        """The inbox and the spam folder (None when the server has none)."""
+        ...
+
+    async def fetch_new(
+        self, account: ImapAccount, folder: str, after: FolderCursor | None, *, limit: int = 200
+    ) -> FolderBatch:
+        """Up to `limit` mails after `after` (from the start when None or UIDVALIDITY changed).
+
+        Raises core.errors.LoginRefused or PeerUnavailable.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Log out of every pooled connection."""
+        ...
+
+
+class InboxStore(Protocol):
+    """What reading mailboxes needs: folder cursors, our sends, and one commit per batch."""
+
+    async def folder_cursor(self, source: str) -> FolderCursor | None:
+        """How far a mailbox's folder has been read."""
+        ...
+
+    async def sends_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, SentRef]:
+        """The mails we sent with these Message-IDs."""
+        ...
+
+    async def ingest(
+        self,
+        batch: Sequence[Effects],
+        source: str,
+        cursor: FolderCursor,
+        *,
+        now: datetime,
+        verdicts: Verdicts | None = None,
+    ) -> list[Applied]:
+        """Apply a folder's new mails, the verdicts they call for and the cursor, one commit."""
+        ...
+
 
 # --- events, alerts, health ------------------------------------------------------------------
 
@@ -149,8 +204,10 @@ class AlertStore(Protocol):
         """Deliveries to attempt now, in order per chat."""
         ...
 
-    async def alert_sent(self, alert_id: int, chat_id: int, now: datetime) -> None:
-        """Mark one delivery done."""
+    async def alert_sent(
+        self, alert_id: int, chat_id: int, now: datetime, message_id: int | None = None
+    ) -> None:
+        """Mark one delivery done (as chat message `message_id`, when known)."""
         ...
 
     async def alert_postpone(
@@ -269,6 +326,18 @@ class ReportQueries(RowQueries, Protocol):
 
     async def campaign_counts(self, day: str) -> list[CampaignCounts]:
         """Campaigns with their leads by state and today's sends."""
+        ...
+
+    async def mailbox_rates(self, start: datetime, end: datetime) -> dict[int, RateCounts]:
+        """Per mailbox id: sends and events over the window."""
+        ...
+
+    async def label_counts(self) -> dict[int, dict[str, int]]:
+        """Per campaign id: its leads by reply label."""
+        ...
+
+    async def lead_of_message(self, chat_id: int, message_id: int) -> int | None:
+        """The lead a reply notification was about, by the chat message it became."""
         ...
 
     async def sent_on(self, day: str) -> int:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from core import health, limits, outcomes, planner, recovery, templates
-from core.compose import BrokenTemplate, Composed, LacksVariables, Sender, Unsubscribe, compose
+from core.compose import (
+    BrokenTemplate,
+    Composed,
+    LacksVariables,
+    Sender,
+    Unsubscribe,
+    compose,
+)
 from core.message import OutgoingMessage
 from core.models import (
     CampaignView,
@@ -28,17 +36,15 @@ from core.records import (
     Delivered,
     Effects,
     LeadInput,
-    NewAlert,
-    NewEvent,
     Refused,
     Reservation,
     SendFinish,
     SendKind,
     StepRow,
-    Suppression,
 )
 from core.specs import Rules, SmtpAccount
 from engine.alerts import AlertOutbox, Severity
+from engine.attempts import Attempt, attempt_effects
 from engine.clock import Clock
 from engine.health import HealthService
 from engine.ports import Ledger, MailSender, SendingStore
@@ -421,56 +427,22 @@ class SendingEngine:
         self, job: _Job, outcome: Outcome, decision: outcomes.Decision, now: datetime
     ) -> Effects:
         """What the attempt causes beyond its step, committed with it (SPEC 8 and 9)."""
-        address = job.account.address
-        event = None
-        if decision.event is not None:
-            event = NewEvent(
-                source="smtp",
-                source_id=f"{job.send_id}:{job.message.message_id}",
-                kind=decision.event,
-                occurred_at=now,
-                received_at=now,
-                email=job.lead.email,
-                mailbox_id=job.plan.mailbox_id,
-                send_id=job.send_id,
-                campaign_id=job.plan.campaign_id,
-                step_no=job.plan.step_no,
-                detail=outcome.summary,
-            )
-        alerts: list[NewAlert] = []
-        if decision.pause_mailbox:
-            alerts.append(
-                self._alerts.draft(
-                    "mailbox_paused",
-                    address,
-                    Severity.CRITICAL,
-                    f"Mailbox {address} paused: {decision.pause_mailbox}. Fix it, then /resume.",
-                )
-            )
-        until = decision.rest_mailbox_until
-        if until is not None and outcome.kind.value == "provider_cap":
-            alerts.append(
-                self._alerts.draft(
-                    "provider_cap",
-                    address,
-                    Severity.CRITICAL,
-                    f"Mailbox {address} hit its provider's sending cap ({outcome.summary}); "
-                    f"stopped until {until:%Y-%m-%d %H:%M} UTC.",
-                )
-            )
-        return Effects(
-            event=event,
-            repeatable=True,  # one attempt, one event: its effects always apply
-            # The address is dead for every campaign: its other open leads close too.
-            suppress=Suppression(job.lead.email, "hard bounce", "smtp", now)
-            if decision.suppress
-            else None,
-            pause_mailbox=(job.plan.mailbox_id, decision.pause_mailbox)
-            if decision.pause_mailbox
-            else None,
-            rest_mailbox=(job.plan.mailbox_id, until) if until is not None else None,
-            cool_down=self._domains.cool_down_of(job.plan.domain, address, outcome.summary)
-            if decision.cool_down_domain
-            else None,
-            alerts=tuple(alerts),
+        attempt = Attempt(
+            send_id=job.send_id,
+            message_id=job.message.message_id,
+            email=job.lead.email,
+            mailbox_id=job.plan.mailbox_id,
+            mailbox=job.account.address,
+            domain=job.plan.domain,
+            campaign_id=job.plan.campaign_id,
+            step_no=job.plan.step_no,
         )
+        return attempt_effects(
+            attempt, outcome, decision, now, alerts=self._alerts, domains=self._domains
+        )
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """No tick runs while the block does (an answer sends between ticks)."""
+        async with self._lock:
+            yield

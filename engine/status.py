@@ -128,6 +128,8 @@ class MailboxDetail:
     domain_state: str
     cooldown_until: datetime | None  # its domain's, while cooling down
     last_sent_at: datetime | None
+    rates: RateCounts = RateCounts()  # over the health window (SPEC 9)
+    window_days: int = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,8 @@ class DomainDetail:
     daily_limit: int | None
     sent: int
     mailboxes: list[MailboxLine]
+    rates: RateCounts = RateCounts()  # its mailboxes' together, over the health window
+    window_days: int = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,19 +190,30 @@ async def gather_detail(
     if isinstance(target, Unknown):
         return target
     policy = rules.warmup
+    health_policy = rules.health
+    start, _ = limits.day_bounds(health.window_start(today, health_policy), tz)
+    if target.kind in ("mailbox", "domain"):
+        rates = await repo.mailbox_rates(start, now)
     if target.kind == "mailbox":
         row = next(m for m in mailboxes if m.address == target.name)
-        return await _mailbox_detail(
+        detail = await _mailbox_detail(
             repo, row, domains[row.domain], today=today, now=now, policy=policy
+        )
+        return dataclasses.replace(
+            detail,
+            rates=rates.get(row.id, RateCounts()),
+            window_days=health_policy.window_days,
         )
     if target.kind == "domain":
         domain = domains[target.name]
         lines = []
+        per_mailbox = []
         for row in mailboxes:
             if row.domain != domain.name or row.state is MailboxState.DISABLED:
                 continue
             item = await _mailbox_detail(repo, row, domain, today=today, now=now, policy=policy)
             lines.append(MailboxLine(row.address, row.state.value, row.reason, item.cap, item.sent))
+            per_mailbox.append(rates.get(row.id, RateCounts()))
         return DomainDetail(
             name=domain.name,
             state=domain.state.value,
@@ -207,6 +222,8 @@ async def gather_detail(
             daily_limit=domain.daily_limit,
             sent=await repo.usage_today(UsageScope.DOMAIN, domain.id, day),
             mailboxes=lines,
+            rates=health.total(per_mailbox),
+            window_days=health_policy.window_days,
         )
     camp = next(c for c in campaigns if c.name == target.name)
     counts = next(
@@ -214,9 +231,7 @@ async def gather_detail(
         CampaignCounts(camp.id, camp.name, camp.state.value, camp.reason, camp.daily_limit,
                        0, {}),
     )  # fmt: skip
-    health_policy = rules.health
-    start, _ = limits.day_bounds(health.window_start(today, health_policy), tz)
-    rates = (await repo.campaign_rates(start, now)).get(camp.id, RateCounts())
+    campaign_rates = (await repo.campaign_rates(start, now)).get(camp.id, RateCounts())
     return CampaignDetail(
         counts=counts,
         timezone=camp.timezone,
@@ -224,7 +239,7 @@ async def gather_detail(
         hours=camp.hours,
         origin=camp.origin,
         window_days=health_policy.window_days,
-        rates=rates,
+        rates=campaign_rates,
     )
 
 
@@ -273,6 +288,7 @@ class CampaignsOverview:
     counts: list[CampaignCounts]
     rates: dict[int, RateCounts]
     window_days: int
+    labels: dict[int, dict[str, int]] = dataclasses.field(default_factory=dict)
 
 
 async def gather_campaigns(repo: ReportQueries, clock: Clock, rules: Rules) -> CampaignsOverview:
@@ -286,4 +302,5 @@ async def gather_campaigns(repo: ReportQueries, clock: Clock, rules: Rules) -> C
         counts=await repo.campaign_counts(today.isoformat()),
         rates=await repo.campaign_rates(start, now),
         window_days=policy.window_days,
+        labels=await repo.label_counts(),
     )

@@ -19,6 +19,7 @@ async def add(
     chats: list[int],
     now: datetime,
     quiet_since: datetime,
+    lead_id: int | None = None,
 ) -> int | None:
     """Store an alert and its deliveries unless the same key was raised after `quiet_since`."""
     recent = await conn.execute_fetchall(
@@ -27,8 +28,8 @@ async def add(
     if list(recent):
         return None
     cursor = await conn.execute(
-        "INSERT INTO alerts (key, severity, text, created_at) VALUES (?, ?, ?, ?)",
-        (key, severity, text, to_ms(now)),
+        "INSERT INTO alerts (key, severity, text, created_at, lead_id) VALUES (?, ?, ?, ?, ?)",
+        (key, severity, text, to_ms(now), lead_id),
     )
     alert_id = cursor.lastrowid
     assert alert_id is not None
@@ -44,7 +45,7 @@ async def due(conn: aiosqlite.Connection, now: datetime, limit: int) -> list[Pen
     rows = await conn.execute_fetchall(
         """
         SELECT d.alert_id, d.chat_id, d.attempts, d.next_attempt_at, a.severity, a.text,
-               a.created_at
+               a.created_at, a.lead_id
         FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
         WHERE d.state = 'pending'
         ORDER BY d.chat_id, d.alert_id
@@ -63,18 +64,24 @@ async def due(conn: aiosqlite.Connection, now: datetime, limit: int) -> list[Pen
         out.append(
             PendingDelivery(
                 row["alert_id"], chat, row["severity"], row["text"], row["attempts"],
-                from_ms(row["created_at"]),
+                from_ms(row["created_at"]), row["lead_id"],
             )
         )  # fmt: skip
     return out
 
 
-async def mark_sent(conn: aiosqlite.Connection, alert_id: int, chat_id: int, now: datetime) -> None:
-    """The chat has it."""
+async def mark_sent(
+    conn: aiosqlite.Connection,
+    alert_id: int,
+    chat_id: int,
+    now: datetime,
+    message_id: int | None = None,
+) -> None:
+    """The chat has it (as its message `message_id`, when the transport says)."""
     await conn.execute(
-        "UPDATE alert_deliveries SET state = 'sent', sent_at = ?, attempts = attempts + 1 "
-        "WHERE alert_id = ? AND chat_id = ?",
-        (to_ms(now), alert_id, chat_id),
+        "UPDATE alert_deliveries SET state = 'sent', sent_at = ?, attempts = attempts + 1, "
+        "message_id = ? WHERE alert_id = ? AND chat_id = ?",
+        (to_ms(now), message_id, alert_id, chat_id),
     )
 
 
@@ -105,7 +112,7 @@ async def store(conn: aiosqlite.Connection, alert: NewAlert) -> int | None:
     """add() for an alert drafted by the outbox (inside the caller's transaction)."""
     return await add(
         conn, key=alert.key, severity=alert.severity, text=alert.text, chats=list(alert.chats),
-        now=alert.now, quiet_since=alert.quiet_since,
+        now=alert.now, quiet_since=alert.quiet_since, lead_id=alert.lead_id,
     )  # fmt: skip
 
 
@@ -125,10 +132,12 @@ class AlertStore:
         async with self._db.reading() as conn:
             return await due(conn, now, limit)
 
-    async def alert_sent(self, alert_id: int, chat_id: int, now: datetime) -> None:
-        """Mark one delivery done."""
+    async def alert_sent(
+        self, alert_id: int, chat_id: int, now: datetime, message_id: int | None = None
+    ) -> None:
+        """Mark one delivery done (as chat message `message_id`, when known)."""
         async with self._db.writing() as conn:
-            await mark_sent(conn, alert_id, chat_id, now)
+            await mark_sent(conn, alert_id, chat_id, now, message_id)
 
     async def alert_postpone(
         self, alert_id: int, chat_id: int, until: datetime, *, count: bool

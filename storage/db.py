@@ -15,7 +15,7 @@ from typing import TypeVar, cast
 import aiosqlite
 
 from core.errors import ConflictError, OutreachError
-from storage.migrations import MIGRATIONS
+from storage.migrations import _V5, MIGRATIONS, SENDS_KIND_CHECKS
 
 T = TypeVar("T")
 
@@ -152,10 +152,37 @@ async def migrate(conn: aiosqlite.Connection) -> int:
                 )
             if current == known:
                 return current
-            for statement in _statements(MIGRATIONS[current]):
-                await conn.execute(statement)
+            if MIGRATIONS[current] == _V5:
+                await _relax_sends_kind_checks(conn)
+            else:
+                for statement in _statements(MIGRATIONS[current]):
+                    await conn.execute(statement)
             # PRAGMA does not take parameters; the value is our own integer.
             await conn.execute(f"PRAGMA user_version = {current + 1}")
+
+
+async def _relax_sends_kind_checks(conn: aiosqlite.Connection) -> None:
+    """Loosen the `sends` CHECKs for kind 'reply' in place (see storage/migrations.py)."""
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'sends'"
+        )
+    )
+    sql = str(rows[0][0])
+    for old, new in SENDS_KIND_CHECKS:
+        if old not in sql:
+            raise StorageError(f"unexpected sends table definition: no {old!r}")
+        sql = sql.replace(old, new)
+    version = list(await conn.execute_fetchall("PRAGMA schema_version"))[0][0]
+    await conn.execute("PRAGMA writable_schema = ON")
+    try:
+        await conn.execute(
+            "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'sends'", (sql,)
+        )
+        # PRAGMA takes no parameters; the value is SQLite's own integer plus one.
+        await conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        await conn.execute("PRAGMA writable_schema = OFF")
 
 
 def _statements(script: str) -> list[str]:

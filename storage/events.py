@@ -25,8 +25,8 @@ async def add_event(conn: aiosqlite.Connection, event: NewEvent) -> bool:
     async with conn.execute(
         """
         INSERT INTO events (source, source_id, kind, email, mailbox_id, send_id,
-                            campaign_id, step_no, occurred_at, received_at, detail)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            campaign_id, step_no, occurred_at, received_at, detail, message_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (source, source_id) DO NOTHING
         """,
         (
@@ -41,6 +41,7 @@ async def add_event(conn: aiosqlite.Connection, event: NewEvent) -> bool:
             to_ms(event.occurred_at),
             to_ms(event.received_at),
             event.detail,
+            event.message_id,
         ),
     ) as cursor:
         return cursor.rowcount == 1
@@ -83,13 +84,19 @@ async def apply_effects(conn: aiosqlite.Connection, fx: Effects) -> Applied:
     if fx.event is not None and not await add_event(conn, fx.event) and not fx.repeatable:
         return Applied(applied=False)
     suppressed, closed, cooled = False, 0, False
-    if fx.suppress is not None:
-        suppressed, closed = await suppress(conn, fx.suppress)
+    # The named lead first: it closes in its own state (bounced, replied), then the
+    # suppression closes whatever else the address still has open.
     if fx.close_lead is not None:
         closed += await close_lead(conn, *fx.close_lead)
     if fx.close_address is not None:
         address, state = fx.close_address
         closed += await reports.close_open_leads(conn, state.value, address=address)
+    if fx.suppress is not None:
+        suppressed, closed_by_entry = await suppress(conn, fx.suppress)
+        closed += closed_by_entry
+    if fx.label is not None:
+        lead_id, label = fx.label
+        await conn.execute("UPDATE leads SET label = ? WHERE id = ?", (label.value, lead_id))
     if fx.pause_mailbox is not None:
         mailbox_id, reason = fx.pause_mailbox
         await conn.execute(

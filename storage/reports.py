@@ -22,6 +22,7 @@ from core.records import (
 )
 from storage import alerts, rows, status
 from storage.db import Database, to_ms
+from storage.health import window_counts
 from storage.rows import RowReader
 from storage.snapshot import SnapshotReader
 
@@ -172,6 +173,31 @@ class ReportStore(RowReader, SnapshotReader):
             (scope.value, ref, day),
         )
         return int(found[0]["sent"]) if found else 0
+
+    async def lead_of_message(self, chat_id: int, message_id: int) -> int | None:
+        """The lead a reply notification was about, by the chat message it became."""
+        found = await self._db.fetch(
+            "SELECT a.lead_id FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
+            "WHERE d.chat_id = ? AND d.message_id = ? AND a.lead_id IS NOT NULL",
+            (chat_id, message_id),
+        )
+        return int(found[0][0]) if found else None
+
+    async def label_counts(self) -> dict[int, dict[str, int]]:
+        """Per campaign id: its leads by reply label (SPEC 12)."""
+        found = await self._db.fetch(
+            "SELECT campaign_id, label, count(*) FROM leads WHERE label IS NOT NULL "
+            "GROUP BY campaign_id, label"
+        )
+        out: dict[int, dict[str, int]] = {}
+        for campaign_id, label, n in found:
+            out.setdefault(int(campaign_id), {})[str(label)] = int(n)
+        return out
+
+    async def mailbox_rates(self, start: datetime, end: datetime) -> dict[int, RateCounts]:
+        """Per mailbox id: its sends and events over [start, end] (SPEC 9 rates)."""
+        async with self._db.snapshot() as conn:
+            return {row.mailbox_id: row.counts for row in await window_counts(conn, start, end)}
 
     async def campaign_counts(self, day: str) -> list[CampaignCounts]:
         """Campaigns with their leads by state and today's sends."""

@@ -113,7 +113,8 @@ def _take(db: sqlite3.Connection, req: Reservation) -> Reserved:
         (UsageScope.MAILBOX, req.mailbox_id, req.mailbox_cap, RefusalReason.MAILBOX_LIMIT)
     ]
     counters.append((UsageScope.DOMAIN, domain_id, req.domain_cap, RefusalReason.DOMAIN_LIMIT))
-    if req.campaign_id is not None:
+    if req.kind is SendKind.CAMPAIGN and req.campaign_id is not None:
+        # An admin's answer to a reply is not campaign volume: its mailbox and domain count it.
         counters.append(
             (UsageScope.CAMPAIGN, req.campaign_id, req.campaign_cap, RefusalReason.CAMPAIGN_LIMIT)
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from core.models import CampaignState, SendState
 from core.records import (
+    AnswerContext,
     Applied,
     Delivered,
     Effects,
@@ -19,7 +21,7 @@ from core.records import (
     SendFinish,
     StepRow,
 )
-from storage import alerts, events, reservations, sends
+from storage import alerts, events, reservations, rows, sends
 from storage.db import Database
 from storage.ledger import SendLedger
 from storage.snapshot import SnapshotReader
@@ -98,6 +100,55 @@ class SendingStore(SnapshotReader):
                 stopped = cursor.rowcount == 1
             await alerts.store(conn, alert)
             return stopped
+
+    async def answer_context(self, lead_id: int) -> AnswerContext | None:
+        """What answering the lead's reply needs; None without a lead, thread or mailbox."""
+        async with self._db.snapshot() as conn:
+            found = list(
+                await conn.execute_fetchall(
+                    "SELECT id, email, vars, campaign_id, mailbox_id FROM leads WHERE id = ?",
+                    (lead_id,),
+                )
+            )
+            if not found or found[0]["mailbox_id"] is None:
+                return None
+            lead = found[0]
+            thread = [
+                str(r[0])
+                for r in await conn.execute_fetchall(
+                    "SELECT message_id FROM sends WHERE lead_id = ? AND state = 'sent' "
+                    "AND message_id IS NOT NULL ORDER BY sent_at, id",
+                    (lead_id,),
+                )
+            ]
+            replies = list(
+                await conn.execute_fetchall(
+                    "SELECT e.message_id FROM events e JOIN sends s ON s.id = e.send_id "
+                    "WHERE s.lead_id = ? AND e.kind = 'reply' AND e.message_id IS NOT NULL "
+                    "ORDER BY e.id DESC LIMIT 1",
+                    (lead_id,),
+                )
+            )
+            first = [s for s in await sends.steps(conn, [lead["campaign_id"]]) if s.step_no == 1]
+            caps = list(
+                await conn.execute_fetchall(
+                    "SELECT d.daily_limit FROM mailboxes m JOIN domains d ON d.id = m.domain_id "
+                    "WHERE m.id = ?",
+                    (lead["mailbox_id"],),
+                )
+            )
+        mailbox = await rows.mailbox(self._db, int(lead["mailbox_id"]))
+        if mailbox is None:
+            return None
+        variables = json.loads(lead["vars"])
+        return AnswerContext(
+            lead=LeadInput(lead_id, str(lead["email"]), variables, tuple(thread)),
+            campaign_id=int(lead["campaign_id"]),
+            mailbox=mailbox,
+            domain_cap=caps[0][0] if caps else None,
+            first_step=first[0] if first else None,
+            reply_message_id=str(replies[0][0]) if replies else None,
+        )
 
     async def recover_sends(self, now: datetime) -> list[Interrupted]:
         """Resolve sends a crash left open: in flight -> unknown, reserved -> retry."""

@@ -27,6 +27,7 @@ async def lead_inputs(conn: aiosqlite.Connection, lead_ids: Sequence[int]) -> di
         f"""
         SELECT lead_id, message_id FROM sends
         WHERE lead_id IN ({marks}) AND state = 'sent' AND message_id IS NOT NULL
+          AND kind = 'campaign'
         ORDER BY lead_id, step_no
         """,
         tuple(lead_ids),
@@ -217,6 +218,6 @@ async def recover(conn: aiosqlite.Connection, now: datetime) -> list[Interrupted
             refund_attempt=False,
         )
     await conn.execute(
-        "DELETE FROM sends WHERE state = 'retry' AND kind = 'warmup'"
-    )  # warm-up mails are not owed to anyone: just drop unsent ones
+        "DELETE FROM sends WHERE state = 'retry' AND kind IN ('warmup', 'reply')"
+    )  # warm-up mails are owed to no one, an answer is the admin's to give again: drop unsent
     return lost

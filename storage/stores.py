@@ -11,6 +11,7 @@ from storage.control import ControlStore
 from storage.db import Database
 from storage.events import EventStore
 from storage.health import HealthStore
+from storage.inbox import InboxStore
 from storage.reports import ReportStore
 from storage.sending import SendingStore
 
@@ -27,6 +28,7 @@ class Stores:
     health: HealthStore
     control: ControlStore
     reports: ReportStore
+    inbox: InboxStore
 
     @classmethod
     def on(cls, db: Database) -> Stores:
@@ -40,6 +42,7 @@ class Stores:
             health=HealthStore(db),
             control=ControlStore(db),
             reports=ReportStore(db),
+            inbox=InboxStore(db),
         )
 
     @classmethod

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.routers import basic, campaigns, control, cost, dns, stats, suppress, upload, warmup
+from bot.routers import (
+    basic,
+    campaigns,
+    control,
+    cost,
+    dns,
+    replies,
+    stats,
+    suppress,
+    upload,
+    warmup,
+)
 
 
 def all_routers() -> list[Router]:
@@ -19,4 +30,5 @@ def all_routers() -> list[Router]:
         cost.setup(),
         suppress.setup(),
         dns.setup(),
+        replies.setup(),
     ]

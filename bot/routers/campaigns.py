@@ -20,7 +20,8 @@ def setup() -> Router:
     async def campaigns(message: Message, ctx: AppContext) -> None:
         overview = await gather_campaigns(ctx.reports, ctx.clock, ctx.rules)
         await answer_lines(
-            message, campaigns_lines(overview.counts, overview.rates, overview.window_days)
+            message,
+            campaigns_lines(overview.counts, overview.rates, overview.window_days, overview.labels),
         )
 
     return router

@@ -21,6 +21,18 @@ def rates_summary(rates: RateCounts) -> str:
     )
 
 
+def window_line(rates: RateCounts, days: int) -> str:
+    """SPEC 9's rates over the health window: delivery, open, reply, bounce, complaint."""
+    if not rates.sends:
+        return f"Last {days} days: no sends"
+    return (
+        f"Last {days} days: {rates.sends} sent, delivered {rates.rate(rates.delivered):.1%}, "
+        f"opened {rates.rate(rates.opens):.1%}, replies {rates.rate(rates.replies):.1%}, "
+        f"bounces {rates.bounce_rate:.1%}, complaints {rates.complaints} "
+        f"({rates.complaint_rate:.2%})"
+    )
+
+
 def leads_summary(counts: CampaignCounts) -> str:
     """A campaign's leads by state, the usual states first."""
     known = [s for s in LEAD_STATES if counts.leads.get(s)]
@@ -30,7 +42,10 @@ def leads_summary(counts: CampaignCounts) -> str:
 
 
 def campaigns_lines(
-    counts: Sequence[CampaignCounts], rates: Mapping[int, RateCounts], window_days: int
+    counts: Sequence[CampaignCounts],
+    rates: Mapping[int, RateCounts],
+    window_days: int,
+    labels: Mapping[int, Mapping[str, int]] | None = None,
 ) -> list[str]:
     """/campaigns: each campaign's state, leads by state, sent today and rates."""
     if not counts:
@@ -42,4 +57,12 @@ def campaigns_lines(
         lines.append(f"{c.name}: {state}; sent today {c.sent_today}{limit}")
         lines.append(f"  leads: {leads_summary(c)}")
         lines.append(f"  {rates_summary(rates.get(c.id, RateCounts()))}")
+        labelled = (labels or {}).get(c.id)
+        if labelled:
+            shown = ", ".join(
+                f"{label.replace('_', ' ')} {labelled[label]}"
+                for label in ("interested", "not_interested", "unsubscribe")
+                if labelled.get(label)
+            )
+            lines.append(f"  reply labels: {shown}")
     return lines

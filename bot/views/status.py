@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.views.campaigns import LEAD_STATES, leads_summary, rates_summary
+from bot.views.campaigns import LEAD_STATES, leads_summary, rates_summary, window_line
 from engine.control import Unknown
 from engine.status import CampaignDetail, Detail, DomainDetail, MailboxDetail, StatusReport
 
@@ -83,6 +83,7 @@ def _mailbox_detail_lines(d: MailboxDetail) -> list[str]:
     if d.resting_until is not None:
         lines.append(f"Resting until {_when(d.resting_until)}")
     lines.append(f"Last sent: {_when(d.last_sent_at)}")
+    lines.append(window_line(d.rates, d.window_days))
     return lines
 
 
@@ -93,6 +94,7 @@ def _domain_detail_lines(d: DomainDetail) -> list[str]:
     if d.cooldown_until is not None:
         lines.append(f"Cool-down until {_when(d.cooldown_until)}")
     lines.append(f"Today: sent {d.sent}{limit}")
+    lines.append(window_line(d.rates, d.window_days))
     lines.append(f"Mailboxes ({len(d.mailboxes)}):")
     for box in d.mailboxes:
         why = f" - {box.reason}" if box.reason else ""

@@ -19,7 +19,7 @@ from core.models import Outcome
 from core.specs import SmtpAccount
 from engine.sending import SendingEngine
 from mail.smtp import SmtpSender
-from tests.engine.world import PASSWORD, USER, World, make_world
+from tests.engine.world import PASSWORD, USER, make_world, run_ticks
 from tests.fakes.smtp_server import Accept, Action, FakeSmtpServer, Reply
 
 
@@ -27,12 +27,6 @@ from tests.fakes.smtp_server import Accept, Action, FakeSmtpServer, Reply
 async def server() -> AsyncIterator[FakeSmtpServer]:
     async with FakeSmtpServer(username=USER, password=PASSWORD) as srv:
         yield srv
-
-
-async def run_ticks(world: World, n: int, step: timedelta = timedelta(seconds=20)) -> None:
-    for _ in range(n):
-        await world.engine.tick()
-        world.clock.advance(step)
 
 
 async def test_limits_per_mailbox_and_domain_and_no_address_twice(

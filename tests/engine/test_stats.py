@@ -12,6 +12,7 @@ from core.models import EventKind
 from core.records import NewEvent
 from engine.cost import gather_cost
 from engine.stats import gather_stats
+from engine.status import DomainDetail, MailboxDetail, gather_detail
 from tests.bot.data_world import T0, TZ, data_world
 
 
@@ -71,3 +72,21 @@ async def test_cost_of_this_month_from_real_sends(tmp_path: Path) -> None:
     assert est.domains == 2
     assert est.esp == pytest.approx(3.0 * 0.10)
     assert est.total == pytest.approx(0.30 + 2 + 7)
+
+
+async def test_status_of_a_mailbox_and_a_domain_shows_window_rates(tmp_path: Path) -> None:
+    async with data_world(tmp_path) as w:
+        await w.add_sends("m0@d0.test", T0 - timedelta(hours=2), n=10)
+        await w.add_sends("m1@d0.test", T0 - timedelta(days=2), n=10)
+        await w.add_sends("m1@d0.test", T0 - timedelta(days=30), n=50)  # outside the window
+        await w.add_event(EventKind.BOUNCE_HARD, T0 - timedelta(hours=1), mailbox="m0@d0.test")
+        for _ in range(2):
+            await w.add_event(EventKind.REPLY, T0 - timedelta(hours=1), mailbox="m0@d0.test")
+        await w.add_event(EventKind.COMPLAINT, T0 - timedelta(days=1), mailbox="m1@d0.test")
+        one = await gather_detail(w.stores.reports, w.clock, w.ctx.rules, "m0@d0.test")
+        both = await gather_detail(w.stores.reports, w.clock, w.ctx.rules, "d0.test")
+    assert isinstance(one, MailboxDetail)
+    assert (one.rates.sends, one.rates.bounces, one.rates.replies) == (10, 1, 2)
+    assert one.window_days == 7
+    assert isinstance(both, DomainDetail)
+    assert (both.rates.sends, both.rates.bounces, both.rates.complaints) == (20, 1, 1)

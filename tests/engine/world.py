@@ -154,3 +154,10 @@ async def make_world(
     finally:
         await sender.close()
         await stores.close()
+
+
+async def run_ticks(world: World, n: int, step: timedelta = timedelta(seconds=20)) -> None:
+    """Tick `n` times, the clock `step` further after each."""
+    for _ in range(n):
+        await world.engine.tick()
+        world.clock.advance(step)

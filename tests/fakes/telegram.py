@@ -62,6 +62,7 @@ class Call(TypedDict):
     files: dict[str, tuple[str, bytes]]  # field -> (file name, content)
     status: int  # the HTTP status the fake answered with (0: dropped, server down)
     at: float  # time.time() when it arrived
+    message_id: int | None  # the message a successful send or edit made or changed
 
 
 @dataclass
@@ -168,10 +169,12 @@ class FakeTelegram:
         chat_id: int | None = None,
         document: str | None = None,
         caption: str | None = None,
+        reply_to: int | None = None,
     ) -> dict[str, Any]:
         """Queue a message from a user (in their private chat unless `chat_id`); the update.
 
         `document` is a file id registered with `add_file`; the message then carries it.
+        `reply_to` makes it an answer to the bot's message of that id (Telegram's "Reply").
         """
         chat = chat_id if chat_id is not None else user_id
         message: dict[str, Any] = {
@@ -199,6 +202,14 @@ class FakeTelegram:
             entities = _command_entities(caption)
             if entities:
                 message["caption_entities"] = entities
+        if reply_to is not None:
+            message["reply_to_message"] = {
+                "message_id": reply_to,
+                "date": int(time.time()),
+                "chat": _chat(chat),
+                "from": BOT_USER,
+                "text": self.text_of(chat, reply_to),
+            }
         return self._queue({"message": message})
 
     def push_callback(
@@ -206,6 +217,20 @@ class FakeTelegram:
     ) -> dict[str, Any]:
         """Queue a press on an inline button of the bot's message `message_id`; the update."""
         chat = chat_id if chat_id is not None else user_id
+        return self._press(user_id, chat, data, message_id)
+
+    def text_of(self, chat_id: int, message_id: int) -> str:
+        """The latest text the bot gave its message `message_id` in a chat (sent or edited)."""
+        for call in reversed(self.sent):
+            if call["method"] not in ("sendMessage", "editMessageText"):
+                continue
+            if str(call["params"].get("chat_id")) != str(chat_id):
+                continue
+            if call["message_id"] == message_id:
+                return str(call["params"].get("text", ""))
+        return "(a message with buttons)"
+
+    def _press(self, user_id: int, chat: int, data: str, message_id: int) -> dict[str, Any]:
         query = {
             "id": f"cb{next(self._update_ids)}",
             "from": _user(user_id),
@@ -216,7 +241,7 @@ class FakeTelegram:
                 "date": int(time.time()),
                 "chat": _chat(chat),
                 "from": BOT_USER,
-                "text": "(a message with buttons)",
+                "text": self.text_of(chat, message_id),
             },
         }
         return self._queue({"callback_query": query})
@@ -370,7 +395,8 @@ class FakeTelegram:
             return self._error(method, params, files, 404, "Not Found: method not found")
         if isinstance(result, tuple):
             return self._error(method, params, files, result[0], result[1])
-        self._record(method, params, files, 200)
+        made = result.get("message_id") if isinstance(result, dict) else None
+        self._record(method, params, files, 200, made)
         return web.json_response({"ok": True, "result": result})
 
     def _result(  # noqa: PLR0911 - one answer per method reads best as a table
@@ -482,9 +508,17 @@ class FakeTelegram:
         params: dict[str, Any],
         files: dict[str, tuple[str, bytes]],
         status: int,
+        message_id: int | None = None,
     ) -> None:
         self.calls.append(
-            Call(method=method, params=params, files=files, status=status, at=time.time())
+            Call(
+                method=method,
+                params=params,
+                files=files,
+                status=status,
+                at=time.time(),
+                message_id=message_id,
+            )  # fmt: skip
         )
         self._notify_soon()
 

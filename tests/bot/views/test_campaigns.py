@@ -19,3 +19,12 @@ def test_campaign_lines_show_leads_sent_today_and_rates() -> None:
     detail = CampaignDetail(counts, "UTC", ("mon",), "09:00-17:00", "config", 7, RateCounts())
     assert "Last 7 days: no sends" in detail_lines(detail)
     assert campaigns_lines([], {}, 7)[0].startswith("No campaigns")
+
+
+def test_campaign_lines_count_the_reply_labels() -> None:
+    counts = CampaignCounts(1, "q4", "active", "", None, 0, {"replied": 3})
+    lines = campaigns_lines(
+        [counts], {}, 7, {1: {"interested": 2, "unsubscribe": 1}, 9: {"interested": 5}}
+    )
+    assert lines[-1] == "  reply labels: interested 2, unsubscribe 1"
+    assert not any("labels" in line for line in campaigns_lines([counts], {}, 7, {}))

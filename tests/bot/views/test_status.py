@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from bot.views.common import MESSAGE_LIMIT, chunk_lines, utf16_len
 from bot.views.status import detail_lines, status_lines, unknown_lines
 from core.capacity import Capacity, DomainCapacity, MailboxCapacity
-from core.models import DomainState, MailboxState
+from core.models import DomainState, MailboxState, RateCounts
 from core.records import CampaignCounts, StoredAlert
 from engine.control import Unknown
 from engine.status import ATTENTION_LIMIT, MailboxDetail, MailboxLine, StatusReport
@@ -92,3 +92,17 @@ def test_mailbox_detail_shows_cap_sent_and_cool_down_end() -> None:
     assert "State: cooldown - spam block" in text
     assert "sent 3 / cap 0 (daily limit 40)" in text
     assert "Cool-down of d0.test until 2026-12-07 14:00 UTC" in text
+
+
+def test_mailbox_detail_shows_the_rates_of_the_health_window() -> None:
+    detail = MailboxDetail(
+        address="m0@d0.test", domain="d0.test", state="active", reason="", cap=40, sent=3,
+        daily_limit=40, warmup_day=None, warmup_phase=None, resting_until=None,
+        domain_state="active", cooldown_until=None, last_sent_at=None,
+        rates=RateCounts(sends=200, delivered=190, bounces=6, complaints=1, opens=50, replies=8),
+        window_days=7,
+    )  # fmt: skip
+    assert detail_lines(detail)[-1] == (
+        "Last 7 days: 200 sent, delivered 95.0%, opened 25.0%, replies 4.0%, bounces 3.0%, "
+        "complaints 1 (0.50%)"
+    )
