@@ -67,6 +67,38 @@ _MARK_SENDING = (
     "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ? "
     "WHERE id = ? AND state = 'reserved'"
 )
+# A step that never went out gives its day's slots back: mailbox, domain and campaign.
+_GIVE_BACK = (
+    """
+    UPDATE usage SET sent = sent - 1
+    WHERE scope = 'mailbox' AND sent > 0
+      AND (ref, day) = (SELECT mailbox_id, day FROM sends WHERE id = :send)
+    """,
+    """
+    UPDATE usage SET sent = sent - 1
+    WHERE scope = 'domain' AND sent > 0
+      AND (ref, day) = (SELECT m.domain_id, s.day FROM sends s
+                        JOIN mailboxes m ON m.id = s.mailbox_id WHERE s.id = :send)
+    """,
+    """
+    UPDATE usage SET sent = sent - 1
+    WHERE scope = 'campaign' AND sent > 0
+      AND (ref, day) = (SELECT campaign_id, day FROM sends WHERE id = :send)
+    """,
+)
+_RETRY_SEND = """
+    UPDATE sends SET state = 'retry', smtp_code = :code, smtp_reply = :reply, updated_at = :now,
+                     attempts = attempts - :refund
+    WHERE id = :send
+"""
+# The lead goes back to this step; the reservation's follow-up guard then lets only this
+# mailbox take it again, so a retried first mail never jumps to another sender.
+_RETRY_LEAD = """
+    UPDATE leads SET next_step = (SELECT step_no FROM sends WHERE id = :send),
+           state = 'active', next_due_at = :due,
+           mailbox_id = (SELECT mailbox_id FROM sends WHERE id = :send)
+    WHERE id = (SELECT lead_id FROM sends WHERE id = :send) AND state = 'active'
+"""
 _SENT = (
     "UPDATE sends SET state = 'sent', sent_at = ?, smtp_code = ?, smtp_reply = ?, "
     "updated_at = ? WHERE id = ?"
@@ -161,22 +193,10 @@ async def schedule_retry(
     refund_attempt: bool,
 ) -> None:
     """Put the step back for another try at `due`, from the same mailbox (same thread)."""
-    await conn.execute(
-        "UPDATE sends SET state = 'retry', smtp_code = ?, smtp_reply = ?, updated_at = ?, "
-        "attempts = attempts - ? WHERE id = ?",
-        (code, reply, to_ms(now), 1 if refund_attempt else 0, send_id),
-    )
-    # The lead goes back to this step; the reservation's follow-up guard then lets only this
-    # mailbox take it again, so a retried first mail never jumps to another sender.
-    await conn.execute(
-        """
-        UPDATE leads SET next_step = (SELECT step_no FROM sends WHERE id = :send),
-               state = 'active', next_due_at = :due,
-               mailbox_id = (SELECT mailbox_id FROM sends WHERE id = :send)
-        WHERE id = (SELECT lead_id FROM sends WHERE id = :send) AND state = 'active'
-        """,
-        {"send": send_id, "due": to_ms(due)},
-    )
+    params: dict[str, object] = {"send": send_id, "now": to_ms(now), "due": to_ms(due)}
+    params |= {"code": code, "reply": reply, "refund": 1 if refund_attempt else 0}
+    await conn.execute(_RETRY_SEND, params)
+    await conn.execute(_RETRY_LEAD, params)
 
 
 async def recover(conn: aiosqlite.Connection, now: datetime) -> list[Interrupted]:
@@ -204,9 +224,12 @@ async def recover(conn: aiosqlite.Connection, now: datetime) -> list[Interrupted
     await conn.execute(
         "UPDATE sends SET state = 'unknown', updated_at = ? WHERE state = 'sending'", (stamp,)
     )
-    # Reserved rows never reached SMTP: safe to try again (the slot they used stays counted).
+    # Reserved rows never reached SMTP: safe to try again, and the day's slots they held are
+    # given back (else the mailboxes would sit at their cap with fewer mails sent).
     reserved = await conn.execute_fetchall("SELECT id FROM sends WHERE state = 'reserved'")
     for row in reserved:
+        for sql in _GIVE_BACK:
+            await conn.execute(sql, {"send": row["id"]})
         await schedule_retry(
             conn,
             row["id"],
