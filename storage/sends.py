@@ -62,11 +62,20 @@ def step_row(r: aiosqlite.Row) -> StepRow:
     )
 
 
-# Reserved -> sending: from here on a crash means 'unknown', never a resend.
-_MARK_SENDING = (
-    "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ? "
-    "WHERE id = ? AND state = 'reserved'"
-)
+# Reserved -> sending: from here on a crash means 'unknown', never a resend. The state guards of
+# the reservation hold again here, in the same statement: a mailbox paused or blocked, a domain
+# cooling down or a campaign paused since the step was reserved stops it before SMTP.
+_MARK_SENDING = """
+    UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = :now
+    WHERE id = :send AND state = 'reserved'
+      AND EXISTS (
+            SELECT 1 FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+            WHERE m.id = sends.mailbox_id AND m.state IN ('active', 'warming')
+              AND (m.resting_until IS NULL OR m.resting_until <= :now) AND d.state = 'active'
+      )
+      AND (sends.campaign_id IS NULL
+           OR (SELECT state FROM campaigns c WHERE c.id = sends.campaign_id) = 'active')
+"""
 # A step that never went out gives its day's slots back: mailbox, domain and campaign.
 _GIVE_BACK = (
     """
@@ -151,11 +160,21 @@ def _lead_state(done: Delivered) -> LeadState:
 
 def _mark_sending(db: sqlite3.Connection, send_ids: Sequence[int], now: datetime) -> set[int]:
     # One statement per id (no round trip here): the row count tells which ones were marked.
-    return {
-        send_id
-        for send_id in send_ids
-        if db.execute(_MARK_SENDING, (to_ms(now), send_id)).rowcount == 1
-    }
+    stamp = to_ms(now)
+    marked = set()
+    for send_id in send_ids:
+        if db.execute(_MARK_SENDING, {"now": stamp, "send": send_id}).rowcount == 1:
+            marked.add(send_id)
+            continue
+        # Still reserved means a state guard said no: the step waits for its mailbox, domain
+        # or campaign to send again, and today's slots it held are free for others.
+        retry: dict[str, object] = {"send": send_id, "now": stamp, "due": stamp, "code": None}
+        retry |= {"reply": "not attempted: mailbox, domain or campaign stopped", "refund": 0}
+        if db.execute(_RETRY_SEND + " AND state = 'reserved'", retry).rowcount == 1:
+            for sql in _GIVE_BACK:
+                db.execute(sql, {"send": send_id})
+            db.execute(_RETRY_LEAD, retry)
+    return marked
 
 
 async def finish_failed(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import aiosqlite
+import pytest
 
+from core.models import CampaignState, DomainState, MailboxState
 from core.records import Reserved
 from storage.stores import Stores
 from tests.storage.helpers import (
@@ -58,3 +60,43 @@ async def test_recovery_gives_back_the_slots_of_reserved_steps(
     assert await usage(conn) == {"mailbox": 1, "domain": 1, "campaign": 1}
     states = await conn.execute_fetchall("SELECT id, state FROM sends ORDER BY id")
     assert [tuple(r) for r in states] == [(a, "unknown"), (b, "retry")]
+
+
+async def stop_domain(stores: Stores, conn: aiosqlite.Connection) -> None:
+    await stores.control.set_domain_state("a.test", DomainState.COOLDOWN, "554 5.7.1 blocked")
+
+
+async def pause_mailbox(stores: Stores, conn: aiosqlite.Connection) -> None:
+    await stores.control.set_mailbox_states(
+        [(row[0], MailboxState.PAUSED, "/pause") for row in await conn.execute_fetchall(
+            "SELECT id FROM mailboxes")]
+    )  # fmt: skip
+
+
+async def pause_campaign(stores: Stores, conn: aiosqlite.Connection) -> None:
+    (cid,) = (await ids(conn, "campaigns", "name")).values()
+    await stores.control.set_campaign_state(cid, CampaignState.PAUSED, "/pause")
+
+
+async def rest_mailbox(stores: Stores, conn: aiosqlite.Connection) -> None:
+    for row in await conn.execute_fetchall("SELECT id FROM mailboxes"):
+        await stores.control.set_mailbox_resting(row[0], T0.replace(hour=23))
+
+
+@pytest.mark.parametrize("stop", [stop_domain, pause_mailbox, pause_campaign, rest_mailbox])
+async def test_a_stop_after_reserving_keeps_reserved_steps_from_going_out(
+    stores: Stores, conn: aiosqlite.Connection, stop: object
+) -> None:
+    (a, b), leads = await two_reserved(stores, conn)
+    assert callable(stop)
+    await stop(stores, conn)
+    assert await stores.sending.record_sends(delivered=[], starting=[a, b], now=T0) == set()
+    rows = await conn.execute_fetchall("SELECT state, attempts FROM sends ORDER BY id")
+    assert [tuple(r) for r in rows] == [("retry", 0), ("retry", 0)]
+    # The steps wait for the sender to come back; today's slots are free again.
+    assert await usage(conn) == {"mailbox": 0, "domain": 0, "campaign": 0}
+    lead_rows = await conn.execute_fetchall(
+        "SELECT state, next_step, next_due_at IS NOT NULL FROM leads ORDER BY id"
+    )
+    assert [tuple(r) for r in lead_rows] == [("active", 1, 1), ("active", 1, 1)]
+    assert not conn.in_transaction
