@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import stat
@@ -18,6 +19,20 @@ from core.errors import ConflictError, OutreachError
 from storage.migrations import MIGRATIONS
 
 T = TypeVar("T")
+
+class _NoStatementArguments(logging.Filter):
+    """Drops aiosqlite's per-call DEBUG records: they print each call with its arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep only what aiosqlite logs above DEBUG (closing and dumping trouble)."""
+        # Its DEBUG lines ("executing %s", "operation %s completed", "returning exception %s")
+        # format the queued call, statement parameters included: the unsubscribe signing key,
+        # lead addresses and variables would reach any log kept at LOG_LEVEL=DEBUG.
+        return record.levelno > logging.DEBUG
+
+
+# On the logger itself, not a handler: whatever handlers and levels the process sets up.
+logging.getLogger("aiosqlite").addFilter(_NoStatementArguments())
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
