@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from config.report import IDENTITY, ConfigError, Loc, Report, parse_toml
+from core import templates
 from core.addresses import DOMAIN_RE, normalise_address
 from core.cost import CostRates
 from core.models import WEEKDAYS, HealthPolicy, SendingPolicy, WarmupPolicy, Window
@@ -565,9 +566,29 @@ def _check_campaign(loc: Loc, item: dict[str, Any], report: Report) -> None:
     steps = item.get("steps")
     if not isinstance(steps, list) or not steps or not isinstance(steps[0], dict):
         return
+    for index, step in enumerate(steps):
+        if isinstance(step, dict):
+            _check_templates((*loc, "steps", index), step, report)
     subject = steps[0].get("subject")
     if subject is None or (isinstance(subject, str) and not subject.strip()):
         report.add(
             (*loc, "steps", 0, "subject"),
             "the first step needs a subject (follow-ups reuse it as 'Re: ...')",
         )
+
+
+_PARTS = ("subject", "body", "html")
+
+
+def _check_templates(loc: Loc, step: dict[str, Any], report: Report) -> None:
+    """Compile a step's templates and render them once, as sending would (SPEC 6.12)."""
+    subject, body, html = (step.get(part) for part in _PARTS)
+    if not isinstance(body, str) or not all(
+        v is None or isinstance(v, str) for v in (subject, html)
+    ):
+        return  # the model reports the wrong types
+    try:
+        templates.trial_render(templates.compile_step(subject, body, html))
+    except templates.TemplateError as exc:
+        part, _, why = str(exc).partition(": ")
+        report.add((*loc, part) if part in _PARTS else loc, why if part in _PARTS else str(exc))
