@@ -496,13 +496,24 @@ def _open_xlsx(path: Path) -> LeadFile:
     import openpyxl  # noqa: PLC0415 - only XLSX imports need it, and it is slow to import
 
     _check_xlsx_parts(path)
+    # An open file, not the path: given a path, openpyxl judges the file by its name's
+    # extension, and an XLSX saved as leads.csv is still an XLSX (told apart by content).
+    handle = path.open("rb")
     try:
         with warnings.catch_warnings():
             # Style and extension warnings about the workbook say nothing about the data.
             warnings.simplefilter("ignore", UserWarning)
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds on a malformed workbook
+        handle.close()
         raise LeadFileError(f"cannot read the XLSX file: {_describe(exc)}") from None
+
+    def close() -> None:
+        try:
+            book.close()
+        finally:
+            handle.close()
+
     try:
         sheet = book.active if book.active is not None else book.worksheets[0]
         if not hasattr(sheet, "iter_rows"):
@@ -520,10 +531,10 @@ def _open_xlsx(path: Path) -> LeadFile:
         else:
             raise LeadFileError("the file is empty")
     except LeadFileError:
-        book.close()
+        close()
         raise
     except Exception as exc:
-        book.close()
+        close()
         raise LeadFileError(f"cannot read the XLSX file: {_describe(exc)}") from None
 
     def read(count: int) -> list[RowBlock]:
@@ -535,7 +546,7 @@ def _open_xlsx(path: Path) -> LeadFile:
             raise LeadFileError(f"cannot read the XLSX file: {_describe(exc)}") from None
         return [ListRows(cells)] if cells else []
 
-    return LeadFile("xlsx", _trim_header(header), row_no + 1, read, book.close)
+    return LeadFile("xlsx", _trim_header(header), row_no + 1, read, close)
 
 
 def _cell_text(value: object) -> str:

@@ -187,3 +187,12 @@ def test_an_xlsx_value_under_the_limit_still_reads(tmp_path: Path) -> None:
     with open_lead_file(path) as leads:
         (block,) = leads.read(1000)
         assert block.row(0) == ["a@example.com", "y" * 5000]
+
+
+def test_an_xlsx_named_csv_is_read_as_xlsx(tmp_path: Path) -> None:
+    path = xlsx_with_value(tmp_path / "real.xlsx", "hello")
+    renamed = path.rename(tmp_path / "leads.csv")
+    with open_lead_file(renamed) as leads:
+        assert leads.kind == "xlsx"
+        (block,) = leads.read(10)
+        assert block.row(0) == ["a@example.com", "hello"]
