@@ -123,3 +123,22 @@ wait_days = 2
     errors = caught.value.errors
     assert any(e.startswith("campaigns[0] (up).steps[0].body: ") for e in errors), errors
     assert any(e.startswith("campaigns[0] (up).steps[1].body: line 1") for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        BASE.replace("[sending]\n", '[sending]\n"post\\r\\nal" = 1\n'),
+        BASE.replace(
+            'address = "alex@brand-news.com"', 'address = "alex@brand-news.com\\r\\nBcc: x@y.z"'
+        ),
+        BASE.replace('name = "q4"', 'name = "q4\\nINJECTED"\nhours = "bad"'),
+    ],
+    ids=["key", "address", "identity"],
+)
+def test_cr_lf_in_a_value_never_starts_a_new_line_of_an_error(tmp_path: Path, text: str) -> None:
+    errors = errors_of(tmp_path, text)
+    assert errors
+    for error in errors:
+        assert "\n" not in error and "\r" not in error, error
+    assert any("\\n" in error for error in errors), errors
