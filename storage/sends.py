@@ -74,7 +74,7 @@ _MARK_SENDING = """
             WHERE m.id = sends.mailbox_id AND m.state IN ('active', 'warming')
               AND (m.resting_until IS NULL OR m.resting_until <= :now) AND d.state = 'active'
       )
-      AND (sends.campaign_id IS NULL
+      AND (sends.kind <> 'campaign'
            OR (SELECT state FROM campaigns c WHERE c.id = sends.campaign_id) = 'active')
 """
 # A step that never went out gives its day's slots back: mailbox, domain and campaign.
@@ -93,7 +93,8 @@ _GIVE_BACK = (
     """
     UPDATE usage SET sent = sent - 1
     WHERE scope = 'campaign' AND sent > 0
-      AND (ref, day) = (SELECT campaign_id, day FROM sends WHERE id = :send)
+      AND (ref, day) = (SELECT campaign_id, day FROM sends WHERE id = :send
+                        AND kind = 'campaign')
     """,
 )
 _RETRY_SEND = """
