@@ -78,21 +78,23 @@ def campaign_from_text(text: str, source: str) -> CampaignSpec:
     return load_campaign(text, source).spec()
 
 
-async def open_stores_as_is(stack: AsyncExitStack, db_path: Path) -> Stores:
+async def open_stores_as_is(
+    stack: AsyncExitStack, db_path: Path, *, verify: bool = False
+) -> Stores:
     """The stores over the database at `db_path`, migrated but with no config sync.
 
     For a reader that must find the file as it was left: bench/bench_status.py times /status's
     first call on a fresh connection, whose page cache a sync would have filled. The connection
-    closes when `stack` unwinds.
+    closes when `stack` unwinds. `verify` runs SQLite's quick_check first.
     """
-    stores = await Stores.open(db_path)
+    stores = await Stores.open(db_path, verify=verify)
     stack.push_async_callback(stores.close)
     return stores
 
 
 async def open_stores(stack: AsyncExitStack, db_path: Path, rules: Rules, clock: Clock) -> Stores:
-    """Open the database and mirror the config into it (runtime state kept)."""
-    stores = await open_stores_as_is(stack, db_path)
+    """Open and check the database, and mirror the config into it (runtime state kept)."""
+    stores = await open_stores_as_is(stack, db_path, verify=True)
     now = clock.now()
     report = await stores.config.sync_config(rules, limits.local_day(now, rules.timezone), now=now)
     log.info("config synced: %s", report)

@@ -25,6 +25,7 @@ from config import (
     load_config,
     load_settings,
 )
+from core.errors import OutreachError
 from core.leads import report_lines
 from demo.run import DemoOptions, run_demo
 from demo.world import DEFAULT_START
@@ -208,7 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     run: Command = args.run  # no subcommand: run the service (SPEC 2)
-    return run(args)
+    try:
+        return run(args)
+    except OutreachError as exc:
+        # Ours, so its text says what is wrong and what to do (a database that cannot be
+        # used, ...): one line, not a traceback.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from config.report import IDENTITY, ConfigError, Loc, Report, parse_toml
+from core import templates
 from core.addresses import DOMAIN_RE, normalise_address
 from core.cost import CostRates
 from core.models import WEEKDAYS, HealthPolicy, SendingPolicy, WarmupPolicy, Window
@@ -33,11 +36,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-PositiveInt = Annotated[int, Field(ge=1)]
-NonNegInt = Annotated[int, Field(ge=0)]
-Rate = Annotated[float, Field(ge=0, le=1)]
+# Upper bounds keep every number within what SQLite (64-bit) and timedelta can hold: a config
+# that passes `check` must not overflow later, in a tick or in /status.
+_MAX_COUNT = 10_000_000  # mails a day, sends in a window: far above any real pool
+PositiveInt = Annotated[int, Field(ge=1, le=_MAX_COUNT)]
+NonNegInt = Annotated[int, Field(ge=0, le=_MAX_COUNT)]
+Days = Annotated[int, Field(ge=1, le=3650)]
+Seconds = Annotated[int, Field(ge=0, le=86_400)]
+Rate = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Money = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 
 _DOMAIN_RE = DOMAIN_RE
+# Printable ASCII without space, quotes, angle brackets, backslash, caret, backtick, braces, pipe.
+_URL_CHARS = re.compile(r"[!#-;=?-\[\]_a-z~]+")
 
 
 def _zone(value: str) -> str:
@@ -56,6 +67,37 @@ def _not_blank(value: str) -> str:
     return value.strip()
 
 
+def _http_url(value: str) -> str:
+    # The URL goes into mail headers and links: a quote, bracket or space would break them.
+    parts = urlsplit(value) if _URL_CHARS.fullmatch(value) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL like https://u.brand-news.com, got {value!r}")
+    return value
+
+
+def _nameserver(value: str) -> str:
+    text = value.strip()
+    if not text:
+        return ""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"must be a resolver's IP address, optionally with :PORT (like 127.0.0.1:5353), "
+            f"got {value!r}"
+        ) from None
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"bad port in {value!r}; use IP or IP:PORT")
+    return text
+
+
 def _address(value: str) -> str:
     address = normalise_address(value)
     if address is None:
@@ -68,10 +110,10 @@ class SendingConfig(Strict):
 
     timezone: str = "UTC"
     daily_target: NonNegInt = 1200
-    tick_seconds: PositiveInt = 20
-    min_gap_seconds: NonNegInt = 300
-    jitter_seconds: NonNegInt = 240
-    max_attempts: PositiveInt = 3
+    tick_seconds: Annotated[int, Field(ge=1, le=3600)] = 20
+    min_gap_seconds: Seconds = 300
+    jitter_seconds: Seconds = 240
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
     postal_address: str = ""
 
     _tz = field_validator("timezone")(_zone)
@@ -90,9 +132,7 @@ class UnsubscribeConfig(Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http(s) URL like https://u.brand-news.com, got {value!r}")
-        return value.rstrip("/")
+        return _http_url(value).rstrip("/")
 
     @field_validator("listen")
     @classmethod
@@ -116,13 +156,13 @@ class UnsubscribeConfig(Strict):
 class HealthConfig(Strict):
     """[health]"""
 
-    window_days: PositiveInt = 7
+    window_days: Annotated[int, Field(ge=1, le=365)] = 7
     min_sends: NonNegInt = 20
     bounce_warn: Rate = 0.03
     bounce_pause: Rate = 0.05
     complaints_pause: PositiveInt = 1
     domain_complaint_alert: Rate = 0.001
-    cooldown_days: PositiveInt = 14
+    cooldown_days: Days = 14
 
     def policy(self) -> HealthPolicy:
         """The core's view of these values."""
@@ -132,10 +172,10 @@ class HealthConfig(Strict):
 class WarmupConfig(Strict):
     """[warmup]"""
 
-    phase1_days: PositiveInt = 7
+    phase1_days: Annotated[int, Field(ge=1, le=365)] = 7
     phase1_start: PositiveInt = 5
     phase1_end: PositiveInt = 10
-    daily_growth: Annotated[float, Field(gt=0, le=10)] = 0.20
+    daily_growth: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 0.20
     target: PositiveInt = 40
     reply_rate: Rate = 0.3
 
@@ -178,7 +218,7 @@ class SeedConfig(Strict):
 class AlertsConfig(Strict):
     """[alerts]"""
 
-    quiet_minutes: NonNegInt = 60
+    quiet_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)] = 60
     digest_hour: Annotated[int, Field(ge=0, le=23)] = 9
 
 
@@ -207,9 +247,9 @@ class InboxConfig(Strict):
 class CostConfig(Strict):
     """[cost]"""
 
-    esp_per_1000: Annotated[float, Field(ge=0)] = 0.10
-    domain_per_year: Annotated[float, Field(ge=0)] = 12
-    server_per_month: Annotated[float, Field(ge=0)] = 7
+    esp_per_1000: Money = 0.10
+    domain_per_year: Money = 12
+    server_per_month: Money = 7
 
 
 class DnsConfig(Strict):
@@ -217,6 +257,11 @@ class DnsConfig(Strict):
 
     dkim_selectors: list[str] = Field(default_factory=lambda: ["s1", "google"])
     nameserver: str = ""
+
+    @field_validator("nameserver")
+    @classmethod
+    def _nameserver(cls, value: str) -> str:
+        return _nameserver(value)
 
 
 EspKind = Literal["mailgun", "ses", "sendgrid", "postmark"]
@@ -237,7 +282,7 @@ class EspConfig(Strict):
 
     name: str
     kind: EspKind
-    poll_seconds: PositiveInt = 60
+    poll_seconds: Annotated[int, Field(ge=1, le=86_400)] = 60
     base_url: str | None = None
     api_key: SecretStr | None = None  # mailgun, sendgrid
     server_token: SecretStr | None = None  # postmark
@@ -248,6 +293,11 @@ class EspConfig(Strict):
     endpoint_url: str | None = None
 
     _name = field_validator("name")(_not_blank)
+
+    @field_validator("base_url", "endpoint_url", "queue_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
 
 
 class DomainConfig(Strict):
@@ -305,7 +355,7 @@ class StepConfig(Strict):
     subject: str | None = None  # required on step 1; follow-ups reuse it as `Re: ...`
     body: str
     html: str | None = None
-    wait_days: NonNegInt = 0  # days after the previous step (follow-ups)
+    wait_days: Annotated[int, Field(ge=0, le=3650)] = 0  # days after the previous step
 
     def spec(self) -> StepSpec:
         """The core's view of this step."""
@@ -565,9 +615,29 @@ def _check_campaign(loc: Loc, item: dict[str, Any], report: Report) -> None:
     steps = item.get("steps")
     if not isinstance(steps, list) or not steps or not isinstance(steps[0], dict):
         return
+    for index, step in enumerate(steps):
+        if isinstance(step, dict):
+            _check_templates((*loc, "steps", index), step, report)
     subject = steps[0].get("subject")
     if subject is None or (isinstance(subject, str) and not subject.strip()):
         report.add(
             (*loc, "steps", 0, "subject"),
             "the first step needs a subject (follow-ups reuse it as 'Re: ...')",
         )
+
+
+_PARTS = ("subject", "body", "html")
+
+
+def _check_templates(loc: Loc, step: dict[str, Any], report: Report) -> None:
+    """Compile a step's templates and render them once, as sending would (SPEC 6.12)."""
+    subject, body, html = (step.get(part) for part in _PARTS)
+    if not isinstance(body, str) or not all(
+        v is None or isinstance(v, str) for v in (subject, html)
+    ):
+        return  # the model reports the wrong types
+    try:
+        templates.trial_render(templates.compile_step(subject, body, html))
+    except templates.TemplateError as exc:
+        part, _, why = str(exc).partition(": ")
+        report.add((*loc, part) if part in _PARTS else loc, why if part in _PARTS else str(exc))

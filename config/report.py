@@ -156,7 +156,7 @@ class Report:
         lines: list[str] = []
         for loc, message in sorted(self.problems, key=lambda p: self._position(p[0])):
             line = f"{self.place(loc)}: {message}" if loc else message
-            line = self._mask(line)
+            line = _printable(self._mask(line))
             if line not in lines:
                 lines.append(line)
         return lines
@@ -251,6 +251,14 @@ def strip_prefix(message: str) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     return message
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _printable(line: str) -> str:
+    """Control characters shown escaped (`\\n`): a value's CR/LF must not start a new line."""
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], line)
 
 
 def _clip(text: str, width: int) -> str:

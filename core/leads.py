@@ -98,7 +98,9 @@ class Layout:
     def from_headers(cls, raw: Sequence[str], required: frozenset[str] = frozenset()) -> Layout:
         """Read a header row; HeaderError when the e-mail column is missing or ambiguous."""
         names = normalise_headers(raw)
-        found = [i for i, name in enumerate(names) if name in EMAIL_HEADERS]
+        # By the header as written, not its de-duplicated name: a second `Email` column is
+        # `email_2` only as a variable, and is still a second e-mail column.
+        found = [i for i, text in enumerate(raw) if normalise_header(text) in EMAIL_HEADERS]
         shown = ", ".join(repr(text.strip()) for text in raw) or "none"
         if not found:
             raise HeaderError(

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator, Mapping
+import string
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -22,7 +24,8 @@ from jinja2 import StrictUndefined, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.meta import find_undeclared_variables
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+from jinja2.visitor import NodeTransformer
 
 from core.message import header_safe
 
@@ -50,24 +53,251 @@ _MAX_EXPONENT = 1_000
 MAX_SPIN_DEPTH = 32  # keeps the recursive reader far from Python's recursion limit
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The stock immutable sandbox, plus a guard on `*` and `**` against memory bombs."""
+# The work one render may do, in units: a character a string operation builds costs 1, a loop
+# iteration or a call LOOP_COST (a Python-level step costs ~100 times a character copy). Real
+# templates use a few thousand; the cap stops a loop or string bomb within a fraction of a
+# second, so one campaign's template can never stall the event loop that sends for the others.
+RENDER_BUDGET = 20_000_000
+LOOP_COST = 100
+_ITEM_COST = 25  # an element printed or walked: a Python-level step, though a cheap one
+MAX_OUTPUT = 2_000_000  # characters one rendered part may have
+_MAX_WIDTH = 10_000  # widest padding, indent or format width a template may ask for
+_WIDTH = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_SPEC_WIDTH = re.compile(r"\d+")
 
-    intercepted_binops = frozenset({"*", "**"})
+
+class BudgetError(SecurityError):
+    """A render went over its budget of work or output."""
+
+
+_BUDGET: ContextVar[list[int] | None] = ContextVar("template_budget", default=None)
+
+
+def _spend(units: int) -> None:
+    """Take `units` from the running render's budget; outside a render nothing may run."""
+    left = _BUDGET.get()
+    if left is None:
+        # At compile time Jinja folds constants by calling filters: refuse, so nothing costly
+        # runs before a budget is in place (Jinja then leaves it to render time).
+        raise BudgetError("not inside a render")
+    left[0] -= units
+    if left[0] < 0:
+        raise BudgetError(
+            "the template does too much work (a loop or string too large); simplify it"
+        )
+
+
+def _size(value: Any) -> int:
+    """What printing `value` would cost: characters and elements, nested ones included.
+
+    Walked, not guessed, and never past what the budget has left: `[x, x]` nested sixty deep
+    prints 2**60 times x, and building it must cost what printing it would.
+    """
+    budget = _BUDGET.get()
+    limit = budget[0] if budget is not None else 0
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        total += _ITEM_COST
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        if total > limit:
+            _spend(total)  # over: this raises
+    return total
+
+
+def _check_width(width: Any) -> None:
+    if isinstance(width, int) and abs(width) > _MAX_WIDTH:
+        raise BudgetError(f"width {width} is too large (at most {_MAX_WIDTH})")
+
+
+def _check_percent(fmt: str, values: Any = ()) -> None:
+    """Refuse `'%999999999s' % x` and `'%*s'`, and pay for the rest, before Python builds it."""
+    fields = 0
+    for found in _WIDTH.finditer(fmt):
+        fields += 1
+        for part in found.groups():
+            if part == "*":
+                raise BudgetError("a '*' width in %-formatting is not allowed")
+            if part is not None:
+                _check_width(int(part))
+    _spend(fields * _size(values))  # each field may print any of the values
+
+
+def _check_format_spec(fmt: str, values: Any = ()) -> None:
+    """Refuse `'{:>999999999}'.format(x)` and `'{:{}}'`, and pay for the rest, before it runs."""
+    try:
+        fields = list(string.Formatter().parse(fmt))
+    except ValueError:
+        return  # str.format refuses it too, when it runs
+    for _, _, spec, _ in fields:
+        if spec and "{" in spec:
+            raise BudgetError("a width taken from an argument is not allowed in format()")
+        for number in _SPEC_WIDTH.findall(spec or ""):
+            _check_width(int(number))
+    _spend(len(fields) * _size(values))
+
+
+def _check_call(name: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse a call whose result would be out of proportion to what it is given."""
+    if name in {"center", "ljust", "rjust", "zfill", "indent", "expandtabs", "wordwrap"}:
+        for arg in (*args, *kwargs.values()):
+            _check_width(arg)
+        width = args[0] if args else kwargs.get("width", kwargs.get("tabsize", 0))
+        if isinstance(target, str) and name in {"indent", "expandtabs"}:
+            # The padding is added per line (per tab): paid for before it is built.
+            pad = len(width) if isinstance(width, str) else abs(int(width or 0))
+            _spend(pad * (target.count("\n" if name == "indent" else "\t") + 1))
+    elif name in {"format", "format_map"} and isinstance(target, str):
+        _check_percent(target, (args, kwargs))  # the `format` filter is %-formatting
+        _check_format_spec(target, (args, kwargs))
+    elif name == "replace" and len(args) >= 2:
+        old, new = args[0], args[1]
+        if isinstance(target, str) and isinstance(old, str) and isinstance(new, str):
+            count = target.count(old) if old else len(target) + 1
+            _spend(count * len(new))
+    elif name in {"batch", "slice"}:
+        for arg in args[:1]:
+            _check_width(arg)
+    elif name == "join":  # target: the items; args[0] (or d=): the separator
+        items = target if isinstance(target, str | list | tuple) else ()
+        sep = args[0] if args else kwargs.get("d", "")
+        _spend(_size(items) + len(items) * (len(sep) if isinstance(sep, str) else 0))
+
+
+def _budgeted_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """A stock filter that takes its cost from the render's budget."""
+    passes = getattr(func, "jinja_pass_arg", None)
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        _spend(LOOP_COST)
+        first = 0 if passes is None else 1
+        value, rest = args[first], args[first + 1 :]
+        if name == "join" and not isinstance(value, str | list | tuple):
+            value = list(value)  # to know its size before joining (and join that list)
+            args = (*args[:first], value, *rest)
+        _check_call(name, value, rest, kwargs)
+        result = func(*args, **kwargs)
+        _spend(_size(result))
+        return result
+
+    if passes is not None:
+        run.jinja_pass_arg = passes  # type: ignore[attr-defined]
+    return run
+
+
+def _loop(iterable: Any) -> Iterator[Any]:
+    """A for loop's items, each taken from the render's budget."""
+    _spend(LOOP_COST)  # now, not when first iterated: no loop is folded at compile time
+    return _paid(iterable)
+
+
+def _paid(iterable: Any) -> Iterator[Any]:
+    for item in iterable:
+        _spend(LOOP_COST)
+        yield item
+
+
+def _range(*args: int) -> range:
+    """`range` that pays for its length up front (sum, join and the like iterate it in C)."""
+    made = safe_range(*args)
+    _spend(2 * len(made))
+    return made
+
+
+def _built(value: Any) -> Any:
+    """A `~` concatenation's result, paid for by its length."""
+    _spend(_size(value))
+    return value
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The stock immutable sandbox, plus a budget of work and output for every render.
+
+    Calls, operators, filters and loop iterations each take their cost from the budget, and
+    calls that could build a string far larger than their input (padding, %-formatting,
+    replace, join, repetition) are refused or paid for before they run.
+    """
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.filters = {name: _budgeted_filter(name, f) for name, f in self.filters.items()}
+        self.filters["_loop"] = _loop
+        self.filters["_built"] = _built
+        self.globals["range"] = _range
+        self.globals.pop("lipsum", None)  # lipsum(10**9): text out of nothing
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        """Refuse `'x' * 10**9` and `9 ** 10**9`; everything else as usual."""
+        """Refuse `'x' * 10**9`, `9 ** 10**9` and `'%999999999s' % x`; pay for the rest."""
+        _spend(1)
         if operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
             raise SecurityError(f"exponent {right} is too large")
         if operator == "*":
             for seq, count in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, str | list | tuple)
-                    and isinstance(count, int)
-                    and len(seq) * count > _MAX_REPEAT
-                ):
-                    raise SecurityError("repetition result is too long")
+                if isinstance(seq, str | list | tuple) and isinstance(count, int):
+                    if len(seq) * count > _MAX_REPEAT:
+                        raise SecurityError("repetition result is too long")
+                    _spend(_size(seq) * max(count, 0))
+        if operator == "%" and isinstance(left, str):
+            _check_percent(left, right)
+        if operator == "+":
+            _spend(_size(left) + _size(right))
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        """Pay for every call, and for what a string method builds."""
+        _spend(LOOP_COST)
+        name = getattr(__obj, "__name__", "")
+        # The sandbox hands out str.format wrapped; the string is the wrapped method's self.
+        target = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
+        if isinstance(target, str) and name == "join" and args:
+            # sep.join(items): the same cost as the filter's items|join(sep)
+            items = args[0] if isinstance(args[0], str | list | tuple) else list(args[0])
+            args = (items, *args[1:])
+            _check_call("join", items, (target,), {})
+        elif isinstance(target, str):
+            _check_call(name, target, args, kwargs)
+        result = super().call(__context, __obj, *args, **kwargs)
+        _spend(_size(result))
+        return result
+
+
+class _Budgeted(NodeTransformer):
+    """Routes every for loop's items and every `~` result through the budget filters."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        """Loop items are paid for one by one; a recursive loop is refused."""
+        if node.recursive:
+            raise TemplateError(f"line {node.lineno}: recursive loops are not allowed")
+        self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, "_loop", [], [], None, None, lineno=node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        """A `~` chain is paid for by the length it builds."""
+        self.generic_visit(node)
+        return nodes.Filter(node, "_built", [], [], None, None, lineno=node.lineno)
+
+    def visit_List(self, node: nodes.List) -> nodes.Node:
+        """A list literal is paid for by what it holds (`[x, x]` prints x twice)."""
+        self.generic_visit(node)
+        return nodes.Filter(node, "_built", [], [], None, None, lineno=node.lineno)
+
+    def visit_Tuple(self, node: nodes.Tuple) -> nodes.Node:
+        """A tuple literal like a list; a tuple assigned to (`for a, b in ...`) stays as it is."""
+        if node.ctx != "load":
+            return node
+        return self.visit_List(node)  # type: ignore[arg-type]
+
+    visit_Dict = visit_List
 
 
 _TEXT_ENV = _Sandbox(undefined=StrictUndefined, autoescape=False)
@@ -381,7 +611,10 @@ def _compile_part(name: str, source: str, env: _Sandbox) -> CompiledPart:
     translated = _to_jinja(pieces)
     try:
         ast = env.parse(translated)
-        template = env.from_string(ast)
+        required = _required(ast, env)  # before the budget filters join the tree
+        budgeted = _Budgeted().visit(ast)
+        assert isinstance(budgeted, nodes.Template)
+        template = env.from_string(budgeted)
     except RecursionError:
         raise TemplateError(f"{name}: blocks are nested too deeply") from None
     except jinja2.TemplateSyntaxError as exc:
@@ -389,8 +622,10 @@ def _compile_part(name: str, source: str, env: _Sandbox) -> CompiledPart:
         if translated != source and re.search(r"endwith|_spin", exc.message or ""):
             hint = " (a {a|b} option must not open or close a Jinja block on its own)"
         raise TemplateError(f"{name}: line {exc.lineno}: {exc.message}{hint}") from None
+    except TemplateError as exc:
+        raise TemplateError(f"{name}: {exc}") from None
     fast = _fast_nodes(pieces, env)
-    return CompiledPart(name, template, _required(ast, env), fast, env.autoescape is True)
+    return CompiledPart(name, template, required, fast, env.autoescape is True)
 
 
 def compile_step(subject: str | None, body: str, html: str | None) -> CompiledStep:
@@ -435,8 +670,9 @@ def _render_part(part: CompiledPart, variables: dict[str, str], rng: random.Rand
         out: list[str] = []
         _fast_render(part.fast, variables, rng, out, escape=part.escape, part=part.name)
         return "".join(out)
+    token = _BUDGET.set([RENDER_BUDGET])
     try:
-        return part.template.render({**variables, _PICK: rng.randrange})
+        return _bounded_render(part.template, {**variables, _PICK: rng.randrange})
     except jinja2.UndefinedError as exc:
         found = _UNDEFINED_NAME.fullmatch(exc.message or "")
         if found and found.group(1) not in variables:
@@ -448,6 +684,20 @@ def _render_part(part: CompiledPart, variables: dict[str, str], rng: random.Rand
         where = _template_line(exc.__traceback__)
         at = f"line {where}: " if where else ""
         raise TemplateError(f"{part.name}: {at}{type(exc).__name__}: {exc}") from None
+    finally:
+        _BUDGET.reset(token)
+
+
+def _bounded_render(template: jinja2.Template, context: dict[str, Any]) -> str:
+    """Render chunk by chunk, stopping once the output passes MAX_OUTPUT characters."""
+    out: list[str] = []
+    size = 0
+    for chunk in template.generate(context):
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise BudgetError(f"the rendered text is longer than {MAX_OUTPUT:,} characters")
+        out.append(chunk)
+    return "".join(out)
 
 
 def render_subject(
@@ -481,3 +731,20 @@ def render(step: CompiledStep, variables: Mapping[str, str], rng: random.Random)
     subject = render_subject(step, values, rng)
     text, html = render_content(step, values, rng)
     return Rendered(subject, text, html)
+
+
+SAMPLE_VALUE = "Sample"  # what every lead variable holds in a trial render
+SAMPLE_EMAIL = "lead@example.com"
+
+
+def trial_render(step: CompiledStep) -> None:
+    """Render `step` once for a made-up lead, as `check` and an upload do before any send.
+
+    A template that fails for every lead (a runtime error, a render over its budget) raises
+    TemplateError here, placed in the config, instead of stopping its campaign later.
+    """
+    values = dict.fromkeys(required_variables(step), SAMPLE_VALUE)
+    try:
+        render(step, {**values, "email": SAMPLE_EMAIL}, random.Random(0))
+    except MissingVariableError:
+        return  # a variable only some leads have: the importer reports those leads

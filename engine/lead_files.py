@@ -25,7 +25,10 @@ from __future__ import annotations
 import csv
 import itertools
 import operator
+import re
 import warnings
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time
 from pathlib import Path
@@ -430,16 +433,87 @@ def _trim_header(cells: list[str]) -> list[str]:
 # --- XLSX --------------------------------------------------------------------------------
 
 
+# An XLSX is a zip: a few kB can unpack to gigabytes, and openpyxl builds each cell's text (and
+# every shared string) whole in memory. So the parts that hold text are measured first, by
+# streaming them, and a workbook that would not fit a leads table is refused before openpyxl.
+_XLSX_TEXT_PART = re.compile(r"xl/(worksheets/[^/]+|sharedStrings)\.xml", re.IGNORECASE)
+_MAX_XLSX_PART = 1 << 30  # one sheet's XML; a 1M-row table of leads is a few hundred MB
+_MAX_RATIO = 200  # real sheets pack 5-30 times; a bomb packs a thousand times and more
+_RATIO_FROM = 16 << 20  # small parts may pack as tightly as they like
+_SCAN = _FIELD_LIMIT // 2
+
+
+def _check_xlsx_parts(path: Path) -> None:
+    """Refuse a workbook whose text parts unpack too far, or hold a value over 1 MiB."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise LeadFileError(f"cannot read the XLSX file: {_describe(exc)}") from None
+    with archive:
+        for info in archive.infolist():
+            if not _XLSX_TEXT_PART.fullmatch(info.filename):
+                continue
+            packed = max(info.compress_size, 1)
+            if info.file_size > _MAX_XLSX_PART or (
+                info.file_size > _RATIO_FROM and info.file_size > _MAX_RATIO * packed
+            ):
+                raise LeadFileError(
+                    f"the XLSX file unpacks to {info.file_size >> 20} MB from "
+                    f"{info.compress_size >> 10} kB ({info.filename}): that is not a table of "
+                    "leads; save it as CSV and send that"
+                )
+            try:
+                with archive.open(info) as part:
+                    _scan_text_runs(part, info.filename)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                raise LeadFileError(f"cannot read the XLSX file: {_describe(exc)}") from None
+
+
+def _scan_text_runs(part: IO[bytes], name: str) -> None:
+    """Fail on a run of text (no markup) longer than a CSV field may be."""
+    # Blocks of half the limit: a longer run always spans a block boundary, so the run carried
+    # from block to block (last '<' to the next one) is the only one to measure.
+    run = 0
+    while block := part.read(_SCAN):
+        first = block.find(b"<")
+        if first < 0:
+            run += len(block)
+        else:
+            run += first
+            if run > _FIELD_LIMIT:
+                break
+            run = len(block) - block.rfind(b"<") - 1
+        if run > _FIELD_LIMIT:
+            break
+    if run > _FIELD_LIMIT:
+        raise LeadFileError(
+            f"the XLSX file holds a value longer than {_FIELD_LIMIT >> 20} MiB ({name}); "
+            "no lead field is that long"
+        )
+
+
 def _open_xlsx(path: Path) -> LeadFile:
     import openpyxl  # noqa: PLC0415 - only XLSX imports need it, and it is slow to import
 
+    _check_xlsx_parts(path)
+    # An open file, not the path: given a path, openpyxl judges the file by its name's
+    # extension, and an XLSX saved as leads.csv is still an XLSX (told apart by content).
+    handle = path.open("rb")
     try:
         with warnings.catch_warnings():
             # Style and extension warnings about the workbook say nothing about the data.
             warnings.simplefilter("ignore", UserWarning)
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds on a malformed workbook
+        handle.close()
         raise LeadFileError(f"cannot read the XLSX file: {_describe(exc)}") from None
+
+    def close() -> None:
+        try:
+            book.close()
+        finally:
+            handle.close()
+
     try:
         sheet = book.active if book.active is not None else book.worksheets[0]
         if not hasattr(sheet, "iter_rows"):
@@ -457,20 +531,22 @@ def _open_xlsx(path: Path) -> LeadFile:
         else:
             raise LeadFileError("the file is empty")
     except LeadFileError:
-        book.close()
+        close()
         raise
     except Exception as exc:
-        book.close()
+        close()
         raise LeadFileError(f"cannot read the XLSX file: {_describe(exc)}") from None
 
     def read(count: int) -> list[RowBlock]:
         try:
             cells = [[_cell_text(v) for v in values] for values in itertools.islice(rows, count)]
+        except LeadFileError:
+            raise
         except Exception as exc:
             raise LeadFileError(f"cannot read the XLSX file: {_describe(exc)}") from None
         return [ListRows(cells)] if cells else []
 
-    return LeadFile("xlsx", _trim_header(header), row_no + 1, read, book.close)
+    return LeadFile("xlsx", _trim_header(header), row_no + 1, read, close)
 
 
 def _cell_text(value: object) -> str:
@@ -491,6 +567,11 @@ def _cell_text(value: object) -> str:
         text = value.isoformat()
     else:  # str, int, timedelta, anything else openpyxl may give
         text = str(value)
+    if len(text) > _FIELD_LIMIT:  # a rich-text cell made of many short runs
+        raise LeadFileError(
+            f"the XLSX file holds a value longer than {_FIELD_LIMIT >> 20} MiB; "
+            "no lead field is that long"
+        )
     return text.strip()
 
 

@@ -46,3 +46,8 @@ class UnsubscribeService:
         """The lead's address, masked, for the confirm page."""
         email = await self._store.lead_email(lead_id)
         return mask_address(email) if email else None
+
+    async def is_unsubscribed(self, lead_id: int) -> bool:
+        """True when the lead's address is suppressed already (the confirm page is moot)."""
+        email = await self._store.lead_email(lead_id)
+        return email is not None and await self._store.is_suppressed(email)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import stat
@@ -18,6 +19,21 @@ from core.errors import ConflictError, OutreachError
 from storage.migrations import _V5, MIGRATIONS, SENDS_KIND_CHECKS
 
 T = TypeVar("T")
+
+
+class _NoStatementArguments(logging.Filter):
+    """Drops aiosqlite's per-call DEBUG records: they print each call with its arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep only what aiosqlite logs above DEBUG (closing and dumping trouble)."""
+        # Its DEBUG lines ("executing %s", "operation %s completed", "returning exception %s")
+        # format the queued call, statement parameters included: the unsubscribe signing key,
+        # lead addresses and variables would reach any log kept at LOG_LEVEL=DEBUG.
+        return record.levelno > logging.DEBUG
+
+
+# On the logger itself, not a handler: whatever handlers and levels the process sets up.
+logging.getLogger("aiosqlite").addFilter(_NoStatementArguments())
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -72,8 +88,49 @@ def opt_date(value: str | None) -> date | None:
 _WAL_RETRY_SECONDS = 10.0
 
 
-async def open_db(path: Path) -> aiosqlite.Connection:
-    """Open (creating if needed) the database at `path`, configured and migrated."""
+async def open_db(path: Path, *, verify: bool = False) -> aiosqlite.Connection:
+    """Open (creating if needed) the database at `path`, configured and migrated.
+
+    With `verify`, also run SQLite's quick_check. Any trouble is one StorageError line naming
+    DATABASE_PATH and what to do, never a traceback.
+    """
+    try:
+        return await _open(path, verify)
+    except SchemaTooNewError as exc:
+        raise SchemaTooNewError(f"DATABASE_PATH {path}: {exc}") from None
+    except StorageError:
+        raise
+    except sqlite3.Error as exc:
+        raise StorageError(_sqlite_trouble(path, exc)) from None
+    except OSError as exc:
+        raise StorageError(
+            f"DATABASE_PATH {path}: cannot create or open it ({exc.strerror or exc}); make its "
+            "folder writable by this user, or set DATABASE_PATH to a writable place"
+        ) from None
+
+
+def _sqlite_trouble(path: Path, exc: sqlite3.Error) -> str:
+    """One line saying what is wrong with the database file and what to do about it."""
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        return (
+            f"DATABASE_PATH {path} is read-only ({text}); give this user write access to the "
+            "file and its folder (SQLite writes -wal and -shm files beside it)"
+        )
+    if "unable to open" in text:
+        return (
+            f"DATABASE_PATH {path}: SQLite cannot open it ({text}); check that its folder "
+            "exists and is writable by this user"
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (
+            f"DATABASE_PATH {path} is not a usable SQLite database ({text}); restore it from "
+            "a backup, or move it aside and start with a new file"
+        )
+    return f"DATABASE_PATH {path}: SQLite error: {text}"
+
+
+async def _open(path: Path, verify: bool) -> aiosqlite.Connection:
     await asyncio.to_thread(_create_private, path)
     conn = await aiosqlite.connect(path, isolation_level=None)
     try:
@@ -88,12 +145,27 @@ async def open_db(path: Path) -> aiosqlite.Connection:
         # commits keep the cost (one fsync, ~0.1 ms here) small.
         await conn.execute("PRAGMA synchronous = FULL")
         await conn.execute("PRAGMA foreign_keys = ON")
+        if verify:
+            await _quick_check(conn, path)
         await migrate(conn)
         await asyncio.to_thread(_tighten, path)
     except BaseException:
         await conn.close()
         raise
     return conn
+
+
+async def _quick_check(conn: aiosqlite.Connection, path: Path) -> None:
+    """Refuse a damaged file before anything is read from it or written to it."""
+    rows = list(await conn.execute_fetchall("PRAGMA quick_check(5)"))
+    lines = [line for row in rows for line in str(row[0]).splitlines()]
+    # Its report may start with a `*** in database main ***` heading line.
+    problems = [line for line in lines if line != "ok" and not line.startswith("***")]
+    if problems:
+        raise StorageError(
+            f"DATABASE_PATH {path} fails SQLite's integrity check ({problems[0]}); restore it "
+            "from a backup, or try `sqlite3 FILE .recover` into a new file"
+        )
 
 
 async def _wal_mode(conn: aiosqlite.Connection) -> None:
@@ -112,9 +184,23 @@ async def _wal_mode(conn: aiosqlite.Connection) -> None:
 
 
 def _create_private(path: Path) -> None:
+    # A link would be followed by every open and chmod below: the file it points at (anything
+    # this user may write) would be made private, or an empty one turned into a database.
+    if path.is_symlink():
+        raise StorageError(
+            f"DATABASE_PATH {path} is a symbolic link; set DATABASE_PATH to the real file"
+        )
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    # Create the file ourselves so it never exists with sqlite's default 0644, not even briefly.
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, _PRIVATE)
+    # Create the file ourselves so it never exists with sqlite's default 0644, not even briefly;
+    # O_NOFOLLOW: a link put there since the check above is refused, not followed.
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, _PRIVATE)
+    except OSError as exc:
+        if path.is_symlink():
+            raise StorageError(
+                f"DATABASE_PATH {path} is a symbolic link; set DATABASE_PATH to the real file"
+            ) from None
+        raise exc from None
     os.close(fd)
     _tighten(path)
 
@@ -124,6 +210,8 @@ def _tighten(path: Path) -> None:
     # the database file's mode, so this only matters if the main file was readable before.
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         try:
+            if candidate.is_symlink():
+                continue  # never chmod what a link points at
             mode = stat.S_IMODE(candidate.stat().st_mode)
         except FileNotFoundError:
             continue
@@ -277,9 +365,9 @@ class Database:
         self.lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path) -> Database:
-        """Open (creating and migrating if needed) the database at `path`."""
-        return cls(await open_db(path))
+    async def open(cls, path: Path, *, verify: bool = False) -> Database:
+        """Open (creating and migrating if needed) the database at `path`; see open_db."""
+        return cls(await open_db(path, verify=verify))
 
     async def close(self) -> None:
         """Close the connection once the last statement is done."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import sqlite3
 import subprocess
 import sys
@@ -103,6 +104,33 @@ class StagingError(sqlite3.OperationalError):
     """The staging process failed (disk full, killed...); the message says how."""
 
 
+_STAGE_PREFIX = "lead_import_"
+_STAGE_FILE = re.compile(rf"{_STAGE_PREFIX}(\d+)_\w+\.db(-journal|-wal|-shm)?")
+
+
+def sweep_stale_stages(folder: Path) -> int:
+    """Remove scratch files that a process killed mid-import left behind; return how many."""
+    removed = 0
+    for path in folder.glob(f"{_STAGE_PREFIX}*"):
+        found = _STAGE_FILE.fullmatch(path.name)
+        if found is None or _alive(int(found.group(1))):
+            continue
+        with suppress(OSError):
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True
+
+
 class Stage:
     """One import's scratch database: fill, index, classify, move to leads, throw away.
 
@@ -126,8 +154,10 @@ class Stage:
         """Create the scratch file and start its writer, which makes the tables: a process
         when the file to stage has `expected_bytes` >= PROCESS_BYTES, else a thread."""
         folder = os.environ.get("SQLITE_TMPDIR") or tempfile.gettempdir()
+        await _in_thread(sweep_stale_stages, Path(folder))
+        # Our pid in the name: a file left by a killed process can be told from a running one's.
         handle, name = await _in_thread(
-            tempfile.mkstemp, prefix="lead_import_", suffix=".db", dir=folder
+            tempfile.mkstemp, prefix=f"{_STAGE_PREFIX}{os.getpid()}_", suffix=".db", dir=folder
         )
         os.close(handle)
         self._path = Path(name)

@@ -63,11 +63,53 @@ def step_row(r: aiosqlite.Row) -> StepRow:
     )
 
 
-# Reserved -> sending: from here on a crash means 'unknown', never a resend.
-_MARK_SENDING = (
-    "UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = ? "
-    "WHERE id = ? AND state = 'reserved'"
+# Reserved -> sending: from here on a crash means 'unknown', never a resend. The state guards of
+# the reservation hold again here, in the same statement: a mailbox paused or blocked, a domain
+# cooling down or a campaign paused since the step was reserved stops it before SMTP.
+_MARK_SENDING = """
+    UPDATE sends SET state = 'sending', attempts = attempts + 1, updated_at = :now
+    WHERE id = :send AND state = 'reserved'
+      AND EXISTS (
+            SELECT 1 FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+            WHERE m.id = sends.mailbox_id AND m.state IN ('active', 'warming')
+              AND (m.resting_until IS NULL OR m.resting_until <= :now) AND d.state = 'active'
+      )
+      AND (sends.kind <> 'campaign'
+           OR (SELECT state FROM campaigns c WHERE c.id = sends.campaign_id) = 'active')
+"""
+# A step that never went out gives its day's slots back: mailbox, domain and campaign.
+_GIVE_BACK = (
+    """
+    UPDATE usage SET sent = sent - 1
+    WHERE scope = 'mailbox' AND sent > 0
+      AND (ref, day) = (SELECT mailbox_id, day FROM sends WHERE id = :send)
+    """,
+    """
+    UPDATE usage SET sent = sent - 1
+    WHERE scope = 'domain' AND sent > 0
+      AND (ref, day) = (SELECT m.domain_id, s.day FROM sends s
+                        JOIN mailboxes m ON m.id = s.mailbox_id WHERE s.id = :send)
+    """,
+    """
+    UPDATE usage SET sent = sent - 1
+    WHERE scope = 'campaign' AND sent > 0
+      AND (ref, day) = (SELECT campaign_id, day FROM sends WHERE id = :send
+                        AND kind = 'campaign')
+    """,
 )
+_RETRY_SEND = """
+    UPDATE sends SET state = 'retry', smtp_code = :code, smtp_reply = :reply, updated_at = :now,
+                     attempts = attempts - :refund
+    WHERE id = :send
+"""
+# The lead goes back to this step; the reservation's follow-up guard then lets only this
+# mailbox take it again, so a retried first mail never jumps to another sender.
+_RETRY_LEAD = """
+    UPDATE leads SET next_step = (SELECT step_no FROM sends WHERE id = :send),
+           state = 'active', next_due_at = :due,
+           mailbox_id = (SELECT mailbox_id FROM sends WHERE id = :send)
+    WHERE id = (SELECT lead_id FROM sends WHERE id = :send) AND state = 'active'
+"""
 _SENT = (
     "UPDATE sends SET state = 'sent', sent_at = ?, smtp_code = ?, smtp_reply = ?, "
     "updated_at = ? WHERE id = ?"
@@ -120,11 +162,21 @@ def _lead_state(done: Delivered) -> LeadState:
 
 def _mark_sending(db: sqlite3.Connection, send_ids: Sequence[int], now: datetime) -> set[int]:
     # One statement per id (no round trip here): the row count tells which ones were marked.
-    return {
-        send_id
-        for send_id in send_ids
-        if db.execute(_MARK_SENDING, (to_ms(now), send_id)).rowcount == 1
-    }
+    stamp = to_ms(now)
+    marked = set()
+    for send_id in send_ids:
+        if db.execute(_MARK_SENDING, {"now": stamp, "send": send_id}).rowcount == 1:
+            marked.add(send_id)
+            continue
+        # Still reserved means a state guard said no: the step waits for its mailbox, domain
+        # or campaign to send again, and today's slots it held are free for others.
+        retry: dict[str, object] = {"send": send_id, "now": stamp, "due": stamp, "code": None}
+        retry |= {"reply": "not attempted: mailbox, domain or campaign stopped", "refund": 0}
+        if db.execute(_RETRY_SEND + " AND state = 'reserved'", retry).rowcount == 1:
+            for sql in _GIVE_BACK:
+                db.execute(sql, {"send": send_id})
+            db.execute(_RETRY_LEAD, retry)
+    return marked
 
 
 async def finish_failed(
@@ -162,22 +214,10 @@ async def schedule_retry(
     refund_attempt: bool,
 ) -> None:
     """Put the step back for another try at `due`, from the same mailbox (same thread)."""
-    await conn.execute(
-        "UPDATE sends SET state = 'retry', smtp_code = ?, smtp_reply = ?, updated_at = ?, "
-        "attempts = attempts - ? WHERE id = ?",
-        (code, reply, to_ms(now), 1 if refund_attempt else 0, send_id),
-    )
-    # The lead goes back to this step; the reservation's follow-up guard then lets only this
-    # mailbox take it again, so a retried first mail never jumps to another sender.
-    await conn.execute(
-        """
-        UPDATE leads SET next_step = (SELECT step_no FROM sends WHERE id = :send),
-               state = 'active', next_due_at = :due,
-               mailbox_id = (SELECT mailbox_id FROM sends WHERE id = :send)
-        WHERE id = (SELECT lead_id FROM sends WHERE id = :send) AND state = 'active'
-        """,
-        {"send": send_id, "due": to_ms(due)},
-    )
+    params: dict[str, object] = {"send": send_id, "now": to_ms(now), "due": to_ms(due)}
+    params |= {"code": code, "reply": reply, "refund": 1 if refund_attempt else 0}
+    await conn.execute(_RETRY_SEND, params)
+    await conn.execute(_RETRY_LEAD, params)
 
 
 async def recover(conn: aiosqlite.Connection, now: datetime) -> list[Interrupted]:
@@ -205,9 +245,12 @@ async def recover(conn: aiosqlite.Connection, now: datetime) -> list[Interrupted
     await conn.execute(
         "UPDATE sends SET state = 'unknown', updated_at = ? WHERE state = 'sending'", (stamp,)
     )
-    # Reserved rows never reached SMTP: safe to try again (the slot they used stays counted).
+    # Reserved rows never reached SMTP: safe to try again, and the day's slots they held are
+    # given back (else the mailboxes would sit at their cap with fewer mails sent).
     reserved = await conn.execute_fetchall("SELECT id FROM sends WHERE state = 'reserved'")
     for row in reserved:
+        for sql in _GIVE_BACK:
+            await conn.execute(sql, {"send": row["id"]})
         await schedule_retry(
             conn,
             row["id"],

@@ -46,9 +46,9 @@ class Stores:
         )
 
     @classmethod
-    async def open(cls, path: Path) -> Stores:
+    async def open(cls, path: Path, *, verify: bool = False) -> Stores:
         """Open (creating and migrating if needed) the database at `path`, with every store."""
-        return cls.on(await Database.open(path))
+        return cls.on(await Database.open(path, verify=verify))
 
     async def close(self) -> None:
         """Close the shared connection."""

@@ -57,6 +57,10 @@ class UnsubscribeService(Protocol):
         """The lead's address masked for display (`j***@example.com`); None if unknown."""
         ...
 
+    async def is_unsubscribed(self, lead_id: int) -> bool:
+        """True when the lead's address is on the suppression list already."""
+        ...
+
 
 def _not_found() -> web.Response:
     return web.Response(status=404, text=_UNKNOWN, content_type="text/plain", charset="utf-8")
@@ -84,6 +88,9 @@ def build_app(service: UnsubscribeService, secret: bytes) -> web.Application:
         address = await service.describe(lead_id)
         if address is None:
             return _not_found()
+        if await service.is_unsubscribed(lead_id):
+            # Done already (an earlier click, a reply, an admin): nothing left to confirm.
+            return web.Response(text=_DONE, content_type="text/plain", charset="utf-8")
         # A relative action of the token itself resolves to this very URL, also behind a
         # reverse proxy that mounts us under a path prefix.
         page = _PAGE.substitute(address=html.escape(address), action=html.escape(token, quote=True))

@@ -90,6 +90,11 @@ def test_two_email_columns_are_refused() -> None:
         Layout.from_headers(["Email", "E-Mail"])
 
 
+def test_a_repeated_email_header_is_two_email_columns_not_email_2() -> None:
+    with pytest.raises(HeaderError, match=r"several e-mail columns \('Email', 'email'\)"):
+        Layout.from_headers(["Email", "Name", "email"])
+
+
 def test_layout_splits_required_variables_into_checked_and_absent() -> None:
     layout = Layout.from_headers(
         ["Email", "First Name", "Company"], frozenset({"company", "first_name", "city"})

@@ -90,6 +90,9 @@ def test_one_click_unsubscribe_suppresses_the_lead(tmp_path: Path) -> None:
         assert post(forged) == 404
         assert post(local) == 200
         assert post(local) == 200  # idempotent
+        with urllib.request.urlopen(local, timeout=5) as page:  # noqa: S310
+            again = page.read().decode()
+        assert again.startswith("You are unsubscribed.") and "<form" not in again
 
         db = sqlite3.connect(tmp_path / "data" / "outreach.db")
         try:

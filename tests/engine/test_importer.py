@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sqlite3
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -699,3 +701,28 @@ async def test_without_a_process_the_rows_are_staged_in_a_thread(
     monkeypatch.setattr(subprocess, "Popen", no_process)
     report = await run(conn, csv_file(tmp_path, *(f"u{i}@x.com,A,B" for i in range(100))))
     assert report.imported == 100
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int(gone.stdout)
+
+
+def touch_all(paths: list[Path]) -> None:
+    for path in paths:
+        path.write_bytes(b"")
+
+
+async def test_an_import_removes_scratch_files_a_killed_import_left(
+    conn: aiosqlite.Connection, tmp_path: Path, scratch: Path
+) -> None:
+    dead = dead_pid()  # its files are stale
+    stale = [scratch / f"lead_import_{dead}_x1y2.db", scratch / f"lead_import_{dead}_x1y2.db-wal"]
+    kept = [scratch / f"lead_import_{os.getpid()}_busy.db", scratch / "someone_else.db"]
+    touch_all(stale + kept)
+    await run(conn, csv_file(tmp_path, *mixed_rows()[:10]))
+    assert sorted(leftovers(scratch)) == sorted(kept)

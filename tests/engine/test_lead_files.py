@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import openpyxl
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -144,3 +146,53 @@ def test_line_endings(ending: str) -> None:
     text = ending.join(["email,name", "a@x.com,Ann", " b@x.com , Bo "]) + ending
     got = by_reader(text.encode(), 1 << 20)
     assert got == ("ok", ["email", "name"], [["a@x.com", "Ann"], [" b@x.com ", " Bo "]])
+
+
+def xlsx_with_value(path: Path, value: str, *, rich_runs: int = 0) -> Path:
+    """A one-lead workbook whose `note` cell holds `value` (as rich-text runs if asked)."""
+    plain = path.with_suffix(".plain.xlsx")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["email", "note"])
+    sheet.append(["a@example.com", "PLACEHOLDER"])
+    book.save(plain)
+    cell = f"<is><t>{value}</t></is>"
+    if rich_runs:
+        piece = value[: len(value) // rich_runs]
+        cell = "<is>" + "".join(f"<r><t>{piece}</t></r>" for _ in range(rich_runs)) + "</is>"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info)  # openpyxl writes strings inline, in the sheet
+            data = data.replace(b"<is><t>PLACEHOLDER</t></is>", cell.encode())
+            out.writestr(info.filename, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("size", "runs"),
+    [(2 << 20, 0), (20 << 20, 0), (2 << 20, 4096)],
+    ids=["2MB-cell", "20MB-cell-packed-tight", "2MB-of-rich-text-runs"],
+)
+def test_an_xlsx_value_over_1_mib_is_refused(tmp_path: Path, size: int, runs: int) -> None:
+    path = xlsx_with_value(tmp_path / "bomb.xlsx", "x" * size, rich_runs=runs)
+    assert path.stat().st_size < 100_000  # it packs to almost nothing
+    with pytest.raises(LeadFileError, match="XLSX file"), open_lead_file(path) as leads:
+        while leads.read(1000):
+            pass
+
+
+def test_an_xlsx_value_under_the_limit_still_reads(tmp_path: Path) -> None:
+    path = xlsx_with_value(tmp_path / "ok.xlsx", "y" * 5000)
+    with open_lead_file(path) as leads:
+        (block,) = leads.read(1000)
+        assert block.row(0) == ["a@example.com", "y" * 5000]
+
+
+def test_an_xlsx_named_csv_is_read_as_xlsx(tmp_path: Path) -> None:
+    path = xlsx_with_value(tmp_path / "real.xlsx", "hello")
+    renamed = path.rename(tmp_path / "leads.csv")
+    with open_lead_file(renamed) as leads:
+        assert leads.kind == "xlsx"
+        (block,) = leads.read(10)
+        assert block.row(0) == ["a@example.com", "hello"]

@@ -5,7 +5,7 @@ import random
 import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable
-from datetime import timedelta
+from datetime import date, timedelta
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -371,3 +371,40 @@ async def test_many_unknown_sends_are_listed_in_alerts_that_each_fit_a_message(
         logged = [r.getMessage() for r in caplog.records if "unknown send" in r.getMessage()]
         assert len(logged) == 60
         assert all(any(lead[:20] in line for line in logged) for lead in leads)
+
+
+BOMB = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+
+
+async def test_a_template_over_its_budget_stops_its_campaign_and_the_rest_keeps_sending(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    async with make_world(tmp_path, server) as world:
+        config = world.config
+        other = config.campaigns[0].model_copy(update={"name": "other"})
+        config = config.model_copy(update={"campaigns": [*config.campaigns, other]})
+        today = date.fromisoformat(world.day())
+        await world.stores.config.sync_config(config.rules(), today, now=world.clock.now())
+        # A body stored before `check` rendered templates (or one only some leads trigger).
+        await world.stores.db.change(
+            "UPDATE steps SET body = ? WHERE campaign_id = "
+            "(SELECT id FROM campaigns WHERE name = 'q4')",
+            (BOMB,),
+        )
+        await world.add_leads([f"q{i}@example.com" for i in range(3)], campaign="q4")
+        await world.add_leads([f"o{i}@example.com" for i in range(3)], campaign="other")
+        report = await asyncio.wait_for(world.engine.tick(), timeout=30)
+        assert report.sent == 3
+        assert sorted(r for m in server.messages for r in m.rcpt_tos) == [
+            f"o{i}@example.com" for i in range(3)
+        ]
+        assert await world.rows("SELECT name, state FROM campaigns ORDER BY name") == [
+            ("other", "active"),
+            ("q4", "stopped"),
+        ]
+        reason = await world.scalar("SELECT reason FROM campaigns WHERE name = 'q4'")
+        assert "too much work" in str(reason)
+        assert (
+            await world.scalar("SELECT count(*) FROM alerts WHERE key LIKE 'campaign_stopped%'")
+            == 1
+        )

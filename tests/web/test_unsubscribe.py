@@ -102,6 +102,9 @@ class FakeService:
         address = self.addresses.get(lead_id)
         return None if address is None else mask_address(address)
 
+    async def is_unsubscribed(self, lead_id: int) -> bool:
+        return lead_id in self.unsubscribed
+
 
 @pytest.fixture
 def service() -> FakeService:
@@ -168,6 +171,18 @@ async def test_get_shows_a_confirm_form_and_changes_nothing(
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert service.calls == []
     assert service.unsubscribed == set()
+
+
+async def test_get_after_unsubscribing_says_so_without_a_form(
+    client: Client, service: FakeService
+) -> None:
+    url = f"/u/{make_token(SECRET, 1)}"
+    assert (await client.post(url)).status == 200
+    response = await client.get(url)
+    assert response.status == 200
+    page = await response.text()
+    assert page.startswith("You are unsubscribed.")
+    assert "<form" not in page
 
 
 async def test_confirm_form_posts_back(client: Client, service: FakeService) -> None:
