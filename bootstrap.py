@@ -17,10 +17,12 @@ import aiosqlite
 
 from config import OutreachConfig, load_campaign
 from core import limits
+from core.connect import LoginCheck
 from core.specs import CampaignSpec, Rules
 from engine.alerts import AlertOutbox
 from engine.answers import Answers
 from engine.clock import Clock
+from engine.connect_check import TIMEOUT, check_logins
 from engine.context import AppContext
 from engine.control import ControlService
 from engine.events import InboxService
@@ -167,6 +169,27 @@ async def build_service(
         secret=secret,
         db_path=db_path,
     )
+
+
+async def check_connections(
+    config: OutreachConfig, *, seconds: float = TIMEOUT
+) -> list[LoginCheck]:
+    """`check --connect`: log in to every mailbox's SMTP and IMAP (sending nothing), in parallel."""
+    smtp = SmtpSender(timeout=seconds)
+    imap = ImapReader(timeout=seconds)
+    try:
+        return await check_logins(
+            config.rules().mailboxes,
+            [esp.name for esp in config.esp],
+            smtp=smtp,
+            imap=imap,
+            seconds=seconds,
+        )
+    finally:
+        # probe() pools nothing today; closing keeps a check from leaving a session open
+        # should it ever do so.
+        await smtp.close()
+        await imap.close()
 
 
 def smtp_sender(*, timeout: float, local_hostname: str) -> SmtpSender:

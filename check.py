@@ -1,11 +1,14 @@
-"""`main.py check`: a valid config seen as the core sees it, and the summary printed for it."""
+"""`main.py check`: a valid config seen as the core sees it, the summary printed for it, and
+the table of `check --connect`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from config import CampaignConfig, OutreachConfig
 from core.capacity import Capacity, capacity_today, state_from_config
+from core.connect import LoginCheck, Verdict, failed
 from core.models import WEEKDAYS, DomainView, MailboxState, MailboxView
 from core.warmup import phase
 
@@ -126,3 +129,21 @@ def _days(days: list[str]) -> str:
         else:
             parts.extend(WEEKDAYS[i] for i in run)
     return ",".join(parts)
+
+
+def connect_lines(checks: Sequence[LoginCheck], timeout: float) -> list[str]:
+    """The `check --connect` table: one row per account and protocol, then the tally."""
+    width = max((len(check.account) for check in checks), default=0)
+    lines = [f"Connections (each login within {timeout:g} s; nothing is sent):"]
+    for check in checks:
+        result = check.result
+        verdict = result.verdict.value + (f": {result.detail}" if result.detail else "")
+        lines.append(f"  {check.account:<{width}}  {check.protocol:<4}  {verdict}")
+    tried = [check for check in checks if check.result.verdict is not Verdict.NOT_CHECKED]
+    ok = sum(check.result.verdict is Verdict.OK for check in tried)
+    lines.append("")
+    if failed(checks):
+        lines.append(f"FAILED: {len(tried) - ok} of {len(tried)} login(s) refused or unreachable")
+    else:
+        lines.append(f"All {len(tried)} login(s) ok")
+    return lines

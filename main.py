@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import bootstrap
 from bot.views.status import status_lines
-from check import summary_lines
+from check import connect_lines, summary_lines
 from config import (
     ENV_FILE,
     ConfigError,
@@ -25,11 +25,13 @@ from config import (
     load_config,
     load_settings,
 )
+from core.connect import failed
 from core.errors import OutreachError
 from core.leads import report_lines
 from demo.run import DemoOptions, run_demo
 from demo.world import DEFAULT_START
 from engine.clock import SystemClock
+from engine.connect_check import TIMEOUT as CONNECT_TIMEOUT
 from engine.importer import import_leads
 from engine.lead_files import LeadImportError
 from engine.status import gather_status
@@ -47,7 +49,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     path: Path = args.config or settings.outreach_config
     today = args.date or datetime.now(ZoneInfo(config.sending.timezone)).date()
     print("\n".join(summary_lines(config, today, str(path))))
-    return 0
+    if not args.connect:
+        return 0
+    print()
+    checks = asyncio.run(bootstrap.check_connections(config, seconds=CONNECT_TIMEOUT))
+    print("\n".join(connect_lines(checks, CONNECT_TIMEOUT)))
+    return 1 if failed(checks) else 0
 
 
 def _load(args: argparse.Namespace) -> tuple[Settings, OutreachConfig] | None:
@@ -178,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=date.fromisoformat,
         default=None,
         help="judge warm-up and capacity as of this day, YYYY-MM-DD (default: today)",
+    )
+    check.add_argument(
+        "--connect",
+        action="store_true",
+        help="also log in to every mailbox's SMTP and IMAP (sends nothing); exit 1 on a failure",
     )
     check.set_defaults(run=cmd_check)
     commands.add_parser("run", parents=[common], help="run the service (the default)").set_defaults(

@@ -11,8 +11,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from core.connect import LoginResult
 from core.message import OutgoingMessage
 from core.models import CampaignState, DomainState, MailboxState, Outcome, RateCounts, Snapshot
 from core.records import (
@@ -147,6 +148,17 @@ class MailboxReader(Protocol):
 
     async def close(self) -> None:
         """Log out of every pooled connection."""
+        ...
+
+
+_Account_contra = TypeVar("_Account_contra", contravariant=True)
+
+
+class LoginProbe(Protocol[_Account_contra]):
+    """Logs in to one account and out again, sending and reading nothing (`check --connect`)."""
+
+    async def probe(self, account: _Account_contra) -> LoginResult:
+        """Ok, refused with the server's reply, or unreachable with the reason; never raises."""
         ...
 
 

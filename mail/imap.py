@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import aioimaplib
 
+from core.connect import LoginResult, Verdict
 from core.errors import LoginRefused, PeerUnavailable
 from core.records import FetchedMail, FolderBatch, FolderCursor, MailFolders
 from core.specs import ImapAccount
@@ -150,6 +151,18 @@ class ImapReader:
             # A UID of the chunk that vanished between SEARCH and FETCH (expunged) is gone
             # for good: the cursor passes it too.
             return FolderBatch(folder, FolderCursor(uidvalidity, uids[-1]), mails, reset)
+
+    async def probe(self, account: ImapAccount) -> LoginResult:
+        """Log in to the account and out again (greeting, STARTTLS or TLS, LOGIN); reads nothing."""
+        # Not pooled: a check leaves no session open behind it.
+        try:
+            session = await self._connect(account)
+        except LoginRefused as exc:
+            return LoginResult(Verdict.REFUSED, str(exc))
+        except PeerUnavailable as exc:
+            return LoginResult(Verdict.UNREACHABLE, str(exc))
+        await self._logout(session)
+        return LoginResult(Verdict.OK)
 
     async def close(self) -> None:
         """Log out of every pooled connection."""

@@ -15,6 +15,7 @@ import aiosmtplib
 from aiosmtplib.email import parse_address
 
 from core.classify import classify_reply, names_blocklist
+from core.connect import LoginResult, Verdict, one_line
 from core.message import OutgoingMessage
 from core.models import Outcome, OutcomeKind
 from core.specs import MailServer, SmtpAccount
@@ -136,6 +137,25 @@ class SmtpSender:
             outcome.summary,
         )
         return outcome
+
+    async def probe(self, account: SmtpAccount) -> LoginResult:
+        """Log in as the mailbox and say QUIT (connect, EHLO, STARTTLS or TLS, AUTH): no mail."""
+        # The same _open as a send, so the check proves exactly what sending will need; the
+        # connection is its own, not pooled: a check leaves nothing open behind it.
+        try:
+            smtp = await self._open(account.server, _Progress())
+        except _Refused as refused:
+            return LoginResult(Verdict.REFUSED, refused.outcome.text)
+        except aiosmtplib.SMTPResponseException as exc:
+            return LoginResult(Verdict.REFUSED, one_line(f"{exc.code} {exc.message}"))
+        except OSError as exc:  # refused or lost connections, timeouts, TLS failures
+            return LoginResult(Verdict.UNREACHABLE, one_line(str(exc)) or type(exc).__name__)
+        except aiosmtplib.SMTPException as exc:  # e.g. the server offers no AUTH at all
+            return LoginResult(Verdict.REFUSED, one_line(str(exc)) or type(exc).__name__)
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await smtp.quit(timeout=min(self._timeout, _QUIT_TIMEOUT))
+        smtp.close()
+        return LoginResult(Verdict.OK)
 
     async def close(self) -> None:
         """Say QUIT on every idle connection, then close them all."""
