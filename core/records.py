@@ -405,6 +405,7 @@ class SendFinish:
     refund_attempt: bool = False
     lead_id: int | None = None
     lead_state: LeadState | None = None
+    release_slots: bool = False  # never attempted: the day's slots it held are free again
 
 
 # --- reading mailboxes ----------------------------------------------------------------------

@@ -367,6 +367,7 @@ class SendingEngine:
         finish = SendFinish(
             job.send_id, SendState.RETRY, now, code=None, reply="not attempted: mailbox stopped",
             retry_at=now, refund_attempt=False,  # never marked 'sending': no attempt was counted
+            release_slots=True,  # nor sent: others may use its place in today's caps
         )  # fmt: skip
         await self._store.settle(finish, Effects())
         report.retried += 1

@@ -83,6 +83,8 @@ class SendingStore(SnapshotReader):
                     conn, finish.send_id, state=finish.state, now=finish.now, code=finish.code,
                     reply=finish.reply, lead_id=finish.lead_id, lead_state=finish.lead_state,
                 )  # fmt: skip
+            if finish.release_slots:
+                await sends.release_slots(conn, finish.send_id)
             return await events.apply_effects(conn, effects)
 
     async def apply(self, effects: Effects) -> Applied:

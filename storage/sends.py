@@ -179,6 +179,12 @@ def _mark_sending(db: sqlite3.Connection, send_ids: Sequence[int], now: datetime
     return marked
 
 
+async def release_slots(conn: aiosqlite.Connection, send_id: int) -> None:
+    """Give the day's slots of a step that never went out back (mailbox, domain, campaign)."""
+    for sql in _GIVE_BACK:
+        await conn.execute(sql, {"send": send_id})
+
+
 async def finish_failed(
     conn: aiosqlite.Connection,
     send_id: int,

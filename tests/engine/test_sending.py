@@ -242,6 +242,22 @@ async def test_a_stopped_mailbox_puts_its_later_steps_back_unattempted(tmp_path:
         ]
 
 
+async def test_steps_put_back_unattempted_give_their_day_slots_back(tmp_path: Path) -> None:
+    # Issue 13, finding 6's last path: a mailbox that stops itself mid-tick (here a 421 on its
+    # first mail) puts the rest back; they never went out, so they hold no slot of today.
+    script: dict[str, Action] = {"lead0@example.com": Reply(421, "4.7.0 Try again later")}
+    async with (
+        FakeSmtpServer(username=USER, password=PASSWORD, script=script) as srv,
+        make_world(tmp_path, srv, domains=1, per_domain=1, domain_limit=None) as world,
+    ):
+        await world.add_leads([f"lead{i}@example.com" for i in range(3)])
+        report = await world.engine.tick()
+        assert (report.sent, report.retried) == (0, 3)
+        used = await world.rows("SELECT scope, sent FROM usage ORDER BY scope")
+        # Only lead0's attempt holds a slot (it reached SMTP); lead1 and lead2 gave theirs back.
+        assert used == [("campaign", 1), ("domain", 1), ("mailbox", 1)]
+
+
 class SnapshotSender(GateWatcher):
     """As the gate of mail number `at` opens, a copy of the committed database is taken: the
     image a crash at that moment would leave on disk."""
