@@ -27,11 +27,12 @@ from engine.context import AppContext
 from engine.control import ControlService
 from engine.events import InboxService
 from engine.health import HealthService
-from engine.ports import LeadStore, MailboxReader, MailSender
+from engine.ports import DatabaseBackups, LeadStore, MailboxReader, MailSender
 from engine.sending import SendingEngine
 from engine.unsubscribe import UnsubscribeService
 from mail.imap import ImapReader
 from mail.smtp import SmtpSender
+from storage.backup import SqliteBackups
 from storage.db import open_db
 from storage.lead_store import open_lead_store
 from storage.stores import Stores
@@ -72,7 +73,13 @@ class Service:
             open_leads=self.open_leads,
             load_campaign=campaign_from_text,
             answers=self.answers,
+            backups=database_backups(self.db_path),
         )
+
+
+def database_backups(db_path: Path) -> DatabaseBackups:
+    """Consistent copies of the database at `db_path` (SQLite's online backup API)."""
+    return SqliteBackups(db_path)
 
 
 def campaign_from_text(text: str, source: str) -> CampaignSpec:

@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import bootstrap
+from bot.views.backup import backup_lines
 from bot.views.status import status_lines
 from check import connect_lines, summary_lines
 from config import (
@@ -30,6 +31,7 @@ from core.errors import OutreachError
 from core.leads import report_lines
 from demo.run import DemoOptions, run_demo
 from demo.world import DEFAULT_START
+from engine.backup import backup_to
 from engine.clock import SystemClock
 from engine.connect_check import TIMEOUT as CONNECT_TIMEOUT
 from engine.importer import import_leads
@@ -146,6 +148,20 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Write a consistent copy of the live database to FILE (safe while the service runs)."""
+    # Only DATABASE_PATH is needed: a backup must work even while the config has errors.
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        _print_errors(exc.errors, "the settings (environment / .env)")
+        return 1
+    backups = bootstrap.database_backups(settings.database_path)
+    copy = asyncio.run(backup_to(backups, SystemClock(), args.file, overwrite=args.force))
+    print("\n".join(backup_lines(copy)))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the engine against a local SMTP sink on a simulated clock; print a table, write a PNG."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -204,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("status", parents=[common], help="print what /status shows").set_defaults(
         run=cmd_status
     )
+    backup = commands.add_parser(
+        "backup", help="write a consistent copy of the database (safe while the service runs)"
+    )
+    backup.add_argument("file", type=Path, help="where to write the copy")
+    backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    backup.set_defaults(run=cmd_backup)
     demo = commands.add_parser("demo", help="simulate weeks of sending against a local sink")
     demo.add_argument("--days", type=_positive, default=35, help="days to simulate (default 35)")
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder")

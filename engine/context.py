@@ -9,7 +9,7 @@ from core.specs import CampaignSpec, Rules
 from engine.alerts import AlertOutbox
 from engine.answers import Answers
 from engine.clock import Clock
-from engine.ports import ControlStore, EventStore, OpenLeadStore, ReportQueries
+from engine.ports import ControlStore, DatabaseBackups, EventStore, OpenLeadStore, ReportQueries
 
 # Reads an uploaded campaign file (text, its name for messages); raises core.errors.SpecError.
 LoadCampaign = Callable[[str, str], CampaignSpec]
@@ -28,3 +28,4 @@ class AppContext:
     open_leads: OpenLeadStore  # long jobs (lead imports) get a connection of their own
     load_campaign: LoadCampaign
     answers: Answers  # an admin's answer to a reply, sent in its thread (SPEC 12)
+    backups: DatabaseBackups  # consistent copies of the live database (/backup)

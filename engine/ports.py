@@ -11,8 +11,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
+from pathlib import Path
 from typing import Protocol, TypeVar
 
+from core.backup import BackupCopy
 from core.connect import LoginResult
 from core.message import OutgoingMessage
 from core.models import CampaignState, DomainState, MailboxState, Outcome, RateCounts, Snapshot
@@ -451,3 +453,20 @@ class LeadStore(Protocol):
 
 
 OpenLeadStore = Callable[[], AbstractAsyncContextManager[LeadStore]]
+
+
+# --- backups ---------------------------------------------------------------------------------
+
+
+class DatabaseBackups(Protocol):
+    """Consistent copies of the live database, taken while the service runs."""
+
+    async def write(
+        self, target: Path, *, overwrite: bool, now: Callable[[], datetime]
+    ) -> BackupCopy:
+        """Copy the database to `target` (mode 0600); refuse an existing file unless `overwrite`."""
+        ...
+
+    def gzipped(self, now: Callable[[], datetime]) -> AbstractAsyncContextManager[BackupCopy]:
+        """A gzipped copy in a private scratch place, removed when the block ends."""
+        ...

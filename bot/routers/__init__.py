@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.routers import (
+    backup,
     basic,
     campaigns,
     control,
@@ -31,4 +32,5 @@ def all_routers() -> list[Router]:
         suppress.setup(),
         dns.setup(),
         replies.setup(),
+        backup.setup(),
     ]

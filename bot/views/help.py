@@ -32,6 +32,7 @@ COMMANDS = (
     BotCommand("unsuppress", "<email or @domain>", "take it off the suppression list"),
     BotCommand("dns", "", "SPF, DKIM, DMARC and MX of every domain"),
     BotCommand("cost", "", "this month's cost estimate"),
+    BotCommand("backup", "", "a consistent copy of the database as a file (gzip)"),
 )
 
 
