@@ -10,6 +10,7 @@ from bot.routers import (
     control,
     cost,
     dns,
+    plan,
     replies,
     stats,
     suppress,
@@ -30,5 +31,6 @@ def all_routers() -> list[Router]:
         cost.setup(),
         suppress.setup(),
         dns.setup(),
+        plan.setup(),
         replies.setup(),
     ]

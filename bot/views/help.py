@@ -32,6 +32,7 @@ COMMANDS = (
     BotCommand("unsuppress", "<email or @domain>", "take it off the suppression list"),
     BotCommand("dns", "", "SPF, DKIM, DMARC and MX of every domain"),
     BotCommand("cost", "", "this month's cost estimate"),
+    BotCommand("plan", "[mailboxes target]", "warm-up ramp: the day the daily target is reached"),
 )
 
 

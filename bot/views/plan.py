@@ -19,13 +19,15 @@ def _row(day: RampDay) -> str:
 
 
 def plan_caption(plan: RampPlan) -> str:
-    """One line: the pool, the target and the day it is reached."""
+    """One line: the pool, the target and the day it is reached (or the pool's peak)."""
+    pool = f"{plan.mailboxes} mailboxes on {plan.domains} domains"
     reached = plan.target_day
-    when = f"day {reached.day} ({reached.date.isoformat()})" if reached else "never"
-    return (
-        f"{plan.mailboxes} mailboxes on {plan.domains} domains: "
-        f"{number(plan.target)} a day reached on {when}"
-    )
+    if reached is None:
+        return (
+            f"{pool}: {number(plan.target)} a day not reached "
+            f"(peak {number(plan.steady_capacity)}, needs {plan.mailboxes_needed} mailboxes)"
+        )
+    return f"{pool}: {number(plan.target)} a day reached on day {reached.day} ({reached.date})"
 
 
 def plan_lines(plan: RampPlan) -> list[str]:
