@@ -14,7 +14,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import bootstrap
+from bot.charts import plan_chart
 from bot.views.backup import backup_lines
+from bot.views.plan import plan_lines
 from bot.views.status import status_lines
 from check import connect_lines, summary_lines
 from config import (
@@ -29,6 +31,8 @@ from config import (
 from core.connect import failed
 from core.errors import OutreachError
 from core.leads import report_lines
+from core.ramp import plan_for
+from core.specs import Rules
 from demo.run import DemoOptions, run_demo
 from demo.world import DEFAULT_START
 from engine.backup import backup_to
@@ -171,6 +175,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print the pool's warm-up ramp and the day it reaches the target; write the PNG."""
+    if args.mailboxes is None and (args.domains is not None or args.domain_limit is not None):
+        print("--domains and --domain-limit describe a new pool: give --mailboxes too")
+        return 2
+    rules = _plan_rules(args)
+    if rules is None:
+        return 1
+    start = args.date or datetime.now(ZoneInfo(rules.timezone)).date()
+    plan = plan_for(
+        rules,
+        start,
+        mailboxes=args.mailboxes,
+        target=args.target,
+        domains=args.domains,
+        domain_limit=args.domain_limit,
+    )
+    print("\n".join(plan_lines(plan)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(plan_chart(plan))
+    print(f"Ramp chart: {args.out}")
+    return 0
+
+
+def _plan_rules(args: argparse.Namespace) -> Rules | None:
+    """The config's rules; for a new pool without a config file, the defaults of SPEC 4."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        _print_errors(exc.errors, "the settings (environment / .env)")
+        return None
+    path: Path = args.config or settings.outreach_config
+    if args.mailboxes is not None and not path.exists():
+        # Sizing a pool comes before writing a config: the defaults are what a new one gets.
+        print(f"(no config at {path}: warm-up and target from the defaults)")
+        return Rules()
+    loaded = _load(args)
+    return None if loaded is None else loaded[1].rules()
+
+
 def _print_errors(errors: list[str], where: str) -> None:
     print(f"{len(errors)} error(s) in {where}:")
     for error in errors:
@@ -226,6 +270,26 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file", type=Path, help="where to write the copy")
     backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
     backup.set_defaults(run=cmd_backup)
+    plan = commands.add_parser(
+        "plan", parents=[common], help="warm-up ramp: when the pool reaches the daily target"
+    )
+    plan.add_argument(
+        "--mailboxes", type=_positive, default=None, help="plan a new pool of N mailboxes"
+    )
+    plan.add_argument(
+        "--target", type=_positive, default=None, help="daily target (default: the config's)"
+    )
+    plan.add_argument(
+        "--domains", type=_positive, default=None, help="domains of the new pool (default N/3)"
+    )
+    plan.add_argument(
+        "--domain-limit", type=_positive, default=None, help="daily cap of each new domain"
+    )
+    plan.add_argument(
+        "--date", type=date.fromisoformat, default=None, help="day 1, YYYY-MM-DD (default: today)"
+    )
+    plan.add_argument("--out", type=Path, default=Path("plan.png"), help="the PNG (plan.png)")
+    plan.set_defaults(run=cmd_plan)
     demo = commands.add_parser("demo", help="simulate weeks of sending against a local sink")
     demo.add_argument("--days", type=_positive, default=35, help="days to simulate (default 35)")
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, TypeVar
 
+from core.ramp import RampPlan
 from engine.stats import StatsReport
 from engine.warmup_admin import WarmupReport
 
@@ -125,4 +126,45 @@ def ramp_chart(report: WarmupReport) -> bytes:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="upper left")
     ax.set_title(f"Warm-up ramp to {policy.target} a day, {report.today.isoformat()}")
+    return _png(fig)
+
+
+def plan_chart(plan: RampPlan) -> bytes:
+    """Pool capacity per day against the target, the per-mailbox cap on a second axis."""
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
+
+    fig = _figure()
+    ax = fig.add_subplot()
+    days = [d.day for d in plan.days]
+    capacity = [d.capacity for d in plan.days]
+    if len(days) <= BAR_DAYS:
+        ax.bar(days, capacity, color="#9ecae1", label="pool capacity")
+    else:  # as in stats_chart: one area draws in milliseconds where hundreds of bars take seconds
+        ax.fill_between(days, capacity, step="mid", color="#9ecae1", label="pool capacity")
+    ax.axhline(plan.target, color="#2ca02c", linestyle="--", label=f"target {plan.target}")
+    reached = plan.target_day
+    if reached is not None:
+        ax.axvline(reached.day, color="#d62728", linestyle=":", label=f"reached day {reached.day}")
+    ax.set_ylim(0, max(plan.target, plan.steady_capacity, 1) * 1.15)
+    ax.set_xlim(0.4, len(days) + 0.6)
+    ax.set_xlabel("day")
+    ax.set_ylabel("sends per day")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    caps = ax.twinx()
+    caps.step(
+        days,
+        [d.cap_high for d in plan.days],
+        where="mid",
+        color="#e6550d",
+        label="per-mailbox cap (right)",
+    )
+    caps.set_ylim(0, max([d.cap_high for d in plan.days] + [1]) * 1.15)
+    caps.set_ylabel("per-mailbox cap")
+    handles, names = ax.get_legend_handles_labels()
+    more_handles, more_names = caps.get_legend_handles_labels()
+    ax.legend(handles + more_handles, names + more_names, loc="upper left", framealpha=0.9)
+    ax.set_title(
+        f"Warm-up ramp: {plan.mailboxes} mailboxes on {plan.domains} domains, "
+        f"day 1 = {plan.start.isoformat()}"
+    )
     return _png(fig)

@@ -87,3 +87,34 @@ def parse_warmup(args: str | None) -> WarmupCommand:
             f"{WARMUP_USAGE}: name exactly one mailbox, like /warmup {verb} alex@brand.com"
         )
     return WarmupCommand(Action(verb), words[1])
+
+
+# --- /plan [mailboxes target] --------------------------------------------------------------
+
+MAX_PLAN_MAILBOXES = 10_000
+MAX_PLAN_TARGET = 1_000_000
+PLAN_USAGE = (
+    "expected /plan for the configured pool, or /plan <mailboxes> [target] for a new pool, "
+    f"like /plan 30 1200 (mailboxes 1 to {MAX_PLAN_MAILBOXES:,}, target 1 to {MAX_PLAN_TARGET:,})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCommand:
+    """The parsed arguments of /plan: a new pool's size and the target, each None when absent."""
+
+    mailboxes: int | None = None
+    target: int | None = None
+
+
+def parse_plan(args: str | None) -> PlanCommand:
+    """`[mailboxes [target]]`, whole numbers in range; AdminError with the usage otherwise."""
+    words = (args or "").split()
+    if len(words) > 2:
+        raise AdminError(f"{PLAN_USAGE}; got {len(words)} arguments")
+    values: list[int] = []
+    for word, most in zip(words, (MAX_PLAN_MAILBOXES, MAX_PLAN_TARGET), strict=False):
+        if not (word.isascii() and word.isdigit()) or not 1 <= int(word) <= most:
+            raise AdminError(f"{PLAN_USAGE}; got {word[:40]!r}")
+        values.append(int(word))
+    return PlanCommand(*values)

@@ -11,6 +11,7 @@ from bot.routers import (
     control,
     cost,
     dns,
+    plan,
     replies,
     stats,
     suppress,
@@ -31,6 +32,7 @@ def all_routers() -> list[Router]:
         cost.setup(),
         suppress.setup(),
         dns.setup(),
+        plan.setup(),
         replies.setup(),
         backup.setup(),
     ]

@@ -33,6 +33,7 @@ COMMANDS = (
     BotCommand("dns", "", "SPF, DKIM, DMARC and MX of every domain"),
     BotCommand("cost", "", "this month's cost estimate"),
     BotCommand("backup", "", "a consistent copy of the database as a file (gzip)"),
+    BotCommand("plan", "[mailboxes target]", "warm-up ramp: the day the daily target is reached"),
 )
 
 
