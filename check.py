@@ -7,44 +7,20 @@ from collections.abc import Sequence
 from datetime import date
 
 from config import CampaignConfig, OutreachConfig
-from core.capacity import Capacity, capacity_today, state_from_config
+from core.capacity import Capacity
 from core.connect import LoginCheck, Verdict, failed
-from core.models import WEEKDAYS, DomainView, MailboxState, MailboxView
+from core.models import WEEKDAYS, MailboxState
+from core.ramp import configured_pool, pool_capacity
 from core.warmup import phase
 
 MAX_LISTED = 20  # warming mailboxes listed one by one; the rest are counted
 
 
-def mailbox_views(config: OutreachConfig, today: date) -> tuple[MailboxView, ...]:
-    """The configured mailboxes as the planner would see them on `today` (ids from 1)."""
-    policy = config.warmup.policy()
-    return tuple(
-        MailboxView(
-            id=index,
-            address=mailbox.address,
-            domain=mailbox.domain,
-            state=state_from_config(mailbox.warmup_start, mailbox.daily_limit, today, policy),
-            daily_limit=mailbox.daily_limit,
-            warmup_start=mailbox.warmup_start,
-        )
-        for index, mailbox in enumerate(config.mailboxes, start=1)
-    )
-
-
-def domain_views(config: OutreachConfig) -> tuple[DomainView, ...]:
-    """The configured domains as the planner would see them."""
-    return tuple(DomainView(name=d.name, daily_limit=d.daily_limit) for d in config.domains)
-
-
 def config_capacity(config: OutreachConfig, today: date) -> Capacity:
     """Today's capacity of the configured pool, every mailbox and domain as configured."""
-    return capacity_today(
-        mailbox_views(config, today),
-        domain_views(config),
-        today,
-        config.warmup.policy(),
-        config.sending.daily_target,
-    )
+    rules = config.rules()
+    pool = configured_pool(rules.mailboxes, rules.domains)
+    return pool_capacity(pool, today, rules.warmup, rules.daily_target)
 
 
 def summary_lines(config: OutreachConfig, today: date, source: str) -> list[str]:
