@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -82,3 +84,17 @@ def wait_for(predicate: object, timeout: float, interval: float = 0.1) -> bool:
             return True
         time.sleep(interval)
     return bool(predicate())
+
+
+def db_rows(tmp: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows from the service's database in `tmp`, read-only (WAL lets us read while it writes)."""
+    conn = sqlite3.connect(f"file:{tmp / 'data' / 'outreach.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+async def query(tmp: Path, sql: str) -> list[tuple[object, ...]]:
+    """db_rows off the event loop."""
+    return await asyncio.to_thread(db_rows, tmp, sql)

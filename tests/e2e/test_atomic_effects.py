@@ -24,7 +24,7 @@ from functools import partial
 from pathlib import Path
 
 from core.unsubscribe import make_token
-from tests.e2e.procs import base_env, free_port, run_main, spawn_main, start_smtp, wait_for
+from tests.e2e.procs import base_env, db_rows, free_port, run_main, spawn_main, start_smtp, wait_for
 
 LEADS = 24
 ROUNDS = 5
@@ -89,14 +89,6 @@ def db(tmp: Path) -> Path:
     return tmp / "data" / "outreach.db"
 
 
-def rows(tmp: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(f"file:{db(tmp)}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 def prepare(tmp: Path, env: dict[str, str]) -> None:
     """Create the database, import the leads, then slow the suppression list down."""
     csv = tmp / "leads.csv"
@@ -142,7 +134,7 @@ def test_a_hard_bounce_is_stored_whole_or_not_at_all(tmp_path: Path) -> None:
         interrupted = 0
 
         def attempts() -> int:
-            return len(rows(tmp_path, "SELECT id FROM sends WHERE state != 'reserved'"))
+            return len(db_rows(tmp_path, "SELECT id FROM sends WHERE state != 'reserved'"))
 
         def more(than: int) -> bool:
             return attempts() > than
@@ -151,13 +143,13 @@ def test_a_hard_bounce_is_stored_whole_or_not_at_all(tmp_path: Path) -> None:
             kill_while_busy(log, env, rng, partial(wait_until, partial(more, attempts())))
             assert_bounces_whole(tmp_path)
             # A step still 'sending' was cut between its mark and its outcome's commit.
-            interrupted += len(rows(tmp_path, "SELECT id FROM sends WHERE state = 'sending'"))
+            interrupted += len(db_rows(tmp_path, "SELECT id FROM sends WHERE state = 'sending'"))
     finally:
         smtp.send_signal(signal.SIGTERM)
         smtp.wait(timeout=10)
         if smtp.stdout is not None:
             smtp.stdout.close()
-    bounced = rows(tmp_path, "SELECT count(*) FROM leads WHERE state = 'bounced'")[0][0]
+    bounced = db_rows(tmp_path, "SELECT count(*) FROM leads WHERE state = 'bounced'")[0][0]
     assert isinstance(bounced, int) and bounced > 0
     # The kills fell inside outcomes being committed, not only between them.
     assert interrupted > 0
@@ -165,7 +157,7 @@ def test_a_hard_bounce_is_stored_whole_or_not_at_all(tmp_path: Path) -> None:
 
 def assert_bounces_whole(tmp: Path) -> None:
     """For every lead: ended send, bounce event, suppression entry, bounced lead, or none."""
-    facts = rows(
+    facts = db_rows(
         tmp,
         """
         SELECT l.email, l.state,
@@ -190,9 +182,11 @@ def test_an_unsubscribe_is_stored_whole_or_not_at_all(tmp_path: Path) -> None:
         write_config(tmp_path, port, days=(other,), web_port=web)
         env = base_env(tmp_path, SMTP_PW="pw")
         prepare(tmp_path, env)
-        ((secret_hex,),) = rows(tmp_path, "SELECT value FROM meta WHERE key = 'secret:unsubscribe'")
+        ((secret_hex,),) = db_rows(
+            tmp_path, "SELECT value FROM meta WHERE key = 'secret:unsubscribe'"
+        )
         secret = bytes.fromhex(str(secret_hex))
-        lead_ids = [int(str(r[0])) for r in rows(tmp_path, "SELECT id FROM leads ORDER BY id")]
+        lead_ids = [int(str(r[0])) for r in db_rows(tmp_path, "SELECT id FROM leads ORDER BY id")]
         log = tmp_path / "service.log"
         rng = random.Random(7)
         clicked: list[int] = []
@@ -217,7 +211,7 @@ def test_an_unsubscribe_is_stored_whole_or_not_at_all(tmp_path: Path) -> None:
         smtp.wait(timeout=10)
         if smtp.stdout is not None:
             smtp.stdout.close()
-    done = {int(str(r[0])) for r in rows(tmp_path, "SELECT id FROM leads "
+    done = {int(str(r[0])) for r in db_rows(tmp_path, "SELECT id FROM leads "
                                                   "WHERE state = 'unsubscribed'")}  # fmt: skip
     # Some clicks were stored and some were cut by a kill: both outcomes were exercised.
     assert done and done < set(clicked), (done, clicked)
@@ -225,7 +219,7 @@ def test_an_unsubscribe_is_stored_whole_or_not_at_all(tmp_path: Path) -> None:
 
 def assert_unsubscribes_whole(tmp: Path) -> None:
     """For every lead: one-click event, suppression entry, unsubscribed lead, or none."""
-    facts = rows(
+    facts = db_rows(
         tmp,
         """
         SELECT l.email, l.state,

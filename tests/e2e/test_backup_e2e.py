@@ -8,8 +8,8 @@ import stat
 from pathlib import Path
 
 from storage.migrations import MIGRATIONS
-from tests.e2e.procs import base_env, run_main, spawn_main, start_smtp, wait_for
-from tests.e2e.test_crash_safety import db_rows, received, write_config
+from tests.e2e.procs import base_env, db_rows, run_main, spawn_main, start_smtp, wait_for
+from tests.e2e.test_crash_safety import received, write_config
 
 LEADS = 300
 BACKUPS = 3

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.views.common import alert_text
-from tests.e2e.procs import base_env, run_main, spawn_main, start_smtp
+from tests.e2e.procs import base_env, query, run_main, spawn_main, start_smtp
 from tests.fakes.smtp_server import read_log
 from tests.fakes.telegram import TOKEN, Call, FakeTelegram
 
@@ -69,20 +68,6 @@ body = "Hi {{ first_name }}, a short note."
 """
     )
     (tmp / "outreach.toml").write_text("\n".join(tables))
-
-
-def db_rows(tmp: Path, sql: str) -> list[tuple[object, ...]]:
-    """Rows from the service's database, read-only (WAL lets us read while it writes)."""
-    conn = sqlite3.connect(f"file:{tmp / 'data' / 'outreach.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
-async def query(tmp: Path, sql: str) -> list[tuple[object, ...]]:
-    """db_rows off the event loop."""
-    return await asyncio.to_thread(db_rows, tmp, sql)
 
 
 async def eventually(check: Callable[[], object], within: float, every: float = 0.1) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from tests.e2e.test_bot_e2e import ADMIN, eventually, query, service
+from tests.e2e.procs import query
+from tests.e2e.test_bot_e2e import ADMIN, eventually, service
 from tests.fakes.telegram import FakeTelegram
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import random
 import signal
-import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
 
-from tests.e2e.procs import base_env, run_main, spawn_main, start_smtp, wait_for
+from tests.e2e.procs import base_env, db_rows, run_main, spawn_main, start_smtp, wait_for
 
 LEADS = 200
 KILLS = 10
@@ -51,14 +50,6 @@ subject = "Hello {{{{ first_name }}}}"
 body = "Hi {{{{ first_name }}}}"
 """
     )
-
-
-def db_rows(tmp: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(f"file:{tmp / 'data' / 'outreach.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def received(tmp: Path) -> list[dict[str, object]]:

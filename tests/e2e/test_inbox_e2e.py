@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bot.views.replies import LabelButton
 from core.models import ReplyLabel
-from tests.e2e.procs import base_env, run_main, spawn_main, start_smtp
+from tests.e2e.procs import base_env, query, run_main, spawn_main, start_smtp
 from tests.fakes.dovecot import Dovecot
 from tests.fakes.smtp_server import Received, read_log
 from tests.fakes.telegram import TOKEN, FakeTelegram
@@ -73,18 +73,6 @@ wait_days = 3
 body = "Just bumping this up."
 """
     )
-
-
-def db_rows(tmp: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(f"file:{tmp / 'data' / 'outreach.db'}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
-async def query(tmp: Path, sql: str) -> list[tuple[object, ...]]:
-    return await asyncio.to_thread(db_rows, tmp, sql)
 
 
 async def lead_state(tmp: Path, address: str) -> str:

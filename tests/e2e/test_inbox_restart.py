@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.procs import base_env, run_main, spawn_main, start_smtp, wait_for
+from tests.e2e.procs import base_env, db_rows, run_main, spawn_main, start_smtp, wait_for
 from tests.fakes.dovecot import Dovecot
 from tests.fakes.smtp_server import read_log
 
@@ -247,18 +247,10 @@ def db_file(tmp: Path) -> Path:
     return tmp / "data" / "outreach.db"
 
 
-def rows(tmp: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(f"file:{db_file(tmp)}?mode=ro", uri=True, timeout=30)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
 def cursors(tmp: Path) -> dict[str, tuple[int, int]]:
     """folder -> (UIDVALIDITY, last UID) as the service committed them."""
     out = {}
-    for source, value in rows(tmp, "SELECT source, value FROM cursors"):
+    for source, value in db_rows(tmp, "SELECT source, value FROM cursors"):
         prefix = f"imap:{BOX}:"
         if str(source).startswith(prefix):
             validity, _, last = str(value).partition(":")
@@ -268,7 +260,7 @@ def cursors(tmp: Path) -> dict[str, tuple[int, int]]:
 
 def events(tmp: Path) -> dict[str, tuple[str, str]]:
     """source_id -> (kind, email) of every event read from a mailbox."""
-    found = rows(tmp, "SELECT source_id, kind, email FROM events WHERE source = 'imap'")
+    found = db_rows(tmp, "SELECT source_id, kind, email FROM events WHERE source = 'imap'")
     return {str(s): (str(k), str(e)) for s, k, e in found}
 
 
@@ -412,7 +404,7 @@ async def run(tmp: Path, smtp_port: int, dovecot: Dovecot) -> None:
         )
         kills.append(kill)
         await asyncio.to_thread(assert_nothing_behind_cursor_lost, tmp, delivered, uidvalidity)
-        assert (await asyncio.to_thread(rows, tmp, "PRAGMA integrity_check")) == [("ok",)]
+        assert (await asyncio.to_thread(db_rows, tmp, "PRAGMA integrity_check")) == [("ok",)]
     assert len(delivered) == len(mails)
     for folder in FOLDERS:  # the UIDs the test counted are Dovecot's
         assert max(await dovecot.flags(BOX, folder)) == next_uid[folder] - 1
@@ -449,22 +441,22 @@ async def run(tmp: Path, smtp_port: int, dovecot: Dovecot) -> None:
     stored = await asyncio.to_thread(events, tmp)
     assert stored == expected
     counted = await asyncio.to_thread(
-        rows, tmp, "SELECT count(*), count(DISTINCT source_id) FROM events WHERE source = 'imap'"
+        db_rows, tmp, "SELECT count(*), count(DISTINCT source_id) FROM events WHERE source = 'imap'"
     )
     assert counted == [(29, 29)]
-    states = await asyncio.to_thread(rows, tmp, "SELECT email, state FROM leads")
+    states = await asyncio.to_thread(db_rows, tmp, "SELECT email, state FROM leads")
     assert {str(e): str(s) for e, s in states} == EXPECTED_STATES
-    listed = await asyncio.to_thread(rows, tmp, "SELECT entry FROM suppression ORDER BY entry")
+    listed = await asyncio.to_thread(db_rows, tmp, "SELECT entry FROM suppression ORDER BY entry")
     assert [str(r[0]) for r in listed] == EXPECTED_SUPPRESSED
     # One chat notification drafted per human reply, never two (a reply's own key).
     notes = await asyncio.to_thread(
-        rows, tmp, "SELECT count(*), count(DISTINCT key) FROM alerts WHERE key LIKE 'reply:%'"
+        db_rows, tmp, "SELECT count(*), count(DISTINCT key) FROM alerts WHERE key LIKE 'reply:%'"
     )
     replies = sum(1 for kind, _ in expected.values() if kind == "reply")
     assert notes == [(replies, replies)]
     assert await asyncio.to_thread(cursors, tmp) == {
         f: (uidvalidity[f], next_uid[f] - 1) for f in FOLDERS
     }
-    assert await asyncio.to_thread(rows, tmp, "PRAGMA integrity_check") == [("ok",)]
+    assert await asyncio.to_thread(db_rows, tmp, "PRAGMA integrity_check") == [("ok",)]
     # Nothing more went out: step 2 is three days away, and no lead got step 1 twice.
     assert len(await asyncio.to_thread(read_log, tmp / "smtp.jsonl")) == LEADS
