@@ -470,3 +470,40 @@ class AnswerContext:
     domain_cap: int | None
     first_step: StepRow | None  # the thread's subject is step 1's
     reply_message_id: str | None  # the lead's latest reply, which the answer answers
+
+
+# --- /lead <email> (SPEC 10) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeadStep:
+    """One send of a lead: a campaign step, or an admin's answer (no step number)."""
+
+    step_no: int | None
+    state: SendState
+    at: datetime  # sent_at once sent, else when the send last changed
+    sent: bool  # whether `at` is the moment it went out
+    mailbox: str
+    smtp_reply: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeadEvent:
+    """One event about a lead: by its send, or by the address alone."""
+
+    kind: EventKind
+    at: datetime
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadCard:
+    """A lead in one campaign: its state, reply label, sends and events, oldest first."""
+
+    lead_id: int
+    email: str
+    campaign: str
+    state: LeadState
+    label: ReplyLabel | None
+    steps: tuple[LeadStep, ...]
+    events: tuple[LeadEvent, ...]

@@ -32,6 +32,7 @@ from core.records import (
     FolderBatch,
     FolderCursor,
     Interrupted,
+    LeadCard,
     LeadInput,
     MailboxHealth,
     MailboxRow,
@@ -388,6 +389,10 @@ class ReportQueries(RowQueries, Protocol):
         self, mailbox_ids: Sequence[int], since: datetime
     ) -> dict[int, tuple[int, int]]:
         """mailbox id -> (inbox, spam) warm-up placements since `since`."""
+        ...
+
+    async def lead_cards(self, address: str) -> list[LeadCard]:
+        """Every lead of an address (any letter case), one per campaign, with its history."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""Read-only queries behind /stats, /cost and /warmup, and the lead closing behind /suppress.
+"""Read-only queries behind /stats, /cost, /warmup and /lead, and the lead closing of /suppress.
 
 Every time filter is a range on an indexed instant (`sends.sent_at`, `events.occurred_at`),
 so a query reads the index entries of its window only, however long the history is.
@@ -11,17 +11,20 @@ from datetime import datetime
 
 import aiosqlite
 
-from core.models import RateCounts
+from core.models import EventKind, LeadState, RateCounts, ReplyLabel, SendState
 from core.records import (
     CampaignCounts,
     DayBounds,
+    LeadCard,
+    LeadEvent,
+    LeadStep,
     MailboxRow,
     StoredAlert,
     UsageScope,
     WarmingRow,
 )
 from storage import alerts, rows, status
-from storage.db import Database, to_ms
+from storage.db import Database, from_ms, to_ms
 from storage.health import window_counts
 from storage.rows import RowReader
 from storage.snapshot import SnapshotReader
@@ -156,6 +159,84 @@ async def close_open_leads(
         return cursor.rowcount
 
 
+async def lead_cards(conn: aiosqlite.Connection, address: str) -> list[LeadCard]:
+    """Every lead of an address (any letter case), one card per campaign, with its history."""
+    folded = address.translate(_ASCII_LOWER)
+    # As in close_open_leads: the subquery scans the narrow leads_email index for lower(email).
+    leads = list(
+        await conn.execute_fetchall(
+            """
+            SELECT l.id, l.email, c.name, c.id, l.state, l.label
+            FROM leads l JOIN campaigns c ON c.id = l.campaign_id
+            WHERE l.id IN (SELECT id FROM leads WHERE lower(email) = ?)
+            ORDER BY l.id
+            """,
+            (folded,),
+        )
+    )
+    if not leads:
+        return []
+    ids = [int(r[0]) for r in leads]
+    marks = ", ".join("?" for _ in ids)
+    steps: dict[int, list[LeadStep]] = {lead_id: [] for lead_id in ids}
+    # sends (lead_id, step_no) is UNIQUE, so its index finds a lead's sends.
+    for r in await conn.execute_fetchall(
+        f"""
+        SELECT s.lead_id, s.step_no, s.state, s.sent_at, s.updated_at, m.address, s.smtp_reply
+        FROM sends s JOIN mailboxes m ON m.id = s.mailbox_id
+        WHERE s.lead_id IN ({marks})
+        ORDER BY coalesce(s.sent_at, s.updated_at), s.id
+        """,
+        ids,
+    ):
+        sent_at = r[3]
+        steps[int(r[0])].append(
+            LeadStep(
+                step_no=None if r[1] is None else int(r[1]),
+                state=SendState(r[2]),
+                at=from_ms(int(sent_at if sent_at is not None else r[4])),
+                sent=sent_at is not None,
+                mailbox=str(r[5]),
+                smtp_reply=None if r[6] is None else str(r[6]),
+            )
+        )
+    by_campaign = {int(r[3]): int(r[0]) for r in leads}
+    events: dict[int, list[LeadEvent]] = {lead_id: [] for lead_id in ids}
+    # events has no index on send_id or email: this reads the events table once, which an
+    # admin's look-up of one lead can afford (the senders' hot paths never run it).
+    for r in await conn.execute_fetchall(
+        f"""
+        SELECT e.kind, e.occurred_at, e.source, s.lead_id, e.campaign_id
+        FROM events e LEFT JOIN sends s ON s.id = e.send_id
+        WHERE s.lead_id IN ({marks}) OR lower(e.email) = ?
+        ORDER BY e.occurred_at, e.id
+        """,
+        [*ids, folded],
+    ):
+        event = LeadEvent(EventKind(r[0]), from_ms(int(r[1])), str(r[2]))
+        # Its send's lead; else the lead in the event's campaign; else every lead of the address.
+        if r[3] is not None and int(r[3]) in events:
+            owners = [int(r[3])]
+        elif r[4] is not None and int(r[4]) in by_campaign:
+            owners = [by_campaign[int(r[4])]]
+        else:
+            owners = ids
+        for owner in owners:
+            events[owner].append(event)
+    return [
+        LeadCard(
+            lead_id=int(r[0]),
+            email=str(r[1]),
+            campaign=str(r[2]),
+            state=LeadState(r[4]),
+            label=None if r[5] is None else ReplyLabel(r[5]),
+            steps=tuple(steps[int(r[0])]),
+            events=tuple(events[int(r[0])]),
+        )
+        for r in leads
+    ]
+
+
 class ReportStore(RowReader, SnapshotReader):
     """Read-only queries behind /status, /stats, /cost and /warmup (engine.ports.ReportQueries)."""
 
@@ -247,6 +328,11 @@ class ReportStore(RowReader, SnapshotReader):
         """mailbox id -> (inbox, spam) placements the warm-up loop reported since `since`."""
         async with self._db.reading() as conn:
             return await placement_counts(conn, mailbox_ids, to_ms(since))
+
+    async def lead_cards(self, address: str) -> list[LeadCard]:
+        """Every lead of an address, one per campaign, with its sends and events (/lead)."""
+        async with self._db.snapshot() as conn:
+            return await lead_cards(conn, address)
 
 
 def _ms(bounds: Sequence[DayBounds]) -> list[MsBounds]:
