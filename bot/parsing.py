@@ -118,3 +118,19 @@ def parse_plan(args: str | None) -> PlanCommand:
             raise AdminError(f"{PLAN_USAGE}; got {word[:40]!r}")
         values.append(int(word))
     return PlanCommand(*values)
+
+
+# --- /lead <email> -------------------------------------------------------------------------
+
+LEAD_USAGE = "expected one e-mail address, like /lead jane@example.com"
+
+
+def parse_lead(args: str | None) -> str:
+    """`<email>`, normalised; AdminError saying what was expected otherwise."""
+    words = (args or "").split()
+    if len(words) != 1:
+        raise AdminError(f"{LEAD_USAGE}; got {len(words)} arguments")
+    address = normalise_address(words[0])
+    if address is None:
+        raise AdminError(f"{words[0][:80]!r} is not an e-mail address; {LEAD_USAGE}")
+    return address

@@ -11,6 +11,7 @@ from bot.routers import (
     control,
     cost,
     dns,
+    lead,
     plan,
     replies,
     stats,
@@ -33,6 +34,7 @@ def all_routers() -> list[Router]:
         suppress.setup(),
         dns.setup(),
         plan.setup(),
+        lead.setup(),
         replies.setup(),
         backup.setup(),
     ]

@@ -34,6 +34,7 @@ COMMANDS = (
     BotCommand("cost", "", "this month's cost estimate"),
     BotCommand("backup", "", "a consistent copy of the database as a file (gzip)"),
     BotCommand("plan", "[mailboxes target]", "warm-up ramp: the day the daily target is reached"),
+    BotCommand("lead", "<email>", "that lead: campaign, state, steps, events, label"),
 )
 
 
