@@ -272,4 +272,10 @@ SENDS_KIND_CHECKS = (
 )
 _V5 = "-- python: relax_sends_kind_checks"
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+# /lead finds a lead's events by its sends and by its address without reading them all.
+_V6 = """
+CREATE INDEX events_send ON events (send_id) WHERE send_id IS NOT NULL;
+CREATE INDEX events_email ON events (lower(email));
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
