@@ -101,9 +101,9 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             log.info("stopping")
         finally:
             scheduler.shutdown(wait=False)
-            # Let a tick that is mid-send finish recording before connections close, and a
-            # poll finish its batch (cut short, it would only be read again: a clean stop
-            # is nicer than a cancelled job in the log).
+            # The shutdown cancels the jobs that run: let a tick unwind and record what it sent,
+            # and a poll roll its batch back (it is read again at the next start), before
+            # connections close.
             await engine.tick_idle()
             with suppress(TimeoutError):
                 await asyncio.wait_for(service.inbox.idle(), BOT_STOP_SECONDS)

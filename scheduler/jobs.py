@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ def _guarded(name: str, job: Job) -> Callable[[], Awaitable[None]]:
         except Exception:
             # One failed run must not kill the schedule; the next run tries again.
             log.exception("job %s failed", name)
+        except asyncio.CancelledError:
+            # Only the scheduler's shutdown cancels a run (it cancels whatever is running);
+            # the job's own cleanup has run by now, and a stop is no error: ending here
+            # keeps APScheduler from logging the cancellation as a failed job.
+            log.info("job %s stopped by the shutdown", name)
 
     run.__name__ = name
     return run

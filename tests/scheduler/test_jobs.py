@@ -1,0 +1,57 @@
+"""scheduler/jobs.py: a failing job is logged and retried; a stop at shutdown is no error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from scheduler.jobs import Every, build_scheduler
+
+
+async def test_a_job_running_at_shutdown_is_stopped_without_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started = asyncio.Event()
+    finished = asyncio.Event()
+
+    async def slow() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        finally:
+            finished.set()  # the job's own cleanup still runs
+
+    scheduler = build_scheduler([Every("slow", 3600, slow)])
+    with caplog.at_level(logging.INFO):
+        scheduler.start()
+        await asyncio.wait_for(started.wait(), 10)
+        scheduler.shutdown(wait=False)
+        await asyncio.wait_for(finished.wait(), 10)
+        await asyncio.sleep(0.1)  # the executor's done-callback runs after the job ends
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "job slow stopped by the shutdown" in caplog.text
+
+
+async def test_a_failing_job_is_logged_and_the_schedule_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runs = 0
+    done = asyncio.Event()
+
+    async def flaky() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            raise RuntimeError("boom")
+        done.set()
+
+    scheduler = build_scheduler([Every("flaky", 0.2, flaky)])
+    scheduler.start()
+    try:
+        await asyncio.wait_for(done.wait(), 10)
+    finally:
+        scheduler.shutdown(wait=False)
+    assert runs >= 2
+    assert "job flaky failed" in caplog.text
