@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from core.models import SENDING_STATES, MailboxState, WarmupPolicy
-from core.records import StepRow
+from core.records import KindCounts, StepRow
 from core.specs import CampaignSpec, DomainSpec, MailboxSpec, StepSpec
 from core.warmup import is_warm, warmup_day
 
@@ -134,23 +134,13 @@ class StepsPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class Tally:
-    """What reconciling does to one kind of object."""
-
-    added: int = 0
-    updated: int = 0  # config values changed
-    restored: int = 0  # back in the config after having been removed
-    disabled: int = 0  # removed from the config
-
-
-@dataclass(frozen=True, slots=True)
 class DomainsPlan:
     """Domains to insert (in order), update and disable."""
 
     inserts: tuple[DomainSpec, ...]
     updates: tuple[DomainUpdate, ...]
     disables: tuple[int, ...]
-    tally: Tally
+    tally: KindCounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +150,7 @@ class MailboxesPlan:
     inserts: tuple[MailboxInsert, ...]
     updates: tuple[MailboxUpdate, ...]
     disables: tuple[int, ...]
-    tally: Tally
+    tally: KindCounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +161,7 @@ class CampaignsPlan:
     updates: tuple[CampaignUpdate, ...]
     steps: tuple[tuple[int, StepsPlan], ...]  # (campaign id, its steps) of stored campaigns
     disables: tuple[int, ...]
-    tally: Tally
+    tally: KindCounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +193,11 @@ def reconcile(
     )
 
 
-def _tally(tally: Tally, *, restored: bool, changed: bool) -> Tally:
+def _tally(tally: KindCounts, *, restored: bool, changed: bool) -> KindCounts:
     if restored:
-        return Tally(tally.added, tally.updated, tally.restored + 1, tally.disabled)
+        return KindCounts(tally.added, tally.updated, tally.restored + 1, tally.disabled)
     if changed:
-        return Tally(tally.added, tally.updated + 1, tally.restored, tally.disabled)
+        return KindCounts(tally.added, tally.updated + 1, tally.restored, tally.disabled)
     return tally
 
 
@@ -224,7 +214,7 @@ def plan_domains(
     existing = {row.name: row for row in stored}
     inserts: list[DomainSpec] = []
     updates: list[DomainUpdate] = []
-    tally = Tally()
+    tally = KindCounts()
     for name, spec in wanted.items():
         row = existing.get(name)
         if row is None:
@@ -236,7 +226,7 @@ def plan_domains(
             updates.append(DomainUpdate(row.id, spec.daily_limit, spec.esp))
         tally = _tally(tally, restored=restored, changed=changed)
     gone = tuple(row.id for name, row in existing.items() if name not in wanted and row.in_config)
-    tally = Tally(len(inserts), tally.updated, tally.restored, len(gone))
+    tally = KindCounts(len(inserts), tally.updated, tally.restored, len(gone))
     return DomainsPlan(tuple(inserts), tuple(updates), gone, tally)
 
 
@@ -251,7 +241,7 @@ def plan_mailboxes(
     inserts: list[MailboxInsert] = []
     updates: list[MailboxUpdate] = []
     wanted: set[str] = set()
-    tally = Tally()
+    tally = KindCounts()
     for box in mailboxes:
         wanted.add(box.address)
         row = existing.get(box.address)
@@ -296,7 +286,7 @@ def plan_mailboxes(
             )
         tally = _tally(tally, restored=restored, changed=changed)
     gone = tuple(row.id for addr, row in existing.items() if addr not in wanted and row.in_config)
-    tally = Tally(len(inserts), tally.updated, tally.restored, len(gone))
+    tally = KindCounts(len(inserts), tally.updated, tally.restored, len(gone))
     return MailboxesPlan(tuple(inserts), tuple(updates), gone, tally)
 
 
@@ -323,7 +313,7 @@ def plan_campaigns(
     updates: list[CampaignUpdate] = []
     steps: list[tuple[int, StepsPlan]] = []
     wanted: set[str] = set()
-    tally = Tally()
+    tally = KindCounts()
     for campaign in campaigns:
         wanted.add(campaign.name)
         row = existing.get(campaign.name)
@@ -343,7 +333,7 @@ def plan_campaigns(
         for name, row in existing.items()
         if name not in wanted and row.in_config and row.origin == "config"
     )
-    tally = Tally(len(inserts), tally.updated, tally.restored, len(gone))
+    tally = KindCounts(len(inserts), tally.updated, tally.restored, len(gone))
     return CampaignsPlan(tuple(inserts), tuple(updates), tuple(steps), gone, tally)
 
 

@@ -99,9 +99,9 @@ class Refused:
     reason: RefusalReason
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class KindCounts:
-    """What a config sync did to one kind of object."""
+    """What a config sync does to one kind of object."""
 
     added: int = 0
     updated: int = 0  # config values changed

@@ -22,11 +22,10 @@ from core.reconcile import (
     StoredCampaign,
     StoredDomain,
     StoredMailbox,
-    Tally,
     plan_steps,
     reconcile,
 )
-from core.records import KindCounts, StepRow, SyncReport
+from core.records import StepRow, SyncReport
 from core.specs import CampaignSpec, DomainSpec, MailboxSpec, StepSpec
 from storage import sends
 
@@ -59,14 +58,10 @@ async def sync_all(
     await _apply_mailboxes(conn, plan.mailboxes, domain_ids)
     await _apply_campaigns(conn, plan.campaigns, now_ms)
     return SyncReport(
-        domains=_counts(plan.domains.tally),
-        mailboxes=_counts(plan.mailboxes.tally),
-        campaigns=_counts(plan.campaigns.tally),
+        domains=plan.domains.tally,
+        mailboxes=plan.mailboxes.tally,
+        campaigns=plan.campaigns.tally,
     )
-
-
-def _counts(tally: Tally) -> KindCounts:
-    return KindCounts(tally.added, tally.updated, tally.restored, tally.disabled)
 
 
 async def _rows(

@@ -14,7 +14,6 @@ from core.reconcile import (
     StoredCampaign,
     StoredDomain,
     StoredMailbox,
-    Tally,
     initial_state,
     plan_campaigns,
     plan_domains,
@@ -22,7 +21,7 @@ from core.reconcile import (
     plan_steps,
     reconcile,
 )
-from core.records import StepRow
+from core.records import KindCounts, StepRow
 from core.specs import CampaignSpec, DomainSpec, MailboxSpec, MailServer, StepSpec
 
 TODAY = date(2026, 3, 2)
@@ -79,12 +78,12 @@ def test_domains_are_added_updated_restored_and_disabled() -> None:
     assert plan.inserts == (DomainSpec("a.test", 60, "mg"), DomainSpec("new.test"))
     assert plan.updates == (DomainUpdate(1, 10, None), DomainUpdate(2, None, None))
     assert plan.disables == (3,)
-    assert plan.tally == Tally(added=2, updated=1, restored=1, disabled=1)
+    assert plan.tally == KindCounts(added=2, updated=1, restored=1, disabled=1)
 
 
 def test_an_unchanged_domain_is_not_written() -> None:
     plan = plan_domains([DomainSpec("a.test", 5)], [], [StoredDomain(1, "a.test", 5, None, True)])
-    assert (plan.inserts, plan.updates, plan.disables, plan.tally) == ((), (), (), Tally())
+    assert (plan.inserts, plan.updates, plan.disables, plan.tally) == ((), (), (), KindCounts())
 
 
 def test_new_mailboxes_start_warming_or_active() -> None:
@@ -98,19 +97,19 @@ def test_new_mailboxes_start_warming_or_active() -> None:
         MailboxInsert("new@a.test", "a.test", "N", 40, TODAY, MailboxState.WARMING),
         MailboxInsert("old@a.test", "a.test", "", 40, None, MailboxState.ACTIVE),
     )
-    assert plan.tally == Tally(added=2)
+    assert plan.tally == KindCounts(added=2)
 
 
 def test_a_runtime_warmup_start_survives_until_the_config_changes_its_own() -> None:
     runtime = TODAY - timedelta(days=1)
     stored = [stored_box(1, "a@a.test", state=MailboxState.WARMING, start=runtime)]
     same = plan_mailboxes([box("a@a.test")], stored, TODAY, POLICY)
-    assert (same.updates, same.tally) == ((), Tally())
+    assert (same.updates, same.tally) == ((), KindCounts())
     limit = plan_mailboxes([box("a@a.test", daily_limit=20)], stored, TODAY, POLICY)
     assert limit.updates == (MailboxUpdate(1, "", 20, runtime, None, MailboxState.WARMING, ""),)
     moved = plan_mailboxes([box("a@a.test", warmup_start=TODAY)], stored, TODAY, POLICY)
     assert moved.updates == (MailboxUpdate(1, "", 40, TODAY, TODAY, MailboxState.WARMING, ""),)
-    assert moved.tally == Tally(updated=1)
+    assert moved.tally == KindCounts(updated=1)
 
 
 def test_held_mailboxes_keep_their_state_and_restored_ones_are_rejudged() -> None:
@@ -129,7 +128,7 @@ def test_held_mailboxes_keep_their_state_and_restored_ones_are_rejudged() -> Non
         MailboxUpdate(3, "", 40, None, None, MailboxState.PAUSED, "admin"),
     )
     assert plan.disables == (4,)
-    assert plan.tally == Tally(updated=1, restored=2, disabled=1)
+    assert plan.tally == KindCounts(updated=1, restored=2, disabled=1)
 
 
 def test_steps_are_upserted_where_they_differ_and_dropped_beyond_the_new_count() -> None:
@@ -174,7 +173,7 @@ def test_campaigns_take_over_uploads_restore_and_disable_only_config_ones() -> N
         (3, one),
     )
     assert plan.disables == (4,)
-    assert plan.tally == Tally(added=1, updated=1, restored=1, disabled=1)
+    assert plan.tally == KindCounts(added=1, updated=1, restored=1, disabled=1)
 
 
 def test_a_step_change_alone_counts_the_campaign_as_updated() -> None:
@@ -184,7 +183,7 @@ def test_a_step_change_alone_counts_the_campaign_as_updated() -> None:
         {1: [StepRow(1, 1, "Hello", "Hi", None, 0)]},
     )
     assert plan.updates == ()
-    assert plan.tally == Tally(updated=1)
+    assert plan.tally == KindCounts(updated=1)
 
 
 def test_reconcile_plans_every_kind_at_once() -> None:
@@ -203,4 +202,4 @@ def test_reconcile_plans_every_kind_at_once() -> None:
     assert [m.address for m in plan.mailboxes.inserts] == ["x@a.test"]
     assert plan.campaigns.inserts == (CampaignSpec("c", (STEP,)),)
     tallies = (plan.domains.tally, plan.mailboxes.tally, plan.campaigns.tally)
-    assert tallies == (Tally(added=1), Tally(added=1), Tally(added=1))
+    assert tallies == (KindCounts(added=1), KindCounts(added=1), KindCounts(added=1))
