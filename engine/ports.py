@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 
 from core.backup import BackupCopy
 from core.connect import LoginResult
+from core.esp import EspPage
 from core.message import OutgoingMessage
 from core.models import CampaignState, DomainState, MailboxState, Outcome, RateCounts, Snapshot
 from core.records import (
@@ -162,6 +163,29 @@ class LoginProbe(Protocol[_Account_contra]):
 
     async def probe(self, account: _Account_contra) -> LoginResult:
         """Ok, refused with the server's reply, or unreachable with the reason; never raises."""
+        ...
+
+
+class EspFeed(Protocol):
+    """One ESP's event API (mail/esp/): pages of normalised events after a cursor."""
+
+    name: str  # the [[esp]] name
+
+    async def read(self, cursor: str | None, now: datetime) -> EspPage:
+        """The next page after `cursor` (None: the first read); raises PeerUnavailable or
+        LoginRefused when the provider can't be read now (after its own short retries)."""
+        ...
+
+    async def acknowledge(self, page: EspPage) -> None:
+        """Called once the page's events are committed (SES deletes its SQS messages)."""
+        ...
+
+    async def probe(self) -> LoginResult:
+        """One authenticated call (`check --connect`); never raises."""
+        ...
+
+    async def close(self) -> None:
+        """Release the HTTP session."""
         ...
 
 

@@ -1,0 +1,1 @@
+"""ESP event adapters (SPEC 8): one module per provider, each an `engine.ports.EspFeed`."""

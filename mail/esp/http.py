@@ -1,0 +1,130 @@
+"""GET a provider's JSON API with the retries every ESP needs: 429 with Retry-After, and 5xx.
+
+A provider that throttles or fails is asked again after Retry-After (capped) or an
+exponential back-off, a few times; then `PeerUnavailable`, and the poller tries again at
+its next poll from the same cursor. 401/403 are `LoginRefused`. The key never reaches an
+error text: only the status and the start of the provider's answer do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from core.errors import LoginRefused, PeerUnavailable
+
+log = logging.getLogger("outreach.esp")
+
+TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+TRIES = 4  # one call and three retries
+BACKOFF = 1.0  # seconds before the first retry of a 5xx; doubled each time
+MAX_WAIT = 60.0  # the longest Retry-After honoured within one poll; longer: next poll
+_DETAIL = 200  # characters of a provider's answer quoted in errors
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A provider's JSON answer."""
+
+    status: int
+    body: Any  # parsed JSON: usually a dict
+
+
+class JsonApi:
+    """One provider's base URL, its auth and an HTTP session, with the shared retry rules."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        provider: str,
+        headers: Mapping[str, str] | None = None,
+        auth: aiohttp.BasicAuth | None = None,
+        sleep: Sleep = asyncio.sleep,
+        tries: int = TRIES,
+        backoff: float = BACKOFF,
+    ) -> None:
+        self._base = base_url.rstrip("/")
+        self._provider = provider
+        self._headers = dict(headers or {})
+        self._auth = auth
+        self._sleep = sleep
+        self._tries = tries
+        self._backoff = backoff
+        self._session: aiohttp.ClientSession | None = None
+
+    def url(self, path: str) -> str:
+        """The full URL of `path` (absolute URLs, e.g. a `paging.next`, are kept as they are)."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self._base}/{path.lstrip('/')}"
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Reply:
+        """GET `path` and parse its JSON, retrying 429 and 5xx; raise when it can't be had."""
+        wait = self._backoff
+        last = ""
+        for attempt in range(1, self._tries + 1):
+            try:
+                session = self._open()
+                async with session.get(self.url(path), params=params) as response:
+                    text = await response.text()
+                    status = response.status
+                    retry_after = response.headers.get("Retry-After")
+            except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError) as exc:
+                last = f"{type(exc).__name__}: {exc}"[:_DETAIL]
+                status, text, retry_after = 0, "", None
+            if 200 <= status < 300:
+                try:
+                    return Reply(status, json.loads(text))
+                except ValueError as exc:
+                    raise PeerUnavailable(
+                        f"{self._provider}: the answer is not JSON ({exc})"
+                    ) from None
+            if status in (401, 403):
+                raise LoginRefused(f"{self._provider}: {status} {text[:_DETAIL].strip()}")
+            if status and status != 429 and status < 500:
+                # 400, 404...: asking again gets the same answer.
+                raise PeerUnavailable(f"{self._provider}: {status} {text[:_DETAIL].strip()}")
+            if status:
+                last = f"{status} {text[:_DETAIL].strip()}"
+            if attempt == self._tries:
+                break
+            delay = _retry_after(retry_after) if status == 429 else None
+            if delay is not None and delay > MAX_WAIT:
+                break  # throttled for long: the next poll asks again
+            pause = wait if delay is None else delay
+            log.info("%s: %s; asking again in %.1f s", self._provider, last, pause)
+            await self._sleep(pause)
+            wait *= 2
+        raise PeerUnavailable(f"{self._provider}: {last or 'no answer'}")
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, auth=self._auth, timeout=TIMEOUT
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the delta form; an HTTP date counts as one second)."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value.strip()))
+    except ValueError:
+        return 1.0
