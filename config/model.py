@@ -19,9 +19,12 @@ from core.addresses import DOMAIN_RE, normalise_address
 from core.cost import CostRates
 from core.models import WEEKDAYS, HealthPolicy, SendingPolicy, WarmupPolicy, Window
 from core.specs import (
+    ESP_BASE_URLS,
     CampaignSpec,
     DnsRules,
     DomainSpec,
+    EspKind,
+    EspSpec,
     InboxRules,
     MailboxSpec,
     MailServer,
@@ -264,8 +267,6 @@ class DnsConfig(Strict):
         return _nameserver(value)
 
 
-EspKind = Literal["mailgun", "ses", "sendgrid", "postmark"]
-
 # Keys every kind takes, and the keys each kind requires / also accepts.
 _ESP_COMMON = ("name", "kind", "poll_seconds", "base_url")
 ESP_REQUIRED: dict[str, tuple[str, ...]] = {
@@ -298,6 +299,27 @@ class EspConfig(Strict):
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
         return None if value is None else _http_url(value)
+
+    def spec(self, domains: tuple[str, ...]) -> EspSpec:
+        """The core's view of this provider, its secrets revealed; `domains` are those using it."""
+
+        def reveal(secret: SecretStr | None) -> str:
+            return "" if secret is None else secret.get_secret_value()
+
+        return EspSpec(
+            name=self.name,
+            kind=self.kind,
+            base_url=self.base_url or ESP_BASE_URLS.get(self.kind, ""),
+            poll_seconds=self.poll_seconds,
+            domains=domains,
+            api_key=reveal(self.api_key),
+            server_token=reveal(self.server_token),
+            region=self.region or "",
+            queue_url=self.queue_url or "",
+            access_key_id=reveal(self.access_key_id),
+            secret_access_key=reveal(self.secret_access_key),
+            endpoint_url=self.endpoint_url,
+        )
 
 
 class DomainConfig(Strict):
@@ -456,6 +478,10 @@ class OutreachConfig(Strict):
             domains=tuple(domain.spec() for domain in self.domains),
             mailboxes=tuple(mailbox.spec() for mailbox in self.mailboxes),
             campaigns=tuple(campaign.spec() for campaign in self.campaigns),
+            esps=tuple(
+                esp.spec(tuple(d.name for d in self.domains if d.esp == esp.name))
+                for esp in self.esp
+            ),
         )
 
 

@@ -119,6 +119,36 @@ class InboxRules:
     stop_words: tuple[str, ...] = ("unsubscribe", "remove me", "stop emailing", "take me off")
 
 
+EspKind = Literal["mailgun", "ses", "sendgrid", "postmark"]
+
+# Where each provider's API lives unless `base_url` says otherwise (Mailgun EU:
+# https://api.eu.mailgun.net). SES has none: the AWS client finds it from the region, or
+# `endpoint_url`.
+ESP_BASE_URLS: dict[str, str] = {
+    "mailgun": "https://api.mailgun.net",
+    "sendgrid": "https://api.sendgrid.com",
+    "postmark": "https://api.postmarkapp.com",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EspSpec:
+    """[[esp]]: one provider whose event API is polled, its secrets revealed."""
+
+    name: str
+    kind: EspKind
+    base_url: str  # the configured one, else the provider's (ESP_BASE_URLS); "" for SES
+    poll_seconds: int = 60
+    domains: tuple[str, ...] = ()  # the [[domains]] that name it (Mailgun reads each one's log)
+    api_key: str = field(default="", repr=False)  # mailgun, sendgrid
+    server_token: str = field(default="", repr=False)  # postmark
+    region: str = ""  # ses
+    queue_url: str = ""
+    access_key_id: str = field(default="", repr=False)
+    secret_access_key: str = field(default="", repr=False)
+    endpoint_url: str | None = None  # ses: a local fake, or a VPC endpoint
+
+
 @dataclass(frozen=True, slots=True)
 class Rules:
     """Everything the engine runs by, built once from the config."""
@@ -138,3 +168,4 @@ class Rules:
     domains: tuple[DomainSpec, ...] = ()
     mailboxes: tuple[MailboxSpec, ...] = ()
     campaigns: tuple[CampaignSpec, ...] = ()
+    esps: tuple[EspSpec, ...] = ()
