@@ -6,8 +6,9 @@ import struct
 from pathlib import Path
 
 from tests.e2e.procs import query
-from tests.e2e.test_bot_e2e import ADMIN, eventually, service
+from tests.e2e.test_bot_e2e import ADMIN, service
 from tests.fakes.telegram import FakeTelegram
+from tests.waiting import eventually
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

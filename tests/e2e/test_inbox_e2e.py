@@ -14,7 +14,7 @@ import email
 import signal
 import sqlite3
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import Message
@@ -26,6 +26,7 @@ from tests.e2e.procs import base_env, query, run_main, spawn_main, start_smtp
 from tests.fakes.dovecot import Dovecot
 from tests.fakes.smtp_server import Received, read_log
 from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.waiting import eventually
 
 ADMIN = 111
 BOX = "m0@d0.test"
@@ -78,16 +79,6 @@ body = "Just bumping this up."
 async def lead_state(tmp: Path, address: str) -> str:
     rows = await query(tmp, f"SELECT state FROM leads WHERE email = '{address}'")
     return str(rows[0][0])
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float) -> None:
-    """Poll an async condition (a file or database another process writes) until it holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {within} s")
-        await asyncio.sleep(0.2)
 
 
 async def sent_at_least(run: Running, count: int) -> None:

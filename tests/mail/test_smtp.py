@@ -33,6 +33,7 @@ from tests.fakes.smtp_server import (
     make_test_ca,
     read_log,
 )
+from tests.waiting import eventually
 
 K = OutcomeKind
 USER = "alex@brand-news.com"
@@ -365,8 +366,8 @@ async def test_reconnects_after_the_server_dropped_the_connection(
     who = account(server)
     assert (await send(sender, who, message())).kind is K.SENT
     server.drop_connections()
-    if notice:
-        await asyncio.sleep(0.05)  # the client's loop sees the FIN before the next send
+    if notice:  # the client's loop has seen the FIN before the next send
+        await eventually(lambda: not any(p.smtp.is_connected for p in sender._pool.values()))
     assert (await send(sender, who, message())).kind is K.SENT
     assert (server.connections, server.logins, len(server.messages)) == (2, 2, 2)
 
@@ -375,7 +376,7 @@ async def test_reconnects_after_the_server_idle_timeout(sender: SmtpSender) -> N
     async with FakeSmtpServer(username=USER, password=PASSWORD, idle_timeout=0.2) as server:
         who = account(server)
         assert (await send(sender, who, message())).kind is K.SENT
-        await asyncio.sleep(0.4)
+        await eventually(lambda: server.live == set())  # the server hung up on the idle client
         assert (await send(sender, who, message())).kind is K.SENT
         assert server.connections == 2
 
@@ -434,8 +435,7 @@ async def test_idle_connection_is_closed_by_the_client(server: FakeSmtpServer) -
     try:
         who = account(server)
         assert (await send(sender, who, message())).kind is K.SENT
-        await asyncio.sleep(0.3)
-        assert server.live == set()
+        await eventually(lambda: server.live == set())  # the fake never hangs up by itself
         assert (await send(sender, who, message())).kind is K.SENT
         assert server.connections == 2
     finally:
@@ -443,15 +443,21 @@ async def test_idle_connection_is_closed_by_the_client(server: FakeSmtpServer) -
 
 
 async def test_a_connection_in_steady_use_outlives_its_idle_limit(server: FakeSmtpServer) -> None:
-    sender = SmtpSender(timeout=TIMEOUT, max_idle=0.2, local_hostname="client.test")
+    max_idle = 0.5
+    sender = SmtpSender(timeout=TIMEOUT, max_idle=max_idle, local_hostname="client.test")
+    loop = asyncio.get_running_loop()
     try:
         who = account(server)
-        for _ in range(6):  # 0.48 s of sends, never 0.2 s apart
+        started = loop.time()
+        gaps = []
+        while loop.time() - started < 3 * max_idle:  # in use for longer than its idle limit
+            before = loop.time()
             assert (await send(sender, who, message())).kind is K.SENT
-            await asyncio.sleep(0.08)
-        assert server.connections == 1
-        await asyncio.sleep(0.5)
-        assert server.live == set()
+            await asyncio.sleep(max_idle / 10)
+            gaps.append(loop.time() - before)
+        # A stalled machine may stretch a gap past the limit: then a reconnect is right.
+        assert server.connections == 1 + sum(gap >= max_idle for gap in gaps)
+        await eventually(lambda: server.live == set())
     finally:
         await sender.close()
 
@@ -542,8 +548,7 @@ async def test_close_says_goodbye(server: FakeSmtpServer) -> None:
     assert (await send(sender, account(server), message())).kind is K.SENT
     assert len(server.live) == 1
     await sender.close()
-    await asyncio.sleep(0.05)
-    assert server.live == set()
+    await eventually(lambda: server.live == set())
 
 
 async def test_standalone_server_records_to_its_log(tmp_path: Path, sender: SmtpSender) -> None:
@@ -581,9 +586,15 @@ async def test_standalone_server_records_to_its_log(tmp_path: Path, sender: Smtp
 async def test_the_message_data_waits_for_the_gate(
     server: FakeSmtpServer, sender: SmtpSender
 ) -> None:
-    opened = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(sender.send(account(server), message(), gate=opened))
-    await asyncio.sleep(0.3)  # MAIL, RCPT and DATA are answered by now
+    opened: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    reached = asyncio.Event()
+
+    async def gate() -> bool:
+        reached.set()  # MAIL, RCPT and DATA are answered by now
+        return await opened
+
+    task = asyncio.create_task(sender.send(account(server), message(), gate=gate()))
+    await asyncio.wait_for(reached.wait(), timeout=10)
     assert not task.done()
     assert server.messages == []
     opened.set_result(True)
@@ -600,7 +611,7 @@ async def test_a_closed_gate_abandons_the_transaction_before_the_data(
     outcome = await sender.send(account(server), message(), gate=closed())
     assert outcome.kind is K.SOFT
     assert "not sent" in outcome.text
-    await asyncio.sleep(0.2)
+    await eventually(lambda: server.live == set())  # the client hung up mid-transaction
     assert server.messages == []  # the server dropped the half-made transaction
     # The next send opens a fresh connection and goes through.
     assert (await sender.send(account(server), message("two@example.com"))).kind is K.SENT
@@ -639,6 +650,7 @@ async def test_data_taken_after_a_refused_rcpt_ends_with_a_dropped_connection(
     # A lax server answers 354 to a pipelined DATA although it refused the recipient: the
     # session now waits for message data, so the client must not send any, nor reuse it.
     seen: list[bytes] = []
+    hung_up = asyncio.Event()  # the client closed the connection: all it sent is in `seen`
 
     async def lax(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 lax.test ESMTP\r\n")
@@ -657,6 +669,7 @@ async def test_data_taken_after_a_refused_rcpt_ends_with_a_dropped_connection(
                 writer.write(b"250 ok\r\n")
             await writer.drain()
         writer.close()
+        hung_up.set()
 
     server = await asyncio.start_server(lax, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -669,7 +682,7 @@ async def test_data_taken_after_a_refused_rcpt_ends_with_a_dropped_connection(
             ),
         )  # fmt: skip
         outcome = await sender.send(who, message("gone@example.com"))
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(hung_up.wait(), timeout=10)
     finally:
         server.close()
         await server.wait_closed()
