@@ -13,6 +13,8 @@ come back without waiting. `faults` is a script consumed one request at a time.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import re
@@ -23,6 +25,10 @@ from typing import Any
 from aiohttp import web
 
 _CREDENTIAL = re.compile(r"^AWS4-HMAC-SHA256 Credential=([^/,\s]+)/")
+_AUTHORIZATION = re.compile(
+    r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/,\s]+)/(?P<scope>[^,\s]+), "
+    r"SignedHeaders=(?P<signed>[^,\s]+), Signature=(?P<signature>[0-9a-f]{64})$"
+)
 
 
 @dataclass
@@ -51,6 +57,7 @@ class FakeSqs:
     """One queue behind a local SQS endpoint; start with `async with`."""
 
     access_key: str
+    secret_key: str | None = None  # given: every request's SigV4 signature is checked too
     visibility_timeout: float = 30.0
     account: str = "123456789012"
     queue_name: str = "ses-events"
@@ -99,20 +106,26 @@ class FakeSqs:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         target = request.headers.get("X-Amz-Target", "")
         operation = target.removeprefix("AmazonSQS.")
+        payload = await request.read()
         try:
-            params = json.loads(await request.text() or "{}")
+            params = json.loads(payload or b"{}")
         except ValueError:
             params = {}
         match = _CREDENTIAL.match(request.headers.get("Authorization", ""))
         key = match.group(1) if match else None
-        response = self._answer(operation, params, key, request)
+        response = self._answer(operation, params, key, request, payload)
         self.calls.append(Call(operation, params, key, response.status))
         return response
 
     def _answer(
-        self, operation: str, params: dict[str, Any], key: str | None, request: web.Request
+        self,
+        operation: str,
+        params: dict[str, Any],
+        key: str | None,
+        request: web.Request,
+        payload: bytes,
     ) -> web.Response:
-        refusal = self._refusal(key, request) or self._fault()
+        refusal = self._refusal(key, request, payload) or self._fault()
         if refusal is not None:
             return refusal
         if params.get("QueueUrl") != self.queue_url:
@@ -133,7 +146,9 @@ class FakeSqs:
             return _error(400, "InvalidAction", "Sender", f"{operation} is not supported here")
         return handler(params)
 
-    def _refusal(self, key: str | None, request: web.Request) -> web.Response | None:
+    def _refusal(
+        self, key: str | None, request: web.Request, payload: bytes
+    ) -> web.Response | None:
         """The answer to a request in another protocol or signed with another key."""
         if request.headers.get("Content-Type") != "application/x-amz-json-1.0":
             return _error(400, "InvalidAction", "Sender", "not the AWS JSON 1.0 protocol")
@@ -152,6 +167,14 @@ class FakeSqs:
                 "Sender",
                 "The security token included in the request is invalid.",
                 type_name="com.amazon.coral.service#UnrecognizedClientException",
+            )
+        if self.secret_key is not None and not _signed_by(request, payload, self.secret_key):
+            return _error(
+                403,
+                "SignatureDoesNotMatch",
+                "Sender",
+                "The request signature we calculated does not match the signature you provided."
+                " Check your AWS Secret Access Key and signing method.",
             )
         return None
 
@@ -223,6 +246,36 @@ class FakeSqs:
                     }
                 )
         return _ok({"Successful": successful, "Failed": failed})
+
+
+def _signed_by(request: web.Request, payload: bytes, secret: str) -> bool:
+    """Whether the request's SigV4 signature is the one `secret` makes (AWS SigV4 steps 1-4)."""
+    match = _AUTHORIZATION.match(request.headers.get("Authorization", ""))
+    amz_date = request.headers.get("X-Amz-Date", "")
+    if match is None or not amz_date:
+        return False
+    signed = match["signed"].split(";")
+    canonical = "\n".join(
+        [
+            request.method,
+            request.path or "/",
+            request.query_string,
+            "".join(
+                f"{name}:{' '.join(request.headers.get(name, '').split())}\n" for name in signed
+            ),
+            match["signed"],
+            hashlib.sha256(payload).hexdigest(),
+        ]
+    )
+    scope = match["scope"]
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    key = f"AWS4{secret}".encode()
+    for part in scope.split("/"):  # date, region, service, "aws4_request"
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, match["signature"])
 
 
 def _ok(body: dict[str, Any]) -> web.Response:

@@ -63,8 +63,8 @@ def bounce(feedback: str, email: str, bounce_type: str = "Permanent") -> str:
 
 @pytest.fixture
 async def sqs() -> AsyncIterator[FakeSqs]:
-    """A fake queue that only KEY_ID may read, with a 30 s visibility timeout."""
-    async with FakeSqs(access_key=KEY_ID, visibility_timeout=30) as fake:
+    """A fake queue only KEY_ID and SECRET may read, with a 30 s visibility timeout."""
+    async with FakeSqs(access_key=KEY_ID, secret_key=SECRET, visibility_timeout=30) as fake:
         yield fake
 
 
@@ -398,6 +398,20 @@ async def test_a_wrong_key_is_refused_and_no_secret_shows(
     assert not [text for text in shown if SECRET in text or wrong_key in text]
     # botocore's own debug log never sees the secret either: only its signature goes out.
     assert not [r for r in caplog.records if SECRET in r.getMessage()]
+
+
+async def test_a_wrong_secret_fails_the_signature_and_is_refused(sqs: FakeSqs) -> None:
+    spec = EspSpec(**{**_fields(spec_for(sqs)), "secret_access_key": "not-the-secret"})
+    feed = SesFeed(spec, sleep=Sleeps(), wait_seconds=0)
+    try:
+        with pytest.raises(LoginRefused, match="SignatureDoesNotMatch") as caught:
+            await feed.read(None, NOW)
+        result = await feed.probe()
+    finally:
+        await feed.close()
+    assert result.verdict is Verdict.REFUSED
+    assert "not-the-secret" not in str(caught.value) + result.detail
+    assert [c.status for c in sqs.calls] == [403, 403]
 
 
 async def test_probe_says_ok_with_the_right_key(sqs: FakeSqs, feed: SesFeed) -> None:
