@@ -13,6 +13,7 @@ come back without waiting. `faults` is a script consumed one request at a time.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -67,6 +68,8 @@ class FakeSqs:
     clock: float = 0.0
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _runner: web.AppRunner | None = None
+    _arrived: asyncio.Event | None = None  # set by `send` while a long poll waits
+    polling: asyncio.Event | None = None  # set while a long poll waits for a message
     url: str = ""
 
     @property
@@ -78,6 +81,8 @@ class FakeSqs:
         """Queue one message (as SNS would); its SQS MessageId."""
         message_id = f"msg-{next(self._ids):04d}"
         self.messages.append(QueuedMessage(message_id, body))
+        if self._arrived is not None:
+            self._arrived.set()
         return message_id
 
     def advance(self, seconds: float) -> None:
@@ -89,6 +94,7 @@ class FakeSqs:
         return [c for c in self.calls if c.operation == "ReceiveMessage" and c.status == 200]
 
     async def __aenter__(self) -> FakeSqs:
+        self.polling = asyncio.Event()
         app = web.Application()
         app.router.add_post("/", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -113,9 +119,28 @@ class FakeSqs:
             params = {}
         match = _CREDENTIAL.match(request.headers.get("Authorization", ""))
         key = match.group(1) if match else None
+        wait = params.get("WaitTimeSeconds", 0) if operation == "ReceiveMessage" else 0
+        if wait and key == self.access_key and not self.faults and not self._visible():
+            await self._long_poll(float(wait))
         response = self._answer(operation, params, key, request, payload)
         self.calls.append(Call(operation, params, key, response.status))
         return response
+
+    def _visible(self) -> list[QueuedMessage]:
+        return [m for m in self.messages if m.visible_at <= self.clock]
+
+    async def _long_poll(self, seconds: float) -> None:
+        """Hold a ReceiveMessage until a message is sent or `seconds` pass, as SQS does."""
+        assert self.polling is not None
+        self._arrived = asyncio.Event()
+        self.polling.set()
+        try:
+            await asyncio.wait_for(self._arrived.wait(), seconds)
+        except TimeoutError:
+            pass
+        finally:
+            self.polling.clear()
+            self._arrived = None
 
     def _answer(
         self,
@@ -188,7 +213,7 @@ class FakeSqs:
         return None
 
     def _attributes(self, params: dict[str, Any]) -> web.Response:
-        visible = [m for m in self.messages if m.visible_at <= self.clock]
+        visible = self._visible()
         attributes = {
             "ApproximateNumberOfMessages": str(len(visible)),
             "ApproximateNumberOfMessagesNotVisible": str(len(self.messages) - len(visible)),
@@ -214,11 +239,10 @@ class FakeSqs:
                 {
                     "MessageId": message.message_id,
                     "ReceiptHandle": message.receipt,
-                    "MD5OfBody": "",
+                    "MD5OfBody": hashlib.md5(message.body.encode()).hexdigest(),
                     "Body": message.body,
                 }
             )
-        # No message and WaitTimeSeconds > 0: real SQS holds the answer; here it comes at once.
         return _ok({"Messages": out} if out else {})
 
     def _delete(self, params: dict[str, Any]) -> web.Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -203,6 +204,20 @@ async def test_bounce_types(sqs: FakeSqs, feed: SesFeed, bounce_type: str, kind:
     assert event.email == "lead@example.com"
     assert event.message_id == "fb-1@brand-news.com"  # our Message-ID, without <>
     assert event.domain == "brand-news.com"
+
+
+async def test_a_long_poll_returns_when_a_notification_arrives(sqs: FakeSqs) -> None:
+    feed = SesFeed(spec_for(sqs), sleep=Sleeps())  # the default: WaitTimeSeconds=20
+    try:
+        reading = asyncio.create_task(feed.read(None, NOW))
+        assert sqs.polling is not None
+        await sqs.polling.wait()  # the queue holds the empty answer
+        sqs.send(bounce("fb-1", "a@example.com"))
+        page = await reading
+    finally:
+        await feed.close()
+    assert [e.email for e in page.events] == ["a@example.com"]
+    assert sqs.received()[0].params["WaitTimeSeconds"] == 20
 
 
 async def test_unacknowledged_messages_come_back_after_the_visibility_timeout(
