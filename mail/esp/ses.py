@@ -9,6 +9,10 @@ counted in `skipped` and deleted with the rest, so a poison message doesn't come
 
 aiobotocore signs the calls (SigV4); its own retries are off, so one retry policy with an
 injectable sleep (like mail/esp/http.py's) covers throttling, 5xx answers and lost connections.
+
+On AWS: SES notifications (identity notifications or a configuration set's SNS destination) go
+to an SNS topic, the queue subscribes to it (raw message delivery or not: both are read), and
+the key needs sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes on the queue.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from core.errors import LoginRefused, PeerUnavailable
 from core.esp import EspEvent, EspPage
 from core.models import EventKind
 from core.specs import EspSpec
+from engine.ports import EspFeed
 from mail.esp.ses import SesFeed
 from tests.fakes.sqs import FakeSqs
 
@@ -103,7 +104,9 @@ def sleeps() -> Sleeps:
 async def feed(sqs: FakeSqs, sleeps: Sleeps) -> AsyncIterator[SesFeed]:
     """The adapter on the fake queue: batches of 3, no long poll, sleeps recorded."""
     adapter = SesFeed(spec_for(sqs), sleep=sleeps, wait_seconds=0, batch=3)
+    port: EspFeed = adapter  # mypy checks the adapter against the engine's port
     yield adapter
+    assert port.name == "ses-main"
     await adapter.close()
 
 
