@@ -59,6 +59,7 @@ class Seen:
 class _Fault:
     status: int
     retry_after: str | None = None
+    body: Any = None  # served as JSON instead of the error (a 200 of an unexpected shape)
 
 
 @dataclass
@@ -112,9 +113,11 @@ class FakePostmark:
         """Add a bounce exactly as given (a malformed one, say)."""
         self.bounces.append(bounce)
 
-    def fail_next(self, status: int, *, times: int = 1, retry_after: str | None = None) -> None:
-        """Answer the next `times` requests with `status` (and Retry-After, if given)."""
-        self._faults.extend(_Fault(status, retry_after) for _ in range(times))
+    def fail_next(
+        self, status: int, *, times: int = 1, retry_after: str | None = None, body: Any = None
+    ) -> None:
+        """Answer the next `times` requests with `status` (Retry-After and a body, if given)."""
+        self._faults.extend(_Fault(status, retry_after, body) for _ in range(times))
 
     async def __aenter__(self) -> FakePostmark:
         app = web.Application()
@@ -159,6 +162,8 @@ class FakePostmark:
         if self._faults:
             fault = self._faults.popleft()
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            if fault.body is not None:
+                return web.json_response(fault.body, status=fault.status, headers=headers)
             return _error(fault.status, 0, "fault injected", headers)
         return None
 

@@ -45,6 +45,7 @@ class Seen:
 class _Fault:
     status: int
     retry_after: str | None = None
+    body: Any = None  # served as JSON instead of the error (a 200 of an unexpected shape)
 
 
 @dataclass
@@ -76,9 +77,11 @@ class FakeSendGrid:
         """Add an entry exactly as given (a malformed one, say)."""
         self.entries[list_name].append(entry)
 
-    def fail_next(self, status: int, *, times: int = 1, retry_after: str | None = None) -> None:
-        """Answer the next `times` requests with `status` (and Retry-After, if given)."""
-        self._faults.extend(_Fault(status, retry_after) for _ in range(times))
+    def fail_next(
+        self, status: int, *, times: int = 1, retry_after: str | None = None, body: Any = None
+    ) -> None:
+        """Answer the next `times` requests with `status` (Retry-After and a body, if given)."""
+        self._faults.extend(_Fault(status, retry_after, body) for _ in range(times))
 
     async def __aenter__(self) -> FakeSendGrid:
         app = web.Application()
@@ -103,11 +106,11 @@ class FakeSendGrid:
     async def _list(self, request: web.Request) -> web.Response:
         name = request.match_info["list"]
         params = dict(request.query)
-        answer = self._answer(request, name, params)
+        answer = self._refusal(request) or self._page(name, params)
         self.seen.append(Seen(name, params, answer.status))
         return answer
 
-    def _answer(self, request: web.Request, name: str, params: dict[str, str]) -> web.Response:
+    def _refusal(self, request: web.Request) -> web.Response | None:
         auth = request.headers.get("Authorization", "")
         if auth != f"Bearer {self.api_key}":
             return _errors(
@@ -117,7 +120,12 @@ class FakeSendGrid:
         if self._faults:
             fault = self._faults.popleft()
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            if fault.body is not None:
+                return web.json_response(fault.body, status=fault.status, headers=headers)
             return _errors(fault.status, "fault injected", headers)
+        return None
+
+    def _page(self, name: str, params: dict[str, str]) -> web.Response:
         if name not in self.entries:
             return _errors(404, "resource not found")
         try:

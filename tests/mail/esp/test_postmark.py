@@ -353,3 +353,16 @@ async def test_probe_says_ok_with_the_right_token_and_unreachable_without_a_serv
     finally:
         await gone.close()
     assert down.verdict is Verdict.UNREACHABLE
+
+
+@pytest.mark.parametrize("body", [[], {"TotalCount": 0}, {"Bounces": {"ID": 1}}])
+async def test_an_answer_of_another_shape_is_a_provider_failure(
+    fake: FakePostmark, body: object
+) -> None:
+    fake.fail_next(200, body=body)
+    feed = PostmarkFeed(fake.spec())
+    try:
+        with pytest.raises(PeerUnavailable, match="no Bounces list"):
+            await feed.read(None, NOW)
+    finally:
+        await feed.close()

@@ -330,3 +330,16 @@ async def test_probe_says_ok_with_the_right_key_and_unreachable_without_a_server
     finally:
         await gone.close()
     assert down.verdict is Verdict.UNREACHABLE
+
+
+@pytest.mark.parametrize("body", [{"errors": []}, {"result": [1]}, "bounces"])
+async def test_an_answer_of_another_shape_is_a_provider_failure(
+    fake: FakeSendGrid, body: object
+) -> None:
+    fake.fail_next(200, body=body)
+    feed = SendGridFeed(fake.spec())
+    try:
+        with pytest.raises(PeerUnavailable, match="not a JSON array"):
+            await feed.read(None, NOW)
+    finally:
+        await feed.close()
