@@ -152,6 +152,9 @@ class SendGridFeed:
             raise PeerUnavailable(f"sendgrid {self.name}: {name} is not a JSON array")
         events, skipped, latest = self._events(name, reply, state.offset)
         if latest is not None:
+            # Never past the window asked for: one entry dated in the future must not make
+            # every later poll start after it (and miss what comes before).
+            latest = min(latest, state.end)
             state.since[name] = max(latest, state.since.get(name, latest))
         if len(reply) >= self._page:
             state.offset += len(reply)

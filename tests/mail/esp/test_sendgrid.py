@@ -343,3 +343,20 @@ async def test_an_answer_of_another_shape_is_a_provider_failure(
             await feed.read(None, NOW)
     finally:
         await feed.close()
+
+
+async def test_an_entry_dated_in_the_future_does_not_move_the_next_poll_past_now(
+    fake: FakeSendGrid,
+) -> None:
+    future = {"created": T + 10**6, "email": "clock@example.com", "status": "5.1.1"}
+    fake.fail_next(200, body=[future])  # a server that ignores end_time, or a wrong clock
+    feed = SendGridFeed(fake.spec(), overlap=timedelta(0))
+    try:
+        events, cursor, _ = await poll(feed, None)
+        fake.add("bounces", "next@example.com", T + 5, status="5.1.1")
+        later, _, _ = await poll(feed, cursor, NOW + timedelta(minutes=1))
+    finally:
+        await feed.close()
+    assert ids(events) == {f"bounces:{T + 10**6}:clock@example.com"}
+    assert json.loads(cursor)["since"] == {"bounces": T}
+    assert f"bounces:{T + 5}:next@example.com" in ids(later)
