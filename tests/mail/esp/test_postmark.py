@@ -201,6 +201,7 @@ async def test_a_bounce_filed_late_is_read_at_the_next_poll(fake: FakePostmark) 
 
     assert ids(first) == {"3000", "3001", "3002", "3003"}
     assert {"3100", "3101"} <= ids(second)
+    assert ids(first) <= ids(second)  # re-read within the overlap, under the same IDs
     # From the first poll's upper end less two hours, up to the second poll's `now`.
     assert bounce_requests(fake)[-1] == {
         "count": "500",
