@@ -11,13 +11,16 @@ newest first unless `unsorted` is set (then in the order entries were added).
         feed = SendGridFeed(fake.spec())
 
 Fault scripts: `fail_next(500)` / `fail_next(429, retry_after="1")` answer the next requests
-with an error; `overlap_pages` starts every later page one entry early (entries shifting between
-two reads, so one shows on both pages); `add_raw` stores an entry as given (malformed ones too).
+with an error (a 429 as documented: `X-RateLimit-Limit/Remaining/Reset` and "too many
+requests"; Retry-After only when asked for); `overlap_pages` starts every later page one entry
+early (entries shifting between two reads, so one shows on both pages); `add_raw` stores an
+entry as given (malformed ones too).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -122,6 +125,11 @@ class FakeSendGrid:
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             if fault.body is not None:
                 return web.json_response(fault.body, status=fault.status, headers=headers)
+            if fault.status == 429:  # the documented answer: rate-limit headers, no Retry-After
+                reset = str(int(time.time()) + 1)
+                limits = {"X-RateLimit-Limit": "150", "X-RateLimit-Remaining": "0"}
+                headers |= limits | {"X-RateLimit-Reset": reset}
+                return _errors(429, "too many requests", headers)
             return _errors(fault.status, "fault injected", headers)
         return None
 
