@@ -202,15 +202,32 @@ def _section(args: list[str], runs: list[Run]) -> str:
                 "",
                 f"Overlap: {overlap:.0%} (0% is one after the other, 100% fully side by side"
                 + (", below 0% slower than one after the other" if overlap < 0 else "")
-                + "). On 2 cores the database's thread could hide behind the Python work; it "
-                "does not. Only SQLite's own steps run without the GIL: the thread takes the GIL "
-                "back for the Python side of every statement (binding, rows, the reservation "
-                "code), and each hand-over waits on the other thread, so the two take turns. "
-                "This is why the engine's send throughput (## Send throughput) follows the sum "
-                "of its event loop's and its database thread's CPU per mail, not the larger.",
+                + "). "
+                + _reading(overlap),
             ]
         )
         + "\n"
+    )
+
+
+def _reading(overlap: float) -> str:
+    """What this run's overlap says; the text follows the figure, never the other way round."""
+    if overlap < 0.25:
+        return (
+            "In this run the database's thread hardly hid behind the Python work, though 2 "
+            "cores would allow it. Only SQLite's own steps run without the GIL: the thread "
+            "takes the GIL back for the Python side of every statement (binding, rows, the "
+            "reservation code), so the two mostly take turns, and the engine's send throughput "
+            "follows the sum of its event loop's and its database thread's CPU per mail."
+        )
+    if overlap < 0.75:
+        return (
+            "In this run the two partly overlapped: SQLite's own steps ran beside the Python "
+            "work, the Python side of each statement did not (it needs the GIL)."
+        )
+    return (
+        "In this run the database's thread mostly hid behind the Python work: SQLite's own "
+        "steps, which run without the GIL, dominated the reservations."
     )
 
 
