@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import trustme
+
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "main.py"
 
@@ -23,6 +25,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SMTP_USER = "u"  # the login start_smtp's server takes (configs: username = "u")
+SMTP_PASSWORD = "pw"  # ... and its password (SMTP_PW in the tests' environments)
+CA_FILE = "smtp-ca.pem"
+
+
 def base_env(tmp: Path, **extra: str) -> dict[str, str]:
     """A clean environment: no bot token, the test's DB and config."""
     env = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "ADMIN_IDS"}}
@@ -32,6 +39,8 @@ def base_env(tmp: Path, **extra: str) -> dict[str, str]:
             "DATABASE_PATH": str(tmp / "data" / "outreach.db"),
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            # The test CA of start_smtp; OpenSSL's default verify paths read it.
+            "SSL_CERT_FILE": str(tmp / CA_FILE),
         }
     )
     env.update(extra)
@@ -41,9 +50,22 @@ def base_env(tmp: Path, **extra: str) -> dict[str, str]:
 def start_smtp(
     tmp: Path, script: dict[str, object] | None = None
 ) -> tuple[subprocess.Popen[str], int]:
-    """The standalone fake SMTP server, logging accepted mail to tmp/smtp.jsonl."""
+    """The standalone fake SMTP server, logging accepted mail to tmp/smtp.jsonl.
+
+    As a real provider does, it takes AUTH (SMTP_USER, SMTP_PASSWORD) only after STARTTLS, with
+    a certificate from a throwaway CA that `base_env` makes the service trust (SSL_CERT_FILE):
+    configs name it `security = "starttls"`.
+    """
+    chain = tmp / "smtp-chain.pem"
+    if not chain.exists():
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(str(tmp / CA_FILE))
+        ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(
+            str(chain)
+        )
     args = [sys.executable, "-m", "tests.fakes.smtp_server", "--port", "0",
-            "--log", str(tmp / "smtp.jsonl")]  # fmt: skip
+            "--log", str(tmp / "smtp.jsonl"), "--user", SMTP_USER, "--password", SMTP_PASSWORD,
+            "--tls-chain", str(chain)]  # fmt: skip
     if script is not None:
         path = tmp / "script.json"
         path.write_text(json.dumps(script))

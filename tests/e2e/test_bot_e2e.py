@@ -38,7 +38,7 @@ BLOCK_REPLY = {
 
 def write_config(tmp: Path, port: int, *, domains: int, per_domain: int, min_gap: int) -> None:
     """Domains d0.test.. with mailboxes m0@.. on the fake SMTP server; one campaign, all day."""
-    server = (f'{{ host = "127.0.0.1", port = {port}, security = "none", username = "u", '
+    server = (f'{{ host = "127.0.0.1", port = {port}, security = "starttls", username = "u", '
               'password = "env:SMTP_PW" }')  # fmt: skip
     tables = [
         f"""

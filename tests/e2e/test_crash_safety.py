@@ -21,7 +21,7 @@ def write_config(tmp: Path, port: int) -> None:
 [[mailboxes]]
 address = "m{j}@d{i}.test"
 daily_limit = 1000
-smtp = {{ host = "127.0.0.1", port = {port}, security = "none", username = "u", \
+smtp = {{ host = "127.0.0.1", port = {port}, security = "starttls", username = "u", \
 password = "env:SMTP_PW" }}
 """
         for i in range(2)

@@ -57,7 +57,7 @@ name = "d0.test"
 [[mailboxes]]
 address = "{BOX}"
 daily_limit = 1000
-smtp = {{ host = "127.0.0.1", port = {smtp_port}, security = "none", username = "u", \
+smtp = {{ host = "127.0.0.1", port = {smtp_port}, security = "starttls", username = "u", \
 password = "env:SMTP_PW" }}
 imap = {{ host = "127.0.0.1", port = {imap_port}, security = "none", username = "{BOX}", \
 password = "env:IMAP_PW" }}

@@ -33,7 +33,7 @@ name = "d0.test"
 
 [[mailboxes]]
 address = "m0@d0.test"
-smtp = {{ host = "127.0.0.1", port = {smtp_port}, security = "none", username = "u", \
+smtp = {{ host = "127.0.0.1", port = {smtp_port}, security = "starttls", username = "u", \
 password = "env:SMTP_PW" }}
 
 [[campaigns]]

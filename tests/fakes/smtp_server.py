@@ -406,7 +406,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--user")
     parser.add_argument("--password")
     parser.add_argument("--script", type=Path, help='JSON: {"rcpt@x or *": {"action": ...}}')
+    parser.add_argument(
+        "--tls-chain", type=Path, help="PEM of key and certificate: require STARTTLS before AUTH"
+    )
     args = parser.parse_args(argv)
+    context = None
+    if args.tls_chain is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_chain)
     script: dict[str, Action] = {}
     if args.script is not None:
         raw = json.loads(args.script.read_text(encoding="utf-8"))
@@ -418,6 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         password=args.password,
         script=script,
         log_path=args.log,
+        security="starttls" if context is not None else "none",
+        ssl_context=context,
     )
     asyncio.run(_serve(server))
     return 0
