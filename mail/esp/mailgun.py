@@ -29,7 +29,7 @@ from core.errors import LoginRefused, PeerUnavailable
 from core.esp import EspEvent, EspPage
 from core.models import EventKind, OutcomeKind
 from core.specs import EspSpec
-from mail.esp.http import JsonApi, Sleep
+from mail.esp.http import JsonApi, Reply, Sleep
 
 log = logging.getLogger("outreach.esp.mailgun")
 
@@ -166,20 +166,31 @@ class MailgunFeed:
 
     async def _fetch(self, domain: str, where: _Domain, now: datetime) -> dict[str, Any]:
         if where.next is not None:
-            if _origin(where.next) != self._origin:
+            if _origin(where.next) == self._origin:
+                try:
+                    return self._object(domain, await self._api.get(where.next))
+                except PeerUnavailable as exc:
+                    # A stored `next` may have expired (400/404 every time after): walking
+                    # again from the latest event costs only re-reads, which keep their ids.
+                    log.warning("mailgun %s: %s: next page failed (%s)", self.name, domain, exc)
+            else:
                 # The key goes with every request: never to a host other than the API's.
-                raise PeerUnavailable(
-                    f"mailgun {self.name}: {domain}: a next page outside {self._origin}"
+                log.warning(
+                    "mailgun %s: %s: a next page outside %s ignored",
+                    self.name,
+                    domain,
+                    self._origin,
                 )
-            reply = await self._api.get(where.next)
-        else:
-            since = now.timestamp() if where.last is None else where.last
-            params = {
-                "begin": f"{since - self._trailing:.6f}",
-                "ascending": "yes",
-                "limit": str(self._page_size),
-            }
-            reply = await self._api.get(f"/v3/{domain}/events", params)
+            where.next = None
+        since = now.timestamp() if where.last is None else where.last
+        params = {
+            "begin": f"{since - self._trailing:.6f}",
+            "ascending": "yes",
+            "limit": str(self._page_size),
+        }
+        return self._object(domain, await self._api.get(f"/v3/{domain}/events", params))
+
+    def _object(self, domain: str, reply: Reply) -> dict[str, Any]:
         if not isinstance(reply.body, dict):
             raise PeerUnavailable(f"mailgun {self.name}: {domain}: the answer is not an object")
         return reply.body

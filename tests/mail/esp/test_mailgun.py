@@ -237,10 +237,11 @@ async def test_a_failed_read_resumes_from_the_committed_cursor(fake: FakeMailgun
         page = await feed.read(None, NOW)
         store.take(page)
         await feed.acknowledge(page)
-        fake.fail(500, times=4)  # every try of the next page fails: the poll gives up
+        # Every try of the next page fails, and of a walk begun again: the poll gives up.
+        fake.fail(500, times=8)
         with pytest.raises(PeerUnavailable, match="500"):
             await feed.read(page.cursor, NOW)
-        assert sleeps.delays == [1.0, 2.0, 4.0]
+        assert sleeps.delays == [1.0, 2.0, 4.0] * 2
         await poll(feed, page.cursor, store)  # the next poll, from the last commit
     finally:
         await feed.close()
@@ -409,15 +410,38 @@ async def test_probe_ok_and_unreachable(fake: FakeMailgun) -> None:
 
 
 async def test_a_next_page_on_another_host_is_not_followed(fake: FakeMailgun) -> None:
+    fake.add(DOMAIN, delivered(1, BASE - 10))
     elsewhere = "http://127.0.0.2:9/v3/mg.brand-news.com/events/abc"
     cursor = json.dumps({"v": 1, "at": 0, "domains": {DOMAIN: {"last": BASE, "next": elsewhere}}})
     feed = MailgunFeed(spec_for(fake))
     try:
-        with pytest.raises(PeerUnavailable, match="outside"):
-            await feed.read(cursor, NOW)
+        page = await feed.read(cursor, NOW)
     finally:
         await feed.close()
-    assert fake.requests == []
+    # The key went nowhere else: the walk began again here, from the latest event seen.
+    assert [r.path for r in fake.requests] == [f"/v3/{DOMAIN}/events"]
+    assert first_reads(fake) == [
+        {"begin": f"{BASE - WINDOW:.6f}", "ascending": "yes", "limit": "300"}
+    ]
+    assert [event.email for event in page.events] == ["lead1@example.com"]
+
+
+async def test_an_expired_next_page_starts_the_walk_again(fake: FakeMailgun) -> None:
+    for number in range(3):
+        fake.add(DOMAIN, delivered(number, BASE - 60 + number))
+    expired = f"{fake.url}/v3/{DOMAIN}/events/bm90LWEtdG9rZW4"  # the fake answers 400
+    cursor = json.dumps(
+        {"v": 1, "at": 0, "domains": {DOMAIN: {"last": BASE - 60, "next": expired}}}
+    )
+    store = Store()
+    feed = MailgunFeed(spec_for(fake), sleep=Sleeps())
+    try:
+        await poll(feed, cursor, store)
+    finally:
+        await feed.close()
+    assert fake.requests[0].status == 400
+    assert first_reads(fake)[0]["begin"] == f"{BASE - 60 - WINDOW:.6f}"
+    assert store.emails() == {f"lead{n}@example.com" for n in range(3)}
 
 
 async def test_an_unreadable_cursor_starts_a_fresh_walk(fake: FakeMailgun) -> None:
