@@ -8,6 +8,7 @@ store counts each once; events already committed (acknowledged) are also dropped
 
 The cursor is JSON: per domain the latest event time seen and, mid-poll, the `paging.next`
 URL to go on from, plus which domain is being read. It is all a new feed needs to resume.
+With no cursor (or a domain new to it) the walk begins `trailing` before `now`.
 """
 
 from __future__ import annotations
