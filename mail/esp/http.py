@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,6 @@ class JsonApi:
         *,
         provider: str,
         headers: Mapping[str, str] | None = None,
-        auth: aiohttp.BasicAuth | None = None,
         sleep: Sleep = asyncio.sleep,
         tries: int = TRIES,
         backoff: float = BACKOFF,
@@ -55,7 +55,6 @@ class JsonApi:
         self._base = base_url.rstrip("/")
         self._provider = provider
         self._headers = dict(headers or {})
-        self._auth = auth
         self._sleep = sleep
         self._tries = tries
         self._backoff = backoff
@@ -77,7 +76,7 @@ class JsonApi:
                 async with session.get(self.url(path), params=params) as response:
                     text = await response.text()
                     status = response.status
-                    retry_after = response.headers.get("Retry-After")
+                    retry_after = _wait_header(response.headers)
             except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError) as exc:
                 last = f"{type(exc).__name__}: {exc}"[:_DETAIL]
                 status, text, retry_after = 0, "", None
@@ -108,9 +107,7 @@ class JsonApi:
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers=self._headers, auth=self._auth, timeout=TIMEOUT
-            )
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=TIMEOUT)
         return self._session
 
     async def close(self) -> None:
@@ -118,6 +115,19 @@ class JsonApi:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _wait_header(headers: Mapping[str, str]) -> str | None:
+    """How long a 429 asks to wait: Retry-After, or SendGrid's X-RateLimit-Reset (unix time)."""
+    if "Retry-After" in headers:
+        return headers["Retry-After"]
+    reset = headers.get("X-RateLimit-Reset")
+    if reset is None:
+        return None
+    try:
+        return str(max(0.0, float(reset) - time.time()))
+    except ValueError:
+        return None
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -92,6 +93,15 @@ async def test_429_waits_for_retry_after(server: Scripted) -> None:
     assert await get(server, sleeps) == {"ok": True}
     assert sleeps.delays == [1.0]
     assert len(server.seen) == 2
+
+
+async def test_429_without_retry_after_waits_for_the_rate_limit_reset(server: Scripted) -> None:
+    reset = str(int(time.time()) + 30)  # SendGrid's way: the unix time the limit resets
+    server.script = [Answer(429, "too many requests", {"X-RateLimit-Reset": reset}), Answer(200)]
+    sleeps = Sleeps()
+    assert await get(server, sleeps) == {"ok": True}
+    [delay] = sleeps.delays
+    assert 28.0 <= delay <= 30.0
 
 
 async def test_a_long_retry_after_is_left_to_the_next_poll(server: Scripted) -> None:
