@@ -24,7 +24,7 @@ from core.esp_ingest import effects_of_event, source_of
 from core.ingest import Ignored
 from core.models import EventKind
 from core.records import Effects
-from core.specs import EspSpec, Rules
+from core.specs import Rules
 from engine.alerts import AlertOutbox, Severity
 from engine.clock import Clock
 from engine.health import HealthService
@@ -32,6 +32,7 @@ from engine.ports import EspFeed, EspStore
 
 log = logging.getLogger("outreach.esp")
 
+DEFAULT_POLL_SECONDS = 60  # a feed without an [[esp]] of its name (tests)
 MAX_PAGES = 50  # per feed per poll: a backlog is read over a few polls, not in one
 LOGIN_ALERT_QUIET = timedelta(days=1)  # "refused its key" once a day, not every poll
 _HEALTH_KINDS = {EventKind.BOUNCE_HARD, EventKind.COMPLAINT}
@@ -88,6 +89,11 @@ class EspService:
     def feeds(self) -> list[str]:
         """The names of the feeds polled, in config order."""
         return list(self._feeds)
+
+    def poll_seconds(self, name: str) -> int:
+        """How often a feed is read (its [[esp]] `poll_seconds`)."""
+        spec = self._specs.get(name)
+        return spec.poll_seconds if spec is not None else DEFAULT_POLL_SECONDS
 
     async def poll(self) -> PollReport:
         """Read every feed once, all at once."""
@@ -179,10 +185,6 @@ class EspService:
         """`text` with none of the ESP's secrets in it (a reply may echo what it was sent)."""
         spec = self._specs.get(name)
         if spec is not None:
-            for secret in _secrets(spec):
+            for secret in spec.secrets:
                 text = scrub(text, secret)
         return text
-
-
-def _secrets(spec: EspSpec) -> tuple[str, ...]:
-    return (spec.api_key, spec.server_token, spec.access_key_id, spec.secret_access_key)
