@@ -36,6 +36,7 @@ DEFAULT_POLL_SECONDS = 60  # a feed without an [[esp]] of its name (tests)
 MAX_PAGES = 50  # per feed per poll: a backlog is read over a few polls, not in one
 LOGIN_ALERT_QUIET = timedelta(days=1)  # "refused its key" once a day, not every poll
 _HEALTH_KINDS = {EventKind.BOUNCE_HARD, EventKind.COMPLAINT}
+_CLOSING_KINDS = {*_HEALTH_KINDS, EventKind.UNSUBSCRIBE, EventKind.BLOCK}
 
 
 @dataclass(slots=True)
@@ -160,17 +161,25 @@ class EspService:
         now = self._clock.now()
         report.skipped += page.skipped
         planned: list[Effects] = []
+        ignored: Counter[str] = Counter()
         for event in page.events:
             report.events += 1
             outcome = effects_of_event(
                 event, refs.get(event.event_id), now=now, cool_down=self._health.cool_down_of
             )
             if isinstance(outcome, Ignored):
-                report.ignored[outcome.why] += 1
-                # SPEC 8: logged, with the provider's ids to look it up there (no address).
-                log.info("ESP %s event %s ignored: %s", name, event.event_id, outcome.why)
+                ignored[outcome.why] += 1
+                if event.kind in _CLOSING_KINDS:
+                    # SPEC 8: a bounce or complaint about no mail of ours is logged, by the
+                    # provider's event id (to look it up there), not by address.
+                    log.info("ESP %s event %s ignored: %s", name, event.event_id, outcome.why)
                 continue
             planned.append(outcome)
+        if ignored:
+            # Opens and deliveries of the account's other mail: one line a page, not one each.
+            log.info("ESP %s: %d event(s) of this page ignored: %s", name, ignored.total(),
+                     dict(ignored))  # fmt: skip
+            report.ignored.update(ignored)
         # Bounces and complaints feed the SPEC 9 verdicts in the same commit, as the inbox's do.
         relevant = any(fx.event is not None and fx.event.kind in _HEALTH_KINDS for fx in planned)
         verdicts = (self._health.window_start(), self._health.verdicts) if relevant else None

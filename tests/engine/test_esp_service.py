@@ -209,16 +209,22 @@ async def test_events_about_no_send_of_ours_are_ignored_and_logged(
     async with make_world(tmp_path, server, domains=1, per_domain=1) as world:
         feed = ScriptedFeed("mg")
         feed.events.append(event(world, 1, EventKind.BOUNCE_HARD, "who@example.com", "pm-x"))
+        feed.events.append(event(world, 2, EventKind.OPEN, "who@example.com", "pm-x"))
         feed.skipped = 2
         with caplog.at_level(logging.INFO, logger="outreach.esp"):
             report = await service(world, feed).poll()
-        assert report.ignored == {"bounce_hard about no mail this service sent": 1}
+        assert report.ignored == {
+            "bounce_hard about no mail this service sent": 1,
+            "open about no mail this service sent": 1,
+        }
         assert report.skipped == 2 and not report.applied
         assert "ESP mg event ev-1 ignored: bounce_hard about no mail" in caplog.text
+        assert "ESP mg: 2 event(s) of this page ignored" in caplog.text
+        assert "ev-2" not in caplog.text and "who@example.com" not in caplog.text
         assert await world.scalar("SELECT count(*) FROM events") == 0
         assert await world.scalar("SELECT count(*) FROM suppression") == 0
         # The page is still read past: its cursor is committed.
-        assert await world.scalar("SELECT value FROM cursors WHERE source = 'esp:mg'") == "1"
+        assert await world.scalar("SELECT value FROM cursors WHERE source = 'esp:mg'") == "2"
 
 
 async def test_delivered_events_count_in_the_delivery_rate(
@@ -271,3 +277,24 @@ async def test_a_backlog_is_read_a_bounded_number_of_pages_per_poll(
         await polls.idle()
         await polls.close()
         assert feed.closed
+
+
+async def test_a_reported_block_cools_the_sending_domain_down(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    async with make_world(tmp_path, server, domains=1, per_domain=1) as world:
+        await world.add_leads(["ann@example.com"])
+        await run_ticks(world, 2)
+        ((ann, ann_id),) = await sent(world)
+        feed = ScriptedFeed("mg")
+        blocked = dataclasses.replace(
+            event(world, 1, EventKind.BLOCK, ann, ann_id), detail="554 5.7.1 listed at Spamhaus"
+        )
+        feed.events.append(blocked)
+        report = await service(world, feed).poll()
+        assert report.applied == {"block": 1}
+        assert await world.scalar("SELECT state FROM domains WHERE name = 'd0.test'") == "cooldown"
+        texts = [str(r[0]) for r in await world.rows("SELECT text FROM alerts")]
+        assert len(texts) == 1 and texts[0].startswith("Domain d0.test is cooling down until")
+        assert "mg reported a block: 554 5.7.1 listed at Spamhaus" in texts[0]
+        assert await world.scalar("SELECT count(*) FROM suppression") == 0
