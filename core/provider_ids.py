@@ -10,9 +10,9 @@ import re
 
 # Amazon SES: "250 Ok <MessageID>" ("SMTP response codes returned by Amazon SES",
 # docs.aws.amazon.com/ses/latest/dg/troubleshoot-smtp.html): one token after "Ok".
-_OK_ID = re.compile(r"^(?:[245]\.\d{1,3}\.\d{1,3}\s+)?ok\s+<?([A-Za-z0-9][\w.@+=-]*)>?\s*$", re.I)
+_OK_ID = re.compile(r"^(?:[245]\.\d{1,3}\.\d{1,3}\s+)?ok\s+<?([A-Za-z0-9][\w.@+-]*)>?\s*$", re.I)
 # Postfix-style relays (SendGrid's among them): "250 2.0.0 Ok: queued as <id>".
-_QUEUED_AS = re.compile(r"\bqueued as\s+<?([A-Za-z0-9][\w.@+=-]*)>?", re.I)
+_QUEUED_AS = re.compile(r"\bqueued as\s+<?([A-Za-z0-9][\w.@+-]*)>?", re.I)
 
 
 def provider_message_id(reply: str) -> str | None:

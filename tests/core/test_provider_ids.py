@@ -19,10 +19,12 @@ from core.provider_ids import provider_message_id
         # Postfix-style relays: "250 2.0.0 Ok: queued as <id>" (also our fake server's form).
         ("250 2.0.0 Ok: queued as 224B824BD40", "224B824BD40"),
         ("2.0.0 OK queued as fake000001", "fake000001"),
-        # SendGrid's documented 250 text names no id; Gmail's carries more than one token.
+        # SendGrid's documented 250 text names no id ("SMTP Errors and Troubleshooting");
+        # Gmail's carries more than one token.
         ("250 Queued mail for delivery", None),
         ("250 2.0.0 OK  1700000000 a1-20020a05600c1234gsmtp", None),
         ("250 2.0.0 Ok", None),
+        ("250 OK id=1TkhHl-0006EV-R3", None),  # Exim's queue id is no provider's message id
         ("", None),
     ],
 )
