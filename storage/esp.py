@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.esp import EspEvent
 from core.records import Applied, Effects, SentRef, Verdicts
 from storage.db import Database
 from storage.ingest import commit_batch, read_cursor
 from storage.sent_refs import ascii_lower, latest_sent_to, refs_by
+
+# How long before an event the mail it is about may have gone out, for the recipient match:
+# the longest event retention of the providers (Postmark keeps 45 days), and then some.
+LOOKBACK = timedelta(days=60)
 
 
 class EspStore:
@@ -26,8 +30,9 @@ class EspStore:
         self, events: Sequence[EspEvent], domains: Sequence[str]
     ) -> dict[str, SentRef]:
         """event id -> the send it is about: by the provider's message id, else our
-        Message-ID, else the latest mail sent to the recipient from one of `domains`
-        (any domain when empty). A few statements for a whole page, not one per event."""
+        Message-ID, else the latest mail sent to the recipient from one of `domains` (any
+        domain when empty) up to LOOKBACK before the event. A few statements for a whole
+        page, not one per event."""
         found: dict[str, SentRef] = {}
         by_provider = await refs_by(
             self._db,
@@ -46,7 +51,12 @@ class EspStore:
                 found[e.event_id] = by_mid[f"<{e.message_id}>"]
         rest = [e for e in rest if e.event_id not in found and e.email]
         if rest:
-            by_email = await latest_sent_to(self._db, [e.email for e in rest], domains)
+            # An event is about mail sent before it, and no provider keeps events longer
+            # than LOOKBACK: only that window's sends are candidates.
+            since = min(e.occurred_at for e in rest) - LOOKBACK
+            until = max(e.occurred_at for e in rest)
+            emails = [e.email for e in rest]
+            by_email = await latest_sent_to(self._db, emails, domains, since, until)
             for e in rest:
                 ref = by_email.get(ascii_lower(e.email))
                 if ref is not None:

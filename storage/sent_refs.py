@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from core.records import SentRef
-from storage.db import Database
+from storage.db import Database, to_ms
 
 MAX_PARAMS = 500  # values looked up per statement
 
@@ -47,10 +48,10 @@ async def refs_by(
 
 
 async def latest_sent_to(
-    db: Database, emails: Iterable[str], domains: Sequence[str]
+    db: Database, emails: Iterable[str], domains: Sequence[str], since: datetime, until: datetime
 ) -> dict[str, SentRef]:
-    """Per address (ASCII-lower-cased, as SQLite folds it): the latest mail sent to it from a
-    mailbox on one of `domains` (any domain when empty)."""
+    """Per address (ASCII-lower-cased, as SQLite folds it): the latest mail sent to it in
+    [since, until] from a mailbox on one of `domains` (any domain when empty)."""
     out: dict[str, SentRef] = {}
     names = [d.strip().lower() for d in domains]
     on_domains = ""
@@ -61,13 +62,15 @@ async def latest_sent_to(
         )
     for chunk in _chunks(ascii_lower(email) for email in emails):
         marks = ", ".join("?" for _ in chunk)
-        # lower(email) has no index: the subquery scans the narrow leads_email index, and the
-        # sends are found by lead (UNIQUE (lead_id, step_no)).
-        sql = _SELECT.format(key="lower(l.email)") + (
-            f"WHERE s.lead_id IN (SELECT id FROM leads WHERE lower(email) IN ({marks})) "
-            f"AND s.state = 'sent' {on_domains} ORDER BY s.sent_at, s.id"
+        # lower(email) has no index, and scanning every lead for it costs ~0.8 s a page at a
+        # million leads: the window's sends are read instead (sends_sent_at), each lead by id.
+        # INDEXED BY: without statistics the planner walks each mailbox's sends instead.
+        select = _SELECT.replace("FROM sends s", "FROM sends s INDEXED BY sends_sent_at")
+        sql = select.format(key="lower(l.email)") + (
+            f"WHERE s.sent_at >= ? AND s.sent_at <= ? AND s.state = 'sent' "
+            f"AND lower(l.email) IN ({marks}) {on_domains} ORDER BY s.sent_at, s.id"
         )
-        for row in await db.fetch(sql, [*chunk, *names]):
+        for row in await db.fetch(sql, [to_ms(since), to_ms(until), *chunk, *names]):
             out[str(row[9])] = _ref(row)  # later rows overwrite: the latest send wins
     return out
 

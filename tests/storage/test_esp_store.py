@@ -11,6 +11,7 @@ from core.esp import EspEvent
 from core.esp_ingest import effects_of_event
 from core.models import EventKind
 from core.records import Delivered, Effects, Reserved, Suppression
+from storage.esp import LOOKBACK
 from storage.stores import Stores
 from tests.storage.helpers import T0, add_lead, campaign_req, sample, scalar
 
@@ -90,6 +91,12 @@ async def test_events_find_their_send_by_provider_id_then_message_id_then_recipi
     anywhere = await stores.esp.sends_for(events[3:4], [])
     assert anywhere["e4"].send_id == elsewhere
     assert await stores.esp.sends_for([], ["a.test"]) == {}
+    # An event long after the send (beyond any provider's retention) is not pinned on it.
+    late = ev("e6", "cat@x.test", occurred_at=T0 + LOOKBACK + timedelta(hours=2))
+    assert await stores.esp.sends_for([late], ["a.test"]) == {}
+    # Nor is one about mail sent after it happened.
+    early = ev("e7", "cat@x.test", occurred_at=T0 - timedelta(hours=1))
+    assert await stores.esp.sends_for([early], ["a.test"]) == {}
 
 
 async def test_a_page_commits_with_its_cursor_and_a_re_read_counts_nothing_twice(
