@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,16 +18,17 @@ import aiosqlite
 from config import OutreachConfig, load_campaign
 from core import limits
 from core.connect import LoginCheck
-from core.specs import CampaignSpec, Rules
+from core.specs import CampaignSpec, EspSpec, Rules
 from engine.alerts import AlertOutbox
 from engine.answers import Answers
 from engine.clock import Clock
 from engine.connect_check import TIMEOUT, check_logins
 from engine.context import AppContext
 from engine.control import ControlService
+from engine.esp_events import EspService
 from engine.events import InboxService
 from engine.health import HealthService
-from engine.ports import DatabaseBackups, LeadStore, MailboxReader, MailSender
+from engine.ports import DatabaseBackups, EspFeed, LeadStore, MailboxReader, MailSender
 from engine.sending import SendingEngine
 from engine.unsubscribe import UnsubscribeService
 from mail.imap import ImapReader
@@ -38,6 +39,10 @@ from storage.lead_store import open_lead_store
 from storage.stores import Stores
 
 log = logging.getLogger("outreach")
+
+# The event-API client of each [[esp]] kind: kind -> a feed built from its spec. An ESP whose
+# kind has none here is neither polled nor tried by `check --connect` ("not checked").
+ESP_ADAPTERS: dict[str, Callable[[EspSpec], EspFeed]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,7 @@ class Service:
     health: HealthService
     engine: SendingEngine
     inbox: InboxService
+    esp: EspService
     answers: Answers
     control: ControlService
     unsubscribe: UnsubscribeService
@@ -119,9 +125,14 @@ async def build_service(
     chats: list[int],
     sender: MailSender | None = None,
     reader: MailboxReader | None = None,
+    feeds: Sequence[EspFeed] | None = None,
     rng: random.Random | None = None,
 ) -> Service:
-    """Every service over one database; connections close when `stack` unwinds."""
+    """Every service over one database; connections close when `stack` unwinds.
+
+    `sender`, `reader` and `feeds` stand in for the real adapters (tests, the demo); the
+    ones built here are closed here.
+    """
     rules = config.rules()
     stores = await open_stores(stack, db_path, rules, clock)
     if sender is None:
@@ -132,6 +143,10 @@ async def build_service(
         imap = ImapReader()
         stack.push_async_callback(imap.close)
         reader = imap
+    if feeds is None:
+        feeds = esp_feeds(rules.esps)
+        for feed in feeds:
+            stack.push_async_callback(feed.close)
     alerts = AlertOutbox(stores.alerts, clock, chats, rules.alert_quiet)
     health = HealthService(stores.health, stores.events, clock, rules, alerts)
     secret = await stores.config.secret("unsubscribe") if rules.unsubscribe_url else None
@@ -160,6 +175,14 @@ async def build_service(
             alerts=alerts,
             health=health,
         ),  # fmt: skip
+        esp=EspService(
+            feeds=feeds,
+            store=stores.esp,
+            clock=clock,
+            rules=rules,
+            alerts=alerts,
+            health=health,
+        ),  # fmt: skip
         answers=Answers(
             store=stores.sending,
             sender=sender,
@@ -178,25 +201,49 @@ async def build_service(
     )
 
 
+def esp_feeds(specs: Sequence[EspSpec]) -> list[EspFeed]:
+    """A feed for each ESP whose kind has an adapter (ESP_ADAPTERS); the others are logged."""
+    feeds: list[EspFeed] = []
+    for spec in specs:
+        make = ESP_ADAPTERS.get(spec.kind)
+        if make is None:
+            log.warning("ESP %s: no %s client yet; its events are not read", spec.name, spec.kind)
+            continue
+        feeds.append(make(spec))
+    return feeds
+
+
+def esp_secrets(specs: Sequence[EspSpec]) -> list[str]:
+    """Every ESP secret of the config, masked wherever a provider's reply is shown."""
+    return [secret for spec in specs for secret in spec.secrets]
+
+
 async def check_connections(
     config: OutreachConfig, *, seconds: float = TIMEOUT
 ) -> list[LoginCheck]:
-    """`check --connect`: log in to every mailbox's SMTP and IMAP (sending nothing), in parallel."""
+    """`check --connect`: log in to every mailbox's SMTP and IMAP and make one authenticated
+    call to each ESP with a client (sending nothing), in parallel."""
+    rules = config.rules()
     smtp = SmtpSender(timeout=seconds)
     imap = ImapReader(timeout=seconds)
+    feeds = esp_feeds(rules.esps)
     try:
         return await check_logins(
-            config.rules().mailboxes,
-            [esp.name for esp in config.esp],
+            rules.mailboxes,
+            [esp.name for esp in rules.esps],
             smtp=smtp,
             imap=imap,
             seconds=seconds,
+            feeds={feed.name: feed for feed in feeds},
+            esp_secrets=esp_secrets(rules.esps),
         )
     finally:
         # probe() pools nothing today; closing keeps a check from leaving a session open
         # should it ever do so.
         await smtp.close()
         await imap.close()
+        for feed in feeds:
+            await feed.close()
 
 
 def smtp_sender(*, timeout: float, local_hostname: str) -> SmtpSender:

@@ -32,6 +32,7 @@ def summary_lines(config: OutreachConfig, today: date, source: str) -> list[str]
     lines.append(f"Campaigns: {len(config.campaigns)}")
     lines += [f"  {_campaign_line(campaign)}" for campaign in config.campaigns]
     lines.append(f"Seeds: {len(config.seeds)}    ESPs: {len(config.esp)}")
+    lines += [f"  {line}" for line in _esp_lines(config)]
     if config.unsubscribe is not None:
         unsubscribe = config.unsubscribe
         lines.append(f"Unsubscribe: {unsubscribe.base_url} (served on {unsubscribe.listen})")
@@ -60,6 +61,15 @@ def _domain_lines(config: OutreachConfig, capacity: Capacity) -> list[str]:
             f"  {domain.name:<{width}}  {cap:<8}  {domain.mailboxes:>3} mailbox(es)  "
             f"today {domain.capacity:>4}{via}"
         )
+    return lines
+
+
+def _esp_lines(config: OutreachConfig) -> list[str]:
+    """Each ESP and the domains that name it (its events are matched to their mail)."""
+    lines = []
+    for esp in config.rules().esps:
+        used = ", ".join(esp.domains) if esp.domains else "no domain names it (events from any)"
+        lines.append(f"esp {esp.name} ({esp.kind}, every {esp.poll_seconds}s): {used}")
     return lines
 
 

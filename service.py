@@ -6,12 +6,13 @@ import asyncio
 import logging
 import signal
 from contextlib import AsyncExitStack, suppress
+from functools import partial
 
-from bootstrap import build_service
+from bootstrap import Service, build_service
 from config import OutreachConfig, Settings
 from engine.alerts import AlertTransport, LogTransport
 from engine.clock import SystemClock
-from scheduler.jobs import Every, build_scheduler
+from scheduler.jobs import Every, Job, build_scheduler
 from web.unsubscribe import build_app, serve
 
 log = logging.getLogger("outreach")
@@ -33,6 +34,25 @@ async def _finish_bot(task: asyncio.Task[None], stop: asyncio.Event) -> None:
         log.exception("the bot ended with an error")
 
 
+def _jobs(service: Service, config: OutreachConfig, deliver_alerts: Job) -> list[Every]:
+    """What the scheduler runs, and how often."""
+    engine, health, rules = service.engine, service.health, service.rules
+    jobs = [
+        Every("send_tick", config.sending.tick_seconds, engine.tick),
+        Every("maintenance", MAINTENANCE_SECONDS, health.maintain),
+        Every("health", HEALTH_SECONDS, health.evaluate),
+        # Alerts mostly come from ticks: look for them at least as often as ticks run.
+        Every("alerts", min(ALERT_SECONDS, config.sending.tick_seconds), deliver_alerts),
+    ]
+    if any(mailbox.inbox is not None for mailbox in rules.mailboxes):
+        jobs.append(Every("inbox", rules.inbox.poll_seconds, service.inbox.poll))
+    # Each ESP on its own schedule: a slow or failing provider holds up no other.
+    for name in service.esp.feeds:
+        poll = partial(service.esp.poll_feed, name)
+        jobs.append(Every(f"esp:{name}", service.esp.poll_seconds(name), poll))
+    return jobs
+
+
 async def run_service(settings: Settings, config: OutreachConfig) -> None:
     """Run until SIGINT/SIGTERM: sending ticks, upkeep, health, alerts, unsubscribe endpoint."""
     clock = SystemClock()
@@ -45,7 +65,7 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
         service = await build_service(
             stack, db_path=settings.database_path, config=config, clock=clock, chats=chats
         )
-        alerts, health, engine = service.alerts, service.health, service.engine
+        alerts, engine = service.alerts, service.engine
         lost = await engine.recover()
         if lost:
             log.warning("%d send(s) were interrupted by the last stop; marked unknown", lost)
@@ -79,16 +99,7 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             with suppress(asyncio.CancelledError):
                 await asyncio.shield(task)
 
-        jobs = [
-            Every("send_tick", config.sending.tick_seconds, engine.tick),
-            Every("maintenance", MAINTENANCE_SECONDS, health.maintain),
-            Every("health", HEALTH_SECONDS, health.evaluate),
-            # Alerts mostly come from ticks: look for them at least as often as ticks run.
-            Every("alerts", min(ALERT_SECONDS, config.sending.tick_seconds), deliver_alerts),
-        ]
-        if any(mailbox.inbox is not None for mailbox in service.rules.mailboxes):
-            jobs.append(Every("inbox", service.rules.inbox.poll_seconds, service.inbox.poll))
-        scheduler = build_scheduler(jobs)
+        scheduler = build_scheduler(_jobs(service, config, deliver_alerts))
         scheduler.start()
         log.info(
             "running %s: %d mailboxes, tick every %ss",
@@ -107,5 +118,7 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             await engine.tick_idle()
             with suppress(TimeoutError):
                 await asyncio.wait_for(service.inbox.idle(), BOT_STOP_SECONDS)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(service.esp.idle(), BOT_STOP_SECONDS)
             if deliveries:
                 await asyncio.wait(deliveries, timeout=BOT_STOP_SECONDS)

@@ -213,6 +213,7 @@ class Delivered:
     reply: str
     lead_id: int | None
     next_due_at: datetime | None  # when the lead's next step is due; None after the last one
+    provider_id: str | None = None  # the relay's id of the message, from its 250 reply
 
 
 @dataclass(frozen=True, slots=True)

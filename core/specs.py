@@ -148,6 +148,12 @@ class EspSpec:
     secret_access_key: str = field(default="", repr=False)
     endpoint_url: str | None = None  # ses: a local fake, or a VPC endpoint
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The keys set for it: masked wherever a provider's reply or an error is shown."""
+        keys = (self.api_key, self.server_token, self.access_key_id, self.secret_access_key)
+        return tuple(key for key in keys if key)
+
 
 @dataclass(frozen=True, slots=True)
 class Rules:

@@ -16,6 +16,7 @@ from core import limits, outcomes, templates
 from core.compose import BrokenTemplate, Sender, Unsubscribe, compose_answer
 from core.message import OutgoingMessage
 from core.models import MailboxView, OutcomeKind, SendState
+from core.provider_ids import provider_message_id
 from core.records import (
     AnswerContext,
     Delivered,
@@ -150,7 +151,16 @@ class Answers:
             if outcome.kind is OutcomeKind.SENT:
                 # lead_id None: the lead stays as it is (the answer is outside the sequence).
                 await ledger.write(
-                    Delivered(result.send_id, at, outcome.code, outcome.summary, None, None), None
+                    Delivered(
+                        result.send_id,
+                        at,
+                        outcome.code,
+                        outcome.summary,
+                        None,
+                        None,
+                        provider_message_id(outcome.text),
+                    ),
+                    None,
                 )
                 await ledger.close()
                 return Answered(True)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 
 from core.connect import LoginCheck, LoginResult, Verdict, scrub
 from core.specs import ImapAccount, MailboxSpec, MailServer, SmtpAccount
-from engine.ports import LoginProbe
+from engine.ports import EspFeed, LoginProbe
 
 TIMEOUT = 10.0  # seconds for one whole login, connect to QUIT
-NO_ESP_CLIENT = "no ESP client yet"
+NO_ESP_CLIENT = "no ESP client yet"  # no adapter for its kind is registered
 
 
 async def check_logins(
@@ -20,22 +20,36 @@ async def check_logins(
     smtp: LoginProbe[SmtpAccount],
     imap: LoginProbe[ImapAccount],
     seconds: float = TIMEOUT,
+    feeds: Mapping[str, EspFeed] | None = None,
+    esp_secrets: Sequence[str] = (),
 ) -> list[LoginCheck]:
     """One verdict per mailbox's SMTP, per IMAP where set, and per ESP, in config order.
 
-    `seconds` bounds each login, connect to QUIT; they all run at once.
+    `seconds` bounds each login, connect to QUIT; they all run at once. An ESP is tried
+    through its feed's probe() (one authenticated call) when `feeds` has one for it, else
+    it stays "not checked"; none of `esp_secrets` shows in its detail.
     """
 
-    async def attempt(server: MailServer, probe: Awaitable[LoginResult]) -> LoginResult:
+    async def bounded(probe: Awaitable[LoginResult]) -> LoginResult:
         try:
             async with asyncio.timeout(seconds):
-                result = await probe
+                return await probe
         except TimeoutError:
             # The adapters time out each step; this bounds the whole login, so a server that
             # answers every step just in time cannot hold the check for several timeouts.
-            result = LoginResult(Verdict.UNREACHABLE, f"no answer within {seconds:g} s")
+            return LoginResult(Verdict.UNREACHABLE, f"no answer within {seconds:g} s")
+
+    async def attempt(server: MailServer, probe: Awaitable[LoginResult]) -> LoginResult:
+        result = await bounded(probe)
         # A reply that echoes what it was sent must not put the password on the screen.
         return LoginResult(result.verdict, scrub(result.detail, server.password))
+
+    async def attempt_esp(feed: EspFeed) -> LoginResult:
+        result = await bounded(feed.probe())
+        detail = result.detail
+        for secret in esp_secrets:
+            detail = scrub(detail, secret)
+        return LoginResult(result.verdict, detail)
 
     jobs: list[tuple[str, str, Awaitable[LoginResult]]] = []
     for mailbox in mailboxes:
@@ -43,12 +57,17 @@ async def check_logins(
         inbox = mailbox.inbox
         if inbox is not None:
             jobs.append(("imap", mailbox.address, attempt(inbox.server, imap.probe(inbox))))
+    for name in esps:
+        feed = (feeds or {}).get(name)
+        if feed is not None:
+            jobs.append(("esp", name, attempt_esp(feed)))
     results = await asyncio.gather(*(job for _, _, job in jobs))
     checks = [
         LoginCheck(account, protocol, result)
         for (protocol, account, _), result in zip(jobs, results, strict=True)
     ]
-    checks += [
-        LoginCheck(name, "esp", LoginResult(Verdict.NOT_CHECKED, NO_ESP_CLIENT)) for name in esps
-    ]
-    return checks
+    # The ESPs after the mailboxes, in config order, the unchecked among them.
+    tried = {check.account: check for check in checks if check.protocol == "esp"}
+    mail = [check for check in checks if check.protocol != "esp"]
+    untried = LoginResult(Verdict.NOT_CHECKED, NO_ESP_CLIENT)
+    return mail + [tried.get(name, LoginCheck(name, "esp", untried)) for name in esps]

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 from core.backup import BackupCopy
 from core.connect import LoginResult
-from core.esp import EspPage
+from core.esp import EspEvent, EspPage
 from core.message import OutgoingMessage
 from core.models import CampaignState, DomainState, MailboxState, Outcome, RateCounts, Snapshot
 from core.records import (
@@ -210,6 +210,33 @@ class InboxStore(Protocol):
         verdicts: Verdicts | None = None,
     ) -> list[Applied]:
         """Apply a folder's new mails, the verdicts they call for and the cursor, one commit."""
+        ...
+
+
+class EspStore(Protocol):
+    """What polling ESPs needs: each feed's cursor, our sends, and one commit per page."""
+
+    async def cursor(self, source: str) -> str | None:
+        """Where a feed reads on; None before its first page."""
+        ...
+
+    async def sends_for(
+        self, events: Sequence[EspEvent], domains: Sequence[str]
+    ) -> dict[str, SentRef]:
+        """event id -> our send it is about (provider id, else Message-ID, else recipient on
+        one of `domains`, any when empty)."""
+        ...
+
+    async def ingest(
+        self,
+        batch: Sequence[Effects],
+        source: str,
+        cursor: str,
+        *,
+        now: datetime,
+        verdicts: Verdicts | None = None,
+    ) -> list[Applied]:
+        """Apply a page's events, the verdicts they call for and the cursor, one commit."""
         ...
 
 

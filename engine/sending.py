@@ -32,6 +32,7 @@ from core.models import (
     SendState,
     Snapshot,
 )
+from core.provider_ids import provider_message_id
 from core.records import (
     Delivered,
     Effects,
@@ -392,7 +393,10 @@ class SendingEngine:
         if decision.send_state is SendState.SENT:
             report.sent += 1
             due = None if job.next_wait_days is None else now + timedelta(days=job.next_wait_days)
-            done = Delivered(job.send_id, now, outcome.code, outcome.summary, job.plan.lead_id, due)
+            done = Delivered(
+                job.send_id, now, outcome.code, outcome.summary, job.plan.lead_id, due,
+                provider_message_id(outcome.text),
+            )  # fmt: skip
             return done, False
         if decision.send_state is SendState.RETRY:
             report.retried += 1

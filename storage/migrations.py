@@ -278,4 +278,11 @@ CREATE INDEX events_send ON events (send_id) WHERE send_id IS NOT NULL;
 CREATE INDEX events_email ON events (lower(email));
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# An ESP's events name a message by the provider's own id, which its relay's 250 reply gave
+# (SPEC 8, ESP part): stored with the send, looked up by it for each page of events.
+_V7 = """
+ALTER TABLE sends ADD COLUMN provider_id TEXT;
+CREATE INDEX sends_provider ON sends (provider_id) WHERE provider_id IS NOT NULL;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)

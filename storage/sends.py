@@ -112,7 +112,7 @@ _RETRY_LEAD = """
 """
 _SENT = (
     "UPDATE sends SET state = 'sent', sent_at = ?, smtp_code = ?, smtp_reply = ?, "
-    "updated_at = ? WHERE id = ?"
+    "provider_id = ?, updated_at = ? WHERE id = ?"
 )
 # A reply or bounce may have closed the lead meanwhile: only an active lead moves on.
 _LEAD_MOVES_ON = (
@@ -144,7 +144,8 @@ async def record_sends(
 
 def _record_sent(db: sqlite3.Connection, delivered: Sequence[Delivered]) -> None:
     db.executemany(
-        _SENT, [(to_ms(d.at), d.code, d.reply, to_ms(d.at), d.send_id) for d in delivered]
+        _SENT,
+        [(to_ms(d.at), d.code, d.reply, d.provider_id, to_ms(d.at), d.send_id) for d in delivered],
     )
     db.executemany(
         _LEAD_MOVES_ON,

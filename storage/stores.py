@@ -9,6 +9,7 @@ from storage.alerts import AlertStore
 from storage.config_store import ConfigStore
 from storage.control import ControlStore
 from storage.db import Database
+from storage.esp import EspStore
 from storage.events import EventStore
 from storage.health import HealthStore
 from storage.inbox import InboxStore
@@ -29,6 +30,7 @@ class Stores:
     control: ControlStore
     reports: ReportStore
     inbox: InboxStore
+    esp: EspStore
 
     @classmethod
     def on(cls, db: Database) -> Stores:
@@ -43,6 +45,7 @@ class Stores:
             control=ControlStore(db),
             reports=ReportStore(db),
             inbox=InboxStore(db),
+            esp=EspStore(db),
         )
 
     @classmethod

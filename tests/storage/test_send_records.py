@@ -96,3 +96,20 @@ async def test_a_closed_lead_stays_closed(stores: Stores, conn: aiosqlite.Connec
     await stores.sending.record_sends(delivered=[done], starting=[], now=T0)
     assert await rows(conn, "SELECT state, next_due_at FROM leads") == [("replied", None)]
     assert await rows(conn, "SELECT state FROM sends") == [("sent",)]
+
+
+async def test_the_relays_message_id_is_stored_with_the_send(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    (a, lead_a), (b, lead_b) = await reserved(stores, conn, 2)
+    await stores.sending.record_sends(delivered=[], starting=[a, b], now=T0)
+    reply = "Ok 0100018c-ses-000000"
+    delivered = [
+        Delivered(a, T0, 250, reply, lead_a, None, "0100018c-ses-000000"),
+        Delivered(b, T0, 250, "250 2.0.0 ok", lead_b, None),  # a relay that names no id
+    ]
+    await stores.sending.record_sends(delivered=delivered, starting=[], now=T0)
+    assert await rows(conn, "SELECT id, provider_id FROM sends ORDER BY id") == [
+        (a, "0100018c-ses-000000"),
+        (b, None),
+    ]

@@ -1,0 +1,51 @@
+"""What every polled source shares: its stored cursor, and one commit of a batch with it.
+
+The IMAP folders (storage/inbox.py) and the ESP feeds (storage/esp.py) both apply a batch of
+effects, the health verdicts the new counts call for, and the source's new position in one
+transaction: a crash before the commit re-reads the batch, and the events' stable ids keep
+anything from counting twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from core.records import Applied, Effects, Verdicts
+from storage.db import Database, to_ms
+from storage.events import apply_effects
+from storage.health import window_counts
+
+
+async def read_cursor(db: Database, source: str) -> str | None:
+    """The stored position of a polled source, or None before its first commit."""
+    found = await db.fetch("SELECT value FROM cursors WHERE source = ?", (source,))
+    return str(found[0]["value"]) if found else None
+
+
+async def commit_batch(
+    db: Database,
+    batch: Sequence[Effects],
+    source: str,
+    cursor: str,
+    *,
+    now: datetime,
+    verdicts: Verdicts | None = None,
+) -> list[Applied]:
+    """Apply `batch`, the verdicts (window start, policy) if given, and move `source` to
+    `cursor`, in one transaction."""
+    async with db.writing() as conn:
+        applied = [await apply_effects(conn, effects) for effects in batch]
+        if verdicts is not None:
+            window_start, decide = verdicts
+            for effects in decide(await window_counts(conn, window_start, now)):
+                await apply_effects(conn, effects)
+        await conn.execute(
+            """
+            INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)
+            ON CONFLICT (source) DO UPDATE SET value = excluded.value,
+                updated_at = excluded.updated_at
+            """,
+            (source, cursor, to_ms(now)),
+        )
+        return applied

@@ -1,0 +1,143 @@
+"""The ESP port: matching a page's events to our sends, and a page committed with its cursor."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import aiosqlite
+import pytest
+
+from core.esp import EspEvent
+from core.esp_ingest import effects_of_event
+from core.models import EventKind
+from core.records import Delivered, Effects, Reserved, Suppression
+from storage.esp import LOOKBACK
+from storage.stores import Stores
+from tests.storage.helpers import T0, add_lead, campaign_req, sample, scalar
+
+SOURCE = "esp:mg"
+
+
+async def send(
+    stores: Stores,
+    conn: aiosqlite.Connection,
+    mailbox: str,
+    campaign: int,
+    email: str,
+    *,
+    at: timedelta = timedelta(0),
+    provider_id: str | None = None,
+) -> int:
+    """A step 1 sent from `mailbox` to a new lead `email` at T0 + `at`; its send id."""
+    boxes = {
+        row[0]: row[1] for row in await conn.execute_fetchall("SELECT address, id FROM mailboxes")
+    }
+    lead = await add_lead(conn, campaign, email)
+    reserved = await stores.sending.reserve(
+        campaign_req(boxes[mailbox], lead, campaign, message_id=f"<{lead}-{email}>", now=T0 + at)
+    )
+    assert isinstance(reserved, Reserved)
+    sid = reserved.send_id
+    await stores.sending.record_sends(delivered=[], starting=[sid], now=T0 + at)
+    done = Delivered(sid, T0 + at, 250, "Ok", lead, T0 + timedelta(days=3), provider_id)
+    await stores.sending.record_sends(delivered=[done], starting=[], now=T0 + at)
+    return sid
+
+
+def ev(event_id: str, email: str = "", **kw: object) -> EspEvent:
+    fields: dict[str, object] = {
+        "esp": "mg", "event_id": event_id, "kind": EventKind.DELIVERED, "email": email,
+        "occurred_at": T0 + timedelta(hours=1),
+    }  # fmt: skip
+    fields.update(kw)
+    return EspEvent(**fields)  # type: ignore[arg-type]
+
+
+async def test_events_find_their_send_by_provider_id_then_message_id_then_recipient(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    _, camps = await sample(stores, conn)
+    c1, c2 = camps["c1"], camps["c2"]
+    by_provider = await send(stores, conn, "a2@a.test", c1, "ann@x.test", provider_id="pm-1")
+    minutes = timedelta(minutes=10)
+    by_mid = await send(stores, conn, "a2@a.test", c1, "bob@x.test", at=minutes)
+    older = await send(stores, conn, "a2@a.test", c1, "cat@x.test", at=2 * minutes)
+    latest = await send(stores, conn, "a1@a.test", c2, "Cat@X.test", at=3 * minutes)
+    elsewhere = await send(stores, conn, "b1@b.test", c1, "dan@x.test")
+    bob_mid = str(await scalar(conn, "SELECT message_id FROM sends WHERE id = ?", (by_mid,)))
+    events = [
+        # The provider id wins over a Message-ID that names another send.
+        ev("e1", "ann@x.test", provider_message_id="pm-1", message_id=bob_mid.strip("<>")),
+        ev("e2", "zed@x.test", message_id=bob_mid.strip("<>")),  # our Message-ID, without <>
+        ev("e3", "cat@x.test"),  # by recipient, any letter case: the latest send to it
+        ev("e4", "dan@x.test"),  # sent from b.test only: not this ESP's domain
+        ev("e5", "nobody@x.test", provider_message_id="pm-x", message_id="nope@a.test"),
+    ]
+    found = await stores.esp.sends_for(events, ["a.test"])
+    assert {k: v.send_id for k, v in found.items()} == {
+        "e1": by_provider,
+        "e2": by_mid,
+        "e3": latest,
+    }
+    assert older != latest
+    ref = found["e3"]
+    assert (ref.mailbox, ref.email, ref.campaign, ref.step_no) == (
+        "a1@a.test",
+        "Cat@X.test",
+        "c2",
+        1,
+    )
+    # An ESP that lists no domain: the recipient matches whatever domain sent to it.
+    anywhere = await stores.esp.sends_for(events[3:4], [])
+    assert anywhere["e4"].send_id == elsewhere
+    assert await stores.esp.sends_for([], ["a.test"]) == {}
+    # An event long after the send (beyond any provider's retention) is not pinned on it.
+    late = ev("e6", "cat@x.test", occurred_at=T0 + LOOKBACK + timedelta(hours=2))
+    assert await stores.esp.sends_for([late], ["a.test"]) == {}
+    # Nor is one about mail sent after it happened.
+    early = ev("e7", "cat@x.test", occurred_at=T0 - timedelta(hours=1))
+    assert await stores.esp.sends_for([early], ["a.test"]) == {}
+
+
+async def test_a_page_commits_with_its_cursor_and_a_re_read_counts_nothing_twice(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    _, camps = await sample(stores, conn)
+    sid = await send(stores, conn, "a2@a.test", camps["c1"], "ann@x.test", provider_id="pm-1")
+    page = [ev("e1", "ann@x.test", provider_message_id="pm-1", kind=EventKind.COMPLAINT)]
+    refs = await stores.esp.sends_for(page, ["a.test"])
+    effects = effects_of_event(page[0], refs["e1"], now=T0)
+    assert isinstance(effects, Effects)
+    assert await stores.esp.cursor(SOURCE) is None
+
+    applied = await stores.esp.ingest([effects], SOURCE, "page-2", now=T0)
+    assert [a.applied for a in applied] == [True] and applied[0].suppressed
+    assert await stores.esp.cursor(SOURCE) == "page-2"
+    assert await scalar(conn, "SELECT state FROM leads WHERE email = 'ann@x.test'") == "complained"
+    assert await scalar(conn, "SELECT entry FROM suppression") == "ann@x.test"
+    assert await scalar(
+        conn, "SELECT source || ' ' || source_id || ' ' || send_id FROM events"
+    ) == (f"esp:mg e1 {sid}")
+
+    again = await stores.esp.ingest([effects], SOURCE, "page-3", now=T0)
+    assert [a.applied for a in again] == [False]
+    assert await scalar(conn, "SELECT count(*) FROM events") == 1
+    assert await stores.esp.cursor(SOURCE) == "page-3"
+
+
+async def test_a_failing_page_moves_neither_the_events_nor_the_cursor(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    _, camps = await sample(stores, conn)
+    await send(stores, conn, "a2@a.test", camps["c1"], "ann@x.test", provider_id="pm-1")
+    page = [ev("e1", "ann@x.test", provider_message_id="pm-1", kind=EventKind.BOUNCE_HARD)]
+    refs = await stores.esp.sends_for(page, ["a.test"])
+    effects = effects_of_event(page[0], refs["e1"], now=T0)
+    assert isinstance(effects, Effects)
+    await stores.esp.ingest([], SOURCE, "page-1", now=T0)
+    broken = Effects(suppress=Suppression("not an address", "x", SOURCE, T0))
+    with pytest.raises(ValueError, match="neither"):
+        await stores.esp.ingest([effects, broken], SOURCE, "page-2", now=T0)
+    assert await stores.esp.cursor(SOURCE) == "page-1"
+    assert await scalar(conn, "SELECT count(*) FROM events") == 0
+    assert await scalar(conn, "SELECT state FROM leads WHERE email = 'ann@x.test'") == "active"
