@@ -31,6 +31,10 @@ from engine.health import HealthService
 from engine.ports import DatabaseBackups, EspFeed, LeadStore, MailboxReader, MailSender
 from engine.sending import SendingEngine
 from engine.unsubscribe import UnsubscribeService
+from mail.esp.mailgun import MailgunFeed
+from mail.esp.postmark import PostmarkFeed
+from mail.esp.sendgrid import SendGridFeed
+from mail.esp.ses import SesFeed
 from mail.imap import ImapReader
 from mail.smtp import SmtpSender
 from storage.backup import SqliteBackups
@@ -42,7 +46,13 @@ log = logging.getLogger("outreach")
 
 # The event-API client of each [[esp]] kind: kind -> a feed built from its spec. An ESP whose
 # kind has none here is neither polled nor tried by `check --connect` ("not checked").
-ESP_ADAPTERS: dict[str, Callable[[EspSpec], EspFeed]] = {}
+# One adapter per provider kind (SPEC 8): each reads that provider's event API as an EspFeed.
+ESP_ADAPTERS: dict[str, Callable[[EspSpec], EspFeed]] = {
+    "mailgun": MailgunFeed,
+    "ses": SesFeed,
+    "sendgrid": SendGridFeed,
+    "postmark": PostmarkFeed,
+}
 
 
 @dataclass(frozen=True, slots=True)

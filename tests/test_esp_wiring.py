@@ -57,6 +57,7 @@ class Registry:
 def registry(monkeypatch: pytest.MonkeyPatch) -> Registry:
     made = Registry()
     monkeypatch.setitem(bootstrap.ESP_ADAPTERS, "mailgun", made)
+    monkeypatch.delitem(bootstrap.ESP_ADAPTERS, "ses")  # a kind without an adapter
     return made
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from tests.e2e.procs import MAIN, free_port
 from tests.fakes.dovecot import HOST, Dovecot, dovecot_available
+from tests.fakes.mailgun import FakeMailgun
 from tests.fakes.smtp_server import FakeSmtpServer
 
 GOOD = "good@brand-news.com"
@@ -19,6 +20,7 @@ GONE = "gone@brand-news.com"
 SMTP_PW = "smtp-Zq9-UNIQUE-pw"
 IMAP_PW = "imap-Zq9-UNIQUE-pw"
 BAD_PW = "bad-Zq9-UNIQUE-pw"
+ESP_KEY = "esp-Zq9-UNIQUE-key"
 
 
 def box(address: str, smtp_port: int, smtp_env: str, imap_port: int, imap_env: str) -> str:
@@ -30,12 +32,19 @@ def box(address: str, smtp_port: int, smtp_env: str, imap_port: int, imap_env: s
     )
 
 
-def config(smtp_port: int, imap_port: int, *, only_good: bool) -> str:
+def config(smtp_port: int, imap_port: int, mailgun: str, *, only_good: bool) -> str:
     text = (
         '[sending]\npostal_address = "Brand Ltd, 1 Main St"\n\n'
-        '[[esp]]\nname = "mailgun-main"\nkind = "mailgun"\napi_key = "env:ESP_KEY"\n\n'
-        '[[domains]]\nname = "brand-news.com"\n\n'
+        '[[esp]]\nname = "mailgun-main"\nkind = "mailgun"\napi_key = "env:ESP_KEY"\n'
+        f'base_url = "{mailgun}"\n\n'
+        '[[domains]]\nname = "brand-news.com"\nesp = "mailgun-main"\n\n'
     )
+    if not only_good:
+        text += (
+            '[[esp]]\nname = "mailgun-old"\nkind = "mailgun"\napi_key = "env:BAD_PW"\n'
+            f'base_url = "{mailgun}"\n\n'
+            '[[domains]]\nname = "old-brand.com"\nesp = "mailgun-old"\n\n'
+        )
     text += box(GOOD, smtp_port, "SMTP_PW", imap_port, "IMAP_PW")
     if not only_good:
         closed = free_port()
@@ -55,7 +64,7 @@ async def check_connect(tmp: Path, text: str) -> tuple[int, str]:
         "SMTP_PW": SMTP_PW,
         "IMAP_PW": IMAP_PW,
         "BAD_PW": BAD_PW,
-        "ESP_KEY": "esp-Zq9-UNIQUE-key",
+        "ESP_KEY": ESP_KEY,
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(MAIN), "check", "--connect",
@@ -73,8 +82,9 @@ async def test_check_connect_reports_each_login_and_exits_1_on_a_failure(tmp_pat
     async with (
         FakeSmtpServer(username=GOOD, password=SMTP_PW) as smtp,
         Dovecot(tmp_path / "dovecot", users) as dovecot,
+        FakeMailgun(ESP_KEY) as mailgun,
     ):
-        mixed = config(smtp.port, dovecot.port, only_good=False)
+        mixed = config(smtp.port, dovecot.port, mailgun.url, only_good=False)
         status, out = await check_connect(tmp_path, mixed)
         rows = {
             tuple(line.split()[:3])
@@ -89,17 +99,18 @@ async def test_check_connect_reports_each_login_and_exits_1_on_a_failure(tmp_pat
             (WRONG, "imap", "refused:"),
             (GONE, "smtp", "unreachable:"),
             (GONE, "imap", "unreachable:"),
-            ("mailgun-main", "esp", "not"),
+            ("mailgun-main", "esp", "ok"),
+            ("mailgun-old", "esp", "refused:"),
         } == rows, out
         assert "535 5.7.8 Username and Password not accepted" in out  # the server's own reply
         assert "AUTHENTICATIONFAILED" in out
-        assert "not checked: no ESP client yet" in out
-        assert "FAILED: 4 of 6 login(s) refused or unreachable" in out
+        assert "FAILED: 5 of 8 login(s) refused or unreachable" in out
         assert "Traceback" not in out
-        for secret in (SMTP_PW, IMAP_PW, BAD_PW, "esp-Zq9-UNIQUE-key"):
+        for secret in (SMTP_PW, IMAP_PW, BAD_PW, ESP_KEY):
             assert secret not in out
         assert smtp.messages == []  # nothing was sent
 
-        status, out = await check_connect(tmp_path, config(smtp.port, dovecot.port, only_good=True))
+        good = config(smtp.port, dovecot.port, mailgun.url, only_good=True)
+        status, out = await check_connect(tmp_path, good)
         assert status == 0, out
-        assert "All 2 login(s) ok" in out
+        assert "All 3 login(s) ok" in out
