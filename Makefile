@@ -1,14 +1,34 @@
 # Every target creates the venv and installs the pinned deps when missing.
-PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest dovecot-deps bench bench-deps bench-compare run check clean
+# The venv's Python: the newest python3 >= 3.11 on PATH (python3.13, 3.12, 3.11, then python3),
+# or the one given as PYTHON=... (PY=... still works). A name that is on PATH but does not run
+# (a pyenv shim of a version not selected) or is too old is passed over.
+PY_OK := import sys; sys.exit(sys.version_info < (3, 11))
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(or $(PY),$(shell for p in python3.13 python3.12 python3.11 python3; do \
+	$$p -c '$(PY_OK)' >/dev/null 2>&1 && { echo $$p; break; }; done))
+endif
+NEED_PYTHON = \
+	if [ -z "$(PYTHON)" ]; then \
+		echo "no Python >= 3.11 on PATH (tried python3.13, python3.12, python3.11, python3):"; \
+		echo "install one (Debian/Ubuntu: apt-get install python3 python3-venv) or run make PYTHON=/path/to/python3.x"; \
+		exit 1; \
+	fi; \
+	$(PYTHON) -c '$(PY_OK)' >/dev/null 2>&1 || { \
+		echo "$(PYTHON) is not a working Python >= 3.11: run make PYTHON=/path/to/python3.x"; exit 1; }
+
+.PHONY: demo test lint typecheck pytest dovecot-deps bench bench-deps bench-compare run check clean python
+
+# Which Python the venv is (or would be) made with.
+python:
+	@$(NEED_PYTHON); echo "$(PYTHON) ($$($(PYTHON) --version 2>&1))"
 
 $(STAMP): requirements.txt requirements-dev.txt
-	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH (or run: make PY=python3 ...)"; exit 1; }
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@$(NEED_PYTHON)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)

@@ -41,6 +41,7 @@ from engine.connect_check import TIMEOUT as CONNECT_TIMEOUT
 from engine.importer import import_leads
 from engine.lead_files import LeadImportError
 from engine.status import gather_status
+from logs import configure_logging
 from service import run_service
 
 Command = Callable[[argparse.Namespace], int]
@@ -79,23 +80,13 @@ def _load(args: argparse.Namespace) -> tuple[Settings, OutreachConfig] | None:
     return settings, config
 
 
-def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # aiosmtplib/aiohttp chatter at DEBUG could carry protocol lines; keep them at WARNING.
-    for noisy in ("aiosmtplib", "aiohttp.access", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the service: sending, upkeep, health, alerts (and the bot with BOT_TOKEN)."""
     loaded = _load(args)
     if loaded is None:
         return 1
     settings, config = loaded
-    _logging(settings)
+    configure_logging(settings.log_level, settings.log_format)
     asyncio.run(run_service(settings, config))
     return 0
 

@@ -23,7 +23,7 @@ PACKAGES = (
     "config",
     "bench",
 )
-SCRIPTS = ("config.py", "bootstrap.py", "service.py", "main.py", "check.py")
+SCRIPTS = ("config.py", "bootstrap.py", "service.py", "main.py", "check.py", "logs.py")
 
 # The I/O libraries a pure, synchronous core must not reach for (jinja2 and the like are fine).
 IO_LIBRARIES = (

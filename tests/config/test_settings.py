@@ -61,3 +61,17 @@ def test_environ_with_dotenv_lets_the_environment_win(tmp_path: Path) -> None:
     env_file.write_text("A=from-file\nB=from-file\n", encoding="utf-8")
     assert environ_with_dotenv(env_file, {"B": "from-env"}) == {"A": "from-file", "B": "from-env"}
     assert environ_with_dotenv(tmp_path / "missing", {"C": "c"}) == {"C": "c"}
+
+
+def test_log_format_is_text_by_default_and_json_on_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    monkeypatch.delenv("LOG_FORMAT", raising=False)
+    assert load_settings(env_file=None).log_format == "text"
+    monkeypatch.setenv("LOG_FORMAT", " JSON ")
+    assert load_settings(env_file=None).log_format == "json"
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None)
+    assert caught.value.errors == ["LOG_FORMAT: unknown format 'xml'; use text or json"]

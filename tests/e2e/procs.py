@@ -38,6 +38,7 @@ def base_env(tmp: Path, **extra: str) -> dict[str, str]:
             "OUTREACH_CONFIG": str(tmp / "outreach.toml"),
             "DATABASE_PATH": str(tmp / "data" / "outreach.db"),
             "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "text",  # the tests read text lines, whatever the caller's shell says
             "PYTHONUNBUFFERED": "1",
             # The test CA of start_smtp; OpenSSL's default verify paths read it.
             "SSL_CERT_FILE": str(tmp / CA_FILE),
