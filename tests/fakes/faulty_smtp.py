@@ -82,6 +82,11 @@ class _FaultySession(_Session):
             return
         await super().smtp_STARTTLS(arg)
 
+    def connection_lost(self, error: Exception | None) -> None:
+        if isinstance(self.owner, FaultySmtpServer) and self.session is not None:
+            self.owner.unapplied(self.session)
+        super().connection_lost(error)
+
 
 @dataclass
 class FaultySmtpServer(FakeSmtpServer):
@@ -91,18 +96,22 @@ class FaultySmtpServer(FakeSmtpServer):
     seed: int = 0
     slow_under: float = 0.05  # seconds, well under any client timeout
     slow_over: float = 60.0  # seconds, far over any client timeout the tests use
+    every_kind: bool = False  # the first draws give each kind with a share once, in turn
 
     faults: Counter[Fault] = field(default_factory=Counter, init=False)
     transactions: int = field(default=0, init=False)
     accepted: list[Accepted] = field(default_factory=list, init=False)
     _rng: random.Random = field(init=False)
-    _drawn: dict[int, Fault | None] = field(default_factory=dict, init=False)
+    _drawn: dict[int, Fault] = field(default_factory=dict, init=False)  # not applied yet
+    _owed: list[Fault] = field(default_factory=list, init=False)  # every_kind's still to give
 
     def __post_init__(self) -> None:
         per_transaction = sum(s for f, s in self.shares.items() if f is not Fault.TLS_FAIL)
         if per_transaction > 1 or any(s < 0 for s in self.shares.values()):
             raise ValueError(f"shares must be >= 0 and sum to at most 1: {self.shares}")
         self._rng = random.Random(self.seed)
+        if self.every_kind:
+            self._owed = [f for f in Fault if f is not Fault.TLS_FAIL and self.shares.get(f)]
 
     @property
     def session_type(self) -> type[_Session]:
@@ -116,12 +125,26 @@ class FaultySmtpServer(FakeSmtpServer):
 
     def draw_tls_failure(self) -> bool:
         """Whether this STARTTLS fails (tallied when it does)."""
-        failed = self._rng.random() < self.shares.get(Fault.TLS_FAIL, 0.0)
+        share = self.shares.get(Fault.TLS_FAIL, 0.0)
+        owed = self.every_kind and share > 0 and not self.faults[Fault.TLS_FAIL]
+        failed = owed or self._rng.random() < share
         if failed:
             self.faults[Fault.TLS_FAIL] += 1
         return failed
 
+    def unapplied(self, session: Session) -> None:
+        """The session's drawn fault never came to act (the client stopped first): forget it.
+
+        Under every_kind a kind not yet applied is owed again.
+        """
+        fault = self._drawn.pop(id(session), None)
+        owed = fault is not None and self.every_kind and not self.faults[fault]
+        if owed and fault is not None and fault not in self._owed:
+            self._owed.insert(0, fault)
+
     def _draw(self) -> Fault | None:
+        if self._owed:
+            return self._owed.pop(0)
         roll = self._rng.random()
         for fault in Fault:
             if fault is Fault.TLS_FAIL:
@@ -136,6 +159,7 @@ class FaultySmtpServer(FakeSmtpServer):
         fault = self._drawn.get(id(session))
         if fault is None or fault not in candidates:
             return None
+        del self._drawn[id(session)]
         self.faults[fault] += 1
         return fault
 
@@ -154,7 +178,10 @@ class FaultySmtpServer(FakeSmtpServer):
         if not reply.startswith("250"):
             return reply
         self.transactions += 1
-        self._drawn[id(session)] = self._draw()
+        self.unapplied(session)  # an earlier transaction on this connection ended early
+        fault = self._draw()
+        if fault is not None:
+            self._drawn[id(session)] = fault
         if self._apply(session, Fault.TEMP_MAIL):
             envelope.mail_from = None
             return _REPLIES[Fault.TEMP_MAIL]
@@ -183,7 +210,6 @@ class FaultySmtpServer(FakeSmtpServer):
         fault = self._apply(
             session, Fault.TEMP_DATA, Fault.SPAM_BLOCK, Fault.TOO_BIG, *REPLY_LOST, Fault.SLOW_UNDER
         )
-        self._drawn.pop(id(session), None)
         if fault in _REPLIES:
             return _REPLIES[fault]
         if fault is Fault.SLOW_UNDER:
