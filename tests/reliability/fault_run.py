@@ -47,7 +47,6 @@ from config import (
 )
 from core import limits
 from engine.clock import ManualClock
-from mail.smtp import SmtpSender
 from tests.fakes.faulty_smtp import REPLY_LOST, Accepted, Fault, FaultySmtpServer
 from tests.fakes.smtp_server import make_test_ca
 
@@ -203,8 +202,9 @@ async def fault_run(workdir: Path, run: FaultRun) -> Figures:
         )  # fmt: skip
         await stack.enter_async_context(server)
         config = run_config(run, server.port)
-        sender = SmtpSender(
-            timeout=run.timeout, tls_context=ca.client_context, local_hostname="faults.test"
+        # From the composition root, as the benches take it (bench_faults runs this module).
+        sender = bootstrap.smtp_sender(
+            timeout=run.timeout, local_hostname="faults.test", tls_context=ca.client_context
         )
         stack.push_async_callback(sender.close)
         service = await bootstrap.build_service(
