@@ -215,18 +215,24 @@ async def fault_run(workdir: Path, run: FaultRun) -> Figures:
         ticks_per_hour = max(1, timedelta(hours=1) // run.tick)
         deadline = T0 + timedelta(days=run.max_days)
         ticks = 0
+        settled = False
         while clock.now() < deadline:
             if ticks % ticks_per_hour == 0:
                 await service.health.maintain()
                 await service.health.evaluate()
-                if _open_leads(db_path) == 0:
+                settled = _open_leads(db_path) == 0
+                if settled:
                     break
             await service.engine.tick()
             ticks += 1
             clock.advance(run.tick)
         sim_days = (clock.now() - T0) / timedelta(days=1)
     seconds = time.perf_counter() - started
-    return _books(db_path, run, config, server, sim_days, seconds)
+    figures = _books(db_path, run, config, server, sim_days, seconds)
+    if not settled:
+        # Leads still queued or active when the days ran out: say so beside the leads listed.
+        figures.leads_lost.insert(0, f"the run did not settle within {run.max_days} days")
+    return figures
 
 
 def _insert_leads(db_path: Path, count: int, now: datetime) -> None:
