@@ -154,8 +154,8 @@ def section(run: FaultRun, figures: Figures, load: tuple[float, float], kills: s
 {kills}
 
 kill -9 in `make test`: tests/reliability/test_kill9.py kills `main.py import` of a large CSV
-(in staging, then in the SQL steps) and the service mid-ingestion of a 1,800-mail IMAP backlog
-(three times); tests/e2e/test_crash_safety.py kills the service ten times while it sends; each
+(in staging, then in the SQL steps) and the service mid-ingestion of a 1,350-mail IMAP backlog
+(twice); tests/e2e/test_crash_safety.py kills the service ten times while it sends; each
 is followed by `PRAGMA integrity_check` and a check that nothing was lost or doubled.
 """
 
