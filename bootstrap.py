@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -256,9 +257,14 @@ async def check_connections(
             await feed.close()
 
 
-def smtp_sender(*, timeout: float, local_hostname: str) -> SmtpSender:
-    """An SMTP sender with a fixed EHLO name and timeout (the demo's and the benchmarks')."""
-    return SmtpSender(timeout=timeout, local_hostname=local_hostname)
+def smtp_sender(
+    *, timeout: float, local_hostname: str, tls_context: ssl.SSLContext | None = None
+) -> SmtpSender:
+    """An SMTP sender with a fixed EHLO name and timeout (the demo's and the benchmarks').
+
+    `tls_context`: whom STARTTLS and TLS trust (None: the system's store), e.g. a test CA.
+    """
+    return SmtpSender(timeout=timeout, local_hostname=local_hostname, tls_context=tls_context)
 
 
 @asynccontextmanager

@@ -118,6 +118,16 @@ def db_rows(tmp: Path, sql: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
+def integrity(tmp: Path) -> list[tuple[object, ...]]:
+    """PRAGMA integrity_check on the service's database in `tmp`, opened as a restart opens it."""
+    # Read-write: a killed writer's WAL or journal is recovered first, as the next start would.
+    conn = sqlite3.connect(tmp / "data" / "outreach.db", timeout=30)
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchall()
+    finally:
+        conn.close()
+
+
 async def query(tmp: Path, sql: str) -> list[tuple[object, ...]]:
     """db_rows off the event loop."""
     return await asyncio.to_thread(db_rows, tmp, sql)

@@ -1,4 +1,5 @@
-"""kill -9 of the real service while it sends, ten times: never a lead step twice (SPEC 6.10)."""
+"""kill -9 of the real service while it sends, ten times: never a lead step twice (SPEC 6.10),
+and after each kill and at the end `PRAGMA integrity_check` says ok."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.e2e.procs import base_env, db_rows, run_main, spawn_main, start_smtp, wait_for
+from tests.e2e.procs import (
+    base_env,
+    db_rows,
+    integrity,
+    run_main,
+    spawn_main,
+    start_smtp,
+    wait_for,
+)
 
 LEADS = 200
 KILLS = 10
@@ -89,6 +98,8 @@ def test_kill_9_never_sends_a_lead_step_twice(tmp_path: Path) -> None:
             time.sleep(rng.uniform(0.0, 0.5))
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
+            # The database a kill -9 leaves behind is sound, as the next start finds it.
+            assert integrity(tmp_path) == [("ok",)]
 
         # A last, clean run resolves whatever the kills left and sends the rest.
         started = log.read_text().count("running headless")
@@ -110,6 +121,7 @@ def test_kill_9_never_sends_a_lead_step_twice(tmp_path: Path) -> None:
         if smtp.stdout is not None:
             smtp.stdout.close()
 
+    assert integrity(tmp_path) == [("ok",)]
     mails = received(tmp_path)
     per_lead = Counter(str(m["rcpt_tos"][0]) for m in mails)  # type: ignore[index]
     assert per_lead and max(per_lead.values()) == 1, per_lead.most_common(3)

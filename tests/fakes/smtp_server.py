@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -201,7 +201,7 @@ class FakeSmtpServer:
             await self._server.wait_closed()
             self._server = None
 
-    async def __aenter__(self) -> FakeSmtpServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -219,6 +219,11 @@ class FakeSmtpServer:
             if session.transport is not None:
                 session.transport.close()
 
+    @property
+    def session_type(self) -> type[_Session]:
+        """The protocol class of one connection (a subclass may change how it talks)."""
+        return _Session
+
     def action_for(self, recipient: str) -> Action:
         """What the script says for this recipient; accept when it says nothing."""
         if callable(self.script):
@@ -230,7 +235,7 @@ class FakeSmtpServer:
     def _factory(self) -> SMTP:
         self.connections += 1
         starttls = self.security == "starttls"
-        session = _Session(
+        session = self.session_type(
             self,
             self,  # the handler: aiosmtpd calls the handle_* methods below
             hostname="fake-smtp.test",
