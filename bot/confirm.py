@@ -143,7 +143,8 @@ class Confirmations:
 def until_line(ttl: timedelta) -> str:
     """The line under every question."""
     seconds = int(ttl.total_seconds())
-    within = f"{seconds // 60} minutes" if seconds % 60 == 0 else f"{seconds} seconds"
+    count, unit = (seconds // 60, "minute") if seconds % 60 == 0 else (seconds, "second")
+    within = f"{count} {unit}" + ("" if count == 1 else "s")
     return f"Nothing changes until you press Confirm (within {within})."
 
 

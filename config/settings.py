@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     database_path: Path = Path("data/outreach.db")
     log_level: str = "INFO"
     # How long a Confirm button of a risky bot command stands (SPEC 10: five minutes).
-    confirm_seconds: int = Field(default=300, ge=0, le=86_400)
+    confirm_seconds: int = Field(default=300, ge=1, le=86_400)
 
     _split_ids = field_validator("admin_ids", "alert_chat_ids", mode="before")(_int_list)
 

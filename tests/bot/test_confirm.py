@@ -179,3 +179,5 @@ def test_actions_survive_a_json_storage(action: RiskyAction) -> None:
 def test_the_deadline_line() -> None:
     assert until_line(CONFIRM_FOR) == "Nothing changes until you press Confirm (within 5 minutes)."
     assert until_line(timedelta(seconds=90)).endswith("(within 90 seconds).")
+    assert until_line(timedelta(seconds=1)).endswith("(within 1 second).")
+    assert until_line(timedelta(minutes=1)).endswith("(within 1 minute).")
