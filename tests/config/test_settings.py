@@ -61,3 +61,17 @@ def test_environ_with_dotenv_lets_the_environment_win(tmp_path: Path) -> None:
     env_file.write_text("A=from-file\nB=from-file\n", encoding="utf-8")
     assert environ_with_dotenv(env_file, {"B": "from-env"}) == {"A": "from-file", "B": "from-env"}
     assert environ_with_dotenv(tmp_path / "missing", {"C": "c"}) == {"C": "c"}
+
+
+def test_confirm_seconds_defaults_to_five_minutes_and_is_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    monkeypatch.delenv("CONFIRM_SECONDS", raising=False)
+    assert load_settings(env_file=None).confirm_seconds == 300  # SPEC 10
+    monkeypatch.setenv("CONFIRM_SECONDS", "60")
+    assert load_settings(env_file=None).confirm_seconds == 60
+    monkeypatch.setenv("CONFIRM_SECONDS", "0")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None)
+    assert caught.value.errors[0].startswith("CONFIRM_SECONDS:")
