@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Collection
 from contextlib import suppress
+from datetime import timedelta
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -14,6 +15,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramUnauthorizedError
 from aiogram.types import BotCommand
 
+from bot.confirm import CONFIRM_FOR, Confirmations
 from bot.filters import AdminGate
 from bot.routers import all_routers, errors, fallback
 from bot.transport import TelegramTransport
@@ -45,10 +47,17 @@ def build_bot(settings: Settings) -> Bot:
     )
 
 
-def build_dispatcher(ctx: AppContext, admin_ids: Collection[int]) -> Dispatcher:
+def build_dispatcher(
+    ctx: AppContext, admin_ids: Collection[int], *, confirm_for: timedelta = CONFIRM_FOR
+) -> Dispatcher:
     """The dispatcher: the admin gate, the errors router, every command group, a fallback."""
-    # Workflow data: handlers name `ctx` or `control` as parameters and aiogram passes them.
-    dp = Dispatcher(ctx=ctx, control=ControlService(ctx.control, ctx.clock, ctx.rules))
+    # Workflow data: handlers name `ctx`, `control` or `confirmations` as parameters and aiogram
+    # passes them. Pending confirmations live in the FSM: aiogram's memory storage by default.
+    dp = Dispatcher(
+        ctx=ctx,
+        control=ControlService(ctx.control, ctx.clock, ctx.rules),
+        confirmations=Confirmations(confirm_for),
+    )
     dp.update.outer_middleware(AdminGate(admin_ids))
     dp.include_router(errors.setup())
     dp.include_routers(*all_routers())
@@ -64,7 +73,9 @@ def start_bot(
     assert settings.bot_token is not None
     redact_in_logs(settings.bot_token.get_secret_value())
     bot = build_bot(settings)
-    dispatcher = build_dispatcher(ctx, settings.admin_ids)
+    dispatcher = build_dispatcher(
+        ctx, settings.admin_ids, confirm_for=timedelta(seconds=settings.confirm_seconds)
+    )
     task = asyncio.create_task(run_bot(bot, stop, dispatcher=dispatcher), name="bot")
     return TelegramTransport(bot), task
 

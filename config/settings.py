@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Not a SPEC 3 row: `json` writes one JSON object per line for a log shipper.
     log_format: Literal["text", "json"] = "text"
+    # How long a Confirm button of a risky bot command stands (SPEC 10: five minutes).
+    confirm_seconds: int = Field(default=300, ge=1, le=86_400)
 
     _split_ids = field_validator("admin_ids", "alert_chat_ids", mode="before")(_int_list)
 

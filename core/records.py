@@ -227,6 +227,7 @@ class PendingDelivery:
     attempts: int
     created_at: datetime
     lead_id: int | None = None  # a reply notification (SPEC 12)
+    key: str = ""  # kind:subject, as raised (what the chat's buttons act on)
 
 
 @dataclass(frozen=True, slots=True)

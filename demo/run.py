@@ -48,6 +48,7 @@ from demo.world import (
     build_config,
     mailbox_addresses,
 )
+from engine.alert_subjects import AlertSubject
 from engine.alerts import AlertOutbox, Severity
 from engine.clock import ManualClock
 from engine.control import ControlResult, ControlService
@@ -88,7 +89,13 @@ class CollectingTransport:
     received: list[Delivered] = field(default_factory=list)
 
     async def deliver(
-        self, chat_id: int, severity: Severity, text: str, *, lead_id: int | None = None
+        self,
+        chat_id: int,
+        severity: Severity,
+        text: str,
+        *,
+        lead_id: int | None = None,
+        subject: AlertSubject | None = None,
     ) -> int | None:
         """Keep the alert."""
         self.received.append(Delivered(self.clock.now(), severity.value, text))

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from core.records import NewAlert
+from engine.alert_subjects import AlertSubject, alert_subject
 from engine.clock import Clock
 from engine.ports import AlertStore
 
@@ -39,12 +40,20 @@ class AlertTransport(Protocol):
     """Where alerts are delivered: Telegram chats, or the log."""
 
     async def deliver(
-        self, chat_id: int, severity: Severity, text: str, *, lead_id: int | None = None
+        self,
+        chat_id: int,
+        severity: Severity,
+        text: str,
+        *,
+        lead_id: int | None = None,
+        subject: AlertSubject | None = None,
     ) -> int | None:
         """Deliver one alert; its chat message id, if any; RetryAfter when rate limited.
 
         With `lead_id` the alert is a reply notification: the chat offers label buttons for
-        that lead (SPEC 12). Anything else raised means: try again later.
+        that lead (SPEC 12). With `subject` it is about a mailbox, domain or campaign: the chat
+        offers its /status and, where one applies, a /resume (SPEC 10). Anything else raised
+        means: try again later.
         """
         ...
 
@@ -53,7 +62,13 @@ class LogTransport:
     """Headless delivery: alerts become log lines."""
 
     async def deliver(
-        self, chat_id: int, severity: Severity, text: str, *, lead_id: int | None = None
+        self,
+        chat_id: int,
+        severity: Severity,
+        text: str,
+        *,
+        lead_id: int | None = None,
+        subject: AlertSubject | None = None,
     ) -> int | None:
         """Log the alert at a level matching its severity."""
         level = {Severity.CRITICAL: logging.ERROR, Severity.WARNING: logging.WARNING}.get(
@@ -119,8 +134,9 @@ class AlertOutbox:
                 continue  # keep order: nothing overtakes an alert that failed this round
             try:
                 message_id = await transport.deliver(
-                    item.chat_id, Severity(item.severity), item.text, lead_id=item.lead_id
-                )
+                    item.chat_id, Severity(item.severity), item.text, lead_id=item.lead_id,
+                    subject=alert_subject(item.alert_id, item.key),
+                )  # fmt: skip
             except RetryAfter as wait:
                 stalled.add(item.chat_id)
                 until = self._clock.now() + timedelta(seconds=wait.seconds)

@@ -406,6 +406,10 @@ class ReportQueries(RowQueries, Protocol):
         """The lead a reply notification was about, by the chat message it became."""
         ...
 
+    async def alert_key(self, alert_id: int) -> str | None:
+        """The key (kind:subject) an alert was raised with; None when there is no such alert."""
+        ...
+
     async def sent_on(self, day: str) -> int:
         """Slots used on one day over all mailboxes."""
         ...

@@ -19,6 +19,7 @@ from core.errors import ConflictError, SpecError
 from core.leads import ImportReport
 from core.models import CampaignState
 from core.records import CampaignRow
+from core.specs import CampaignSpec
 from engine.admin import AdminError, unknown
 from engine.context import AppContext
 from engine.importer import import_leads
@@ -80,8 +81,19 @@ class StoredCampaign:
     created: bool  # False: an uploaded campaign of that name was replaced
 
 
-async def store_campaign_upload(ctx: AppContext, source: str, fetch: Fetch) -> StoredCampaign:
-    """Download a .toml campaign file, validate it like the config, store it."""
+@dataclass(frozen=True, slots=True)
+class CampaignFile:
+    """A campaign file that was downloaded and validated, not stored yet."""
+
+    source: str  # the file's name, for messages
+    text: str
+    name: str
+    steps: int
+    replaces: bool  # a campaign of that name exists: storing it replaces that one
+
+
+async def read_campaign_upload(ctx: AppContext, source: str, fetch: Fetch) -> CampaignFile:
+    """Download a .toml campaign file and validate it like the config; nothing is stored."""
     folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="upload-"))
     try:
         path = folder / "campaign.toml"
@@ -95,13 +107,35 @@ async def store_campaign_upload(ctx: AppContext, source: str, fetch: Fetch) -> S
         raise AdminError(
             f"{source} is not UTF-8 text; save it as UTF-8 and upload it again"
         ) from None
-    try:
-        campaign = ctx.load_campaign(text, source)
-    except SpecError as exc:
-        raise AdminError(f"{source} has errors:\n" + "\n".join(exc.errors)) from None
+    campaign = _validated(ctx, text, source)
+    existing = next((c for c in await ctx.control.campaigns() if c.name == campaign.name), None)
+    if existing is not None and existing.origin == "config" and existing.in_config:
+        # Refused before anyone is asked to confirm a replacement the store would refuse.
+        raise AdminError(
+            f"campaign {campaign.name!r} is defined in the config file; change it there"
+        )
+    return CampaignFile(source, text, campaign.name, len(campaign.steps), existing is not None)
+
+
+async def store_campaign_file(ctx: AppContext, text: str, source: str) -> StoredCampaign:
+    """Validate a campaign file's text again (the config may have changed) and store it."""
+    campaign = _validated(ctx, text, source)
     existed = any(c.name == campaign.name for c in await ctx.control.campaigns())
     try:
         campaign_id = await ctx.control.upsert_campaign(campaign, now=ctx.clock.now())
     except ConflictError as exc:  # a campaign owned by the TOML config
         raise AdminError(str(exc)) from None
     return StoredCampaign(campaign_id, campaign.name, len(campaign.steps), created=not existed)
+
+
+async def store_campaign_upload(ctx: AppContext, source: str, fetch: Fetch) -> StoredCampaign:
+    """Download a .toml campaign file, validate it like the config, store it."""
+    upload = await read_campaign_upload(ctx, source, fetch)
+    return await store_campaign_file(ctx, upload.text, upload.source)
+
+
+def _validated(ctx: AppContext, text: str, source: str) -> CampaignSpec:
+    try:
+        return ctx.load_campaign(text, source)
+    except SpecError as exc:
+        raise AdminError(f"{source} has errors:\n" + "\n".join(exc.errors)) from None

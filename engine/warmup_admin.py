@@ -120,11 +120,17 @@ async def start_warmup(ctx: AppContext, name: str) -> tuple[MailboxRow, date]:
     return row, today
 
 
-async def stop_warmup(ctx: AppContext, name: str) -> MailboxRow:
-    """End a mailbox's ramp: it sends at its full daily limit from now on."""
+async def warming_mailbox(ctx: AppContext, name: str) -> MailboxRow:
+    """The warming mailbox `name` whose ramp a stop would end; AdminError saying why not."""
     row = await _find(ctx, name)
     if row.state is not MailboxState.WARMING:
         raise AdminError(f"{row.address} is not warming up (it is {row.state.value})")
+    return row
+
+
+async def stop_warmup(ctx: AppContext, name: str) -> MailboxRow:
+    """End a mailbox's ramp: it sends at its full daily limit from now on."""
+    row = await warming_mailbox(ctx, name)
     await ctx.control.set_mailbox_warmup(
         row.id, None, MailboxState.ACTIVE, "warm-up stopped by admin"
     )

@@ -45,7 +45,7 @@ async def due(conn: aiosqlite.Connection, now: datetime, limit: int) -> list[Pen
     rows = await conn.execute_fetchall(
         """
         SELECT d.alert_id, d.chat_id, d.attempts, d.next_attempt_at, a.severity, a.text,
-               a.created_at, a.lead_id
+               a.created_at, a.lead_id, a.key
         FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
         WHERE d.state = 'pending'
         ORDER BY d.chat_id, d.alert_id
@@ -64,7 +64,7 @@ async def due(conn: aiosqlite.Connection, now: datetime, limit: int) -> list[Pen
         out.append(
             PendingDelivery(
                 row["alert_id"], chat, row["severity"], row["text"], row["attempts"],
-                from_ms(row["created_at"]), row["lead_id"],
+                from_ms(row["created_at"]), row["lead_id"], row["key"],
             )
         )  # fmt: skip
     return out

@@ -269,6 +269,11 @@ class ReportStore(RowReader, SnapshotReader):
         )
         return int(found[0][0]) if found else None
 
+    async def alert_key(self, alert_id: int) -> str | None:
+        """The key (kind:subject) an alert was raised with; None when there is no such alert."""
+        found = await self._db.fetch("SELECT key FROM alerts WHERE id = ?", (alert_id,))
+        return str(found[0][0]) if found else None
+
     async def label_counts(self) -> dict[int, dict[str, int]]:
         """Per campaign id: its leads by reply label (SPEC 12)."""
         found = await self._db.fetch(

@@ -8,6 +8,7 @@ from bot.routers import (
     backup,
     basic,
     campaigns,
+    confirm,
     control,
     cost,
     dns,
@@ -37,4 +38,5 @@ def all_routers() -> list[Router]:
         lead.setup(),
         replies.setup(),
         backup.setup(),
+        confirm.setup(),
     ]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
+from bot.confirm import Confirmations
 from bot.parsing import parse_entry
+from bot.risky import UnsuppressAction
+from bot.views.confirm import unsuppress_question
 from bot.views.suppress import suppress_text, unsuppress_text
 from engine import suppression
 from engine.context import AppContext
@@ -24,8 +28,25 @@ def setup() -> Router:
         await message.answer(suppress_text(result))
 
     @router.message(Command("unsuppress"))
-    async def unsuppress(message: Message, command: CommandObject, ctx: AppContext) -> None:
+    async def unsuppress(
+        message: Message,
+        *,
+        command: CommandObject,
+        ctx: AppContext,
+        state: FSMContext,
+        bot: Bot,
+        confirmations: Confirmations,
+    ) -> None:
         entry = parse_entry(command.args, "unsuppress")
+        if entry.is_domain:
+            # SPEC 10: a whole domain back on the mailing list is asked first.
+            assert message.from_user is not None  # the admin gate let a user through
+            action = UnsuppressAction(domain=entry.value)
+            await confirmations.ask(
+                bot, state, chat_id=message.chat.id, admin=message.from_user.id, action=action,
+                question=unsuppress_question(entry.value), now=ctx.clock.now(),
+            )  # fmt: skip
+            return
         result = await suppression.unsuppress(ctx, entry)
         await message.answer(unsuppress_text(result))
 

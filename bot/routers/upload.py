@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 import aiohttp
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Document, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.confirm import Confirmations
 from bot.reply import answer_lines
+from bot.risky import ReplaceCampaignAction
 from bot.uploads import FileKind, PendingUploads, Throttle, check_document
 from bot.views import upload as texts
+from bot.views.confirm import replace_question
 from engine import uploads
 from engine.admin import AdminError
 from engine.context import AppContext
@@ -33,10 +38,16 @@ def setup() -> Router:
 
     @router.message(Command("upload"), F.document)
     async def captioned(
-        message: Message, command: CommandObject, ctx: AppContext, bot: Bot
+        message: Message,
+        *,
+        command: CommandObject,
+        ctx: AppContext,
+        bot: Bot,
+        state: FSMContext,
+        confirmations: Confirmations,
     ) -> None:
         name = (command.args or "").strip() or None
-        await _receive(message, name, ctx, bot, pending)
+        await _receive(message, name, ctx, bot, pending, asker=_Asker(confirmations, state))
 
     @router.message(Command("upload"))
     async def announce(message: Message, command: CommandObject, ctx: AppContext) -> None:
@@ -75,14 +86,30 @@ def setup() -> Router:
         )
 
     @router.message(F.document)
-    async def document(message: Message, ctx: AppContext, bot: Bot) -> None:
+    async def document(
+        message: Message,
+        ctx: AppContext,
+        bot: Bot,
+        state: FSMContext,
+        confirmations: Confirmations,
+    ) -> None:
         item = pending.get(message.chat.id, ctx.clock.now())
         if item is None:
             await message.answer(texts.upload_usage())
             return
-        await _receive(message, item.campaign, ctx, bot, pending)
+        await _receive(
+            message, item.campaign, ctx, bot, pending, asker=_Asker(confirmations, state)
+        )
 
     return router
+
+
+@dataclass(frozen=True, slots=True)
+class _Asker:
+    """Where a replacing campaign file's question goes: the dispatcher's confirmations."""
+
+    confirmations: Confirmations
+    state: FSMContext
 
 
 async def _receive(
@@ -91,6 +118,8 @@ async def _receive(
     ctx: AppContext,
     bot: Bot,
     pending: PendingUploads,
+    *,
+    asker: _Asker,
 ) -> None:
     """Check, download and process one document; a refusal (AdminError) says why."""
     doc = message.document
@@ -101,7 +130,18 @@ async def _receive(
     if kind is FileKind.CAMPAIGN:
         pending.clear(message.chat.id)
         source = doc.file_name or "campaign.toml"
-        stored = await uploads.store_campaign_upload(ctx, source, _fetcher(bot, doc))
+        upload = await uploads.read_campaign_upload(ctx, source, _fetcher(bot, doc))
+        if upload.replaces:
+            # SPEC 10: replacing a campaign is asked first; a new one needs no question.
+            assert message.from_user is not None  # the admin gate let a user through
+            action = ReplaceCampaignAction(name=upload.name, source=upload.source,
+                                           text=upload.text)  # fmt: skip
+            await asker.confirmations.ask(
+                bot, asker.state, chat_id=message.chat.id, admin=message.from_user.id,
+                action=action, question=replace_question(upload), now=ctx.clock.now(),
+            )  # fmt: skip
+            return
+        stored = await uploads.store_campaign_file(ctx, upload.text, upload.source)
         await message.answer(texts.campaign_stored(stored))
         return
     if campaign is None:

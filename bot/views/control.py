@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.control import Change, ControlResult, Left
+from bot.views.status import unknown_lines
+from engine.control import Change, ControlResult, Left, Unknown
 
 LIST_LIMIT = 25  # items of one kind listed before "... and N more"
 
@@ -67,3 +68,10 @@ def _listed(items: list[str], title: str) -> list[str]:
     if len(items) > LIST_LIMIT:
         shown.append(f"  ... and {len(items) - LIST_LIMIT} more")
     return [title, *shown]
+
+
+def result_lines(result: ControlResult | Unknown) -> list[str]:
+    """A /pause or /resume outcome, or the name it did not know."""
+    if isinstance(result, Unknown):
+        return unknown_lines(result, "mailbox, domain, campaign or 'all'")
+    return control_lines(result)

@@ -11,6 +11,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.methods import EditMessageText, GetFile, SendMessage, SendPhoto
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Update
 
+from bot.confirm import Confirmations
 from bot.routers import cost, dns, errors, stats, suppress, upload, warmup
 from tests.bot.data_world import ADMIN, DataWorld, data_world
 from tests.bot.session import TOKEN, RecordingSession, callback_update, document, message_update
@@ -69,7 +70,7 @@ class Chat:
 async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
     """The data routers over a fresh world."""
     async with data_world(tmp_path) as world:
-        dp = Dispatcher(ctx=world.ctx)
+        dp = Dispatcher(ctx=world.ctx, confirmations=Confirmations())
         # As in bot/app.py: the errors router tells the chat what an AdminError says.
         for module in (errors, upload, stats, warmup, cost, suppress, dns):
             dp.include_router(module.setup())

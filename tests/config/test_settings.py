@@ -75,3 +75,17 @@ def test_log_format_is_text_by_default_and_json_on_request(
     with pytest.raises(ConfigError) as caught:
         load_settings(env_file=None)
     assert caught.value.errors == ["LOG_FORMAT: unknown format 'xml'; use text or json"]
+
+
+def test_confirm_seconds_defaults_to_five_minutes_and_is_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    monkeypatch.delenv("CONFIRM_SECONDS", raising=False)
+    assert load_settings(env_file=None).confirm_seconds == 300  # SPEC 10
+    monkeypatch.setenv("CONFIRM_SECONDS", "60")
+    assert load_settings(env_file=None).confirm_seconds == 60
+    monkeypatch.setenv("CONFIRM_SECONDS", "0")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env_file=None)
+    assert caught.value.errors[0].startswith("CONFIRM_SECONDS:")

@@ -110,6 +110,7 @@ async def service(
     leads: list[str] | None = None,
     smtp_script: Mapping[str, object] | None = None,
     admins: str = str(ADMIN),
+    extra_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Running]:
     """The SMTP server and `python main.py` with the bot on; stopped with SIGTERM after."""
     script = dict(smtp_script) if smtp_script is not None else None
@@ -120,7 +121,7 @@ async def service(
         write_config(tmp, port, domains=domains, per_domain=per_domain, min_gap=min_gap)
         env = base_env(
             tmp, SMTP_PW="pw", BOT_TOKEN=TOKEN, ADMIN_IDS=admins, ALERT_CHAT_IDS="",
-            TELEGRAM_API_URL=fake.url,
+            TELEGRAM_API_URL=fake.url, **(extra_env or {}),
         )  # fmt: skip
         if leads:
             csv = tmp / "leads.csv"

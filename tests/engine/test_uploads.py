@@ -13,7 +13,9 @@ from engine.admin import AdminError
 from engine.uploads import (
     Fetch,
     import_upload,
+    read_campaign_upload,
     resolve_campaign,
+    store_campaign_file,
     store_campaign_upload,
 )
 from tests.bot.data_world import data_world
@@ -94,6 +96,23 @@ async def test_store_a_campaign_file(tmp_path: Path) -> None:
         campaigns = {c.name: c for c in await w.stores.control.campaigns()}
         assert campaigns["uploaded-one"].origin == "upload"
         assert campaigns["uploaded-one"].hours == "08:00-18:00"
+
+
+async def test_reading_a_campaign_file_stores_nothing_and_says_if_it_replaces(
+    tmp_path: Path,
+) -> None:
+    async with data_world(tmp_path) as w:
+        before = await w.stores.control.campaigns()
+        first = await read_campaign_upload(w.ctx, "c.toml", writer(CAMPAIGN_TOML.encode()))
+        assert (first.name, first.steps, first.replaces) == ("uploaded-one", 2, False)
+        assert await w.stores.control.campaigns() == before
+        stored = await store_campaign_file(w.ctx, first.text, first.source)
+        assert stored.created
+        again = await read_campaign_upload(w.ctx, "c.toml", writer(CAMPAIGN_TOML.encode()))
+        assert again.replaces
+        content = CAMPAIGN_TOML.replace("uploaded-one", "q4").encode()
+        with pytest.raises(AdminError, match="'q4' is defined in the config file"):
+            await read_campaign_upload(w.ctx, "c.toml", writer(content))  # refused before asking
 
 
 async def test_a_campaign_file_with_errors_lists_them_placed(tmp_path: Path) -> None:
