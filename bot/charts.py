@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import io
 import math
-import os
 import pickle
 import sys
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from core.ramp import RampPlan
+from engine.children import child_env
 from engine.stats import StatsReport
 from engine.warmup_admin import WarmupReport
 
@@ -36,21 +36,12 @@ BAR_DAYS = 62  # up to two months as bars, longer ranges as an area
 RENDER_SECONDS = 120.0  # the child's start, matplotlib's import and one drawing, on a busy box
 WORKER = "bot.chart_worker"
 ROOT = Path(__file__).resolve().parent.parent  # where `python -m bot.chart_worker` finds `bot`
-# What the child may see of the environment: enough to run Python and find matplotlib's cache,
-# never the service's secrets (BOT_TOKEN, the `env:` passwords).
-CHILD_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "MPLCONFIGDIR",
-             "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "PYTHONPATH", "SYSTEMROOT")  # fmt: skip
 
 T = TypeVar("T")
 
 
 class ChartError(RuntimeError):
     """The chart process failed or took too long; the message holds its last words."""
-
-
-def child_env(environ: dict[str, str] | os._Environ[str] = os.environ) -> dict[str, str]:
-    """The chart process's environment: the names in CHILD_ENV that are set, nothing else."""
-    return {name: environ[name] for name in CHILD_ENV if name in environ}
 
 
 async def render(draw: Callable[[T], bytes], data: T) -> bytes:

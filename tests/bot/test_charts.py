@@ -14,6 +14,7 @@ import pytest
 
 from bot import charts
 from core.models import WarmupPolicy
+from engine.children import child_env
 from engine.stats import DayStats, StatsReport
 from engine.warmup_admin import WarmupReport, WarmupRow
 
@@ -98,7 +99,7 @@ def test_the_process_asking_for_a_chart_never_imports_matplotlib() -> None:
 def test_the_chart_process_gets_no_secret_from_the_environment() -> None:
     environ = {"PATH": "/usr/bin", "HOME": "/home/o", "BOT_TOKEN": "1:abc", "SMTP_PW": "pw",
                "MPLCONFIGDIR": "/tmp/mpl"}  # fmt: skip
-    assert charts.child_env(environ) == {
+    assert child_env(environ) == {
         "PATH": "/usr/bin",
         "HOME": "/home/o",
         "MPLCONFIGDIR": "/tmp/mpl",
