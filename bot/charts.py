@@ -20,13 +20,14 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from core.ramp import RampPlan
 from engine.children import child_env
-from engine.stats import StatsReport
-from engine.warmup_admin import WarmupReport
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the chart process imports only what unpickling its data needs
     from matplotlib.figure import Figure
+
+    from core.ramp import RampPlan
+    from engine.stats import StatsReport
+    from engine.warmup_admin import WarmupReport
 
 WIDTH_PX = 1000
 HEIGHT_PX = 500
