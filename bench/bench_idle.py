@@ -37,13 +37,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's packages
 
-from bench.proc_meter import CpuWindow, Memory, cpu_over, floor_rss, memory  # noqa: E402
+from bench.proc_meter import (  # noqa: E402
+    ChildPeaks,
+    CpuWindow,
+    Memory,
+    cpu_over,
+    floor_rss,
+    memory,
+)
 from bench.results import RESULTS, write_section  # noqa: E402
 from bot.uploads import MAX_BYTES  # noqa: E402
 from tests.e2e.procs import base_env, run_main, spawn_main, start_smtp  # noqa: E402
 from tests.fakes.telegram import TOKEN, FakeTelegram  # noqa: E402
 
-SECTION = "## Idle CPU and RSS of the service"
+SECTION = "## Service idle CPU and RSS"
 CAMPAIGN = "launch"
 ADMIN = 111
 DOMAINS, PER_DOMAIN = 10, 3
@@ -129,6 +136,18 @@ class Run:
     chart_seconds: list[float] = field(default_factory=list)
     upload_seconds: float = 0.0
     upload_report: str = ""
+    children: dict[str, float] = field(default_factory=dict)  # label -> peak MB
+
+
+def child_label(cmdline: str) -> str:
+    """What a child process of the service is, from its command line."""
+    if "bot.chart_worker" in cmdline:
+        return "chart process (python -m bot.chart_worker), each /stats"
+    if "import-child" in cmdline:
+        return "import process (python -m bootstrap import-child), the upload"
+    if "run_stage_writer" in cmdline:
+        return "its staging process (storage.leads.run_stage_writer)"
+    return cmdline[:80]
 
 
 def log_text(log: Path) -> str:
@@ -190,37 +209,45 @@ async def with_bot(tmp: Path, env: dict[str, str], warmup: float, window: float)
             run.start_seconds = time.monotonic() - began
             run.idle_cpu, run.idle = await idle_window(proc.pid, warmup, window)
             print(f"  idle: {_line(run.idle_cpu, run.idle)}", flush=True)
-            for i in range(STATS_CALLS):
-                since = len(fake.calls)
-
-                def photo(since: int = since) -> bool:
-                    return any(c["method"] == "sendPhoto" for c in fake.calls[since:])
-
-                asked = time.monotonic()
-                fake.push_message(ADMIN, "/stats 30")
-                await fake.wait_for(photo, within=120)
-                await fake.wait_for_message(ADMIN, "total", within=60, since=since)
-                run.chart_seconds.append(time.monotonic() - asked)
-                await asyncio.sleep(SETTLE_SECONDS)
-                run.after.append((f"after /stats #{i + 1}", memory(proc.pid)))
-                print(f"  {run.after[-1][0]}: {_mb(run.after[-1][1])}", flush=True)
-            content = leads_csv(0, start=LEADS, size=UPLOAD_BYTES)
-            fake.add_file("big", content, "leads.csv", "text/csv")
-            since = len(fake.calls)
-            asked = time.monotonic()
-            fake.push_message(ADMIN, document="big", caption=f"/upload {CAMPAIGN}")
-            report = await fake.wait_for_message(ADMIN, "imported", within=600, since=since)
-            run.upload_seconds = time.monotonic() - asked
-            run.upload_report = " ".join(str(report["params"]["text"]).split())
-            await asyncio.sleep(SETTLE_SECONDS)
-            label = f"after the {len(content) / 1024 / 1024:.1f} MB upload"
-            run.after.append((label, memory(proc.pid)))
-            print(f"  {label}: {_mb(run.after[-1][1])}", flush=True)
+            with ChildPeaks(proc.pid, child_label) as meter:
+                await charts_and_upload(fake, proc.pid, run)
+            run.children = dict(meter.peaks)
+            print(f"  child processes' peaks (MB): {run.children}", flush=True)
             run.later_cpu, run.later = await idle_window(proc.pid, warmup, window)
             print(f"  idle again: {_line(run.later_cpu, run.later)}", flush=True)
         finally:
             await stop(proc, log)
     return run
+
+
+async def charts_and_upload(fake: FakeTelegram, pid: int, run: Run) -> None:
+    """5 x /stats, then a leads file just under 20 MB: the service's RSS after each."""
+    for i in range(STATS_CALLS):
+        since = len(fake.calls)
+
+        def photo(since: int = since) -> bool:
+            return any(c["method"] == "sendPhoto" for c in fake.calls[since:])
+
+        asked = time.monotonic()
+        fake.push_message(ADMIN, "/stats 30")
+        await fake.wait_for(photo, within=120)
+        await fake.wait_for_message(ADMIN, "total", within=60, since=since)
+        run.chart_seconds.append(time.monotonic() - asked)
+        await asyncio.sleep(SETTLE_SECONDS)
+        run.after.append((f"after /stats #{i + 1}", memory(pid)))
+        print(f"  {run.after[-1][0]}: {_mb(run.after[-1][1])}", flush=True)
+    content = leads_csv(0, start=LEADS, size=UPLOAD_BYTES)
+    fake.add_file("big", content, "leads.csv", "text/csv")
+    since = len(fake.calls)
+    asked = time.monotonic()
+    fake.push_message(ADMIN, document="big", caption=f"/upload {CAMPAIGN}")
+    report = await fake.wait_for_message(ADMIN, "imported", within=600, since=since)
+    run.upload_seconds = time.monotonic() - asked
+    run.upload_report = " ".join(str(report["params"]["text"]).split())
+    await asyncio.sleep(SETTLE_SECONDS)
+    label = f"after the {len(content) / 1024 / 1024:.1f} MB upload"
+    run.after.append((label, memory(pid)))
+    print(f"  {label}: {_mb(run.after[-1][1])}", flush=True)
 
 
 def _mb(m: Memory) -> str:
@@ -357,7 +384,7 @@ def _section(
         f"log's 'running' line, or the bot's first getUpdates): headless "
         f"{alone.start_seconds:.1f} s, with the bot {bot.start_seconds:.1f} s.",
         "",
-        "### Idle CPU and RSS",
+        "### The service's idle CPU and RSS, headless and with the bot",
         "",
         "| Process | Idle CPU | RSS MB | Peak MB | RSS vs its floor MB |",
         "|---|---:|---:|---:|---:|",
@@ -404,6 +431,14 @@ def _section(
         "",
         f"Flat ({_met(highest <= flat_limit)}): highest reading {highest:.1f} MB, "
         f"{highest - bot.idle.rss_mb:+.1f} MB against idle.",
+        "",
+        "Charts and imports run in child processes that end with the request (bot/charts.py, "
+        "engine/import_process.py): their memory is the service's only while they run. Their "
+        "peaks (VmHWM, sampled every 20 ms while they lived):",
+        "",
+        "| Child process | Peak MB |",
+        "|---|---:|",
+        *[f"| {label} | {peak:.1f} |" for label, peak in sorted(bot.children.items())],
         "",
         "Notes:",
         "- /stats round trips (push to the bot's last reply): "

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,3 +81,67 @@ def floor_rss(code: str) -> Memory:
     )
     rss, hwm = done.stdout.split()
     return Memory(int(rss) / 1024, int(hwm) / 1024)
+
+
+def _parent(pid: str) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # field 4: the parent's pid
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class ChildPeaks:
+    """Peak VmHWM of each process started under `root` (children, grandchildren) while running.
+
+    Sampled every `every` s on a thread: a child's last reading before it exits stands for its
+    peak (VmHWM only grows), so a peak reached in its last moments may be missed by a little.
+    `peaks` maps a label (`label(cmdline)`, or the cmdline) to the largest peak seen, in MiB.
+    """
+
+    def __init__(self, root: int, label: Callable[[str], str], every: float = 0.02) -> None:
+        self._root, self._label, self._every = root, label, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.peaks: dict[str, float] = {}
+
+    def __enter__(self) -> ChildPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            parents = {int(p): _parent(p) for p in os.listdir("/proc") if p.isdigit()}
+            for pid in parents:
+                if pid == self._root or not self._under_root(pid, parents):
+                    continue
+                try:
+                    hwm = status_kb(pid, "VmHWM").get("VmHWM", 0) / 1024
+                except OSError:
+                    continue
+                cmdline = _cmdline(pid)
+                if not hwm or not cmdline:  # exiting: its memory and command line are gone
+                    continue
+                name = self._label(cmdline)
+                self.peaks[name] = max(self.peaks.get(name, 0.0), hwm)
+
+    def _under_root(self, pid: int, parents: dict[int, int | None]) -> bool:
+        seen = 0
+        current: int | None = pid
+        while current is not None and seen < 64:  # a chain of parents, never a loop
+            if current == self._root:
+                return True
+            current = parents.get(current)
+            seen += 1
+        return False
