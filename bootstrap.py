@@ -6,22 +6,28 @@ product (the service, the CLI commands, the demo, the benchmarks) gets its parts
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 import aiosqlite
 
 from config import OutreachConfig, load_campaign
 from core import limits
 from core.connect import LoginCheck
+from core.leads import ImportReport
 from core.specs import CampaignSpec, EspSpec, Rules
 from engine.alerts import AlertOutbox
 from engine.answers import Answers
+from engine.children import child_env
 from engine.clock import Clock
 from engine.connect_check import TIMEOUT, check_logins
 from engine.context import AppContext
@@ -29,6 +35,9 @@ from engine.control import ControlService
 from engine.esp_events import EspService
 from engine.events import InboxService
 from engine.health import HealthService
+from engine.import_process import report_to_json, run_import, write_line
+from engine.importer import import_leads
+from engine.lead_files import LeadImportError
 from engine.ports import DatabaseBackups, EspFeed, LeadStore, MailboxReader, MailSender
 from engine.sending import SendingEngine
 from engine.unsubscribe import UnsubscribeService
@@ -45,9 +54,11 @@ from storage.stores import Stores
 
 log = logging.getLogger("outreach")
 
+ROOT = Path(__file__).resolve().parent  # where `python -m bootstrap` finds the project
+IMPORT_CHILD = "import-child"
+
 # The event-API client of each [[esp]] kind: kind -> a feed built from its spec. An ESP whose
 # kind has none here is neither polled nor tried by `check --connect` ("not checked").
-# One adapter per provider kind (SPEC 8): each reads that provider's event API as an EspFeed.
 ESP_ADAPTERS: dict[str, Callable[[EspSpec], EspFeed]] = {
     "mailgun": MailgunFeed,
     "ses": SesFeed,
@@ -78,6 +89,18 @@ class Service:
         """A lead store on a connection of its own (an import holds long transactions)."""
         return open_lead_store(self.db_path)
 
+    async def import_in_child(
+        self,
+        path: Path,
+        campaign: str,
+        *,
+        now: datetime,
+        progress: Callable[[int], Awaitable[None]] | None = None,
+    ) -> ImportReport:
+        """Import a leads file in a child process (`python -m bootstrap import-child`)."""
+        argv = import_child_argv(self.db_path, path, campaign, now)
+        return await run_import(argv, progress, cwd=ROOT, env=child_env())
+
     def context(self) -> AppContext:
         """What the bot's handlers are given."""
         return AppContext(
@@ -87,7 +110,7 @@ class Service:
             clock=self.clock,
             rules=self.rules,
             alerts=self.alerts,
-            open_leads=self.open_leads,
+            import_file=self.import_in_child,
             load_campaign=campaign_from_text,
             answers=self.answers,
             backups=database_backups(self.db_path),
@@ -275,3 +298,40 @@ async def side_connection(db_path: Path) -> AsyncIterator[aiosqlite.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+def import_child_argv(db_path: Path, path: Path, campaign: str, now: datetime) -> list[str]:
+    """The command line of a child that imports `path` into `campaign` (see _child_main)."""
+    return [sys.executable, "-m", "bootstrap", IMPORT_CHILD, str(db_path), str(path), campaign,
+            now.isoformat()]  # fmt: skip
+
+
+async def import_here(db_path: Path, path: Path, campaign: str, now: datetime, out: TextIO) -> int:
+    """The import child's work: import_leads on a connection of its own, told as JSON lines."""
+    async with open_lead_store(db_path) as store:
+
+        async def progress(rows: int) -> None:
+            write_line(out, progress=rows)
+
+        try:
+            report = await import_leads(store, path, campaign, now=now, progress=progress)
+        except LeadImportError as exc:
+            write_line(out, error=str(exc))
+            return 1
+    write_line(out, report=report_to_json(report))
+    return 0
+
+
+def _child_main(argv: list[str]) -> int:
+    """`python -m bootstrap import-child DB FILE CAMPAIGN NOW`: one import, then exit."""
+    if len(argv) != 5 or argv[0] != IMPORT_CHILD:
+        sys.stderr.write(f"usage: python -m bootstrap {IMPORT_CHILD} DB FILE CAMPAIGN NOW\n")
+        return 2
+    _, db_path, path, campaign, now = argv
+    return asyncio.run(
+        import_here(Path(db_path), Path(path), campaign, datetime.fromisoformat(now), sys.stdout)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

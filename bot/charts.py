@@ -1,9 +1,11 @@
-"""PNG charts for /stats and /warmup, drawn with matplotlib's Agg renderer.
+"""PNG charts for /stats, /warmup and /plan, drawn with matplotlib's Agg renderer.
 
-Rendering takes tens of milliseconds of CPU, so handlers call `render(...)`, which runs the
-drawing in a worker thread and keeps the event loop free. Each call builds its own Figure
-(no pyplot, no global state), so two renders in two threads never share anything.
-matplotlib is imported on first use: a service nobody asks for a chart never loads it.
+Handlers call `render(...)`, which draws in a short-lived child process (bot/chart_worker.py):
+matplotlib holds ~50 MB once imported, and what a drawing allocates is not given back to the
+system, so a service that drew one chart would keep that for months (issue 13: 187 MB idle,
+233 MB after one /stats). The child also keeps the drawing's CPU off the event loop. Each
+function builds its own Figure (no pyplot, no global state). The CLI (`main.py plan`) calls
+them directly: its process ends anyway. matplotlib is imported on first use only.
 """
 
 from __future__ import annotations
@@ -11,28 +13,62 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import pickle
+import sys
 from collections.abc import Callable, Sequence
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from core.ramp import RampPlan
-from engine.stats import StatsReport
-from engine.warmup_admin import WarmupReport
+from engine.children import child_env
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the chart process imports only what unpickling its data needs
     from matplotlib.figure import Figure
+
+    from core.ramp import RampPlan
+    from engine.stats import StatsReport
+    from engine.warmup_admin import WarmupReport
 
 WIDTH_PX = 1000
 HEIGHT_PX = 500
 DPI = 100
 BAR_DAYS = 62  # up to two months as bars, longer ranges as an area
 
+RENDER_SECONDS = 120.0  # the child's start, matplotlib's import and one drawing, on a busy box
+WORKER = "bot.chart_worker"
+ROOT = Path(__file__).resolve().parent.parent  # where `python -m bot.chart_worker` finds `bot`
+
 T = TypeVar("T")
 
 
+class ChartError(RuntimeError):
+    """The chart process failed or took too long; the message holds its last words."""
+
+
 async def render(draw: Callable[[T], bytes], data: T) -> bytes:
-    """Run a chart function in a worker thread and return its PNG."""
-    return await asyncio.to_thread(draw, data)
+    """Draw `data` with one of this module's chart functions in a child process; its PNG."""
+    name = draw.__name__
+    if CHARTS.get(name) is not draw:
+        raise ValueError(f"{name} is not one of the charts of bot.charts")
+    payload = pickle.dumps((name, data), protocol=pickle.HIGHEST_PROTOCOL)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", WORKER, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+        env=child_env(),
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(RENDER_SECONDS):
+            png, err = await proc.communicate(payload)
+    except TimeoutError:
+        raise ChartError(f"{name}: no chart within {RENDER_SECONDS:.0f} s") from None
+    finally:
+        if proc.returncode is None:  # timed out or cancelled: never leave the child behind
+            proc.kill()
+            await proc.wait()
+    if proc.returncode != 0 or not png:
+        last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise ChartError(f"{name}: the chart process exited with {proc.returncode}: {last[0]}")
+    return png
 
 
 def _figure() -> Figure:
@@ -168,3 +204,9 @@ def plan_chart(plan: RampPlan) -> bytes:
         f"day 1 = {plan.start.isoformat()}"
     )
     return _png(fig)
+
+
+# The charts `render` may draw, by name: the child is told a name, never handed code.
+CHARTS: dict[str, Callable[..., bytes]] = {
+    f.__name__: f for f in (stats_chart, ramp_chart, plan_chart)
+}

@@ -9,7 +9,13 @@ from core.specs import CampaignSpec, Rules
 from engine.alerts import AlertOutbox
 from engine.answers import Answers
 from engine.clock import Clock
-from engine.ports import ControlStore, DatabaseBackups, EventStore, OpenLeadStore, ReportQueries
+from engine.ports import (
+    ControlStore,
+    DatabaseBackups,
+    EventStore,
+    ImportFile,
+    ReportQueries,
+)
 
 # Reads an uploaded campaign file (text, its name for messages); raises core.errors.SpecError.
 LoadCampaign = Callable[[str, str], CampaignSpec]
@@ -25,7 +31,7 @@ class AppContext:
     clock: Clock
     rules: Rules
     alerts: AlertOutbox
-    open_leads: OpenLeadStore  # long jobs (lead imports) get a connection of their own
+    import_file: ImportFile  # an uploaded leads file, imported in a child process
     load_campaign: LoadCampaign
     answers: Answers  # an admin's answer to a reply, sent in its thread (SPEC 12)
     backups: DatabaseBackups  # consistent copies of the live database (/backup)

@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar
 from core.backup import BackupCopy
 from core.connect import LoginResult
 from core.esp import EspEvent, EspPage
+from core.leads import ImportReport
 from core.message import OutgoingMessage
 from core.models import CampaignState, DomainState, MailboxState, Outcome, RateCounts, Snapshot
 from core.records import (
@@ -513,6 +514,21 @@ class LeadStore(Protocol):
 
 
 OpenLeadStore = Callable[[], AbstractAsyncContextManager[LeadStore]]
+
+
+class ImportFile(Protocol):
+    """Imports a leads file into a campaign outside the service's process (its heap with it)."""
+
+    async def __call__(
+        self,
+        path: Path,
+        campaign: str,
+        *,
+        now: datetime,
+        progress: Callable[[int], Awaitable[None]] | None = None,
+    ) -> ImportReport:
+        """The import's report; engine.lead_files.LeadImportError with a reason for the user."""
+        ...
 
 
 # --- backups ---------------------------------------------------------------------------------

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from core import limits
-from engine.clock import Clock
-from engine.ports import ReportQueries
+
+if TYPE_CHECKING:  # annotations only: the chart process unpickles a StatsReport without them
+    from engine.clock import Clock
+    from engine.ports import ReportQueries
 
 
 @dataclass(frozen=True, slots=True)

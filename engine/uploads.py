@@ -1,9 +1,10 @@
 """/upload's use cases: the campaigns a file can go to, importing leads, storing a campaign.
 
-A leads file (.csv, .xlsx) is imported into a campaign on a connection of its own (the
-importer holds a long write transaction); a campaign file (.toml, one [[campaigns]] table) is
-validated like the config file and stored as an uploaded campaign. Files land in a private
-temp directory under a fixed name, never under the name the sender chose.
+A leads file (.csv, .xlsx) is imported into a campaign by a child process, so its parsing
+heap never stays in the service (engine/import_process.py); a campaign file (.toml, one
+[[campaigns]] table) is validated like the config file and stored as an uploaded campaign.
+Files land in a private temp directory under a fixed name, never under the name the sender
+chose.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from core.records import CampaignRow
 from core.specs import CampaignSpec
 from engine.admin import AdminError, unknown
 from engine.context import AppContext
-from engine.importer import import_leads
 from engine.lead_files import LeadImportError
 
 Fetch = Callable[[Path], Awaitable[object]]  # writes the uploaded file to the given path
@@ -55,18 +55,15 @@ async def campaign_by_id(ctx: AppContext, campaign_id: int) -> CampaignRow | Non
 async def import_upload(
     ctx: AppContext, campaign: str, suffix: str, fetch: Fetch, progress: Progress | None = None
 ) -> ImportReport:
-    """Download a leads file and import it into `campaign` on a connection of its own."""
+    """Download a leads file and import it into `campaign` (in a child process: ctx.import_file)."""
     folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="upload-"))
     try:
         path = folder / f"leads{suffix}"
         await fetch(path)
-        async with ctx.open_leads() as store:
-            try:
-                return await import_leads(
-                    store, path, campaign, now=ctx.clock.now(), progress=progress
-                )
-            except LeadImportError as exc:
-                raise AdminError(str(exc)) from None
+        try:
+            return await ctx.import_file(path, campaign, now=ctx.clock.now(), progress=progress)
+        except LeadImportError as exc:
+            raise AdminError(str(exc)) from None
     finally:
         await asyncio.to_thread(shutil.rmtree, folder, True)
 

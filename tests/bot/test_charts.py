@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
+import subprocess
+import sys
 import zlib
 from datetime import date, timedelta
+from typing import Any, cast
+
+import pytest
 
 from bot import charts
 from core.models import WarmupPolicy
+from engine.children import child_env
 from engine.stats import DayStats, StatsReport
 from engine.warmup_admin import WarmupReport, WarmupRow
 
@@ -66,9 +73,66 @@ def test_ramp_chart_is_a_png_of_the_right_size() -> None:
         assert png_size(png) == (charts.WIDTH_PX, charts.HEIGHT_PX)
 
 
-async def test_render_runs_in_a_thread() -> None:
+async def test_render_draws_in_a_child_process() -> None:
     png = await charts.render(charts.stats_chart, stats_report(3))
-    assert png.startswith(PNG_SIGNATURE)
+    assert png_size(png) == (charts.WIDTH_PX, charts.HEIGHT_PX)
+    png = await charts.render(charts.ramp_chart, warmup_report(3))
+    assert png_size(png) == (charts.WIDTH_PX, charts.HEIGHT_PX)
+
+
+def test_the_process_asking_for_a_chart_never_imports_matplotlib() -> None:
+    # In a fresh interpreter: this test process may have imported matplotlib already.
+    script = (
+        "import asyncio, sys\n"
+        "from bot import charts\n"
+        "from tests.bot.test_charts import png_size, stats_report\n"
+        "png = asyncio.run(charts.render(charts.stats_chart, stats_report(30)))\n"
+        "print(png_size(png), 'matplotlib' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=charts.ROOT, capture_output=True, text=True,
+        timeout=120, check=True,
+    )  # fmt: skip
+    assert done.stdout.split("\n")[0] == f"({charts.WIDTH_PX}, {charts.HEIGHT_PX}) False"
+
+
+def test_the_chart_process_gets_no_secret_from_the_environment() -> None:
+    environ = {"PATH": "/usr/bin", "HOME": "/home/o", "BOT_TOKEN": "1:abc", "SMTP_PW": "pw",
+               "MPLCONFIGDIR": "/tmp/mpl"}  # fmt: skip
+    assert child_env(environ) == {
+        "PATH": "/usr/bin",
+        "HOME": "/home/o",
+        "MPLCONFIGDIR": "/tmp/mpl",
+    }
+
+
+async def test_render_draws_only_the_charts_of_the_module() -> None:
+    def stats_chart(report: object) -> bytes:  # named like one, but not one of them
+        return b""
+
+    with pytest.raises(ValueError, match="not one of the charts"):
+        await charts.render(stats_chart, stats_report(3))
+
+
+async def test_a_failing_chart_process_raises_chart_error_with_its_last_words() -> None:
+    with pytest.raises(charts.ChartError, match="exited with 1: AttributeError: .*'days'"):
+        await charts.render(charts.stats_chart, cast(Any, "not a report"))
+
+
+async def test_a_chart_process_over_its_time_is_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[asyncio.subprocess.Process] = []
+    spawn = asyncio.create_subprocess_exec
+
+    async def recording(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        proc = await spawn(*args, **kwargs)
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
+    monkeypatch.setattr(charts, "RENDER_SECONDS", 0.0)  # expired before the child can answer
+    with pytest.raises(charts.ChartError, match="no chart within"):
+        await charts.render(charts.stats_chart, stats_report(3))
+    assert len(started) == 1 and started[0].returncode is not None
 
 
 def test_date_ticks_always_label_today() -> None:

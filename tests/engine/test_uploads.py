@@ -9,6 +9,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+import bootstrap
+from engine import importer
 from engine.admin import AdminError
 from engine.uploads import (
     Fetch,
@@ -64,6 +66,22 @@ async def test_import_a_csv_with_progress(tmp_path: Path) -> None:
         assert calls and calls[-1] == 25_002
         states = await w.lead_states("q4")
         assert len(states) == 25_000 and states["u7@acme.com"] == "queued"
+
+
+async def test_the_import_runs_outside_the_service_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its parsing heap would stay in the service (issue 13): this process must not import.
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("import_leads ran in the service's process")
+
+    monkeypatch.setattr(bootstrap, "import_leads", refuse)
+    monkeypatch.setattr(importer, "import_leads", refuse)
+    content = ("email,first_name\n" + "".join(f"v{i}@acme.com,V{i}\n" for i in range(50))).encode()
+    async with data_world(tmp_path) as w:
+        report = await import_upload(w.ctx, "q4", ".csv", writer(content))
+        assert (report.rows_read, report.imported) == (50, 50)
+        assert len(await w.lead_states("q4")) == 50
 
 
 async def test_import_an_xlsx(tmp_path: Path) -> None:
