@@ -49,8 +49,9 @@ class _Budget:
         left = self.campaign_left.get(campaign_id, 0)
         return campaign_id in self.open_now and (left is None or left > 0)
 
-    def mailbox_allowed(self, mailbox: MailboxView, campaign: CampaignView) -> bool:
-        """Rules 1-5 for one more send of `campaign` from `mailbox` on this tick."""
+    def may_send(self, mailbox: MailboxView) -> bool:
+        """Rules 1-5 but the campaign's: whether `mailbox` may send one more mail on this tick."""
+        # Spending only ever turns this from True to False (budgets shrink, `used` grows).
         if mailbox.id in self.used and self.one_per_tick:
             return False
         if self.mailbox_left[mailbox.id] <= 0 or not limits.mailbox_ready(mailbox, self.now):
@@ -58,11 +59,17 @@ class _Budget:
         if mailbox.domain not in self.domains:
             return False
         domain_left = self.domain_left[mailbox.domain]
-        if domain_left is not None and domain_left <= 0:
-            return False
+        return domain_left is None or domain_left > 0
+
+    def takes(self, mailbox: MailboxView, campaign: CampaignView) -> bool:
+        """Whether `mailbox` may carry `campaign`'s mail at all today (warm-up week 1)."""
         return limits.takes_campaign_mail(
             mailbox, self.today, self.snap.warmup, during_warmup=campaign.during_warmup
         )
+
+    def mailbox_allowed(self, mailbox: MailboxView, campaign: CampaignView) -> bool:
+        """Rules 1-5 for one more send of `campaign` from `mailbox` on this tick."""
+        return self.may_send(mailbox) and self.takes(mailbox, campaign)
 
     def spend(self, mailbox: MailboxView, campaign_id: int) -> None:
         """Count one planned send against mailbox, domain and campaign."""
@@ -99,6 +106,11 @@ def plan(snap: Snapshot, now: datetime) -> list[SendPlan]:
         if budget.mailbox_allowed(mailbox, campaign):
             take(step, mailbox)
 
+    # The mailboxes that may still send on this tick, in snapshot order. Each new thread
+    # looks among these, not among every mailbox: at 5,000 mailboxes with a few dozen due,
+    # looking at all of them for every new lead made planning quadratic (seconds a tick).
+    # One that may not send now never may again on this tick, so it is dropped for good.
+    able = [m.id for m in budget.mailboxes.values() if budget.may_send(m)]
     queues: dict[int, deque[DueStep]] = {}
     for step in snap.new_leads:
         if budget.campaign_open(step.campaign_id):
@@ -111,7 +123,10 @@ def plan(snap: Snapshot, now: datetime) -> list[SendPlan]:
         campaign = budget.campaigns[campaign_id]
         if not queue or not budget.campaign_open(campaign_id):
             continue
-        candidates = [m for m in budget.mailboxes.values() if budget.mailbox_allowed(m, campaign)]
+        able = [i for i in able if budget.may_send(budget.mailboxes[i])]
+        candidates = [
+            budget.mailboxes[i] for i in able if budget.takes(budget.mailboxes[i], campaign)
+        ]
         mailbox = rotation.choose(candidates)
         if mailbox is None:
             continue  # no mailbox can take this campaign's mail on this tick
