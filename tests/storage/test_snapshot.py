@@ -17,6 +17,7 @@ from core.models import (
 )
 from core.records import NewEvent, Reserved
 from storage.db import to_ms
+from storage.snapshot import WINDOW_SENDS
 from storage.stores import Stores
 from tests.storage.helpers import (
     DAY,
@@ -118,6 +119,59 @@ async def test_snapshot_bounce_rate_over_the_window(
     rates = {m.id: m.bounce_rate for m in snap.mailboxes}
     assert rates[box] == pytest.approx(1 / 4)
     assert rates[boxes["a1@a.test"]] == 0.0
+
+
+async def test_snapshot_counts_the_window_of_ready_mailboxes_only(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    boxes, _ = await sample(stores, conn)
+    ready, resting = boxes["a2@a.test"], boxes["b1@b.test"]
+    at = int((T0 - timedelta(hours=3)).timestamp() * 1000)
+    # Reserved on the day before the window starts (just before midnight), sent inside it:
+    # the day index's slack must still count it.
+    for box, day in ((ready, "2026-02-22"), (ready, DAY), (resting, DAY)):
+        await conn.execute(
+            "INSERT INTO sends (kind, mailbox_id, day, state, reserved_at, sent_at, updated_at) "
+            "VALUES ('warmup', ?, ?, 'sent', ?, ?, ?)",
+            (box, day, at, at if day == DAY else to_ms(WINDOW) + 1000, at),
+        )
+    await conn.commit()
+    send_ids = [int(r[0]) for r in await conn.execute_fetchall("SELECT id FROM sends")]
+    for number, (box, send_id) in enumerate(zip((ready, resting), send_ids[1:], strict=True)):
+        assert await stores.events.add_event(
+            NewEvent(
+                source="imap",
+                source_id=f"dsn-{number}",
+                kind=EventKind.BOUNCE_HARD,
+                occurred_at=T0 - timedelta(hours=1),
+                received_at=T0,
+                mailbox_id=box,
+                send_id=send_id,
+            )  # fmt: skip
+        )
+    await stores.control.set_mailbox_resting(resting, T0 + timedelta(hours=2))
+
+    snap = await stores.sending.load_snapshot(
+        T0, DAY, WINDOW, followup_limit=10, new_per_campaign=10
+    )
+
+    rates = {m.id: m.bounce_rate for m in snap.mailboxes}
+    assert rates[ready] == pytest.approx(1 / 2)
+    # Resting: it may not send now, so the rotation never ranks it; its window is not read.
+    assert rates[resting] == 0.0
+
+
+async def test_window_sends_read_each_mailboxs_days_not_the_whole_week(
+    conn: aiosqlite.Connection,
+) -> None:
+    plan = [
+        str(row[3])
+        for row in await conn.execute_fetchall(
+            "EXPLAIN QUERY PLAN " + WINDOW_SENDS, ("[1, 2]", DAY, 0, 1)
+        )
+    ]
+    assert any("sends_mailbox_day (mailbox_id=? AND day>?)" in step for step in plan), plan
+    assert not any("sends_sent_at" in step for step in plan), plan
 
 
 async def test_snapshot_due_work(stores: Stores, conn: aiosqlite.Connection) -> None:
