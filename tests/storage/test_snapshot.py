@@ -161,6 +161,31 @@ async def test_snapshot_counts_the_window_of_ready_mailboxes_only(
     assert rates[resting] == 0.0
 
 
+async def test_senders_only_leaves_out_mailboxes_that_may_not_send_now(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    boxes, _ = await sample(stores, conn)
+    # a1 waits out its gap after this send; b1 rests; a2 may send.
+    assert isinstance(await stores.sending.reserve(warmup_req(boxes["a1@a.test"])), Reserved)
+    await stores.control.set_mailbox_resting(boxes["b1@b.test"], T0 + timedelta(hours=2))
+
+    every = await stores.sending.load_snapshot(
+        T0, DAY, WINDOW, followup_limit=10, new_per_campaign=10
+    )
+    senders = await stores.sending.load_snapshot(
+        T0, DAY, WINDOW, followup_limit=10, new_per_campaign=10, senders_only=True
+    )
+
+    assert {m.address for m in every.mailboxes} == {"a1@a.test", "a2@a.test", "b1@b.test"}
+    assert [m.address for m in senders.mailboxes] == ["a2@a.test"]
+    assert senders.mailboxes[0] == next(m for m in every.mailboxes if m.address == "a2@a.test")
+    assert (senders.domains, senders.campaigns, senders.new_leads) == (
+        every.domains,
+        every.campaigns,
+        every.new_leads,
+    )
+
+
 async def test_window_sends_read_each_mailboxs_days_not_the_whole_week(
     conn: aiosqlite.Connection,
 ) -> None:
