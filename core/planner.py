@@ -111,6 +111,10 @@ def plan(snap: Snapshot, now: datetime) -> list[SendPlan]:
     # looking at all of them for every new lead made planning quadratic (seconds a tick).
     # One that may not send now never may again on this tick, so it is dropped for good.
     able = [m.id for m in budget.mailboxes.values() if budget.may_send(m)]
+    if budget.one_per_tick:
+        # A mailbox sends once a tick here, so those not yet picked keep their rotation keys:
+        # sorted once, the first that may send and takes the campaign is the rotation's pick.
+        able.sort(key=lambda i: rotation.rotation_key(budget.mailboxes[i]))
     queues: dict[int, deque[DueStep]] = {}
     for step in snap.new_leads:
         if budget.campaign_open(step.campaign_id):
@@ -123,13 +127,29 @@ def plan(snap: Snapshot, now: datetime) -> list[SendPlan]:
         campaign = budget.campaigns[campaign_id]
         if not queue or not budget.campaign_open(campaign_id):
             continue
-        able = [i for i in able if budget.may_send(budget.mailboxes[i])]
-        candidates = [
-            budget.mailboxes[i] for i in able if budget.takes(budget.mailboxes[i], campaign)
-        ]
-        mailbox = rotation.choose(candidates)
+        mailbox = _pick(budget, able, campaign)
         if mailbox is None:
             continue  # no mailbox can take this campaign's mail on this tick
         take(queue.popleft(), mailbox)
         order.append(campaign_id)
     return plans
+
+
+def _pick(budget: _Budget, able: list[int], campaign: CampaignView) -> MailboxView | None:
+    """The rotation's choice for `campaign` among `able`, dropping those that can't send now."""
+    if not budget.one_per_tick:
+        # Without a gap a mailbox sends again and its key changes: the least, each time.
+        able[:] = [i for i in able if budget.may_send(budget.mailboxes[i])]
+        return rotation.choose(
+            budget.mailboxes[i] for i in able if budget.takes(budget.mailboxes[i], campaign)
+        )
+    index = 0
+    while index < len(able):
+        mailbox = budget.mailboxes[able[index]]
+        if not budget.may_send(mailbox):
+            del able[index]  # never again on this tick (budgets only shrink)
+        elif budget.takes(mailbox, campaign):
+            return mailbox
+        else:
+            index += 1
+    return None
