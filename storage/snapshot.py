@@ -122,7 +122,8 @@ async def _window_counts(
     conn: aiosqlite.Connection, mailbox_ids: list[int], window_start: int, now: int
 ) -> tuple[dict[int, int], dict[int, int]]:
     """Sends and hard bounces of each of `mailbox_ids` with their time in [window_start, now]."""
-    if not mailbox_ids or window_start > now:
+    # /status asks with an empty window (window_start == now): it shows no rates.
+    if not mailbox_ids or window_start >= now:
         return {}, {}
     ids = json.dumps(mailbox_ids)
     # Each mailbox's sends of the window's days from sends_mailbox_day, however long the

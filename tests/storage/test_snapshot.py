@@ -186,6 +186,18 @@ async def test_senders_only_leaves_out_mailboxes_that_may_not_send_now(
     )
 
 
+async def test_an_empty_window_reads_no_sends(stores: Stores, conn: aiosqlite.Connection) -> None:
+    # /status asks with window_start == now: it shows no rates, so nothing is counted.
+    boxes, _ = await sample(stores, conn)
+    statements: list[str] = []
+    await conn.set_trace_callback(statements.append)
+    snap = await stores.sending.load_snapshot(T0, DAY, T0, followup_limit=0, new_per_campaign=0)
+    await conn.set_trace_callback(None)  # type: ignore[arg-type]
+    assert {m.id for m in snap.mailboxes} == set(boxes.values()) - {boxes["gone@c.test"]}
+    assert any("FROM mailboxes" in s for s in statements)  # the trace sees the reads
+    assert not [s for s in statements if "FROM sends" in s or "FROM events" in s]
+
+
 async def test_window_sends_read_each_mailboxs_days_not_the_whole_week(
     conn: aiosqlite.Connection,
 ) -> None:
