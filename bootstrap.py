@@ -141,9 +141,11 @@ async def open_stores_as_is(
     return stores
 
 
-async def open_stores(stack: AsyncExitStack, db_path: Path, rules: Rules, clock: Clock) -> Stores:
+async def open_stores(
+    stack: AsyncExitStack, db_path: Path, rules: Rules, clock: Clock, *, verify: bool = True
+) -> Stores:
     """Open and check the database, and mirror the config into it (runtime state kept)."""
-    stores = await open_stores_as_is(stack, db_path, verify=True)
+    stores = await open_stores_as_is(stack, db_path, verify=verify)
     now = clock.now()
     report = await stores.config.sync_config(rules, limits.local_day(now, rules.timezone), now=now)
     log.info("config synced: %s", report)
@@ -161,14 +163,17 @@ async def build_service(
     reader: MailboxReader | None = None,
     feeds: Sequence[EspFeed] | None = None,
     rng: random.Random | None = None,
+    verify: bool = True,
 ) -> Service:
     """Every service over one database; connections close when `stack` unwinds.
 
     `sender`, `reader` and `feeds` stand in for the real adapters (tests, the demo); the
     ones built here are closed here.
+    `verify` runs SQLite's quick_check first, as the service does; a bench that starts on a
+    copy it has just made of a checked file may skip it (minutes at millions of rows).
     """
     rules = config.rules()
-    stores = await open_stores(stack, db_path, rules, clock)
+    stores = await open_stores(stack, db_path, rules, clock, verify=verify)
     if sender is None:
         smtp = SmtpSender()
         stack.push_async_callback(smtp.close)

@@ -1,9 +1,10 @@
-"""/status at 100x the typical install: 5,000 mailboxes, 1,000,000 leads, two weeks of sends.
+"""/status at 100x the typical install: 5,000 mailboxes, 1,000,000 leads, 5,000,000 sends.
 
 The database is built by bench/status_world.py (through the product's storage code where that
 is cheap enough, bulk inserts for the rest; see there) and cached in the temp dir under a name
 that carries its BUILD_VERSION and the sizes, so a rerun only opens it (and applies any
-migration added since); --rebuild builds it again. Building takes about a minute.
+migration added since); --rebuild builds it again. Building takes many minutes (the build
+time is in the section when this run built it).
 
 What is timed is what an admin's /status does in the running service: on one open
 connection (the stores bootstrap.py builds, over aiosqlite; the bot's AppContext holds their

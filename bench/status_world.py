@@ -1,19 +1,22 @@
-"""The /status benchmark's database: 5,000 mailboxes, 1,000,000 leads, two weeks of sends.
+"""The scale benchmarks' database: 5,000 mailboxes, 1,000,000 leads, 5,000,000 sends.
 
 Built through the product's own storage code where that is cheap enough: the migrations,
 ConfigStore.sync_config for 5,000 mailboxes on 800 domains and six campaigns (one of them
 removed from the config again, as are 50 mailboxes), and the stores' state writers for paused,
 resting and cooling-down mailboxes. Leads, sends, usage counters, events and alerts are
 bulk-inserted with executemany in the shapes the importer and the engine write: 1,000,000
-leads spread over every lead state, 20,000 sends a day for 14 days (the last day up to "now",
-14:00 in the sending timezone) with their usage rows, bounces, complaints, replies,
-deliveries and opens, and 200 alerts.
+leads spread over every lead state, 20,000 sends a day for 251 days (the last day up to
+"now", 14:00 in the sending timezone; the days before the last two weeks are the history,
+see _history_steps) with their usage rows, bounces, complaints, replies, deliveries and
+opens, and 200 alerts. Rows go in day by day in one transaction (a day's sends, usage and
+events, then the next day), so the build holds one day in memory.
 
 The built file is cached in the temp dir under a name that carries BUILD_VERSION and the
 sizes, so a rerun only opens it; --rebuild builds it again.
 
-A fixture of bench/bench_status.py, which times /status over it through bootstrap.py: this
-module writes through storage only and imports no engine service.
+A fixture of bench/bench_status.py and bench/bench_tick.py, which time /status and a sending
+tick over it through bootstrap.py: this module writes through storage only and imports no
+engine service.
 """
 
 from __future__ import annotations
@@ -46,11 +49,15 @@ from core.models import MailboxState
 from storage.db import run_sync, sync_transaction, to_ms
 from storage.stores import Stores
 
-BUILD_VERSION = 2  # bump when the generated data changes shape
+BUILD_VERSION = 3  # bump when the generated data changes shape
 MAILBOXES = 5000
 DOMAINS = 800
 LEADS = 1_000_000
-DAYS = 14
+# 251 days of 20,000 sends (the last one until NOW): just over 5,000,000 sends. The last
+# RECENT_DAYS carry step 1 of the leads' current sequences; the days before them are history.
+DAYS = 251
+RECENT_DAYS = 14
+HISTORY_FIRST_STEP = 3
 SENDS_PER_DAY = 20_000
 TIMEZONE = "Europe/Berlin"
 NOW = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)  # a Wednesday, 14:00 in Berlin
@@ -136,7 +143,7 @@ class Built:
 
 def db_path(tmp: Path, leads: int) -> Path:
     """The cached database's file: the build version and sizes are in its name."""
-    return tmp / f"bench_status_v{BUILD_VERSION}_{MAILBOXES}m_{leads}l.db"
+    return tmp / f"bench_status_v{BUILD_VERSION}_{MAILBOXES}m_{leads}l_{DAYS}d.db"
 
 
 async def build(path: Path, leads: int) -> None:
@@ -164,8 +171,8 @@ async def build(path: Path, leads: int) -> None:
 
         def work(db: sqlite3.Connection) -> None:
             # The leads' indexes take addresses in random order: a big page cache keeps the
-            # build inside a minute or two (the service keeps SQLite's default).
-            db.execute("PRAGMA cache_size = -400000")
+            # build within minutes (the service keeps SQLite's default).
+            db.execute("PRAGMA cache_size = -1000000")
             with sync_transaction(db):
                 opened = _insert_leads(db, rnd, leads, campaigns, boxes)
                 _insert_sends(db, rnd, opened, boxes)
@@ -280,16 +287,15 @@ def _insert_sends(
     opened: _Opened,
     boxes: list[tuple[int, int, str, str]],
 ) -> None:
-    """SENDS_PER_DAY a day for DAYS days (today until NOW), usage rows, events."""
+    """SENDS_PER_DAY a day for DAYS days (today until NOW), usage rows, events; day by day."""
     tz = ZoneInfo(TIMEZONE)
     today = limits.local_day(NOW, TIMEZONE)
     domain_of = {b[0]: (b[1], b[2]) for b in boxes}
     warming = [b[0] for b in boxes if b[3] == "warming"]
     pool = list(opened.leads)
     rnd.shuffle(pool)
-    usage: Counter[tuple[str, int, str]] = Counter()
-    sends: list[tuple[object, ...]] = []
-    events: list[tuple[object, ...]] = []
+    history = _history_steps(rnd, opened)
+    last_sent: dict[int, int] = {}
     send_id = 0
     for back in range(DAYS - 1, -1, -1):
         day = today - timedelta(days=back)
@@ -297,15 +303,24 @@ def _insert_sends(
         end = min(start + timedelta(hours=10), NOW)
         span = int((end - start).total_seconds() * 1000)
         count = round(SENDS_PER_DAY * span / 36_000_000)
+        usage: Counter[tuple[str, int, str]] = Counter()
+        sends: list[tuple[object, ...]] = []
+        events: list[tuple[object, ...]] = []
         for _ in range(count):
             send_id += 1
             at = to_ms(start) + rnd.randrange(span)
-            if (rnd.random() < 0.12 or not pool) and warming:
+            lead: int | None
+            campaign: int | None
+            step: int | None
+            if (rnd.random() < 0.12 or (back < RECENT_DAYS and not pool)) and warming:
                 mailbox = rnd.choice(warming)
                 kind, lead, campaign, step = "warmup", None, None, None
-            else:
+            elif back < RECENT_DAYS:
                 lead, campaign, mailbox = pool.pop()
                 kind, step = "campaign", 1
+            else:
+                lead, campaign, mailbox, step = next(history)
+                kind = "campaign"
             domain_id, domain = domain_of[mailbox]
             failed = rnd.random() < 0.02
             reply = "5.1.1 user unknown" if failed else "2.0.0 Ok: queued"
@@ -319,29 +334,50 @@ def _insert_sends(
             if campaign is not None:
                 usage[("campaign", campaign, day.isoformat())] += 1
             if not failed:
+                last_sent[mailbox] = max(last_sent.get(mailbox, 0), at)
                 events.extend(
                     _events_of(rnd, send_id, at, mailbox=mailbox, campaign=campaign, domain=domain)
                 )
+        db.executemany(
+            "INSERT INTO sends (id, kind, lead_id, campaign_id, step_no, mailbox_id, day, state, "
+            "message_id, attempts, smtp_code, smtp_reply, reserved_at, sent_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            sends,
+        )
+        db.executemany(
+            "INSERT INTO usage (scope, ref, day, sent) VALUES (?, ?, ?, ?)",
+            [(*key, n) for key, n in usage.items()],
+        )
+        db.executemany(
+            "INSERT INTO events (source, source_id, kind, email, mailbox_id, send_id, "
+            "campaign_id, step_no, occurred_at, received_at, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            events,
+        )
+    # The last send of each mailbox, as record_sends leaves it (kept while generating: a
+    # max() per mailbox over millions of sends would cost more than the sends themselves).
     db.executemany(
-        "INSERT INTO sends (id, kind, lead_id, campaign_id, step_no, mailbox_id, day, state, "
-        "message_id, attempts, smtp_code, smtp_reply, reserved_at, sent_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        sends,
+        "UPDATE mailboxes SET last_sent_at = ? WHERE id = ?",
+        [(at, mailbox) for mailbox, at in last_sent.items()],
     )
-    db.executemany(
-        "INSERT INTO usage (scope, ref, day, sent) VALUES (?, ?, ?, ?)",
-        [(*key, n) for key, n in usage.items()],
-    )
-    db.executemany(
-        "INSERT INTO events (source, source_id, kind, email, mailbox_id, send_id, campaign_id, "
-        "step_no, occurred_at, received_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        events,
-    )
-    # The last send of each mailbox, as record_sends leaves it.
-    db.execute(
-        "UPDATE mailboxes SET last_sent_at = (SELECT max(sent_at) FROM sends "
-        "WHERE sends.mailbox_id = mailboxes.id)"
-    )
+
+
+def _history_steps(rnd: random.Random, opened: _Opened) -> Iterator[tuple[int, int, int, int]]:
+    """(lead, campaign, mailbox, step) for the sends older than RECENT_DAYS, never repeating.
+
+    The leads table holds today's 1,000,000 leads, fewer than the history's (lead, step)
+    pairs with two steps each: the history's campaign sends go to the leads that have had a
+    step, with step numbers from HISTORY_FIRST_STEP up (sequences that were longer before
+    their steps were edited), so UNIQUE (lead_id, step_no) holds and every lead of the
+    history is a real row of leads.
+    """
+    step = HISTORY_FIRST_STEP
+    while True:
+        order = list(opened.leads)
+        rnd.shuffle(order)
+        for lead, campaign, mailbox in order:
+            yield lead, campaign, mailbox, step
+        step += 1
 
 
 _EVENT_KINDS = (
@@ -379,7 +415,7 @@ def _events_of(
 
 
 def _insert_alerts(db: sqlite3.Connection, rnd: random.Random) -> None:
-    start = to_ms(NOW - timedelta(days=DAYS))
+    start = to_ms(NOW - timedelta(days=RECENT_DAYS))
     span = to_ms(NOW) - start
     texts = [
         ("critical", "mailbox {n} paused: bounce rate 6.2% over 7 days (31 of 500 sends)"),

@@ -179,7 +179,7 @@ class MailboxView:
     sent_today: int = 0
     next_send_at: datetime | None = None  # gap + jitter after the last send
     last_sent_at: datetime | None = None
-    bounce_rate: float = 0.0  # over the health window
+    bounce_rate: float = 0.0  # over the health window; the snapshot fills it when ready
     resting_until: datetime | None = None  # provider cap or 421 back-off
 
 

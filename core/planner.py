@@ -49,8 +49,9 @@ class _Budget:
         left = self.campaign_left.get(campaign_id, 0)
         return campaign_id in self.open_now and (left is None or left > 0)
 
-    def mailbox_allowed(self, mailbox: MailboxView, campaign: CampaignView) -> bool:
-        """Rules 1-5 for one more send of `campaign` from `mailbox` on this tick."""
+    def may_send(self, mailbox: MailboxView) -> bool:
+        """Rules 1-5 but the campaign's: whether `mailbox` may send one more mail on this tick."""
+        # Spending only ever turns this from True to False (budgets shrink, `used` grows).
         if mailbox.id in self.used and self.one_per_tick:
             return False
         if self.mailbox_left[mailbox.id] <= 0 or not limits.mailbox_ready(mailbox, self.now):
@@ -58,11 +59,17 @@ class _Budget:
         if mailbox.domain not in self.domains:
             return False
         domain_left = self.domain_left[mailbox.domain]
-        if domain_left is not None and domain_left <= 0:
-            return False
+        return domain_left is None or domain_left > 0
+
+    def takes(self, mailbox: MailboxView, campaign: CampaignView) -> bool:
+        """Whether `mailbox` may carry `campaign`'s mail at all today (warm-up week 1)."""
         return limits.takes_campaign_mail(
             mailbox, self.today, self.snap.warmup, during_warmup=campaign.during_warmup
         )
+
+    def mailbox_allowed(self, mailbox: MailboxView, campaign: CampaignView) -> bool:
+        """Rules 1-5 for one more send of `campaign` from `mailbox` on this tick."""
+        return self.may_send(mailbox) and self.takes(mailbox, campaign)
 
     def spend(self, mailbox: MailboxView, campaign_id: int) -> None:
         """Count one planned send against mailbox, domain and campaign."""
@@ -99,6 +106,15 @@ def plan(snap: Snapshot, now: datetime) -> list[SendPlan]:
         if budget.mailbox_allowed(mailbox, campaign):
             take(step, mailbox)
 
+    # The mailboxes that may still send on this tick, in snapshot order. Each new thread
+    # looks among these, not among every mailbox: at 5,000 mailboxes with a few dozen due,
+    # looking at all of them for every new lead made planning quadratic (seconds a tick).
+    # One that may not send now never may again on this tick, so it is dropped for good.
+    able = [m.id for m in budget.mailboxes.values() if budget.may_send(m)]
+    if budget.one_per_tick:
+        # A mailbox sends once a tick here, so those not yet picked keep their rotation keys:
+        # sorted once, the first that may send and takes the campaign is the rotation's pick.
+        able.sort(key=lambda i: rotation.rotation_key(budget.mailboxes[i]))
     queues: dict[int, deque[DueStep]] = {}
     for step in snap.new_leads:
         if budget.campaign_open(step.campaign_id):
@@ -111,10 +127,29 @@ def plan(snap: Snapshot, now: datetime) -> list[SendPlan]:
         campaign = budget.campaigns[campaign_id]
         if not queue or not budget.campaign_open(campaign_id):
             continue
-        candidates = [m for m in budget.mailboxes.values() if budget.mailbox_allowed(m, campaign)]
-        mailbox = rotation.choose(candidates)
+        mailbox = _pick(budget, able, campaign)
         if mailbox is None:
             continue  # no mailbox can take this campaign's mail on this tick
         take(queue.popleft(), mailbox)
         order.append(campaign_id)
     return plans
+
+
+def _pick(budget: _Budget, able: list[int], campaign: CampaignView) -> MailboxView | None:
+    """The rotation's choice for `campaign` among `able`, dropping those that can't send now."""
+    if not budget.one_per_tick:
+        # Without a gap a mailbox sends again and its key changes: the least, each time.
+        able[:] = [i for i in able if budget.may_send(budget.mailboxes[i])]
+        return rotation.choose(
+            budget.mailboxes[i] for i in able if budget.takes(budget.mailboxes[i], campaign)
+        )
+    index = 0
+    while index < len(able):
+        mailbox = budget.mailboxes[able[index]]
+        if not budget.may_send(mailbox):
+            del able[index]  # never again on this tick (budgets only shrink)
+        elif budget.takes(mailbox, campaign):
+            return mailbox
+        else:
+            index += 1
+    return None

@@ -215,6 +215,8 @@ class SendingEngine:
             window_start=window_start,
             followup_limit=FOLLOWUPS_PER_TICK,
             new_per_campaign=NEW_LEADS_PER_CAMPAIGN,
+            # The planner only ever picks a mailbox that may send now (limits.mailbox_ready).
+            senders_only=True,
         )
         return dataclasses.replace(
             snap, sending_timezone=tz, warmup=self._rules.warmup, sending=self._rules.sending

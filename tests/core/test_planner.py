@@ -1,11 +1,13 @@
 """plan(snapshot, now): SPEC 6 rules composed."""
 
-from collections import Counter
+from collections import Counter, deque
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core import limits, planner, rotation
 from core.models import (
     CampaignView,
     DomainState,
@@ -185,3 +187,121 @@ def test_plan_never_exceeds_any_cap(
         if c.daily_limit is not None:
             assert per_campaign[c.id] <= c.daily_limit
     assert len({(p.lead_id, p.step_no) for p in plans}) == len(plans)
+
+
+def _plan_scanning_every_mailbox(s: Snapshot, now: datetime) -> list[tuple[int, int]]:
+    """The former planner: every mailbox looked at again for each new thread (the reference)."""
+    budget = planner._Budget(s, now)
+    plans: list[tuple[int, int]] = []
+    for step in s.followups:
+        box = budget.mailboxes.get(step.mailbox_id) if step.mailbox_id is not None else None
+        if box is None or not budget.campaign_open(step.campaign_id):
+            continue
+        if budget.mailbox_allowed(box, budget.campaigns[step.campaign_id]):
+            budget.spend(box, step.campaign_id)
+            plans.append((step.lead_id, box.id))
+    queues: dict[int, deque[DueStep]] = {}
+    for step in s.new_leads:
+        if budget.campaign_open(step.campaign_id):
+            queues.setdefault(step.campaign_id, deque()).append(step)
+    order = deque(sorted(queues, key=lambda cid: (budget.campaigns[cid].sent_today, cid)))
+    while order:
+        cid = order.popleft()
+        if not queues[cid] or not budget.campaign_open(cid):
+            continue
+        campaign = budget.campaigns[cid]
+        every = [m for m in budget.mailboxes.values() if budget.mailbox_allowed(m, campaign)]
+        box = rotation.choose(every)
+        if box is None:
+            continue
+        step = queues[cid].popleft()
+        budget.spend(box, cid)
+        plans.append((step.lead_id, box.id))
+        order.append(cid)
+    return plans
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    boxes=st.lists(
+        st.tuples(
+            st.integers(0, 3),  # domain
+            st.integers(0, 5),  # sent today
+            st.sampled_from(["ready", "gap", "resting", "week1", "paused"]),
+            st.integers(0, 3),  # bounces in 100
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    domain_caps=st.lists(st.one_of(st.none(), st.integers(0, 12)), min_size=4, max_size=4),
+    campaign_caps=st.lists(st.one_of(st.none(), st.integers(0, 15)), min_size=3, max_size=3),
+    leads=st.integers(0, 25),
+    gap=st.booleans(),
+    opted=st.booleans(),
+)
+def test_plan_is_the_plan_of_looking_at_every_mailbox(
+    boxes: list[tuple[int, int, str, int]],
+    domain_caps: list[int | None],
+    campaign_caps: list[int | None],
+    leads: int,
+    gap: bool,
+    opted: bool,
+) -> None:
+    today = date(2026, 11, 27)
+    shapes: dict[str, dict[str, object]] = {
+        "ready": {},
+        "gap": {"next_send_at": NOW + timedelta(minutes=3)},
+        "resting": {"resting_until": NOW + timedelta(hours=1)},
+        "week1": {"state": MailboxState.WARMING, "warmup_start": today - timedelta(days=1)},
+        "paused": {"state": MailboxState.PAUSED},
+    }
+    mailboxes = tuple(
+        mb(i + 1, domain=f"d{d}.com", daily_limit=5, sent_today=sent, bounce_rate=rate / 100,
+           last_sent_at=NOW - timedelta(minutes=i % 7), **shapes[shape])
+        for i, (d, sent, shape, rate) in enumerate(boxes)
+    )  # fmt: skip
+    domains = tuple(DomainView(f"d{i}.com", daily_limit=cap) for i, cap in enumerate(domain_caps))
+    campaigns = tuple(
+        camp(i + 1, daily_limit=cap, during_warmup=opted and i == 0)
+        for i, cap in enumerate(campaign_caps)
+    )
+    followups = tuple(
+        DueStep(5000 + i, 1 + i % 3, 2, mailbox_id=1 + (i * 7) % len(boxes)) for i in range(8)
+    )
+    s = snap(
+        mailboxes=mailboxes, domains=domains, campaigns=campaigns, followups=followups,
+        new_leads=new(1, leads) + new(2, leads, first=1000) + new(3, leads, first=2000),
+        sending=SendingPolicy(min_gap_seconds=300 if gap else 0, jitter_seconds=0),
+    )  # fmt: skip
+    assert [(p.lead_id, p.mailbox_id) for p in plan(s, NOW)] == _plan_scanning_every_mailbox(s, NOW)
+
+
+def test_planning_looks_at_the_mailboxes_that_may_send_not_at_all_of_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 5,000 mailboxes, 11 of them due: a new thread must not look at all 5,000 again (the
+    # former planner asked mailbox_ready 5,000 times per new lead, seconds a tick at scale).
+    due = set(range(1, 5001, 450))
+    mailboxes = tuple(
+        mb(i, domain=f"d{i % 800}.com",
+           next_send_at=None if i in due else NOW + timedelta(minutes=1 + i % 7))
+        for i in range(1, 5001)
+    )  # fmt: skip
+    domains = tuple(DomainView(f"d{i}.com") for i in range(800))
+    s = snap(
+        mailboxes=mailboxes, domains=domains, campaigns=(camp(1), camp(2)),
+        new_leads=new(1, 200) + new(2, 200, first=1000),
+    )  # fmt: skip
+    asked = Counter[int]()
+    ready = limits.mailbox_ready
+
+    def counted(mailbox: MailboxView, now: datetime) -> bool:
+        asked[mailbox.id] += 1
+        return ready(mailbox, now)
+
+    monkeypatch.setattr(limits, "mailbox_ready", counted)
+    plans = plan(s, NOW)
+    assert sorted(p.mailbox_id for p in plans) == sorted(due)
+    # Once each to find who may send, then only the due ones, once per planned thread at most.
+    assert all(asked[i] == 1 for i in range(1, 5001) if i not in due)
+    assert max(asked[i] for i in due) <= 2 + len(plans)

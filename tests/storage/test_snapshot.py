@@ -17,6 +17,7 @@ from core.models import (
 )
 from core.records import NewEvent, Reserved
 from storage.db import to_ms
+from storage.snapshot import WINDOW_SENDS
 from storage.stores import Stores
 from tests.storage.helpers import (
     DAY,
@@ -118,6 +119,96 @@ async def test_snapshot_bounce_rate_over_the_window(
     rates = {m.id: m.bounce_rate for m in snap.mailboxes}
     assert rates[box] == pytest.approx(1 / 4)
     assert rates[boxes["a1@a.test"]] == 0.0
+
+
+async def test_snapshot_counts_the_window_of_ready_mailboxes_only(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    boxes, _ = await sample(stores, conn)
+    ready, resting = boxes["a2@a.test"], boxes["b1@b.test"]
+    at = int((T0 - timedelta(hours=3)).timestamp() * 1000)
+    # Reserved on the day before the window starts (just before midnight), sent inside it:
+    # the day index's slack must still count it.
+    for box, day in ((ready, "2026-02-22"), (ready, DAY), (resting, DAY)):
+        await conn.execute(
+            "INSERT INTO sends (kind, mailbox_id, day, state, reserved_at, sent_at, updated_at) "
+            "VALUES ('warmup', ?, ?, 'sent', ?, ?, ?)",
+            (box, day, at, at if day == DAY else to_ms(WINDOW) + 1000, at),
+        )
+    await conn.commit()
+    send_ids = [int(r[0]) for r in await conn.execute_fetchall("SELECT id FROM sends")]
+    for number, (box, send_id) in enumerate(zip((ready, resting), send_ids[1:], strict=True)):
+        assert await stores.events.add_event(
+            NewEvent(
+                source="imap",
+                source_id=f"dsn-{number}",
+                kind=EventKind.BOUNCE_HARD,
+                occurred_at=T0 - timedelta(hours=1),
+                received_at=T0,
+                mailbox_id=box,
+                send_id=send_id,
+            )  # fmt: skip
+        )
+    await stores.control.set_mailbox_resting(resting, T0 + timedelta(hours=2))
+
+    snap = await stores.sending.load_snapshot(
+        T0, DAY, WINDOW, followup_limit=10, new_per_campaign=10
+    )
+
+    rates = {m.id: m.bounce_rate for m in snap.mailboxes}
+    assert rates[ready] == pytest.approx(1 / 2)
+    # Resting: it may not send now, so the rotation never ranks it; its window is not read.
+    assert rates[resting] == 0.0
+
+
+async def test_senders_only_leaves_out_mailboxes_that_may_not_send_now(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    boxes, _ = await sample(stores, conn)
+    # a1 waits out its gap after this send; b1 rests; a2 may send.
+    assert isinstance(await stores.sending.reserve(warmup_req(boxes["a1@a.test"])), Reserved)
+    await stores.control.set_mailbox_resting(boxes["b1@b.test"], T0 + timedelta(hours=2))
+
+    every = await stores.sending.load_snapshot(
+        T0, DAY, WINDOW, followup_limit=10, new_per_campaign=10
+    )
+    senders = await stores.sending.load_snapshot(
+        T0, DAY, WINDOW, followup_limit=10, new_per_campaign=10, senders_only=True
+    )
+
+    assert {m.address for m in every.mailboxes} == {"a1@a.test", "a2@a.test", "b1@b.test"}
+    assert [m.address for m in senders.mailboxes] == ["a2@a.test"]
+    assert senders.mailboxes[0] == next(m for m in every.mailboxes if m.address == "a2@a.test")
+    assert (senders.domains, senders.campaigns, senders.new_leads) == (
+        every.domains,
+        every.campaigns,
+        every.new_leads,
+    )
+
+
+async def test_an_empty_window_reads_no_sends(stores: Stores, conn: aiosqlite.Connection) -> None:
+    # /status asks with window_start == now: it shows no rates, so nothing is counted.
+    boxes, _ = await sample(stores, conn)
+    statements: list[str] = []
+    await conn.set_trace_callback(statements.append)
+    snap = await stores.sending.load_snapshot(T0, DAY, T0, followup_limit=0, new_per_campaign=0)
+    await conn.set_trace_callback(None)  # type: ignore[arg-type]
+    assert {m.id for m in snap.mailboxes} == set(boxes.values()) - {boxes["gone@c.test"]}
+    assert any("FROM mailboxes" in s for s in statements)  # the trace sees the reads
+    assert not [s for s in statements if "FROM sends" in s or "FROM events" in s]
+
+
+async def test_window_sends_read_each_mailboxs_days_not_the_whole_week(
+    conn: aiosqlite.Connection,
+) -> None:
+    plan = [
+        str(row[3])
+        for row in await conn.execute_fetchall(
+            "EXPLAIN QUERY PLAN " + WINDOW_SENDS, ("[1, 2]", DAY, 0, 1)
+        )
+    ]
+    assert any("sends_mailbox_day (mailbox_id=? AND day>?)" in step for step in plan), plan
+    assert not any("sends_sent_at" in step for step in plan), plan
 
 
 async def test_snapshot_due_work(stores: Stores, conn: aiosqlite.Connection) -> None:
