@@ -124,8 +124,10 @@ class OAuthTokens:
             code = _field(reply, "error") or f"HTTP {status}"
             detail = _field(reply, "error_description")
             text = f"{code}: {detail}" if detail else code
+            # "bad credentials" as the alerts of a refused password say it (SPEC 4).
             raise LoginRefused(
-                f"OAuth: {where} refused the refresh token ({_mask(text, secrets)[:200]})"
+                f"bad credentials: {where} refused the OAuth refresh token "
+                f"({_mask(text, secrets)[:200]})"
             )
         token = _field(reply, "access_token")
         if status != 200 or not token:
