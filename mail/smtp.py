@@ -372,6 +372,12 @@ class SmtpSender:
         if server.oauth is None:
             await smtp.login(server.username, server.password)
             return
+        if smtp.is_ehlo_or_helo_needed:
+            await smtp.ehlo()  # after STARTTLS: the AUTH methods are those offered over TLS
+        if "xoauth2" not in smtp.server_auth_methods:
+            # Checked before any refresh: no token is fetched for a server that can't take it.
+            text = "server does not offer AUTH XOAUTH2 (the mailbox's login is oauth)"
+            raise _Refused(Outcome(OutcomeKind.AUTH, text=text))
         token = await self._access_token(server, None)
         try:
             await smtp.auth_xoauth2(server.username, token)

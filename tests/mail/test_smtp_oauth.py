@@ -175,3 +175,15 @@ async def test_probe_logs_in_with_xoauth2(
     assert refused.verdict is Verdict.REFUSED
     assert "invalid_grant" in refused.detail
     assert REFRESH not in refused.detail
+
+
+async def test_a_server_without_xoauth2_is_bad_credentials_before_any_refresh(
+    ca: TestCA, endpoint: FakeTokenEndpoint, sender: SmtpSender
+) -> None:
+    async with FakeSmtpServer(
+        username=USER, password="pw", security="starttls", ssl_context=ca.server_context
+    ) as plain_only:
+        outcome = await sender.send(account(plain_only, endpoint), message())
+    assert outcome.kind is OutcomeKind.AUTH
+    assert "XOAUTH2" in outcome.text
+    assert endpoint.grants == 0
