@@ -46,6 +46,7 @@ from mail.esp.postmark import PostmarkFeed
 from mail.esp.sendgrid import SendGridFeed
 from mail.esp.ses import SesFeed
 from mail.imap import ImapReader
+from mail.oauth import OAuthTokens
 from mail.smtp import SmtpSender
 from storage.backup import SqliteBackups
 from storage.db import open_db
@@ -174,12 +175,15 @@ async def build_service(
     """
     rules = config.rules()
     stores = await open_stores(stack, db_path, rules, clock, verify=verify)
+    # One token cache for both protocols: a mailbox's SMTP and IMAP logins share one refresh.
+    tokens = OAuthTokens()
+    stack.push_async_callback(tokens.close)
     if sender is None:
-        smtp = SmtpSender()
+        smtp = SmtpSender(tokens=tokens)
         stack.push_async_callback(smtp.close)
         sender = smtp
     if reader is None:
-        imap = ImapReader()
+        imap = ImapReader(tokens=tokens)
         stack.push_async_callback(imap.close)
         reader = imap
     if feeds is None:
@@ -263,8 +267,9 @@ async def check_connections(
     """`check --connect`: log in to every mailbox's SMTP and IMAP and make one authenticated
     call to each ESP with a client (sending nothing), in parallel."""
     rules = config.rules()
-    smtp = SmtpSender(timeout=seconds)
-    imap = ImapReader(timeout=seconds)
+    tokens = OAuthTokens(timeout=seconds)
+    smtp = SmtpSender(timeout=seconds, tokens=tokens)
+    imap = ImapReader(timeout=seconds, tokens=tokens)
     feeds = esp_feeds(rules.esps)
     try:
         return await check_logins(
@@ -281,6 +286,7 @@ async def check_connections(
         # should it ever do so.
         await smtp.close()
         await imap.close()
+        await tokens.close()
         for feed in feeds:
             await feed.close()
 

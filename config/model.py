@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from config.report import IDENTITY, ConfigError, Loc, Report, parse_toml
 from core import templates
@@ -28,6 +28,8 @@ from core.specs import (
     InboxRules,
     MailboxSpec,
     MailServer,
+    OAuthLogin,
+    OAuthProvider,
     Rules,
     StepSpec,
 )
@@ -187,25 +189,74 @@ class WarmupConfig(Strict):
         return WarmupPolicy(**self.model_dump())
 
 
+class OAuthConfig(Strict):
+    """`oauth = {...}` of an smtp or imap table: an XOAUTH2 login by refresh token (SPEC 4)."""
+
+    provider: OAuthProvider
+    client_id: str
+    client_secret: SecretStr | None = None  # a public client (Microsoft) has none
+    refresh_token: SecretStr
+    tenant: str | None = None  # microsoft: the directory; "common" when not given
+    token_url: str | None = None
+
+    _client_id = field_validator("client_id")(_not_blank)
+
+    @field_validator("token_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value)
+
+    @model_validator(mode="after")
+    def _per_provider(self) -> OAuthConfig:
+        if self.provider == "google" and self.tenant is not None:
+            raise ValueError('`tenant` is for provider = "microsoft" only')
+        if self.provider == "google" and self.client_secret is None:
+            raise ValueError('provider "google" needs `client_secret` (of the OAuth client)')
+        return self
+
+    def login(self) -> OAuthLogin:
+        """The core's view of this login, its secrets revealed."""
+        secret = self.client_secret
+        return OAuthLogin(
+            provider=self.provider,
+            client_id=self.client_id,
+            refresh_token=self.refresh_token.get_secret_value(),
+            client_secret=secret.get_secret_value() if secret is not None else "",
+            tenant=self.tenant or "common",
+            token_url=self.token_url,
+        )
+
+
 class ServerConfig(Strict):
-    """An SMTP or IMAP server and its login."""
+    """An SMTP or IMAP server and its login: `password` or `oauth`, exactly one."""
 
     host: str
     port: Annotated[int, Field(ge=1, le=65535)]
     security: Literal["tls", "starttls", "none"] = "starttls"
     username: str
-    password: SecretStr
+    password: SecretStr | None = None
+    oauth: OAuthConfig | None = None
 
     _host = field_validator("host")(_not_blank)
 
+    @model_validator(mode="after")
+    def _one_login(self) -> ServerConfig:
+        if self.password is None and self.oauth is None:
+            raise ValueError("needs `password` or `oauth = {...}` for the login")
+        if self.password is not None and self.oauth is not None:
+            raise ValueError("has both `password` and `oauth`: keep the one it logs in with")
+        return self
+
     def server(self) -> MailServer:
-        """The core's view of this server and login, the password revealed."""
+        """The core's view of this server and login, its secrets revealed."""
+        password = self.password
         return MailServer(
             host=self.host,
             port=self.port,
             security=self.security,
             username=self.username,
-            password=self.password.get_secret_value(),
+            password=password.get_secret_value() if password is not None else "",
+            oauth=self.oauth.login() if self.oauth is not None else None,
         )
 
 

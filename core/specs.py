@@ -16,15 +16,64 @@ from core.models import HealthPolicy, SendingPolicy, WarmupPolicy
 Security = Literal["tls", "starttls", "none"]
 
 
+OAuthProvider = Literal["google", "microsoft"]
+
+# The token endpoints of the refresh-token grant (`token_url` overrides them), and the scope a
+# Microsoft refresh must name again: SMTP and IMAP of Exchange Online, and a new refresh token.
+GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token"
+MICROSOFT_TOKEN_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
+MICROSOFT_MAIL_SCOPE = (
+    "https://outlook.office.com/SMTP.Send https://outlook.office.com/IMAP.AccessAsUser.All "
+    "offline_access"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthLogin:
+    """An OAuth 2.0 (XOAUTH2) login: what fetches access tokens; no secret shows in a repr."""
+
+    provider: OAuthProvider
+    client_id: str
+    refresh_token: str = field(repr=False)
+    client_secret: str = field(default="", repr=False)  # "" for a public client
+    tenant: str = "common"  # microsoft only
+    token_url: str | None = None  # None: the provider's endpoint
+
+    @property
+    def endpoint(self) -> str:
+        """Where the refresh-token grant is posted."""
+        if self.token_url:
+            return self.token_url
+        if self.provider == "google":
+            return GOOGLE_TOKEN_URL
+        return MICROSOFT_TOKEN_URL.format(tenant=self.tenant)
+
+    @property
+    def scope(self) -> str | None:
+        """The scope a refresh must ask for (Microsoft's), None where the grant's own holds."""
+        return MICROSOFT_MAIL_SCOPE if self.provider == "microsoft" else None
+
+
 @dataclass(frozen=True, slots=True)
 class MailServer:
-    """An SMTP or IMAP server and the login for it; the password never shows in a repr."""
+    """An SMTP or IMAP server and the login for it: a password, or OAuth when `oauth` is set.
+
+    No secret shows in a repr.
+    """
 
     host: str
     port: int
     security: Security
     username: str
-    password: str = field(repr=False)
+    password: str = field(default="", repr=False)
+    oauth: OAuthLogin | None = None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The password or OAuth secrets set for it: masked wherever a reply is shown."""
+        oauth = self.oauth
+        keys = (self.password,) if oauth is None else (oauth.refresh_token, oauth.client_secret)
+        return tuple(key for key in keys if key)
 
 
 @dataclass(frozen=True, slots=True)

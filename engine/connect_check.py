@@ -41,8 +41,11 @@ async def check_logins(
 
     async def attempt(server: MailServer, probe: Awaitable[LoginResult]) -> LoginResult:
         result = await bounded(probe)
-        # A reply that echoes what it was sent must not put the password on the screen.
-        return LoginResult(result.verdict, scrub(result.detail, server.password))
+        # A reply that echoes what it was sent must not put a password or token on the screen.
+        detail = result.detail
+        for secret in server.secrets:
+            detail = scrub(detail, secret)
+        return LoginResult(result.verdict, detail)
 
     async def attempt_esp(feed: EspFeed) -> LoginResult:
         result = await bounded(feed.probe())

@@ -6,6 +6,9 @@ aioimaplib (2.0) is a thin protocol layer and leaves a few things to its caller,
 - no STARTTLS: the command is sent and the transport upgraded with `loop.start_tls`;
 - LOGIN sends the user name as it is and scrubs only the raw password from its debug log,
   not the quoted form it writes: the name is quoted here and LOGIN lines are kept out of logs;
+  AUTHENTICATE XOAUTH2 scrubs the token but not its base64 form: those lines are kept out too;
+- a refused XOAUTH2 gets a continuation (`+ <base64 JSON error>`) that aioimaplib leaves
+  unanswered until its timeout: it is answered here with the empty line the server waits for;
 - responses are raw lines (bytes) and literals (bytearray): LIST, SELECT, SEARCH and FETCH
   are parsed here.
 """
@@ -28,6 +31,7 @@ from core.connect import LoginResult, Verdict
 from core.errors import LoginRefused, PeerUnavailable
 from core.records import FetchedMail, FolderBatch, FolderCursor, MailFolders
 from core.specs import ImapAccount
+from mail.oauth import OAuthTokens
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +71,12 @@ _LIST_HEAD = re.compile(rb'^(?:LIST )?\(([^)]*)\) (NIL|"(?:[^"\\]|\\.)*") ?(.*)$
 
 
 class _LoginLinesOut(logging.Filter):
-    """Drop aioimaplib's debug line of a LOGIN: its scrub misses a password that needed quoting."""
+    """Drop aioimaplib's debug lines of a login: its scrub misses a quoted password and the
+    base64 form of an XOAUTH2 token."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return " LOGIN " not in record.getMessage()
+        message = record.getMessage()
+        return " LOGIN " not in message and " AUTHENTICATE " not in message
 
 
 logging.getLogger("aioimaplib.aioimaplib").addFilter(_LoginLinesOut())
@@ -86,9 +92,18 @@ class _Session:
 class ImapReader:
     """One logged-in connection per account, re-opened when it drops; reads with BODY.PEEK."""
 
-    def __init__(self, *, timeout: float = 30.0, tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        tls_context: ssl.SSLContext | None = None,
+        tokens: OAuthTokens | None = None,
+    ) -> None:
         self._timeout = timeout  # connect, each command, and silence inside a long FETCH
         self._tls_context = tls_context  # None: the system's trust store, hostname checked
+        # Access tokens of the XOAUTH2 logins; shared with the SMTP sender when given.
+        self._own_tokens = tokens is None
+        self._tokens = tokens if tokens is not None else OAuthTokens(timeout=timeout)
         self._pool: dict[str, _Session] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -169,6 +184,8 @@ class ImapReader:
         sessions = list(self._pool.values())
         self._pool.clear()
         await asyncio.gather(*(self._logout(session) for session in sessions))
+        if self._own_tokens:
+            await self._tokens.close()
 
     # --- connections ------------------------------------------------------------------
 
@@ -206,9 +223,12 @@ class ImapReader:
             await self._command(session, client.wait_hello_from_server(), "greeting")
             if server.security == "starttls":
                 await self._starttls(session)
-            response = await self._command(
-                session, client.login(quote(server.username), server.password), "LOGIN"
-            )
+            if server.oauth is None:
+                response = await self._command(
+                    session, client.login(quote(server.username), server.password), "LOGIN"
+                )
+            else:
+                response = await self._xoauth2(session)
             if response.result != "OK":
                 reply = self._scrub(session, _text(response.lines))
                 self._drop(session)
@@ -222,6 +242,34 @@ class ImapReader:
             raise
         log.debug("imap %s: logged in to %s:%s", account.address, server.host, server.port)
         return session
+
+    async def _xoauth2(self, session: _Session) -> Any:
+        """AUTHENTICATE XOAUTH2 with the account's access token; once more with a new one if
+        the server turns a cached token down."""
+        server = session.account.server
+        oauth = server.oauth
+        assert oauth is not None
+        protocol = session.client.protocol
+        unanswered = protocol._continuation
+
+        def continuation(line: bytes) -> None:
+            pending = protocol.pending_sync_command
+            if pending is not None and pending.name == "AUTHENTICATE":
+                # The error challenge of a refused token: the empty reply ends the exchange
+                # and the server answers NO (Google's and Microsoft's XOAUTH2 docs).
+                protocol.transport.write(b"\r\n")
+                return
+            unanswered(line)
+
+        protocol._continuation = continuation
+        token = await self._tokens.access_token(oauth)
+        step = session.client.xoauth2(server.username, token)
+        response = await self._command(session, step, "AUTHENTICATE")
+        if response.result == "NO":
+            token = await self._tokens.access_token(oauth, refused=token)
+            step = session.client.xoauth2(server.username, token)
+            response = await self._command(session, step, "AUTHENTICATE")
+        return response
 
     async def _starttls(self, session: _Session) -> None:
         client = session.client
@@ -294,9 +342,8 @@ class ImapReader:
 
     @staticmethod
     def _scrub(session: _Session, text: str) -> str:
-        password = session.account.server.password
-        if password:
-            text = text.replace(quote(password), "***").replace(password, "***")
+        for secret in session.account.server.secrets:
+            text = text.replace(quote(secret), "***").replace(secret, "***")
         return text
 
     def _drop(self, session: _Session) -> None:

@@ -16,10 +16,12 @@ from aiosmtplib.email import parse_address
 
 from core.classify import classify_reply, names_blocklist
 from core.connect import LoginResult, Verdict, one_line
+from core.errors import LoginRefused, PeerUnavailable
 from core.message import OutgoingMessage
 from core.models import Outcome, OutcomeKind
 from core.specs import MailServer, SmtpAccount
 from mail import pipeline
+from mail.oauth import OAuthTokens
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ class SmtpSender:
         tls_context: ssl.SSLContext | None = None,
         max_idle: float = 240.0,
         local_hostname: str | None = None,
+        tokens: OAuthTokens | None = None,
     ) -> None:
         self._timeout = timeout  # per network step: connect, each command, the final reply
         self._tls_context = tls_context  # None: the system's trust store, hostname checked
@@ -98,6 +101,9 @@ class SmtpSender:
         # TLS sessions would cost memory for nothing: close a connection unused this long.
         self._max_idle = max_idle
         self._local_hostname = local_hostname  # EHLO name; None: this host's FQDN
+        # Access tokens of the XOAUTH2 logins; shared with the IMAP reader when given.
+        self._own_tokens = tokens is None
+        self._tokens = tokens if tokens is not None else OAuthTokens(timeout=timeout)
         self._locks: dict[str, asyncio.Lock] = {}
         self._pool: dict[str, _Pooled] = {}
 
@@ -145,7 +151,10 @@ class SmtpSender:
         try:
             smtp = await self._open(account.server, _Progress())
         except _Refused as refused:
-            return LoginResult(Verdict.REFUSED, refused.outcome.text)
+            # SOFT only when the OAuth token endpoint could not be reached.
+            soft = refused.outcome.kind is OutcomeKind.SOFT
+            verdict = Verdict.UNREACHABLE if soft else Verdict.REFUSED
+            return LoginResult(verdict, refused.outcome.text)
         except aiosmtplib.SMTPResponseException as exc:
             return LoginResult(Verdict.REFUSED, one_line(f"{exc.code} {exc.message}"))
         except OSError as exc:  # refused or lost connections, timeouts, TLS failures
@@ -162,6 +171,8 @@ class SmtpSender:
         pooled = list(self._pool.values())
         self._pool.clear()
         await asyncio.gather(*(self._quit(entry) for entry in pooled))
+        if self._own_tokens:
+            await self._tokens.close()
 
     # --- one attempt -----------------------------------------------------------------
 
@@ -358,7 +369,33 @@ class SmtpSender:
         """Authenticate a fresh connection; AUTH is never skipped."""
         # A method of its own so that bench/bench_send.py can speak to Postfix's smtp-sink,
         # which answers AUTH with 250 where RFC 4954 (and aiosmtplib) want 235.
-        await smtp.login(server.username, server.password)
+        if server.oauth is None:
+            await smtp.login(server.username, server.password)
+            return
+        if smtp.is_ehlo_or_helo_needed:
+            await smtp.ehlo()  # after STARTTLS: the AUTH methods are those offered over TLS
+        if "xoauth2" not in smtp.server_auth_methods:
+            # Checked before any refresh: no token is fetched for a server that can't take it.
+            text = "server does not offer AUTH XOAUTH2 (the mailbox's login is oauth)"
+            raise _Refused(Outcome(OutcomeKind.AUTH, text=text))
+        token = await self._access_token(server, None)
+        try:
+            await smtp.auth_xoauth2(server.username, token)
+        except aiosmtplib.SMTPAuthenticationError:
+            # A cached token the server no longer takes (revoked early, clocks apart): once
+            # more with a new one; a refusal of that is the mailbox's bad credentials.
+            token = await self._access_token(server, token)
+            await smtp.auth_xoauth2(server.username, token)
+
+    async def _access_token(self, server: MailServer, refused: str | None) -> str:
+        assert server.oauth is not None
+        try:
+            return await self._tokens.access_token(server.oauth, refused=refused)
+        except LoginRefused as exc:
+            # The token endpoint refused the refresh token: bad credentials, like a 535.
+            raise _Refused(Outcome(OutcomeKind.AUTH, text=str(exc))) from None
+        except PeerUnavailable as exc:  # the token endpoint is down: try again later
+            raise _Refused(Outcome(OutcomeKind.SOFT, text=str(exc))) from None
 
     async def _clean_up(self, address: str, outcome: Outcome, *, refused: bool) -> None:
         """Leave the mailbox's connection fit for the next send, or drop it."""

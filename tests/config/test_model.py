@@ -85,7 +85,7 @@ def test_example_config_loads_with_the_env_example_secrets() -> None:
     assert "| default(" in bodies
     assert "{Hi|Hello}" in bodies
     first = config.mailboxes[0]
-    assert first.smtp.password.get_secret_value() == env["SMTP_BRAND_NEWS"]
+    assert first.smtp.server().password == env["SMTP_BRAND_NEWS"]
     assert config.esp[0].api_key is not None
     assert config.esp[0].api_key.get_secret_value() == env["MAILGUN_API_KEY"]
     assert config.unsubscribe is not None
@@ -148,7 +148,7 @@ def test_env_values_are_resolved_anywhere_and_addresses_normalised(tmp_path: Pat
     config = load_config(write(tmp_path, text), {**ENV, "NS": "127.0.0.1"})
     assert config.dns.nameserver == "127.0.0.1"
     assert config.mailboxes[0].address == "Alex@brand-news.com"
-    assert config.mailboxes[0].smtp.password.get_secret_value() == "smtp-password-value"
+    assert config.mailboxes[0].smtp.server().password == "smtp-password-value"
 
 
 def test_native_toml_dates_and_weekday_names(tmp_path: Path) -> None:
@@ -459,7 +459,7 @@ def test_secret_values_are_hidden_in_the_loaded_model(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, BASE), {**ENV, "SMTP_ALEX": SECRET})
     assert SECRET not in repr(config)
     assert SECRET not in str(config.model_dump())
-    assert config.mailboxes[0].smtp.password.get_secret_value() == SECRET
+    assert config.mailboxes[0].smtp.server().password == SECRET
 
 
 # --- uploaded campaigns -------------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import email.parser
 import email.policy
 import json
@@ -30,6 +32,12 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 Stage = Literal["rcpt", "data"]
 Security = Literal["none", "tls", "starttls"]
+
+# What Microsoft 365 answers a refused XOAUTH2 after its error challenge.
+XOAUTH2_REFUSED = "535 5.7.3 Authentication unsuccessful"
+# The challenge of a refused XOAUTH2 (base64 of this JSON), as Google documents it:
+# https://developers.google.com/gmail/imap/xoauth2-protocol#error_response_2
+XOAUTH2_ERROR = '{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}'
 
 GMAIL_BAD_CREDENTIALS = (
     "535-5.7.8 Username and Password not accepted. For more information, go to\r\n"
@@ -173,11 +181,14 @@ class FakeSmtpServer:
     login_fail_reply: str = GMAIL_BAD_CREDENTIALS
     pipelining: bool = True  # offer RFC 2920 PIPELINING in EHLO, as the big providers do
     mail_reply: str | None = None  # answer every MAIL FROM with this instead of 250
+    # Offers AUTH XOAUTH2 when set: (user, access token) -> whether the token is good for it.
+    bearer: Callable[[str, str], bool] | None = None
 
     messages: list[Received] = field(default_factory=list, init=False)
     connections: int = field(default=0, init=False)
     logins: int = field(default=0, init=False)
     failed_logins: int = field(default=0, init=False)
+    tokens_seen: list[str] = field(default_factory=list, init=False)  # XOAUTH2, in order
     live: set[_Session] = field(default_factory=set, init=False)
     _server: asyncio.Server | None = field(default=None, init=False)
     _log_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -245,6 +256,7 @@ class FakeSmtpServer:
             # aiosmtpd only counts STARTTLS as TLS; over implicit TLS it must allow AUTH.
             auth_require_tls=starttls,
             authenticator=self._authenticate,
+            auth_exclude_mechanism=None if self.bearer is not None else ["XOAUTH2"],
             timeout=self.idle_timeout,
             loop=asyncio.get_running_loop(),
         )
@@ -258,11 +270,34 @@ class FakeSmtpServer:
             return AuthResult(success=False, handled=False)
         login = data.login.decode("utf-8", "replace")
         password = data.password.decode("utf-8", "replace")
-        if self.username is None or (login, password) == (self.username, self.password):
+        anyone = self.username is None and self.bearer is None
+        if anyone or (login, password) == (self.username, self.password):
             self.logins += 1
             return AuthResult(success=True, auth_data=login)
         self.failed_logins += 1
         return AuthResult(success=False, handled=False, message=self.login_fail_reply)
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:  # noqa: N802
+        """SASL XOAUTH2 (aiosmtpd finds `auth_<MECHANISM>` on the handler): the bearer check."""
+        blob = args[1] if len(args) > 1 else None
+        if blob is None:
+            answer = await server.challenge_auth("", encode_to_b64=False)
+            blob = answer.decode("ascii", "replace") if isinstance(answer, bytes) else ""
+        try:
+            fields = base64.b64decode(blob, validate=True).decode("utf-8").split("\x01")
+        except (binascii.Error, UnicodeDecodeError):
+            return AuthResult(success=False, handled=False, message="501 5.5.2 Bad XOAUTH2")
+        values = dict(item.split("=", 1) for item in fields if "=" in item)
+        user = values.get("user", "")
+        token = values.get("auth", "").removeprefix("Bearer ")
+        self.tokens_seen.append(token)
+        if self.bearer is not None and self.bearer(user, token):
+            self.logins += 1
+            return AuthResult(success=True, auth_data=user)
+        self.failed_logins += 1
+        # The error comes as a challenge; the client's empty reply gets the final 535.
+        await server.challenge_auth(XOAUTH2_ERROR)
+        return AuthResult(success=False, handled=False, message=XOAUTH2_REFUSED)
 
     async def handle_EHLO(
         self,
@@ -287,7 +322,8 @@ class FakeSmtpServer:
         mail_options: list[str],
     ) -> str:
         """Require a login when credentials are configured."""
-        if self.username is not None and not session.authenticated:
+        needs_login = self.username is not None or self.bearer is not None
+        if needs_login and not session.authenticated:
             return "530 5.7.0 Authentication Required"
         if self.mail_reply is not None:
             return self.mail_reply
