@@ -7,6 +7,7 @@ product (the service, the CLI commands, the demo, the benchmarks) gets its parts
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import ssl
@@ -38,9 +39,17 @@ from engine.health import HealthService
 from engine.import_process import report_to_json, run_import, write_line
 from engine.importer import import_leads
 from engine.lead_files import LeadImportError
-from engine.ports import DatabaseBackups, EspFeed, LeadStore, MailboxReader, MailSender
+from engine.ports import (
+    DatabaseBackups,
+    EspFeed,
+    LeadStore,
+    MailboxReader,
+    MailSender,
+    OpenDnsHost,
+)
 from engine.sending import SendingEngine
 from engine.unsubscribe import UnsubscribeService
+from mail.cloudflare import open_cloudflare
 from mail.esp.mailgun import MailgunFeed
 from mail.esp.postmark import PostmarkFeed
 from mail.esp.sendgrid import SendGridFeed
@@ -114,7 +123,16 @@ class Service:
             load_campaign=campaign_from_text,
             answers=self.answers,
             backups=database_backups(self.db_path),
+            dns_host=dns_host(self.rules),
         )
+
+
+def dns_host(rules: Rules) -> OpenDnsHost | None:
+    """Cloudflare's API for /dns fix, opened per use; None without [dns].cloudflare_token."""
+    dns = rules.dns
+    if not dns.cloudflare_token:
+        return None
+    return functools.partial(open_cloudflare, dns.cloudflare_api, dns.cloudflare_token)
 
 
 def database_backups(db_path: Path) -> DatabaseBackups:
