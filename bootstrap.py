@@ -7,7 +7,6 @@ product (the service, the CLI commands, the demo, the benchmarks) gets its parts
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import ssl
@@ -41,6 +40,7 @@ from engine.importer import import_leads
 from engine.lead_files import LeadImportError
 from engine.ports import (
     DatabaseBackups,
+    DnsHost,
     EspFeed,
     LeadStore,
     MailboxReader,
@@ -132,7 +132,12 @@ def dns_host(rules: Rules) -> OpenDnsHost | None:
     dns = rules.dns
     if not dns.cloudflare_token:
         return None
-    return functools.partial(open_cloudflare, dns.cloudflare_api, dns.cloudflare_token)
+
+    def open_host() -> AbstractAsyncContextManager[DnsHost]:
+        # A closure, not functools.partial: a partial's repr would show the token.
+        return open_cloudflare(dns.cloudflare_api, dns.cloudflare_token)
+
+    return open_host
 
 
 def database_backups(db_path: Path) -> DatabaseBackups:

@@ -15,6 +15,7 @@ NO_TOKEN = (
 )
 NOTHING_TO_FIX = "Nothing /dns fix can add: no SPF or DMARC record is missing (or known exactly)."
 EXPECTED = "expected /dns or /dns fix"
+QUESTION_RECORDS = 20  # listed in the question, which is one message (Telegram: 4,096 chars)
 
 
 def _lookup(name: str, lookup: Lookup, found: str) -> str:
@@ -71,7 +72,9 @@ def dns_lines(reports: Sequence[DomainReport], *, can_fix: bool = False) -> list
 def fix_question(records: Sequence[TxtRecord]) -> str:
     """Before `/dns fix` adds records."""
     lines = [f"Add {len(records)} TXT record(s) through Cloudflare?"]
-    lines += [f"- {record_line(record)}" for record in records]
+    lines += [f"- {record_line(record)}" for record in records[:QUESTION_RECORDS]]
+    if len(records) > QUESTION_RECORDS:
+        lines.append(f"- and {len(records) - QUESTION_RECORDS} more (/dns lists them all)")
     lines.append("An existing SPF or DMARC record is never changed.")
     return "\n".join(lines)
 

@@ -73,6 +73,7 @@ async def test_a_refused_token_changes_nothing(tmp_path: Path) -> None:
         async with data_world(tmp_path, config) as w:
             outcome = await apply_fix(w.ctx, plan(await dns_report(w.ctx)))
     assert outcome.refused == "Cloudflare refused the token (9109: Invalid access token)"
+    assert "revoked-Zq9-token" not in repr(w.ctx)
     assert (outcome.created, outcome.kept, outcome.failed) == ([], [], [])
     assert cf.posts() == [] and cf.records == []
     assert "revoked-Zq9-token" not in repr(outcome)

@@ -56,3 +56,14 @@ def test_fix_question_and_outcome() -> None:
         "valid and has DNS edit permission for these zones.",
         "Nothing changed.",
     ]
+
+
+def test_a_long_question_stays_one_message() -> None:
+    records = [
+        TxtRecord(f"d{i}.test", f"_dmarc.d{i}.test", f"v=DMARC1; p=none; rua=mailto:p@d{i}.test")
+        for i in range(300)
+    ]
+    question = fix_question(records)
+    assert question.startswith("Add 300 TXT record(s) through Cloudflare?\n")
+    assert "- and 280 more (/dns lists them all)" in question
+    assert len(question) < 4096
