@@ -38,7 +38,6 @@ class Provider:
 GOOGLE = Provider("Google Workspace", "_spf.google.com")
 MICROSOFT = Provider("Microsoft 365", "spf.protection.outlook.com")
 MAILGUN = Provider("Mailgun", "mailgun.org")
-MAILGUN_EU = Provider("Mailgun EU", "eu.mailgun.org")
 SES = Provider("Amazon SES", "amazonses.com")
 SENDGRID = Provider("SendGrid", "sendgrid.net")
 POSTMARK = Provider("Postmark", "spf.mtasv.net")
@@ -48,8 +47,8 @@ _HOSTS: tuple[tuple[re.Pattern[str], Provider], ...] = (
     (re.compile(r"smtp(-relay)?\.gmail\.com|smtp\.googlemail\.com"), GOOGLE),
     (re.compile(r"smtp\.office365\.com|smtp-mail\.outlook\.com"), MICROSOFT),
     (re.compile(r"[a-z0-9-]+\.mail\.protection\.outlook\.com"), MICROSOFT),
-    (re.compile(r"smtp\.mailgun\.org"), MAILGUN),
-    (re.compile(r"smtp\.eu\.mailgun\.org"), MAILGUN_EU),
+    # mailgun.org's own SPF includes the EU region's ranges: one include serves both.
+    (re.compile(r"smtp(\.eu)?\.mailgun\.org"), MAILGUN),
     (re.compile(r"email-smtp(-fips)?\.[a-z0-9-]+\.amazonaws\.com"), SES),
     (re.compile(r"smtp\.sendgrid\.net"), SENDGRID),
     (re.compile(r"smtp(-broadcasts)?\.postmarkapp\.com"), POSTMARK),

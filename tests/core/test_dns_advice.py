@@ -8,7 +8,7 @@ import pytest
 
 from core.dns_advice import (
     GOOGLE,
-    MAILGUN_EU,
+    MAILGUN,
     MICROSOFT,
     POSTMARK,
     SENDGRID,
@@ -39,7 +39,7 @@ ALL_FOUND = DomainFacts(
         ("smtp.gmail.com", GOOGLE),
         ("SMTP-relay.gmail.com.", GOOGLE),
         ("smtp.office365.com", MICROSOFT),
-        ("smtp.eu.mailgun.org", MAILGUN_EU),
+        ("smtp.eu.mailgun.org", MAILGUN),
         ("email-smtp.eu-west-1.amazonaws.com", SES),
         ("smtp.sendgrid.net", SENDGRID),
         ("smtp.postmarkapp.com", POSTMARK),
