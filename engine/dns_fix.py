@@ -99,7 +99,7 @@ def _kind(content: str) -> str:
     return head[0].lower() if head else ""
 
 
-def _zone_candidates(domain: str) -> list[str]:
+def zone_candidates(domain: str) -> list[str]:
     """`mail.brand.com` -> [mail.brand.com, brand.com]: a sending subdomain's zone is above it."""
     labels = domain.split(".")
     return [".".join(labels[i:]) for i in range(len(labels) - 1)] or [domain]
@@ -108,7 +108,7 @@ def _zone_candidates(domain: str) -> list[str]:
 async def _zone(host: DnsHost, domain: str, zones: dict[str, str | None]) -> str | None:
     if domain not in zones:
         zones[domain] = None
-        for candidate in _zone_candidates(domain):
+        for candidate in zone_candidates(domain):
             zone = await host.zone_id(candidate)
             if zone is not None:
                 zones[domain] = zone

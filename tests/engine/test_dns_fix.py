@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from core.dns_advice import TxtRecord
-from engine.dns_fix import apply_fix, dns_report, plan
+from engine.dns_fix import apply_fix, dns_report, plan, zone_candidates
 from tests.bot.data_world import T0, data_world
 from tests.engine.dns_world import D0_DMARC, D1_DMARC, D1_SPF, RECORDS, fix_config
 from tests.fakes.cloudflare import FakeCloudflare
@@ -108,3 +108,8 @@ async def test_p_none_after_30_days_of_sending_is_a_hint(tmp_path: Path) -> None
         "only your own senders, move to p=quarantine"
     ]
     assert not any("p=none" in h for h in old[1].advice.hints)
+
+
+def test_a_sending_subdomain_is_looked_up_in_the_zones_above_it() -> None:
+    assert zone_candidates("mail.brand.co.uk") == ["mail.brand.co.uk", "brand.co.uk", "co.uk"]
+    assert zone_candidates("brand.com") == ["brand.com"]
