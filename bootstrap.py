@@ -38,9 +38,18 @@ from engine.health import HealthService
 from engine.import_process import report_to_json, run_import, write_line
 from engine.importer import import_leads
 from engine.lead_files import LeadImportError
-from engine.ports import DatabaseBackups, EspFeed, LeadStore, MailboxReader, MailSender
+from engine.ports import (
+    DatabaseBackups,
+    DnsHost,
+    EspFeed,
+    LeadStore,
+    MailboxReader,
+    MailSender,
+    OpenDnsHost,
+)
 from engine.sending import SendingEngine
 from engine.unsubscribe import UnsubscribeService
+from mail.cloudflare import open_cloudflare
 from mail.esp.mailgun import MailgunFeed
 from mail.esp.postmark import PostmarkFeed
 from mail.esp.sendgrid import SendGridFeed
@@ -115,7 +124,21 @@ class Service:
             load_campaign=campaign_from_text,
             answers=self.answers,
             backups=database_backups(self.db_path),
+            dns_host=dns_host(self.rules),
         )
+
+
+def dns_host(rules: Rules) -> OpenDnsHost | None:
+    """Cloudflare's API for /dns fix, opened per use; None without [dns].cloudflare_token."""
+    dns = rules.dns
+    if not dns.cloudflare_token:
+        return None
+
+    def open_host() -> AbstractAsyncContextManager[DnsHost]:
+        # A closure, not functools.partial: a partial's repr would show the token.
+        return open_cloudflare(dns.cloudflare_api, dns.cloudflare_token)
+
+    return open_host
 
 
 def database_backups(db_path: Path) -> DatabaseBackups:

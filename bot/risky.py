@@ -46,7 +46,22 @@ class ReplaceCampaignAction(_Action):
     text: str  # validated again when confirmed: the config may have changed meanwhile
 
 
+class DnsRecord(_Action):
+    """One TXT record `/dns fix` was asked to add."""
+
+    domain: str
+    name: str
+    content: str
+
+
+class DnsFixAction(_Action):
+    """`/dns fix`: add these missing SPF/DMARC records through Cloudflare."""
+
+    kind: Literal["dns_fix"] = "dns_fix"
+    records: tuple[DnsRecord, ...]
+
+
 RiskyAction = Annotated[
-    ResumeAction | UnsuppressAction | StopWarmupAction | ReplaceCampaignAction,
+    ResumeAction | UnsuppressAction | StopWarmupAction | ReplaceCampaignAction | DnsFixAction,
     Field(discriminator="kind"),
 ]

@@ -19,6 +19,7 @@ from core.addresses import DOMAIN_RE, normalise_address
 from core.cost import CostRates
 from core.models import WEEKDAYS, HealthPolicy, SendingPolicy, WarmupPolicy, Window
 from core.specs import (
+    CLOUDFLARE_API,
     ESP_BASE_URLS,
     CampaignSpec,
     DnsRules,
@@ -311,11 +312,32 @@ class DnsConfig(Strict):
 
     dkim_selectors: list[str] = Field(default_factory=lambda: ["s1", "google"])
     nameserver: str = ""
+    cloudflare_token: SecretStr | None = None  # lets `/dns fix` add missing records
+    cloudflare_api: str = CLOUDFLARE_API
 
     @field_validator("nameserver")
     @classmethod
     def _nameserver(cls, value: str) -> str:
         return _nameserver(value)
+
+    @field_validator("cloudflare_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be empty (leave the key out to disable /dns fix)")
+        return value
+
+    _api = field_validator("cloudflare_api")(_http_url)
+
+    def rules(self) -> DnsRules:
+        """The core's view of [dns], the token revealed."""
+        token = self.cloudflare_token
+        return DnsRules(
+            dkim_selectors=tuple(self.dkim_selectors),
+            nameserver=self.nameserver,
+            cloudflare_token=token.get_secret_value().strip() if token is not None else "",
+            cloudflare_api=self.cloudflare_api,
+        )
 
 
 # Keys every kind takes, and the keys each kind requires / also accepts.
@@ -522,9 +544,7 @@ class OutreachConfig(Strict):
                 domain_per_year=self.cost.domain_per_year,
                 server_per_month=self.cost.server_per_month,
             ),
-            dns=DnsRules(
-                dkim_selectors=tuple(self.dns.dkim_selectors), nameserver=self.dns.nameserver
-            ),
+            dns=self.dns.rules(),
             inbox=self.inbox.rules(),
             domains=tuple(domain.spec() for domain in self.domains),
             mailboxes=tuple(mailbox.spec() for mailbox in self.mailboxes),

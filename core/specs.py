@@ -14,6 +14,7 @@ from core.cost import CostRates
 from core.models import HealthPolicy, SendingPolicy, WarmupPolicy
 
 Security = Literal["tls", "starttls", "none"]
+CLOUDFLARE_API = "https://api.cloudflare.com/client/v4"
 
 
 OAuthProvider = Literal["google", "microsoft"]
@@ -153,10 +154,12 @@ class CampaignSpec:
 
 @dataclass(frozen=True, slots=True)
 class DnsRules:
-    """What /dns and the daily DNS check look up."""
+    """What /dns and the daily DNS check look up, and the Cloudflare login `/dns fix` uses."""
 
     dkim_selectors: tuple[str, ...] = ("s1", "google")
     nameserver: str = ""
+    cloudflare_token: str = field(default="", repr=False)  # empty: /dns fix is off
+    cloudflare_api: str = CLOUDFLARE_API
 
 
 @dataclass(frozen=True, slots=True)

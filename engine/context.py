@@ -14,6 +14,7 @@ from engine.ports import (
     DatabaseBackups,
     EventStore,
     ImportFile,
+    OpenDnsHost,
     ReportQueries,
 )
 
@@ -35,3 +36,4 @@ class AppContext:
     load_campaign: LoadCampaign
     answers: Answers  # an admin's answer to a reply, sent in its thread (SPEC 12)
     backups: DatabaseBackups  # consistent copies of the live database (/backup)
+    dns_host: OpenDnsHost | None = None  # Cloudflare for /dns fix; None without a token

@@ -552,3 +552,30 @@ class DatabaseBackups(Protocol):
     def gzipped(self, now: Callable[[], datetime]) -> AbstractAsyncContextManager[BackupCopy]:
         """A gzipped copy in a private scratch place, removed when the block ends."""
         ...
+
+
+# --- DNS hosting (/dns fix) ----------------------------------------------------------
+
+
+class DnsHost(Protocol):
+    """A DNS host's API (Cloudflare): find a zone, read and add TXT records.
+
+    Raises core.errors.LoginRefused when the token is refused, PeerUnavailable when the API
+    can't be reached, ConflictError when it refuses one request (the text says why).
+    """
+
+    async def zone_id(self, name: str) -> str | None:
+        """The id of the zone named exactly `name`; None when the account has no such zone."""
+        ...
+
+    async def txt_records(self, zone_id: str, name: str) -> list[str]:
+        """The contents of the TXT records at `name` (a full name) in the zone."""
+        ...
+
+    async def create_txt(self, zone_id: str, name: str, content: str) -> None:
+        """Add one TXT record."""
+        ...
+
+
+# Opens a DnsHost for one use (its HTTP session closes with the block).
+OpenDnsHost = Callable[[], AbstractAsyncContextManager[DnsHost]]

@@ -12,6 +12,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.confirm import Confirmations, ConfirmButton, Verdict
 from bot.reply import send_lines
 from bot.risky import (
+    DnsFixAction,
     ReplaceCampaignAction,
     ResumeAction,
     RiskyAction,
@@ -23,10 +24,12 @@ from bot.views.alerts import NOTHING_TO_RESUME, AlertAction, AlertButton
 from bot.views.common import chunk_lines
 from bot.views.confirm import CANCELLED, NOT_YOURS, STALE, resume_question
 from bot.views.control import result_lines
+from bot.views.dns import fix_lines
 from bot.views.suppress import unsuppress_text
 from bot.views.upload import campaign_stored
 from bot.views.warmup import warmup_stopped
-from engine import suppression, uploads, warmup_admin
+from core.dns_advice import TxtRecord
+from engine import dns_fix, suppression, uploads, warmup_admin
 from engine.admin import AdminError
 from engine.alert_subjects import alert_subject
 from engine.context import AppContext
@@ -121,6 +124,9 @@ async def perform(
     if isinstance(action, StopWarmupAction):
         row = await warmup_admin.stop_warmup(ctx, action.mailbox)
         return [warmup_stopped(row.address, row.daily_limit)]
+    if isinstance(action, DnsFixAction):
+        records = [TxtRecord(r.domain, r.name, r.content) for r in action.records]
+        return fix_lines(await dns_fix.apply_fix(ctx, records))
     assert isinstance(action, ReplaceCampaignAction)
     return [campaign_stored(await uploads.store_campaign_file(ctx, action.text, action.source))]
 

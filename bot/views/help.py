@@ -30,7 +30,7 @@ COMMANDS = (
     BotCommand("stats", "[days]", "chart of sends, bounces, complaints, replies per day"),
     BotCommand("suppress", "<email or @domain>", "never mail it again"),
     BotCommand("unsuppress", "<email or @domain>", "take it off the suppression list"),
-    BotCommand("dns", "", "SPF, DKIM, DMARC and MX of every domain"),
+    BotCommand("dns", "[fix]", "SPF, DKIM, DMARC and MX of every domain; fix adds SPF/DMARC"),
     BotCommand("cost", "", "this month's cost estimate"),
     BotCommand("backup", "", "a consistent copy of the database as a file (gzip)"),
     BotCommand("plan", "[mailboxes target]", "warm-up ramp: the day the daily target is reached"),
