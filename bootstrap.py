@@ -39,7 +39,9 @@ from engine.import_process import report_to_json, run_import, write_line
 from engine.importer import import_leads
 from engine.lead_files import LeadImportError
 from engine.ports import DatabaseBackups, EspFeed, LeadStore, MailboxReader, MailSender
+from engine.preview import Previewer
 from engine.sending import SendingEngine
+from engine.trial_sends import TestSender
 from engine.unsubscribe import UnsubscribeService
 from mail.esp.mailgun import MailgunFeed
 from mail.esp.postmark import PostmarkFeed
@@ -80,6 +82,8 @@ class Service:
     inbox: InboxService
     esp: EspService
     answers: Answers
+    previews: Previewer
+    test_sends: TestSender
     control: ControlService
     unsubscribe: UnsubscribeService
     secret: bytes | None  # signs one-click tokens; None without [unsubscribe]
@@ -114,6 +118,8 @@ class Service:
             load_campaign=campaign_from_text,
             answers=self.answers,
             backups=database_backups(self.db_path),
+            previews=self.previews,
+            test_sends=self.test_sends,
         )
 
 
@@ -194,6 +200,14 @@ async def build_service(
         rng=rng,
         unsubscribe_secret=secret,
     )
+    previews = Previewer(
+        store=stores.sending, rows=stores.control, clock=clock, rules=rules,
+        unsubscribe_secret=secret,
+    )  # fmt: skip
+    test_sends = TestSender(
+        previewer=previews, store=stores.sending, rows=stores.control, sender=sender,
+        engine=engine, clock=clock, rules=rules, rng=rng,
+    )  # fmt: skip
     return Service(
         stores=stores,
         rules=rules,
@@ -228,6 +242,8 @@ async def build_service(
             unsubscribe_secret=secret,
             rng=rng,
         ),  # fmt: skip
+        previews=previews,
+        test_sends=test_sends,
         control=ControlService(stores.control, clock, rules),
         unsubscribe=UnsubscribeService(stores.events, clock),
         secret=secret,

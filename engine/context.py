@@ -16,6 +16,8 @@ from engine.ports import (
     ImportFile,
     ReportQueries,
 )
+from engine.preview import Previewer
+from engine.trial_sends import TestSender
 
 # Reads an uploaded campaign file (text, its name for messages); raises core.errors.SpecError.
 LoadCampaign = Callable[[str, str], CampaignSpec]
@@ -35,3 +37,5 @@ class AppContext:
     load_campaign: LoadCampaign
     answers: Answers  # an admin's answer to a reply, sent in its thread (SPEC 12)
     backups: DatabaseBackups  # consistent copies of the live database (/backup)
+    previews: Previewer  # /preview: a step rendered for a lead, nothing sent
+    test_sends: TestSender  # /test: a step sent to the admin's address, no lead touched
