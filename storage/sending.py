@@ -72,9 +72,11 @@ class SendingStore(SnapshotReader):
             else:
                 sql = (
                     "SELECT id, state, next_step, mailbox_id FROM leads "
-                    "WHERE campaign_id = ? AND email = ?"
+                    # Local parts are stored as imported: find Jane@ as jane@.
+                    "WHERE campaign_id = ? AND lower(email) = lower(?) ORDER BY email = ? DESC "
+                    "LIMIT 1"
                 )
-                params = (campaign_id, email)
+                params = (campaign_id, email, email)
             found = list(await conn.execute_fetchall(sql, params))
             if not found:
                 return None
