@@ -23,9 +23,6 @@ def slot_req(
     )  # fmt: skip
 
 
-test_req.__test__ = False  # type: ignore[attr-defined]  # a builder, not a test
-
-
 async def test_a_test_send_counts_for_mailbox_and_domain_and_writes_no_send(
     stores: Stores, conn: aiosqlite.Connection
 ) -> None:
