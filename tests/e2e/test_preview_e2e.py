@@ -1,4 +1,4 @@
-"""/preview and /test end to end: the real `python main.py`, the fake Bot API and SMTP server.
+"""/preview, /test and `main.py preview` end to end: the real main.py, fake Bot API and SMTP.
 
 The campaign may not send today, so its leads stay queued whatever the ticks do: /preview
 shows the first of them, and the only mail the SMTP server gets is the test.
@@ -147,6 +147,24 @@ async def test_preview_shows_the_step_and_test_delivers_one_mail(tmp_path: Path)
     assert await query(tmp_path, "SELECT scope, sent FROM usage WHERE scope = 'mailbox'") == [
         ("mailbox", 1)
     ]
+    # The CLI twin prints the same view, for any lead of the campaign.
+    cli = await asyncio.to_thread(
+        run_main,
+        ["preview", "launch", "--email", "bob@example.com"],
+        base_env(tmp_path, SMTP_PW="pw"),
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    printed = cli.stdout.splitlines()
+    assert printed[0] == (
+        "Preview of launch step 1 of 1 for lead bob@example.com (queued), from m0@d0.test"
+    )
+    assert "Subject: Hello Bob" in printed
+    assert "Anna from d0.test" in printed
+    missing = await asyncio.to_thread(
+        run_main, ["preview", "nope"], base_env(tmp_path, SMTP_PW="pw")
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: no campaign named 'nope'; known campaigns: launch")
     text = log.read_text()
     assert TOKEN.split(":")[1] not in text
     assert " ERROR " not in text, text[-3000:]  # no handler failed
