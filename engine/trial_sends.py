@@ -78,9 +78,11 @@ class TestSender:
     async def send(self, campaign: str, step: int | None, address: str) -> TestSent:
         """Render the step (default 1) for a sample lead and send it to `address`."""
         draft = await self._previewer.draft(campaign, step or 1, None)
-        # The first queued lead's values read like a real mail; its address and id stay out.
-        sample = draft.lead
-        lead = LeadInput(SAMPLE_LEAD_ID, address, sample.variables, ())
+        # The first queued lead's values read like a real mail; its address and id stay out,
+        # and a value it lacks is a sample's (that lead's problem, not the template's).
+        values = dict(self._previewer.sample_lead(draft.steps).variables)
+        values.update((k, v) for k, v in draft.lead.variables.items() if v.strip())
+        lead = LeadInput(SAMPLE_LEAD_ID, address, values, ())
         draft = type(draft)(draft.campaign, draft.steps, draft.step_no, lead, None, None)
         domains = {d.name: d for d in await self._rows.domains()}
         mailboxes = await self._previewer.sending_mailboxes()

@@ -141,6 +141,8 @@ def _take_test(db: sqlite3.Connection, req: Reservation) -> Reserved:
 
 
 def _take(db: sqlite3.Connection, req: Reservation) -> Reserved:
+    if req.kind is SendKind.TEST:
+        raise ValueError("a test send has no sends row: take its slot with take_slot()")
     now = to_ms(req.now)
     domain_id = _take_mailbox(db, req, now)
 

@@ -176,3 +176,13 @@ async def test_a_refused_test_mail_is_reported(chat: PreviewChat) -> None:
         "550 5.1.1 no such user."
     ]
     assert await chat.world.lead_states() == {"jane@ex.test": "queued", "bob@ex.test": "queued"}
+
+
+async def test_test_fills_what_the_first_queued_lead_lacks_with_a_sample(
+    chat: PreviewChat,
+) -> None:
+    await chat.world.conn.execute('UPDATE leads SET vars = \'{"first_name": " "}\'')
+    lines = await chat.send("/test q4 me@admin.test")
+    assert lines[0].endswith("sent from m0@d0.test (counts against its cap; no lead changed).")
+    ((_, message),) = chat.sender.sent
+    assert message_from_bytes(message.data)["Subject"] == "Hi Sample"

@@ -70,3 +70,8 @@ def test_a_test_send_names_no_lead_or_step() -> None:
 async def test_take_slot_takes_only_test_sends(stores: Stores) -> None:
     with pytest.raises(ValueError, match="only a test send"):
         await stores.sending.take_slot(warmup_req(1))
+
+
+async def test_a_test_send_never_becomes_a_sends_row(stores: Stores) -> None:
+    with pytest.raises(ValueError, match="take_slot"):
+        await stores.sending.reserve(slot_req(1))
