@@ -85,11 +85,11 @@ class Previewer:
     async def preview(self, campaign: str, step: int | None, email: str | None) -> Preview:
         """The step (default: the lead's next) for `email`, or the first queued lead."""
         draft = await self.draft(campaign, step, email)
-        mailboxes = await self.sending_mailboxes()
-        chosen = [m for m in mailboxes if m.id == draft.thread_mailbox] or mailboxes
-        if not chosen:
-            # Nothing can send now; the preview still shows the message, from any mailbox.
-            chosen = [m for m in await self._rows.mailboxes() if m.address in self._specs]
+        configured = [m for m in await self._rows.mailboxes() if m.address in self._specs]
+        # A thread stays on its mailbox, sending now or not; a new one starts on any that may
+        # send, and with none the preview still shows the message, from any mailbox.
+        chosen = [m for m in configured if m.id == draft.thread_mailbox]
+        chosen = chosen or await self.sending_mailboxes() or configured
         if not chosen:
             raise AdminError("no mailbox of the config is stored yet; nothing to send from")
         mailbox = chosen[0]

@@ -186,3 +186,16 @@ async def test_test_fills_what_the_first_queued_lead_lacks_with_a_sample(
     assert lines[0].endswith("sent from m0@d0.test (counts against its cap; no lead changed).")
     ((_, message),) = chat.sender.sent
     assert message_from_bytes(message.data)["Subject"] == "Hi Sample"
+
+
+async def test_preview_of_a_thread_comes_from_its_mailbox_even_while_paused(
+    chat: PreviewChat,
+) -> None:
+    box = await chat.world.mailbox_id("m1@d1.test")
+    await chat.world.conn.execute(
+        "UPDATE leads SET mailbox_id = ?, state = 'active' WHERE email = 'jane@ex.test'", (box,)
+    )
+    await chat.world.conn.execute("UPDATE mailboxes SET state = 'paused' WHERE id = ?", (box,))
+    lines = await chat.send("/preview q4 1 jane@ex.test")
+    assert lines[0] == "Preview of q4 step 1 of 1 for lead jane@ex.test (active), from m1@d1.test"
+    assert "From: m1@d1.test" in lines
