@@ -47,7 +47,9 @@ from engine.ports import (
     MailSender,
     OpenDnsHost,
 )
+from engine.preview import Previewer
 from engine.sending import SendingEngine
+from engine.trial_sends import TestSender
 from engine.unsubscribe import UnsubscribeService
 from mail.cloudflare import open_cloudflare
 from mail.esp.mailgun import MailgunFeed
@@ -90,6 +92,8 @@ class Service:
     inbox: InboxService
     esp: EspService
     answers: Answers
+    previews: Previewer
+    test_sends: TestSender
     control: ControlService
     unsubscribe: UnsubscribeService
     secret: bytes | None  # signs one-click tokens; None without [unsubscribe]
@@ -125,6 +129,8 @@ class Service:
             answers=self.answers,
             backups=database_backups(self.db_path),
             dns_host=dns_host(self.rules),
+            previews=self.previews,
+            test_sends=self.test_sends,
         )
 
 
@@ -226,6 +232,14 @@ async def build_service(
         rng=rng,
         unsubscribe_secret=secret,
     )
+    previews = Previewer(
+        store=stores.sending, rows=stores.control, clock=clock, rules=rules,
+        unsubscribe_secret=secret,
+    )  # fmt: skip
+    test_sends = TestSender(
+        previewer=previews, store=stores.sending, rows=stores.control, sender=sender,
+        engine=engine, clock=clock, rules=rules, rng=rng,
+    )  # fmt: skip
     return Service(
         stores=stores,
         rules=rules,
@@ -260,6 +274,8 @@ async def build_service(
             unsubscribe_secret=secret,
             rng=rng,
         ),  # fmt: skip
+        previews=previews,
+        test_sends=test_sends,
         control=ControlService(stores.control, clock, rules),
         unsubscribe=UnsubscribeService(stores.events, clock),
         secret=secret,

@@ -17,6 +17,7 @@ import bootstrap
 from bot.charts import plan_chart
 from bot.views.backup import backup_lines
 from bot.views.plan import plan_lines
+from bot.views.preview import preview_lines
 from bot.views.status import status_lines
 from check import connect_lines, summary_lines
 from config import (
@@ -35,6 +36,7 @@ from core.ramp import plan_for
 from core.specs import Rules
 from demo.run import DemoOptions, run_demo
 from demo.world import DEFAULT_START
+from engine.admin import AdminError
 from engine.backup import backup_to
 from engine.clock import SystemClock
 from engine.connect_check import TIMEOUT as CONNECT_TIMEOUT
@@ -107,6 +109,30 @@ def cmd_status(args: argparse.Namespace) -> int:
             return status_lines(await gather_status(service.stores.reports, clock, service.rules))
 
     print("\n".join(asyncio.run(show())))
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Print what /preview shows: a step rendered for a lead, sending nothing."""
+    loaded = _load(args)
+    if loaded is None:
+        return 1
+    settings, config = loaded
+
+    async def show() -> list[str]:
+        async with AsyncExitStack() as stack:
+            service = await bootstrap.build_service(
+                stack, db_path=settings.database_path, config=config, clock=SystemClock(),
+                chats=[],
+            )  # fmt: skip
+            shown = await service.previews.preview(args.campaign, args.step, args.email)
+            return preview_lines(shown)
+
+    try:
+        print("\n".join(asyncio.run(show())))
+    except AdminError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -255,6 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("status", parents=[common], help="print what /status shows").set_defaults(
         run=cmd_status
     )
+    preview = commands.add_parser(
+        "preview", parents=[common], help="print a campaign step rendered for a lead (no send)"
+    )
+    preview.add_argument("campaign", help="the campaign's name")
+    preview.add_argument("--step", type=_positive, default=None, help="step (default: next)")
+    preview.add_argument("--email", default=None, help="the lead (default: first queued)")
+    preview.set_defaults(run=cmd_preview)
     backup = commands.add_parser(
         "backup", help="write a consistent copy of the database (safe while the service runs)"
     )

@@ -134,3 +134,51 @@ def parse_lead(args: str | None) -> str:
     if address is None:
         raise AdminError(f"{words[0][:80]!r} is not an e-mail address; {LEAD_USAGE}")
     return address
+
+
+# --- /preview <campaign> [step] [email] and /test <campaign> [step] <address> ---------------
+
+PREVIEW_USAGE = "expected /preview <campaign> [step] [email], like /preview q4 2 jane@example.com"
+TEST_USAGE = "expected /test <campaign> [step] <address>, like /test q4 2 me@example.com"
+
+
+@dataclass(frozen=True, slots=True)
+class StepTarget:
+    """A campaign, maybe a step number, maybe an address (normalised)."""
+
+    campaign: str
+    step: int | None
+    address: str | None
+
+
+def _step_target(args: str | None, usage: str) -> StepTarget:
+    words = (args or "").split()
+    if not 1 <= len(words) <= 3:
+        raise AdminError(f"{usage}; got {len(words)} arguments")
+    campaign, rest = words[0], words[1:]
+    step: int | None = None
+    if rest and rest[0].isdecimal():
+        step = int(rest.pop(0))
+        if step < 1:
+            raise AdminError(f"steps are numbered from 1; {usage}")
+    address: str | None = None
+    if rest:
+        address = normalise_address(rest.pop(0))
+        if address is None:
+            raise AdminError(f"{words[-1][:80]!r} is not an e-mail address; {usage}")
+    if rest:
+        raise AdminError(f"{usage}; got {words[-1][:40]!r} after the address")
+    return StepTarget(campaign, step, address)
+
+
+def parse_preview(args: str | None) -> StepTarget:
+    """`<campaign> [step] [email]`; AdminError saying what was expected otherwise."""
+    return _step_target(args, PREVIEW_USAGE)
+
+
+def parse_test(args: str | None) -> StepTarget:
+    """`<campaign> [step] <address>`: the address is required."""
+    target = _step_target(args, TEST_USAGE)
+    if target.address is None:
+        raise AdminError(f"name the address to send the test to; {TEST_USAGE}")
+    return target

@@ -734,7 +734,18 @@ def _check_templates(loc: Loc, step: dict[str, Any], report: Report) -> None:
     ):
         return  # the model reports the wrong types
     try:
-        templates.trial_render(templates.compile_step(subject, body, html))
+        compiled = templates.compile_step(subject, body, html)
+        templates.trial_render(compiled)
     except templates.TemplateError as exc:
         part, _, why = str(exc).partition(": ")
         report.add((*loc, part) if part in _PARTS else loc, why if part in _PARTS else str(exc))
+        return
+    for compiled_part in compiled.parts():
+        unknown = templates.unknown_sender_variables_of(compiled_part)
+        if unknown:
+            known = ", ".join(sorted(templates.SENDER_VARIABLES))
+            report.add(
+                (*loc, compiled_part.name),
+                f"no lead column or sender variable provides {', '.join(sorted(unknown))} "
+                f"({templates.SENDER_PREFIX}* names are the mailbox's: {known})",
+            )

@@ -23,6 +23,10 @@ class Sender:
     domain: str
     display_name: str
 
+    def variables(self) -> dict[str, str]:
+        """`sender_name`, `sender_first_name`, `sender_email`, `sender_domain` for templates."""
+        return templates.sender_variables(self.display_name, self.address)
+
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribe:
@@ -58,6 +62,12 @@ class BrokenTemplate:
     why: str
 
 
+def lead_variables(lead: LeadInput, sender: Sender) -> dict[str, str]:
+    """What a template sees: the lead's columns, its address and the mailbox's own values."""
+    # The sender's values win over a lead column of the same name: `sender_` is theirs.
+    return {**lead.variables, "email": lead.email, **sender.variables()}
+
+
 def compose(
     plan: SendPlan,
     lead: LeadInput,
@@ -75,7 +85,7 @@ def compose(
     first = steps.get((plan.campaign_id, 1))
     if row is None or first is None:
         return None
-    variables = {**lead.variables, "email": lead.email}
+    variables = lead_variables(lead, sender)
     try:
         text, html = templates.render_content(compile_step(row), variables, rng)
         # The thread's subject is step 1's, spun with a per-lead seed: every follow-up's
@@ -121,7 +131,7 @@ def compose_answer(
     lead = context.lead
     subject = ""
     if context.first_step is not None:
-        variables = {**lead.variables, "email": lead.email}
+        variables = lead_variables(lead, sender)
         try:
             # The same per-lead seed as the thread's mails: the same words in the subject.
             subject = (

@@ -27,6 +27,10 @@ class SendKind(enum.StrEnum):
     CAMPAIGN = "campaign"
     WARMUP = "warmup"
     REPLY = "reply"  # SPEC 12: in the lead's thread, from its mailbox; no step of its own
+    # /test (SPEC 10): a step to the admin's own address. It takes a slot of the mailbox's and
+    # the domain's day but writes no `sends` row: the table's CHECK knows no such kind, and
+    # with no lead or step there is nothing to trace, recover or retry.
+    TEST = "test"
 
 
 class UsageScope(enum.StrEnum):
@@ -78,6 +82,8 @@ class Reservation:
             raise ValueError("a campaign reservation needs lead_id, campaign_id and step_no")
         if self.kind is SendKind.WARMUP and campaign_fields != (None, None, None):
             raise ValueError("a warm-up reservation has no lead, campaign or step")
+        if self.kind is SendKind.TEST and (self.lead_id, self.step_no) != (None, None):
+            raise ValueError("a test send's reservation has no lead or step")
         if self.kind is SendKind.REPLY and (
             self.lead_id is None or self.campaign_id is None or self.step_no is not None
         ):
@@ -472,6 +478,16 @@ class AnswerContext:
     domain_cap: int | None
     first_step: StepRow | None  # the thread's subject is step 1's
     reply_message_id: str | None  # the lead's latest reply, which the answer answers
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewLead:
+    """A campaign's lead as /preview renders it: its inputs and its thread's mailbox, if any."""
+
+    lead: LeadInput
+    state: LeadState
+    next_step: int
+    mailbox_id: int | None  # set once step 1 went out: the thread stays on it
 
 
 # --- /lead <email> (SPEC 10) ---------------------------------------------------------------

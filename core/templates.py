@@ -43,8 +43,13 @@ class MissingVariableError(TemplateError):
         self.names = names
 
 
-# Always there: the importer cannot take a lead without it.
-ALWAYS_AVAILABLE = frozenset({"email"})
+# The sending mailbox's own values, given to every render (issue 14). The `sender_` prefix is
+# theirs: a lead column of the same name is shadowed, and any other `sender_` name is a typo.
+SENDER_PREFIX = "sender_"
+SENDER_VARIABLES = frozenset({"sender_name", "sender_first_name", "sender_email", "sender_domain"})
+# Always there: the importer cannot take a lead without its address, and the mailbox's values
+# come with every render.
+ALWAYS_AVAILABLE = frozenset({"email"}) | SENDER_VARIABLES
 _PICK = "_spintax"  # the context name of the option picker; never a lead column
 _OPTIONAL_FILTERS = frozenset({"default", "d"})
 _GUARD_TESTS = frozenset({"defined", "undefined"})
@@ -642,6 +647,29 @@ def required_variables(step: CompiledStep) -> frozenset[str]:
     return frozenset().union(*(part.required for part in step.parts()))
 
 
+def unknown_sender_variables_of(part: CompiledPart) -> frozenset[str]:
+    """`sender_` names a part uses that no sender variable provides (a typo, mostly)."""
+    return frozenset(n for n in part.required if n.startswith(SENDER_PREFIX))
+
+
+def unknown_sender_variables(step: CompiledStep) -> frozenset[str]:
+    """`sender_` names the step's templates use that no sender variable provides."""
+    return frozenset().union(*(unknown_sender_variables_of(p) for p in step.parts()))
+
+
+def sender_variables(display_name: str, address: str) -> dict[str, str]:
+    """The mailbox's template variables; a mailbox without a display name uses its local part."""
+    local, _, domain = address.rpartition("@")
+    # Never blank: a blank value counts as missing, and every lead would fail for it.
+    name = " ".join(display_name.split()) or local
+    return {
+        "sender_name": name,
+        "sender_first_name": name.split(" ", 1)[0],
+        "sender_email": address,
+        "sender_domain": domain,
+    }
+
+
 def _present(variables: Mapping[str, str]) -> dict[str, str]:
     # A blank cell is a hole: dropping it lets `default` apply, or the lead be reported.
     return {key: value for key, value in variables.items() if value.strip()}
@@ -735,6 +763,7 @@ def render(step: CompiledStep, variables: Mapping[str, str], rng: random.Random)
 
 SAMPLE_VALUE = "Sample"  # what every lead variable holds in a trial render
 SAMPLE_EMAIL = "lead@example.com"
+SAMPLE_SENDER = sender_variables("Sample Sender", "sender@example.com")
 
 
 def trial_render(step: CompiledStep) -> None:
@@ -745,6 +774,6 @@ def trial_render(step: CompiledStep) -> None:
     """
     values = dict.fromkeys(required_variables(step), SAMPLE_VALUE)
     try:
-        render(step, {**values, "email": SAMPLE_EMAIL}, random.Random(0))
+        render(step, {**values, "email": SAMPLE_EMAIL, **SAMPLE_SENDER}, random.Random(0))
     except MissingVariableError:
         return  # a variable only some leads have: the importer reports those leads

@@ -17,6 +17,8 @@ from engine.ports import (
     OpenDnsHost,
     ReportQueries,
 )
+from engine.preview import Previewer
+from engine.trial_sends import TestSender
 
 # Reads an uploaded campaign file (text, its name for messages); raises core.errors.SpecError.
 LoadCampaign = Callable[[str, str], CampaignSpec]
@@ -36,4 +38,6 @@ class AppContext:
     load_campaign: LoadCampaign
     answers: Answers  # an admin's answer to a reply, sent in its thread (SPEC 12)
     backups: DatabaseBackups  # consistent copies of the live database (/backup)
+    previews: Previewer  # /preview: a step rendered for a lead, nothing sent
+    test_sends: TestSender  # /test: a step sent to the admin's address, no lead touched
     dns_host: OpenDnsHost | None = None  # Cloudflare for /dns fix; None without a token

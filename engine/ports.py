@@ -41,6 +41,7 @@ from core.records import (
     MailFolders,
     NewAlert,
     PendingDelivery,
+    PreviewLead,
     Refused,
     Reservation,
     Reserved,
@@ -138,6 +139,22 @@ class SendingStore(EffectStore, Protocol):
 
     async def answer_context(self, lead_id: int) -> AnswerContext | None:
         """What answering a lead's reply needs (SPEC 12)."""
+        ...
+
+
+class TrialStore(Protocol):
+    """What /preview and /test read, and the slot a test send takes (SPEC 10)."""
+
+    async def steps(self, campaign_ids: Sequence[int]) -> list[StepRow]:
+        """Every step of the given campaigns, in order."""
+        ...
+
+    async def preview_lead(self, campaign_id: int, email: str | None) -> PreviewLead | None:
+        """The campaign's lead with `email`, or else its first queued lead; None if neither."""
+        ...
+
+    async def take_slot(self, req: Reservation) -> Refused | None:
+        """A test send's slot of the mailbox's and domain's day, or why not (no sends row)."""
         ...
 
 

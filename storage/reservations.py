@@ -8,7 +8,7 @@ so that a refusal undoes only its own writes.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import aiosqlite
 
@@ -56,10 +56,30 @@ def _reserve_all(db: sqlite3.Connection, reqs: Sequence[Reservation]) -> list[Re
         return [_reserve_one(db, req) for req in reqs]
 
 
-def _reserve_one(db: sqlite3.Connection, req: Reservation) -> Reserved | Refused:
+async def take_slot(conn: aiosqlite.Connection, req: Reservation) -> Refused | None:
+    """Count a test send against its mailbox's and domain's day, or refuse it; no sends row.
+
+    The same guards as a reservation (states, rest, gap, caps), in one transaction.
+    """
+    if req.kind is not SendKind.TEST:
+        raise ValueError("only a test send takes a slot without a sends row")
+
+    def run(db: sqlite3.Connection) -> Refused | None:
+        with sync_transaction(db):
+            result = _reserve_one(db, req, take=_take_test)
+        return result if isinstance(result, Refused) else None
+
+    return await run_sync(conn, run)
+
+
+def _reserve_one(
+    db: sqlite3.Connection,
+    req: Reservation,
+    take: Callable[[sqlite3.Connection, Reservation], Reserved] | None = None,
+) -> Reserved | Refused:
     db.execute("SAVEPOINT reserve")
     try:
-        reserved = _take(db, req)
+        reserved = (take or _take)(db, req)
     except _Refusal as refusal:
         db.execute("ROLLBACK TO reserve")
         db.execute("RELEASE reserve")
@@ -93,8 +113,8 @@ _RETAKE_SEND = """
 """
 
 
-def _take(db: sqlite3.Connection, req: Reservation) -> Reserved:
-    now = to_ms(req.now)
+def _take_mailbox(db: sqlite3.Connection, req: Reservation, now: int) -> int:
+    """Move the mailbox's gap on, or refuse; returns its domain's id."""
     # Every guard is part of the statement that writes, so the check and the use are one step;
     # BEGIN IMMEDIATE already holds the write lock, so no other connection can interleave.
     taken = db.execute(_TAKE_MAILBOX, (to_ms(req.next_send_at), now, req.mailbox_id)).rowcount
@@ -103,7 +123,28 @@ def _take(db: sqlite3.Connection, req: Reservation) -> Reserved:
         raise _Refusal(_why_mailbox(db, req.mailbox_id, now))
     row = _first(db, "SELECT domain_id FROM mailboxes WHERE id = ?", (req.mailbox_id,))
     assert row is not None  # just updated, inside this transaction
-    domain_id = int(row[0])
+    return int(row[0])
+
+
+def _take_test(db: sqlite3.Connection, req: Reservation) -> Reserved:
+    """A test send's slot: the mailbox's gap and its mailbox and domain day counters."""
+    domain_id = _take_mailbox(db, req, to_ms(req.now))
+    _count_all(
+        db,
+        req.day,
+        [
+            (UsageScope.MAILBOX, req.mailbox_id, req.mailbox_cap, RefusalReason.MAILBOX_LIMIT),
+            (UsageScope.DOMAIN, domain_id, req.domain_cap, RefusalReason.DOMAIN_LIMIT),
+        ],
+    )
+    return Reserved(0)  # no row: take_slot() only says whether it was taken
+
+
+def _take(db: sqlite3.Connection, req: Reservation) -> Reserved:
+    if req.kind is SendKind.TEST:
+        raise ValueError("a test send has no sends row: take its slot with take_slot()")
+    now = to_ms(req.now)
+    domain_id = _take_mailbox(db, req, now)
 
     if req.kind is SendKind.CAMPAIGN:
         _take_lead(db, req, now)

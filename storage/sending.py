@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from core.models import CampaignState, SendState
+from core.models import CampaignState, LeadState, SendState
 from core.records import (
     AnswerContext,
     Applied,
@@ -15,6 +15,7 @@ from core.records import (
     Interrupted,
     LeadInput,
     NewAlert,
+    PreviewLead,
     Refused,
     Reservation,
     Reserved,
@@ -52,6 +53,38 @@ class SendingStore(SnapshotReader):
         """reserve() for each request in turn, in one transaction; a refusal undoes only itself."""
         async with self._db.lock:
             return await reservations.reserve_many(self._db.conn, reqs)
+
+    async def take_slot(self, req: Reservation) -> Refused | None:
+        """A test send's slot of the mailbox's and domain's day, or why not (no sends row)."""
+        async with self._db.lock:
+            return await reservations.take_slot(self._db.conn, req)
+
+    async def preview_lead(self, campaign_id: int, email: str | None) -> PreviewLead | None:
+        """The campaign's lead with `email`, or else its first queued lead; None if neither."""
+        async with self._db.snapshot() as conn:
+            if email is None:
+                # The lead the campaign would start next: queued leads go out in id order.
+                sql = (
+                    "SELECT id, state, next_step, mailbox_id FROM leads "
+                    "WHERE campaign_id = ? AND state = 'queued' ORDER BY id LIMIT 1"
+                )
+                params: tuple[object, ...] = (campaign_id,)
+            else:
+                sql = (
+                    "SELECT id, state, next_step, mailbox_id FROM leads "
+                    # Local parts are stored as imported: find Jane@ as jane@.
+                    "WHERE campaign_id = ? AND lower(email) = lower(?) ORDER BY email = ? DESC "
+                    "LIMIT 1"
+                )
+                params = (campaign_id, email, email)
+            found = list(await conn.execute_fetchall(sql, params))
+            if not found:
+                return None
+            row = found[0]
+            inputs = await sends.lead_inputs(conn, [row["id"]])
+        return PreviewLead(
+            inputs[row["id"]], LeadState(row["state"]), int(row["next_step"]), row["mailbox_id"]
+        )
 
     async def record_sends(
         self, *, delivered: Sequence[Delivered], starting: Sequence[int], now: datetime

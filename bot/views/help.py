@@ -35,6 +35,8 @@ COMMANDS = (
     BotCommand("backup", "", "a consistent copy of the database as a file (gzip)"),
     BotCommand("plan", "[mailboxes target]", "warm-up ramp: the day the daily target is reached"),
     BotCommand("lead", "<email>", "that lead: campaign, state, steps, events, label"),
+    BotCommand("preview", "<campaign> [step] [email]", "a step rendered for that lead, unsent"),
+    BotCommand("test", "<campaign> [step] <address>", "send a step to that address as a test"),
 )
 
 

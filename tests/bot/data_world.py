@@ -29,6 +29,7 @@ from core.models import EventKind
 from core.records import NewEvent
 from engine.clock import ManualClock
 from engine.context import AppContext
+from engine.ports import MailSender
 from storage.db import to_ms
 from storage.stores import Stores
 
@@ -158,13 +159,21 @@ class DataWorld:
 
 @asynccontextmanager
 async def data_world(
-    tmp_path: Path, config: OutreachConfig | None = None, now: datetime = T0
+    tmp_path: Path,
+    config: OutreachConfig | None = None,
+    now: datetime = T0,
+    sender: MailSender | None = None,
 ) -> AsyncIterator[DataWorld]:
     """A migrated database with `config` synced, and the AppContext over it."""
     config = config or data_config()
     clock = ManualClock(now)
     async with AsyncExitStack() as stack:
         service = await bootstrap.build_service(
-            stack, db_path=tmp_path / "bot.db", config=config, clock=clock, chats=[ADMIN]
+            stack,
+            db_path=tmp_path / "bot.db",
+            config=config,
+            clock=clock,
+            chats=[ADMIN],
+            sender=sender,
         )
         yield DataWorld(service.context(), clock, service.stores.db.conn, service.stores)

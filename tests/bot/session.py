@@ -17,6 +17,7 @@ from aiogram.methods import (
     AnswerCallbackQuery,
     EditMessageText,
     GetFile,
+    SendChatAction,
     SendMessage,
     SendPhoto,
     TelegramMethod,
@@ -64,7 +65,7 @@ class RecordingSession(BaseSession):
         yield self.files[file_id]
 
     def _result(self, method: TelegramMethod[Any]) -> Any:
-        if isinstance(method, AnswerCallbackQuery):
+        if isinstance(method, AnswerCallbackQuery | SendChatAction):
             return True
         if isinstance(method, GetFile):
             content = self.files[method.file_id]
