@@ -1,0 +1,38 @@
+"""Hypothesis settings of the fuzz tests: short and reproducible in `make test`, longer on demand.
+
+HYPOTHESIS_PROFILE=fuzz-long runs many more examples with fresh randomness each run (a failure
+prints the seed to replay); anything else, or nothing, is the short derandomized CI run.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "fuzz-short",
+    max_examples=150,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: CI failures reproduce
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.register_profile(
+    "fuzz-long",
+    max_examples=5000,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+
+_chosen = os.environ.get("HYPOTHESIS_PROFILE", "")
+FUZZ = settings.get_profile("fuzz-long" if _chosen == "fuzz-long" else "fuzz-short")
+
+
+def fuzz(examples: int | None = None) -> settings:
+    """The chosen profile; `examples` scales a costly test's count down (a share of it)."""
+    if examples is None:
+        return FUZZ
+    return settings(FUZZ, max_examples=max(1, FUZZ.max_examples * examples // 150))
