@@ -23,7 +23,8 @@ def parse_days(text: str | None) -> int:
     if text is None or not text.strip():
         return DEFAULT_DAYS
     value = text.strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_DAYS:
+    # isascii: str.isdigit() is True for '²' and '٣' too, which int() refuses or misreads.
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_DAYS:
         raise AdminError(
             f"expected a number of days from 1 to {MAX_DAYS}, like /stats 30 "
             f"(default {DEFAULT_DAYS}); got {value[:40]!r}"
