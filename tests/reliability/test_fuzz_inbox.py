@@ -25,6 +25,7 @@ from core.classify import classify_dsn_status, classify_reply
 from core.inbox import DETAIL_LIMIT, TEXT_LIMIT, InboxMail, MailKind, classify_mail
 from core.models import OutcomeKind
 from core.specs import InboxRules
+from tests.reliability.mutate import mutated
 from tests.reliability.profiles import fuzz
 
 CORPUS = sorted((Path(__file__).parents[1] / "core" / "fixtures" / "inbox").glob("*.eml"))
@@ -173,36 +174,6 @@ def build(parts: dict[str, object], kind: str, encoding: str | None, charset: st
 def dsn(draw: st.DrawFn) -> bytes:
     """A report of any layout, type, encoding and charset."""
     return build(draw(report_parts()), draw(KINDS), draw(ENCODINGS), draw(CHARSETS))
-
-
-@st.composite
-def mutated(draw: st.DrawFn, raw: bytes) -> bytes:
-    """`raw` with a few random edits: bytes flipped, cut, inserted, lines dropped."""
-    data = bytearray(raw)
-    for _ in range(draw(st.integers(0, 6))):
-        if not data:
-            break
-        at = draw(st.integers(0, len(data) - 1))
-        edit = draw(st.sampled_from(["flip", "cut", "insert", "drop_line", "truncate"]))
-        if edit == "flip":
-            data[at] = draw(st.integers(0, 255))
-        elif edit == "cut":
-            del data[at : at + draw(st.integers(1, 40))]
-        elif edit == "insert":
-            data[at:at] = draw(
-                st.one_of(
-                    st.binary(max_size=20),
-                    st.sampled_from(
-                        [b"\r\n", b"\n\n", b"--", b"=?utf-8?b?", b"=\r\n", b"\xff\xfe", b"<", b">"]
-                    ),
-                )
-            )
-        elif edit == "drop_line":
-            end = data.find(b"\n", at)
-            del data[at : end + 1 if end >= 0 else len(data)]
-        else:
-            del data[at:]
-    return bytes(data)
 
 
 @fuzz()
