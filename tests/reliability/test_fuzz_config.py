@@ -9,15 +9,19 @@ CR/LF and quotes in strings), plus unknown keys.
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import tempfile
+import tomllib
 import types
 import typing
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values
 from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import BaseModel, SecretStr
@@ -205,7 +209,7 @@ def secrets_in(node: Any, secret: bool = False) -> set[str]:
     return set()
 
 
-def assert_placed(error: ConfigError, data: dict[str, Any]) -> None:
+def assert_placed(error: ConfigError, data: dict[str, Any], env: dict[str, str] = ENV) -> None:
     """Every line starts at a key path whose first key is in the document (or is required)."""
     assert error.errors, "a ConfigError with no message"
     for line in error.errors:
@@ -216,7 +220,7 @@ def assert_placed(error: ConfigError, data: dict[str, Any]) -> None:
         key = match.group("key").strip('"')
         assert key in data or key in OutreachConfig.model_fields, line
     shown = "\n".join(error.errors)
-    for secret in secrets_in(data) | {v for v in ENV.values() if v}:
+    for secret in secrets_in(data) | {v for v in env.values() if len(v) >= 3}:
         assert secret not in shown, f"secret shown: {secret!r}"
 
 
@@ -274,3 +278,59 @@ def test_campaign_upload_text(text: str) -> None:
     except ConfigError as exc:
         for line in exc.errors:
             assert "q4.toml" in line or PLACE.match(line), line
+
+
+# --- the example config with one change ------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = tomllib.loads((ROOT / "outreach.example.toml").read_text(encoding="utf-8"))
+EXAMPLE_ENV = {
+    key: value for key, value in dotenv_values(ROOT / ".env.example").items() if value is not None
+}
+
+
+def places(node: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """Every key path and array index in a document, tables and arrays included."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*path, key)
+            yield from places(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield (*path, index)
+            yield from places(value, (*path, index))
+
+
+PLACES = list(places(EXAMPLE))
+
+
+@st.composite
+def one_change(draw: st.DrawFn) -> dict[str, Any]:
+    """The example config with one value replaced or removed, or one unknown key added."""
+    data = copy.deepcopy(EXAMPLE)
+    path = draw(st.sampled_from(PLACES))
+    parent: Any = data
+    for part in path[:-1]:
+        parent = parent[part]
+    how = draw(st.sampled_from(["replace", "replace", "remove", "unknown"]))
+    if how == "unknown" and isinstance(parent, dict):
+        parent[draw(UNKNOWN_KEYS)] = draw(ANY)
+    elif how == "remove":
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = draw(st.one_of(SCALARS, ANY))
+    return data
+
+
+@fuzz(examples=60)  # the example config is 30 mailboxes: each load takes a while
+@given(one_change())
+def test_example_config_with_one_change(data: dict[str, Any]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "outreach.toml"
+        path.write_text(toml_document(data), encoding="utf-8")
+        try:
+            config = load_config(path, EXAMPLE_ENV)
+        except ConfigError as exc:
+            assert_placed(exc, data, EXAMPLE_ENV)
+        else:
+            config.rules()
