@@ -135,3 +135,12 @@ def parse_lead(args: str | None) -> str:
     if address is None:
         raise AdminError(f"{words[0][:80]!r} is not an e-mail address; {LEAD_USAGE}")
     return address
+
+
+# --- /upload's campaign buttons ----------------------------------------------------------------
+
+
+def parse_campaign_id(text: str) -> int | None:
+    """The campaign id an /upload button carries ('17'); None for anything else."""
+    # isascii: str.isdigit() is True for '²', which int() refuses.
+    return int(text) if text.isascii() and text.isdigit() else None

@@ -14,6 +14,7 @@ from bot.parsing import (
     PLAN_USAGE,
     WARMUP_USAGE,
     Action,
+    parse_campaign_id,
     parse_days,
     parse_entry,
     parse_lead,
@@ -169,3 +170,15 @@ def test_unknown_name_message(name: str, known: list[str]) -> None:
     error = unknown("campaign", name, known)
     assert isinstance(error, AdminError)
     assert str(error).startswith("no campaign named ")
+
+
+@fuzz()
+@given(st.one_of(TOKENS, st.text(), st.integers(min_value=0).map(str)))
+@example("²")  # int('²') raised ValueError in the button's handler
+def test_upload_button_campaign_id(text: str) -> None:
+    # The inline button's callback data after its prefix: normally our own str(campaign.id).
+    found = parse_campaign_id(text)
+    if found is None:
+        assert not (text.isascii() and text.isdigit())
+    else:
+        assert found >= 0 and str(found) == (text.lstrip("0") or "0")
