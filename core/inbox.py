@@ -459,7 +459,8 @@ def _report_text(report: Message) -> str:
         # The headers end at a blank line, or (a defect) at the first line that is no header.
         blank = not any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in sub.defects)
         body = sub.get_payload(decode=True)  # the body's bytes: no transfer encoding of its own
-        raw += head + (b"\n\n" if blank else b"\n") + (body if isinstance(body, bytes) else b"")
+        text = head + (b"\n\n" if blank else b"\n") + (body if isinstance(body, bytes) else b"")
+        raw += text.rstrip(b"\r\n") + b"\n\n"  # a blank line after each block, as they came
     encoding = str(report.get("Content-Transfer-Encoding", "")).strip().lower()
     if encoding in _DECODED:
         holder = Message()

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile(
     "fuzz-short",
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     derandomize=True,  # the same examples on every run: CI failures reproduce
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -32,7 +32,7 @@ FUZZ = settings.get_profile("fuzz-long" if _chosen == "fuzz-long" else "fuzz-sho
 
 
 def fuzz(examples: int | None = None) -> settings:
-    """The chosen profile; `examples` scales a costly test's count down (a share of it)."""
+    """The chosen profile; `examples`: a costly test's count in the short run (scaled alike)."""
     if examples is None:
         return FUZZ
-    return settings(FUZZ, max_examples=max(1, FUZZ.max_examples * examples // 150))
+    return settings(FUZZ, max_examples=max(1, FUZZ.max_examples * examples // 100))

@@ -18,7 +18,7 @@ from email.policy import compat32
 from pathlib import Path
 from typing import cast
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from core.classify import classify_dsn_status, classify_reply
@@ -189,6 +189,26 @@ def test_mutated_built_reports(data: st.DataObject) -> None:
     report_parts(PLAIN_TEXT),
     KINDS,
     st.sampled_from(["base64", "quoted-printable", "7bit", "8bit", "x-unknown"]),
+)
+@example(  # a quoted-printable soft break ended a block's headers: the next block ran into it
+    {
+        "from": "MAILER-DAEMON@mx.example.com",
+        "subject": "Undelivered Mail",
+        "message_id": "",
+        "notice": "",
+        "blocks": [
+            "Reporting-MTA: dns; mx.example.com\n",
+            "Status: 5.1.1\nFinal-Recipient: rfc822; jane@example.com\n"
+            "Diagnostic-Code: smtp; 452 4.2.2 The email account that you tried to reach is over"
+            " quota\n",
+            "Diagnostic-Code: smtp; 550 5.1.1 user unknown\n",
+        ],
+        "original": None,
+        "original_id": "",
+        "original_subject": "",
+    },
+    "delivery-status",
+    "quoted-printable",
 )
 def test_layout_and_encoding_do_not_change_the_verdict(
     parts: dict[str, object], kind: str, encoding: str
