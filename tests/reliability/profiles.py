@@ -1,7 +1,8 @@
 """Hypothesis settings of the fuzz tests: short and reproducible in `make test`, longer on demand.
 
 HYPOTHESIS_PROFILE=fuzz-long runs many more examples with fresh randomness each run (a failure
-prints the seed to replay); anything else, or nothing, is the short derandomized CI run.
+prints the blob to replay); give pytest --timeout=0 with it, a test then runs for minutes.
+Anything else, or nothing, is the short derandomized run of `make test`.
 """
 
 from __future__ import annotations
