@@ -230,6 +230,24 @@ def xlsx_files(draw: st.DrawFn) -> bytes:
         book.create_sheet("other").append(["email"])
     out = io.BytesIO()
     book.save(out)
+    return rezip(zipfile.ZipFile(out), {})
+
+
+# openpyxl stamps the save time into docProps/core.xml and every zip entry: examples must be
+# the same bytes on every run, or hypothesis cannot replay them.
+STAMP = (2026, 1, 1, 0, 0, 0)
+SAVE_TIME = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*")
+
+
+def rezip(source: zipfile.ZipFile, replace: dict[str, bytes | None]) -> bytes:
+    """`source` again with fixed timestamps; parts in `replace` swapped (None: left out)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for name in source.namelist():
+            data = replace[name] if name in replace else source.read(name)
+            if data is not None:
+                data = SAVE_TIME.sub(rb"\g<1>2026-01-01T00:00:00Z", data)
+                target.writestr(zipfile.ZipInfo(name, STAMP), data, zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
@@ -240,19 +258,13 @@ def broken_zips(draw: st.DrawFn, raw: bytes) -> bytes:
     if how == "bytes":
         return draw(mutated(raw))
     source = zipfile.ZipFile(io.BytesIO(raw))
-    names = source.namelist()
-    victim = draw(st.sampled_from(names))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for name in names:
-            if name != victim:
-                target.writestr(name, source.read(name))
-            elif how == "junk":
-                junk = draw(st.one_of(st.binary(max_size=200), st.sampled_from(
-                    [b"", b"<", b"<?xml version='1.0'?><x/>", b"<worksheet><sheetData><row>"]
-                )))  # fmt: skip
-                target.writestr(name, junk)
-    return out.getvalue()
+    victim = draw(st.sampled_from(source.namelist()))
+    junk: bytes | None = None
+    if how == "junk":
+        junk = draw(st.one_of(st.binary(max_size=200), st.sampled_from(
+            [b"", b"<", b"<?xml version='1.0'?><x/>", b"<worksheet><sheetData><row>"]
+        )))  # fmt: skip
+    return rezip(source, {victim: junk})
 
 
 @fuzz(examples=60)
