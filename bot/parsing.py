@@ -23,7 +23,8 @@ def parse_days(text: str | None) -> int:
     if text is None or not text.strip():
         return DEFAULT_DAYS
     value = text.strip()
-    if not value.isdigit() or not 1 <= int(value) <= MAX_DAYS:
+    # isascii: str.isdigit() is True for '²' and '٣' too, which int() refuses or misreads.
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_DAYS:
         raise AdminError(
             f"expected a number of days from 1 to {MAX_DAYS}, like /stats 30 "
             f"(default {DEFAULT_DAYS}); got {value[:40]!r}"
@@ -182,3 +183,12 @@ def parse_test(args: str | None) -> StepTarget:
     if target.address is None:
         raise AdminError(f"name the address to send the test to; {TEST_USAGE}")
     return target
+
+
+# --- /upload's campaign buttons ----------------------------------------------------------------
+
+
+def parse_campaign_id(text: str) -> int | None:
+    """The campaign id an /upload button carries ('17'); None for anything else."""
+    # isascii: str.isdigit() is True for '²', which int() refuses.
+    return int(text) if text.isascii() and text.isdigit() else None

@@ -99,7 +99,7 @@ def _nameserver(value: str) -> str:
             f"must be a resolver's IP address, optionally with :PORT (like 127.0.0.1:5353), "
             f"got {value!r}"
         ) from None
-    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+    if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
         raise ValueError(f"bad port in {value!r}; use IP or IP:PORT")
     return text
 
@@ -144,7 +144,9 @@ class UnsubscribeConfig(Strict):
     @classmethod
     def _listen(cls, value: str) -> str:
         host, colon, port = value.rpartition(":")
-        if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        # isascii: str.isdigit() is True for '²', which int() refuses with Python's words.
+        digits = port.isascii() and port.isdigit()
+        if not colon or not host or not digits or not 1 <= int(port) <= 65535:
             raise ValueError(f"must be HOST:PORT like 127.0.0.1:8080, got {value!r}")
         return value
 

@@ -7,6 +7,7 @@ import enum
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from email.errors import MissingHeaderBodySeparatorDefect
 from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
@@ -419,18 +420,58 @@ def _dsn_fields(report: Message) -> list[dict[str, str]]:
     """The field blocks of a message/delivery-status part, names lower-cased."""
     payload = report.get_payload()
     blocks: list[dict[str, str]] = []
-    if isinstance(payload, list):
+    encoding = str(report.get("Content-Transfer-Encoding", "")).strip().lower()
+    # The email package splits the blocks before any transfer decoding: encoded, they are
+    # read from the decoded text below.
+    if isinstance(payload, list) and encoding not in _DECODED:
         for block in payload:
             if isinstance(block, Message):
                 blocks.append({k.lower(): " ".join(str(v).split()) for k, v in block.items()})
     if not any("action" in block or "status" in block for block in blocks):
         # Encoded (base64, quoted-printable) or oddly laid out: parse the decoded text.
-        text = _decoded(report).replace("\r\n", "\n")
+        text = _report_text(report).replace("\r\n", "\n")
         blocks = []
         for chunk in re.split(r"\n[ \t]*\n", text):
             fields = HeaderParser(policy=compat32).parsestr(chunk.strip() + "\n")
             blocks.append({k.lower(): " ".join(str(v).split()) for k, v in fields.items()})
     return blocks
+
+
+_DECODED = ("base64", "quoted-printable")
+
+
+def _report_text(report: Message) -> str:
+    """A delivery-status part's text, transfer-decoded.
+
+    The email package reads only message/delivery-status as field blocks; any other message/*
+    type - message/global-delivery-status (RFC 6533, Postfix's report for SMTPUTF8 mail) - it
+    reads as one attached message: the first block as its headers, the rest (still
+    transfer-encoded) as its body. That is put back together before decoding.
+    """
+    payload = report.get_payload()
+    if not isinstance(payload, list):
+        return _decoded(report)
+    raw = b""
+    for sub in payload:
+        if not isinstance(sub, Message):
+            continue
+        head = _message_text(sub).encode("utf-8", "surrogateescape")  # 8-bit bytes as they came
+        # The headers end at a blank line, or (a defect) at the first line that is no header.
+        blank = not any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in sub.defects)
+        body = sub.get_payload(decode=True)  # the body's bytes: no transfer encoding of its own
+        text = head + (b"\n\n" if blank else b"\n") + (body if isinstance(body, bytes) else b"")
+        raw += text.rstrip(b"\r\n") + b"\n\n"  # a blank line after each block, as they came
+    encoding = str(report.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding in _DECODED:
+        holder = Message()
+        holder["Content-Transfer-Encoding"] = encoding
+        holder.set_payload(raw.decode("ascii", "replace"))
+        decoded = holder.get_payload(decode=True)
+        raw = decoded if isinstance(decoded, bytes) else raw
+    try:
+        return raw.decode(report.get_content_charset() or "utf-8", "replace")
+    except (LookupError, ValueError):
+        return raw.decode("utf-8", "replace")
 
 
 def _typed_address(value: str) -> str | None:

@@ -15,6 +15,7 @@ from aiogram.types import CallbackQuery, Document, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.confirm import Confirmations
+from bot.parsing import parse_campaign_id
 from bot.reply import answer_lines
 from bot.risky import ReplaceCampaignAction
 from bot.uploads import FileKind, PendingUploads, Throttle, check_document
@@ -71,8 +72,8 @@ def setup() -> Router:
 
     @router.callback_query(F.data.startswith(CALLBACK_PREFIX))
     async def chosen(query: CallbackQuery, ctx: AppContext, bot: Bot) -> None:
-        raw = (query.data or "").removeprefix(CALLBACK_PREFIX)
-        campaign = await uploads.campaign_by_id(ctx, int(raw)) if raw.isdigit() else None
+        chosen_id = parse_campaign_id((query.data or "").removeprefix(CALLBACK_PREFIX))
+        campaign = await uploads.campaign_by_id(ctx, chosen_id) if chosen_id is not None else None
         if query.message is None or campaign is None:
             await query.answer("That campaign is gone; send /upload again.", show_alert=True)
             return

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.methods import EditMessageText, GetFile, SendMessage, SendPhoto
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, GetFile, SendMessage, SendPhoto
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Update
 
 from bot.confirm import Confirmations
@@ -156,6 +156,15 @@ async def test_upload_without_campaign_offers_buttons_then_imports(chat: Chat) -
     # The announcement was used up: the next document needs a new /upload.
     await chat.send(doc=document("f1", "leads.csv", len(content)))
     assert chat.last_text().startswith("Send a .csv or .xlsx leads file with the caption")
+
+
+@pytest.mark.parametrize("data", ["upload:²", "upload:" + "9" * 30, "upload:x"])
+async def test_a_forged_upload_button_is_a_campaign_that_is_gone(chat: Chat, data: str) -> None:
+    # 'upload:²' made int() raise: the press ended in the error log, unanswered.
+    await chat.press(data, message_id=900)
+    (answer,) = chat.session.of(AnswerCallbackQuery)
+    assert answer.text == "That campaign is gone; send /upload again."
+    assert not chat.session.of(EditMessageText)
 
 
 async def test_upload_campaign_then_document(chat: Chat) -> None:
