@@ -32,6 +32,7 @@ from engine.clock import Clock
 from engine.connect_check import TIMEOUT, check_logins
 from engine.context import AppContext
 from engine.control import ControlService
+from engine.daily import DailyReport
 from engine.esp_events import EspService
 from engine.events import InboxService
 from engine.health import HealthService
@@ -82,6 +83,7 @@ class Service:
     answers: Answers
     control: ControlService
     unsubscribe: UnsubscribeService
+    daily: DailyReport  # the DNS check and digest at digest_hour
     secret: bytes | None  # signs one-click tokens; None without [unsubscribe]
     db_path: Path
 
@@ -230,6 +232,7 @@ async def build_service(
         ),  # fmt: skip
         control=ControlService(stores.control, clock, rules),
         unsubscribe=UnsubscribeService(stores.events, clock),
+        daily=DailyReport(stores.reports, alerts, clock, rules),
         secret=secret,
         db_path=db_path,
     )
