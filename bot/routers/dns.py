@@ -6,7 +6,7 @@ from aiogram import Router
 from aiogram.filters import Command
 from aiogram.types import Message
 
-from bot.reply import answer_lines
+from bot.reply import answer_lines, typing
 from bot.views.dns import dns_lines
 from engine.context import AppContext
 from engine.dns_check import check_dns
@@ -18,7 +18,8 @@ def setup() -> Router:
 
     @router.message(Command("dns"))
     async def dns(message: Message, ctx: AppContext) -> None:
-        results = await check_dns(ctx)  # AdminError (a bad [dns].nameserver): errors router
+        async with typing(message):
+            results = await check_dns(ctx)  # AdminError (a bad [dns].nameserver): errors router
         await answer_lines(message, dns_lines(results))
 
     return router

@@ -35,6 +35,7 @@ COMMANDS = (
     BotCommand("backup", "", "a consistent copy of the database as a file (gzip)"),
     BotCommand("plan", "[mailboxes target]", "warm-up ramp: the day the daily target is reached"),
     BotCommand("lead", "<email>", "that lead: campaign, state, steps, events, label"),
+    BotCommand("export", "<campaign>", "every lead of it as CSV: state, steps, event, label"),
 )
 
 
