@@ -35,6 +35,7 @@ from engine.control import ControlService
 from engine.daily import DailyReport
 from engine.esp_events import EspService
 from engine.events import InboxService
+from engine.export import ExportFile, write_export
 from engine.health import HealthService
 from engine.import_process import report_to_json, run_import, write_line
 from engine.importer import import_leads
@@ -117,6 +118,15 @@ class Service:
             answers=self.answers,
             backups=database_backups(self.db_path),
         )
+
+
+async def export_campaign(db_path: Path, campaign: str, target: Path) -> ExportFile:
+    """`main.py export`: a campaign's leads as CSV from the database alone (no config read)."""
+    stores = await Stores.open(db_path)
+    try:
+        return await write_export(stores.reports, campaign, target)
+    finally:
+        await stores.close()
 
 
 def database_backups(db_path: Path) -> DatabaseBackups:
