@@ -1,4 +1,4 @@
-"""/export <campaign> against the fake Bot API: a CSV document whose rows match the database."""
+"""/export against the fake Bot API: a CSV whose rows match the database; "typing..." shown."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import pytest
 
 from bot.app import build_bot, build_dispatcher, run_bot
 from tests.bot.conftest import ADMIN, settings
-from tests.bot.data_world import DataWorld, data_world
+from tests.bot.data_world import DataWorld, data_config, data_world
+from tests.engine.test_dns_check import GOOD
 from tests.engine.test_export import HEADER, arrange
+from tests.fakes.dns_server import FakeDnsServer
 from tests.fakes.telegram import TOKEN, Call, FakeTelegram
 
 
@@ -96,3 +98,14 @@ async def test_export_of_an_unknown_or_missing_campaign_says_what_was_expected(
         call = await fake.wait_for_message(ADMIN, "no campaign named 'spring'", within=10)
     assert "spring-founders" in str(call["params"]["text"])
     assert documents(fake) == []
+
+
+async def test_dns_shows_typing_while_it_looks_up(tmp_path: Path, fake: FakeTelegram) -> None:
+    async with FakeDnsServer(GOOD) as dns:
+        config = data_config(nameserver=dns.address, selectors=["s1"])
+        async with data_world(tmp_path, config) as world, running(world, fake):
+            fake.push_message(ADMIN, "/dns")
+            await fake.wait_for_message(ADMIN, "d1.test", within=10)
+    methods = [c["method"] for c in fake.sent if c["method"] in ("sendChatAction", "sendMessage")]
+    assert methods[0] == "sendChatAction"  # before the answer, while the lookups ran
+    assert dns.questions  # the lookups did run
