@@ -45,28 +45,27 @@ async def export_page(
     conn: aiosqlite.Connection, campaign_id: int, after_id: int, limit: int
 ) -> list[ExportRow]:
     """Up to `limit` leads of a campaign with ids above `after_id`, in id order."""
-    # Keyset paging over the (campaign_id, email) unique index's rowids; each lead's sends
-    # come from the sends (lead_id, step_no) index and their events from events_send.
+    # Keyset paging on the rowid: `+campaign_id` keeps SQLite off the (campaign_id, email)
+    # index, whose id order is no order, so a page reads on from the last id instead of
+    # scanning and sorting the whole campaign again (quadratic: 19 s instead of 2 s at 200k
+    # leads). A lead's sends come from the sends (lead_id, step_no) index, their events from
+    # events_send.
     rows = await conn.execute_fetchall(
         """
         SELECT l.id, l.email, l.state, l.label,
                (SELECT count(*) FROM sends s
-                WHERE s.lead_id = l.id AND s.sent_at IS NOT NULL) AS steps_sent,
-               last.kind, last.occurred_at
+                WHERE s.lead_id = l.id AND s.sent_at IS NOT NULL),
+               e.kind, e.occurred_at
         FROM leads l
-        LEFT JOIN (
-            SELECT s.lead_id AS lead_id, e.kind AS kind, e.occurred_at AS occurred_at,
-                   row_number() OVER (
-                       PARTITION BY s.lead_id ORDER BY e.occurred_at DESC, e.id DESC) AS n
-            FROM sends s JOIN events e ON e.send_id = s.id
-            WHERE s.lead_id IN (
-                SELECT id FROM leads WHERE campaign_id = ? AND id > ? ORDER BY id LIMIT ?)
-        ) last ON last.lead_id = l.id AND last.n = 1
-        WHERE l.campaign_id = ? AND l.id > ?
+        LEFT JOIN events e ON e.id = (
+            SELECT le.id FROM sends s JOIN events le ON le.send_id = s.id
+            WHERE s.lead_id = l.id
+            ORDER BY le.occurred_at DESC, le.id DESC LIMIT 1)
+        WHERE +l.campaign_id = ? AND l.id > ?
         ORDER BY l.id
         LIMIT ?
         """,
-        (campaign_id, after_id, limit, campaign_id, after_id, limit),
+        (campaign_id, after_id, limit),
     )
     return [
         ExportRow(
