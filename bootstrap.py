@@ -32,8 +32,10 @@ from engine.clock import Clock
 from engine.connect_check import TIMEOUT, check_logins
 from engine.context import AppContext
 from engine.control import ControlService
+from engine.daily import DailyReport
 from engine.esp_events import EspService
 from engine.events import InboxService
+from engine.export import ExportFile, write_export
 from engine.health import HealthService
 from engine.import_process import report_to_json, run_import, write_line
 from engine.importer import import_leads
@@ -96,6 +98,7 @@ class Service:
     test_sends: TestSender
     control: ControlService
     unsubscribe: UnsubscribeService
+    daily: DailyReport  # the DNS check and digest at digest_hour
     secret: bytes | None  # signs one-click tokens; None without [unsubscribe]
     db_path: Path
 
@@ -145,6 +148,15 @@ def dns_host(rules: Rules) -> OpenDnsHost | None:
         return open_cloudflare(dns.cloudflare_api, dns.cloudflare_token)
 
     return open_host
+
+
+async def export_campaign(db_path: Path, campaign: str, target: Path) -> ExportFile:
+    """`main.py export`: a campaign's leads as CSV from the database alone (no config read)."""
+    stores = await Stores.open(db_path)
+    try:
+        return await write_export(stores.reports, campaign, target)
+    finally:
+        await stores.close()
 
 
 def database_backups(db_path: Path) -> DatabaseBackups:
@@ -278,6 +290,7 @@ async def build_service(
         test_sends=test_sends,
         control=ControlService(stores.control, clock, rules),
         unsubscribe=UnsubscribeService(stores.events, clock),
+        daily=DailyReport(stores.reports, alerts, clock, rules),
         secret=secret,
         db_path=db_path,
     )

@@ -183,6 +183,31 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write every lead of a campaign to FILE as CSV (what /export sends)."""
+    # Only DATABASE_PATH is needed, as for a backup: the leads are in the database.
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        _print_errors(exc.errors, "the settings (environment / .env)")
+        return 1
+    if not settings.database_path.exists():
+        print(f"no database at {settings.database_path}; check DATABASE_PATH")
+        return 1
+    if args.file.exists() and not args.force:
+        print(f"{args.file} exists; --force replaces it")
+        return 1
+    try:
+        done = asyncio.run(
+            bootstrap.export_campaign(settings.database_path, args.campaign, args.file)
+        )
+    except AdminError as exc:
+        print(exc)
+        return 1
+    print(f"wrote {done.leads} lead(s) of {done.campaign} to {done.path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the engine against a local SMTP sink on a simulated clock; print a table, write a PNG."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -294,6 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file", type=Path, help="where to write the copy")
     backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
     backup.set_defaults(run=cmd_backup)
+    export = commands.add_parser("export", help="write a campaign's leads to a CSV file")
+    export.add_argument("file", type=Path, help="where to write the CSV")
+    export.add_argument("--campaign", required=True, help="the campaign's name")
+    export.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    export.set_defaults(run=cmd_export)
     plan = commands.add_parser(
         "plan", parents=[common], help="warm-up ramp: when the pool reaches the daily target"
     )

@@ -12,7 +12,7 @@ from bootstrap import Service, build_service
 from config import OutreachConfig, Settings
 from engine.alerts import AlertTransport, LogTransport
 from engine.clock import SystemClock
-from scheduler.jobs import Every, Job, build_scheduler
+from scheduler.jobs import Daily, Every, Job, build_scheduler
 from web.unsubscribe import build_app, serve
 
 log = logging.getLogger("outreach")
@@ -99,7 +99,11 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             with suppress(asyncio.CancelledError):
                 await asyncio.shield(task)
 
-        scheduler = build_scheduler(_jobs(service, config, deliver_alerts))
+        # No run at a start after the hour: what a start does must not hang on the time of day
+        # (a service down over digest_hour skips that day's digest; the cron's grace covers
+        # a late start of the job itself).
+        daily = Daily("daily", config.alerts.digest_hour, service.rules.timezone, service.daily.run)
+        scheduler = build_scheduler(_jobs(service, config, deliver_alerts), [daily])
         scheduler.start()
         log.info(
             "running %s: %d mailboxes, tick every %ss",

@@ -539,6 +539,7 @@ class OutreachConfig(Strict):
             warmup=self.warmup.policy(),
             health=self.health.policy(),
             alert_quiet=timedelta(minutes=self.alerts.quiet_minutes),
+            digest_hour=self.alerts.digest_hour,
             # An empty base_url cannot pass validation, so `or None` only maps a missing table.
             unsubscribe_url=self.unsubscribe.base_url if self.unsubscribe is not None else None,
             cost=CostRates(

@@ -219,6 +219,7 @@ class Rules:
     warmup: WarmupPolicy = field(default_factory=WarmupPolicy)
     health: HealthPolicy = field(default_factory=HealthPolicy)
     alert_quiet: timedelta = timedelta(minutes=60)
+    digest_hour: int = 9  # local hour (sending timezone) of the daily digest and DNS check
     unsubscribe_url: str | None = None  # public base URL of the one-click endpoint
     cost: CostRates = field(default_factory=CostRates)
     dns: DnsRules = field(default_factory=DnsRules)

@@ -26,6 +26,7 @@ class _Kind:
     resume: bool = False
     force: bool = False
     dated: bool = False  # the subject ends in ":YYYY-MM-DD" (once-a-day warnings)
+    record: bool = False  # the subject is "domain:RECORD" (the daily DNS check's warnings)
 
 
 _KINDS = {
@@ -36,6 +37,7 @@ _KINDS = {
     "imap_login": _Kind(),
     "cooldown_over": _Kind(),
     "dns_missing": _Kind(),
+    "dns_record": _Kind(record=True),
     "bounce_warn": _Kind(dated=True),
     "domain_complaints": _Kind(dated=True),
 }
@@ -50,6 +52,8 @@ def alert_subject(alert_id: int, key: str) -> AlertSubject | None:
         return None
     if found.dated:
         subject = _DAY.sub("", subject)
+    if found.record:
+        subject = subject.partition(":")[0]
     if not subject:
         return None
     return AlertSubject(alert_id, subject, found.resume, found.force)

@@ -17,6 +17,7 @@ from typing import Protocol, TypeVar
 from core.backup import BackupCopy
 from core.connect import LoginResult
 from core.esp import EspEvent, EspPage
+from core.export import ExportRow
 from core.leads import ImportReport
 from core.message import OutgoingMessage
 from core.models import CampaignState, DomainState, MailboxState, Outcome, RateCounts, Snapshot
@@ -472,6 +473,18 @@ class ReportQueries(RowQueries, Protocol):
 
     async def lead_cards(self, address: str) -> list[LeadCard]:
         """Every lead of an address (any letter case), one per campaign, with its history."""
+        ...
+
+    async def replies_by_label(self, start: datetime, end: datetime) -> dict[str | None, int]:
+        """Replies in [start, end) by their lead's label (None: not labelled yet)."""
+        ...
+
+    async def unknown_sends(self, day: str) -> int:
+        """Sends of local day `day` whose outcome is unknown."""
+        ...
+
+    async def export_page(self, campaign_id: int, after_id: int, limit: int) -> list[ExportRow]:
+        """Up to `limit` leads of a campaign with ids above `after_id`, in id order (/export)."""
         ...
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 log = logging.getLogger("outreach.scheduler")
 
@@ -23,6 +24,21 @@ class Every:
     seconds: float
     job: Job
     start_now: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Daily:
+    """A job run once a day at `hour`:00 local time in `timezone` (a cron job)."""
+
+    name: str
+    hour: int
+    timezone: str
+    job: Job
+
+
+# A daily job the loop could not start on time (a long tick, a suspended host) still runs
+# within this long; past it that day's run is skipped.
+DAILY_GRACE_SECONDS = 3600
 
 
 def _guarded(name: str, job: Job) -> Callable[[], Awaitable[None]]:
@@ -42,9 +58,19 @@ def _guarded(name: str, job: Job) -> Callable[[], Awaitable[None]]:
     return run
 
 
-def build_scheduler(jobs: list[Every]) -> AsyncIOScheduler:
+def build_scheduler(jobs: list[Every], daily: list[Daily] | None = None) -> AsyncIOScheduler:
     """A memory-store scheduler running each job alone (never two instances at once)."""
     scheduler = AsyncIOScheduler(timezone=UTC)
+    for day_job in daily or []:
+        scheduler.add_job(
+            _guarded(day_job.name, day_job.job),
+            CronTrigger(hour=day_job.hour, minute=0, timezone=day_job.timezone),
+            id=day_job.name,
+            name=day_job.name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=DAILY_GRACE_SECONDS,
+        )
     for item in jobs:
         scheduler.add_job(
             _guarded(item.name, item.job),

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import aiosqlite
 
+from core.export import ExportRow
 from core.models import EventKind, LeadState, RateCounts, ReplyLabel, SendState
 from core.records import (
     CampaignCounts,
@@ -23,7 +24,7 @@ from core.records import (
     UsageScope,
     WarmingRow,
 )
-from storage import alerts, rows, status
+from storage import alerts, digest, rows, status
 from storage.db import Database, from_ms, to_ms
 from storage.health import window_counts
 from storage.rows import RowReader
@@ -343,6 +344,21 @@ class ReportStore(RowReader, SnapshotReader):
         """Every lead of an address, one per campaign, with its sends and events (/lead)."""
         async with self._db.snapshot() as conn:
             return await lead_cards(conn, address)
+
+    async def replies_by_label(self, start: datetime, end: datetime) -> dict[str | None, int]:
+        """Replies in [start, end) by their lead's label (None: not labelled yet)."""
+        async with self._db.reading() as conn:
+            return await digest.replies_by_label(conn, to_ms(start), to_ms(end))
+
+    async def unknown_sends(self, day: str) -> int:
+        """Sends of local day `day` whose outcome is unknown."""
+        async with self._db.reading() as conn:
+            return await digest.unknown_sends(conn, day)
+
+    async def export_page(self, campaign_id: int, after_id: int, limit: int) -> list[ExportRow]:
+        """Up to `limit` leads of a campaign with ids above `after_id`, in id order (/export)."""
+        async with self._db.reading() as conn:
+            return await digest.export_page(conn, campaign_id, after_id, limit)
 
 
 def _ms(bounds: Sequence[DayBounds]) -> list[MsBounds]:

@@ -8,7 +8,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from bot.confirm import Confirmations
-from bot.reply import answer_lines
+from bot.reply import answer_lines, typing
 from bot.risky import DnsFixAction, DnsRecord
 from bot.views.dns import EXPECTED, NO_TOKEN, NOTHING_TO_FIX, dns_lines, fix_question
 from engine.admin import AdminError
@@ -37,7 +37,8 @@ def setup() -> Router:
             await message.answer(NO_TOKEN)
             return
         # AdminError (a bad [dns].nameserver) goes to the errors router.
-        reports = await dns_report(ctx)
+        async with typing(message):
+            reports = await dns_report(ctx)
         if args == "":
             await answer_lines(message, dns_lines(reports, can_fix=ctx.dns_host is not None))
             return

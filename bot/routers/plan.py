@@ -33,6 +33,6 @@ def setup() -> Router:
         await message.answer_photo(
             BufferedInputFile(png, filename="plan.png"), caption=plan_caption(ramp)
         )
-        await answer_table(message, plan_lines(ramp))
+        await answer_table(message, plan_lines(ramp, narrow=True))
 
     return router

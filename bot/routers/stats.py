@@ -8,6 +8,7 @@ from aiogram.types import BufferedInputFile, Message
 
 from bot import charts
 from bot.parsing import parse_days
+from bot.reply import typing
 from bot.tables import answer_table
 from bot.views.stats import stats_caption, stats_lines
 from engine.context import AppContext
@@ -21,8 +22,9 @@ def setup() -> Router:
     @router.message(Command("stats"))
     async def stats(message: Message, command: CommandObject, ctx: AppContext) -> None:
         days = parse_days(command.args)
-        report = await gather_stats(ctx.reports, ctx.clock, ctx.rules.timezone, days)
-        png = await charts.render(charts.stats_chart, report)
+        async with typing(message):
+            report = await gather_stats(ctx.reports, ctx.clock, ctx.rules.timezone, days)
+            png = await charts.render(charts.stats_chart, report)
         await message.answer_photo(
             BufferedInputFile(png, filename="stats.png"), caption=stats_caption(report)
         )

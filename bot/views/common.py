@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Iterable, Sequence
 
 MESSAGE_LIMIT = 4096  # Telegram's limit, in UTF-16 code units
+PHONE_COLUMNS = 34  # monospace columns a phone held upright shows without wrapping
 MAX_PARTS = 4  # a longer answer is cut: a chat is no place for thousands of lines
 ERROR_TEXT = "Something went wrong; the admins' log has details."
 
@@ -81,3 +83,16 @@ def usd(value: float) -> str:
 def pre(lines: Iterable[str]) -> str:
     """Lines as a monospace block for parse_mode=HTML."""
     return "<pre>" + html.escape("\n".join(lines)) + "</pre>"
+
+
+def phone_lines(lines: Iterable[str], width: int = PHONE_COLUMNS) -> list[str]:
+    """Lines wider than `width` wrapped at spaces; table rows are built to fit, notes get this."""
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+        else:  # a word longer than the width (an address) is broken; nothing is lost
+            out += textwrap.wrap(line, width, subsequent_indent="  ", break_on_hyphens=False) or [
+                ""
+            ]
+    return out

@@ -37,6 +37,7 @@ COMMANDS = (
     BotCommand("lead", "<email>", "that lead: campaign, state, steps, events, label"),
     BotCommand("preview", "<campaign> [step] [email]", "a step rendered for that lead, unsent"),
     BotCommand("test", "<campaign> [step] <address>", "send a step to that address as a test"),
+    BotCommand("export", "<campaign>", "every lead of it as CSV: state, steps, event, label"),
 )
 
 

@@ -18,6 +18,19 @@ def _row(day: RampDay) -> str:
     )
 
 
+# The narrow table's letters for what limits a day (Limit), in this order.
+_LETTERS = {Limit.WARMUP: "W", Limit.DOMAIN_CAPS: "D", Limit.MAILBOX_LIMITS: "M"}
+
+
+def _narrow_row(day: RampDay) -> str:
+    """A day in 34 columns (PHONE_COLUMNS): no year, no full or cumulative counts."""
+    limits = "".join(letter for limit, letter in _LETTERS.items() if limit in day.limits)
+    return (
+        f"{day.day:>3} {day.date:%m-%d} {day.warming:>4} {_cap(day):>7}"
+        f" {number(day.capacity):>7} {limits}"
+    )
+
+
 def plan_caption(plan: RampPlan) -> str:
     """One line: the pool, the target and the day it is reached (or the pool's peak)."""
     pool = f"{plan.mailboxes} mailboxes on {plan.domains} domains"
@@ -30,15 +43,30 @@ def plan_caption(plan: RampPlan) -> str:
     return f"{pool}: {number(plan.target)} a day reached on day {reached.day} ({reached.date})"
 
 
-def plan_lines(plan: RampPlan) -> list[str]:
-    """The ramp day by day, then the target day, what limits it and the steady state."""
+def plan_lines(plan: RampPlan, *, narrow: bool = False) -> list[str]:
+    """The ramp day by day, then the target day, what limits it and the steady state.
+
+    `narrow`: the table a phone shows (the bot's); the terminal's has every column.
+    """
     lines = [
         f"Plan: {plan.mailboxes} mailboxes on {plan.domains} domains, target "
         f"{number(plan.target)} a day, day 1 = {plan.start.isoformat()}",
-        f"{'day':>4} {'date':<10} {'warm':>5} {'full':>5} {'cap/mbox':>8} {'capacity':>9}"
-        f" {'cumulative':>11}  limited by",
     ]
-    lines += [_row(day) for day in plan.days]
+    if narrow:
+        lines += [
+            f"{'day':>3} {'date':<5} {'warm':>4} {'cap/mb':>7} {'total':>7} lim",
+            *(_narrow_row(day) for day in plan.days),
+            "warm: mailboxes still warming",
+            "cap/mb: cap per mailbox",
+            "lim: W warm-up, D domain caps,",
+            "M mailbox limits",
+        ]
+    else:
+        lines.append(
+            f"{'day':>4} {'date':<10} {'warm':>5} {'full':>5} {'cap/mbox':>8} {'capacity':>9}"
+            f" {'cumulative':>11}  limited by"
+        )
+        lines += [_row(day) for day in plan.days]
     if not plan.complete:
         lines.append(f"(some mailboxes are still warming after {len(plan.days)} days)")
     lines.append("")

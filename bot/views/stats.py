@@ -16,8 +16,9 @@ def _rate(part: int, whole: int) -> str:
 
 
 def _stats_row(label: str, d: DayStats) -> str:
+    # 34 columns (bot.views.common.PHONE_COLUMNS): a day is MM-DD, its year is in the title.
     return (
-        f"{label:<10} {d.sent:>7} {d.bounces:>6} {d.complaints:>6} {d.replies:>6}"
+        f"{label:<5} {d.sent:>6} {d.bounces:>4} {d.complaints:>4} {d.replies:>4}"
         f" {_rate(d.bounces, d.sent):>6}"
     )
 
@@ -47,21 +48,24 @@ def stats_lines(report: StatsReport) -> list[str]:
     """The /stats table: one row per day (per week beyond a month), then the totals."""
     first, last = report.days[0].day, report.days[-1].day
     weekly = len(report.days) > DAILY_ROWS
-    header = f"{'week of' if weekly else 'day':<10} {'sent':>7} {'bounce':>6} {'compl':>6}"
+    header = f"{'week' if weekly else 'day':<5} {'sent':>6} {'bnc':>4} {'cmp':>4}"
     lines = [
-        f"{first.isoformat()} .. {last.isoformat()} ({report.timezone})",
-        f"{header} {'reply':>6} {'b-rate':>6}",
+        f"{first.isoformat()} .. {last.isoformat()}",
+        f"{'weeks from Monday' if weekly else 'days'}, {report.timezone}",
+        f"{header} {'rep':>4} {'bnc%':>6}",
     ]
     if weekly:
-        lines += [_stats_row(label, week) for label, week in _weeks(report.days)]
+        lines += [_stats_row(label[5:], week) for label, week in _weeks(report.days)]
     else:
-        lines += [_stats_row(d.day.isoformat(), d) for d in report.days]
+        lines += [_stats_row(d.day.isoformat()[5:], d) for d in report.days]
     total = report.total()
     lines.append(_stats_row("total", total))
-    lines.append(
-        f"complaint rate {_rate(total.complaints, total.sent)}, "
-        f"reply rate {_rate(total.replies, total.sent)}"
-    )
+    lines += [
+        "bnc bounces, cmp complaints,",
+        "rep replies, bnc% bounce rate",
+        f"complaint rate {_rate(total.complaints, total.sent)}",
+        f"reply rate {_rate(total.replies, total.sent)}",
+    ]
     return lines
 
 

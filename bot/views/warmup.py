@@ -20,15 +20,17 @@ def warmup_lines(report: WarmupReport) -> list[str]:
     if not report.rows:
         lines.append("No mailbox is warming up. Start one with /warmup start <mailbox>.")
         return lines
-    lines.append(f"{'mailbox':<28} {'day':>3} {'ph':>2} {'cap':>3} {'sent':>4} inbox")
+    # Two lines a mailbox, so each fits a phone (bot.views.common.PHONE_COLUMNS): the
+    # address, then its numbers under the header.
+    lines += ["mailbox", f"{'day':>5} {'phase':>5} {'cap':>4} {'sent':>4} {'inbox':>5}"]
     for row in report.rows[:WARMUP_ROWS]:
         placement = "n/a" if row.placement is None else f"{row.placement:.0%}"
-        address = row.address if len(row.address) <= 28 else row.address[:25] + "..."
         day = "-" if row.day is None else str(row.day)
         phase = "-" if row.phase is None else str(row.phase)
-        lines.append(
-            f"{address:<28} {day:>3} {phase:>2} {row.cap:>3} {row.sent_today:>4} {placement}"
-        )
+        lines += [
+            row.address,  # a longer one is wrapped by answer_table, not cut
+            f"{day:>5} {phase:>5} {row.cap:>4} {row.sent_today:>4} {placement:>5}",
+        ]
     if len(report.rows) > WARMUP_ROWS:
         lines.append(f"... and {len(report.rows) - WARMUP_ROWS} more warming mailboxes")
     lines.append(

@@ -14,6 +14,7 @@ from aiogram.types import BufferedInputFile
 
 from bot.parsing import PlanCommand, parse_plan
 from bot.routers import errors, plan
+from bot.views.common import PHONE_COLUMNS
 from bot.views.help import help_lines
 from engine.admin import AdminError
 from tests.bot.data_world import ADMIN, TODAY, data_config, data_world
@@ -38,6 +39,11 @@ class PlanChat:
         return "\n".join(html.unescape(m.text) for m in self.session.of(SendMessage))
 
 
+def unwrapped(table: str) -> str:
+    """The table with the notes answer_table wrapped for a phone joined again."""
+    return table.replace("\n  ", " ")
+
+
 @pytest.fixture
 async def chat(tmp_path: Path) -> AsyncIterator[PlanChat]:
     """Two domains of two mailboxes (40 a day); m0@d0.test starts its warm-up today."""
@@ -58,10 +64,15 @@ async def test_30_mailboxes_reach_1200_on_day_15(chat: PlanChat) -> None:
     assert photo.caption == "30 mailboxes on 10 domains: 1 200 a day reached on day 15 (2026-12-07)"
     assert all(m.parse_mode == "HTML" for m in chat.session.of(SendMessage))
     table = chat.table()
-    assert "<pre>Plan: 30 mailboxes on 10 domains, target 1 200 a day, day 1 = 2026-11-23" in table
-    assert "   1 2026-11-23    30     0        5       150         150  warm-up ramp" in table
-    assert "  15 2026-12-07     0    30       40     1 200       7 320  mailbox limits" in table
-    assert "reached on day 15 (2026-12-07); until then limited by warm-up ramp." in table
+    notes = unwrapped(table)
+    assert "<pre>Plan: 30 mailboxes on 10 domains, target 1 200 a day, day 1 = 2026-11-23" in notes
+    # The phone's table: 34 columns, no year, letters for what limits a day.
+    assert "\n  1 11-23   30       5     150 W\n" in table
+    assert "\n 15 12-07    0      40   1 200 M\n" in table
+    assert "lim: W warm-up, D domain caps," in table
+    shown = table.replace("<pre>", "").replace("</pre>", "")
+    assert max(len(line) for line in shown.splitlines()) <= PHONE_COLUMNS
+    assert "reached on day 15 (2026-12-07); until then limited by warm-up ramp." in notes
 
 
 async def test_without_arguments_the_configured_pool_is_planned(chat: PlanChat) -> None:
@@ -72,10 +83,11 @@ async def test_without_arguments_the_configured_pool_is_planned(chat: PlanChat) 
     )
     table = chat.table()
     # three warm mailboxes at 40 and m0@d0.test on day 1 of its ramp
-    assert "   1 2026-11-23     1     3     5-40       125         125  warm-up ramp" in table
-    assert "  15 2026-12-07     0     4       40       160" in table
-    assert "not reached; the pool peaks at 160 a day, limited by mailbox limits." in table
-    assert "The target needs 30 mailboxes at 40 a day; the pool has 4." in table
+    assert "\n  1 11-23    1    5-40     125 W\n" in table
+    assert "\n 15 12-07    0      40     160 M\n" in table
+    notes = unwrapped(table)
+    assert "not reached; the pool peaks at 160 a day, limited by mailbox limits." in notes
+    assert "The target needs 30 mailboxes at 40 a day; the pool has 4." in notes
 
 
 async def test_one_argument_is_the_pool_size_with_the_configs_target(chat: PlanChat) -> None:

@@ -17,6 +17,7 @@ from engine.alert_subjects import AlertSubject, alert_subject
         ("imap_login:m0@d0.test", AlertSubject(7, "m0@d0.test", False, False)),
         ("cooldown_over:d0.test", AlertSubject(7, "d0.test", False, False)),
         ("dns_missing:d0.test", AlertSubject(7, "d0.test", False, False)),
+        ("dns_record:d0.test:DMARC", AlertSubject(7, "d0.test", False, False)),
         ("bounce_warn:m0@d0.test:2026-11-23", AlertSubject(7, "m0@d0.test", False, False)),
         ("domain_complaints:d0.test:2026-11-23", AlertSubject(7, "d0.test", False, False)),
     ],
@@ -33,6 +34,8 @@ def test_subjects_of_alerts_about_one_thing(key: str, expected: AlertSubject) ->
         "esp_login:mailgun",  # a kind this module does not know offers nothing
         "mailbox_paused:",
         "bounce_warn::2026-11-23",
+        "dns_record::SPF",
+        "digest:2026-11-23",  # the daily digest is about no one thing
         "no key at all",
         "",
     ],

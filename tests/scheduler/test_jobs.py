@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 import pytest
 
-from scheduler.jobs import Every, build_scheduler
+from scheduler.jobs import Daily, Every, build_scheduler
 from tests.waiting import eventually
 
 
@@ -57,3 +58,15 @@ async def test_a_failing_job_is_logged_and_the_schedule_goes_on(
         scheduler.shutdown(wait=False)
     assert runs >= 2
     assert "job flaky failed" in caplog.text
+
+
+def test_a_daily_job_fires_at_its_local_hour() -> None:
+    async def job() -> None:
+        raise AssertionError("not run here")
+
+    scheduler = build_scheduler([], [Daily("daily", 9, "Europe/Berlin", job)])
+    trigger = scheduler.get_job("daily").trigger
+    winter = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)  # 08:00 in Berlin (UTC+1)
+    summer = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)  # 10:00 in Berlin (UTC+2): tomorrow's
+    assert trigger.get_next_fire_time(None, winter) == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, summer) == datetime(2026, 7, 2, 7, 0, tzinfo=UTC)

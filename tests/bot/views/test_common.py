@@ -17,7 +17,7 @@ from bot.views.help import USAGE, help_lines
 from bot.views.upload import import_progress
 
 SPEC_COMMANDS = ("start", "help", "status", "pause", "resume", "warmup", "upload", "campaigns",
-                 "stats", "suppress", "unsuppress", "dns", "cost")  # fmt: skip
+                 "stats", "suppress", "unsuppress", "dns", "cost", "export")  # fmt: skip
 
 
 def test_help_names_every_command_with_its_arguments() -> None:
