@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -10,7 +11,7 @@ import aiosqlite
 from core.models import MailboxState, RateCounts
 from core.records import MailboxHealth, NewAlert
 from storage import alerts
-from storage.db import Database, opt_dt, to_ms
+from storage.db import Database, opt_dt, run_sync, to_ms
 
 _EVENT_KINDS = {
     "delivered": "delivered",
@@ -75,25 +76,31 @@ async def window_counts(
     return out
 
 
-async def cool_down_domain(
-    conn: aiosqlite.Connection, domain: str, reason: str, until: datetime
+def cool_down_domain_sync(
+    db: sqlite3.Connection, domain: str, reason: str, until: datetime
 ) -> bool:
-    """Domain and its sending mailboxes -> cooldown; False when it already was cooling down."""
-    rows = list(
-        await conn.execute_fetchall(
-            "UPDATE domains SET state = 'cooldown', reason = ?, cooldown_until = ? "
-            "WHERE name = ? AND state != 'cooldown' RETURNING id",
-            (reason, to_ms(until), domain),
-        )
-    )
+    """Domain and its sending mailboxes -> cooldown; False when it already was cooling down
+    (on the connection's thread, inside the caller's transaction: storage.db.run_sync)."""
+    rows = db.execute(
+        "UPDATE domains SET state = 'cooldown', reason = ?, cooldown_until = ? "
+        "WHERE name = ? AND state != 'cooldown' RETURNING id",
+        (reason, to_ms(until), domain),
+    ).fetchall()
     if not rows:
         return False
-    await conn.execute(
+    db.execute(
         "UPDATE mailboxes SET state = 'cooldown', reason = ? "
         "WHERE domain_id = ? AND state IN ('active', 'warming')",
         (reason, rows[0][0]),
     )
     return True
+
+
+async def cool_down_domain(
+    conn: aiosqlite.Connection, domain: str, reason: str, until: datetime
+) -> bool:
+    """cool_down_domain_sync in one trip to the connection's thread."""
+    return await run_sync(conn, lambda db: cool_down_domain_sync(db, domain, reason, until))
 
 
 async def cooldowns_over(conn: aiosqlite.Connection, now: datetime) -> list[tuple[str, datetime]]:
