@@ -143,12 +143,13 @@ def close_open_leads_sync(
     if (address is None) == (domain is None):
         raise ValueError("give exactly one of address or domain")
     # SQLite's lower() folds ASCII letters only; our side is folded the same way.
-    # lower(email) has no index; the subquery scans the narrow leads_email index instead of
-    # the table, and only the matches are looked up by id.
     params: list[object]
     if address is not None:
+        # Found through leads_email_lower (migration 8): only that address's leads are read.
         match, params = "lower(email) = ?", [address.translate(_ASCII_LOWER)]
     else:
+        # A whole domain is rare (an admin's /suppress @domain): the subquery scans the narrow
+        # leads_email index instead of the table, and only the matches are looked up by id.
         tail = "@" + str(domain).translate(_ASCII_LOWER)
         match, params = "substr(lower(email), -?) = ?", [len(tail), tail]
     cursor = db.execute(
@@ -173,7 +174,7 @@ async def close_open_leads(
 async def lead_cards(conn: aiosqlite.Connection, address: str) -> list[LeadCard]:
     """Every lead of an address (any letter case), one card per campaign, with its history."""
     folded = address.translate(_ASCII_LOWER)
-    # As in close_open_leads: the subquery scans the narrow leads_email index for lower(email).
+    # The subquery finds the address through leads_email_lower (migration 8).
     leads = list(
         await conn.execute_fetchall(
             """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -150,7 +151,8 @@ async def test_a_page_is_committed_in_a_few_trips_to_the_database_thread(
     """Every statement awaited on its own is a thread hand-over (~1,000 for a page of 300
     bounces: the ESP bench ran at ~500 events/s); the page's effects go over in one."""
     trips = 0
-    execute = conn._execute  # noqa: SLF001 - aiosqlite's one way onto its thread
+    # aiosqlite's one way onto its thread (untyped there)
+    execute: Callable[..., Awaitable[Any]] = conn._execute  # noqa: SLF001
 
     async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal trips
