@@ -38,7 +38,9 @@ async def commit_batch(
         # The whole batch in one trip to the connection's thread: one trip per statement
         # made a page of 300 events wait on ~1,000 thread hand-overs (bench/bench_esp.py).
         applied = await run_sync(conn, lambda db: [apply_effects_sync(db, fx) for fx in batch])
-        if verdicts is not None:
+        # Verdicts follow from the window's counts, which only a newly stored event changes:
+        # a page read again (the trailing re-read, a restart) is not worth a window count.
+        if verdicts is not None and any(result.applied for result in applied):
             window_start, decide = verdicts
             for effects in decide(await window_counts(conn, window_start, now)):
                 await apply_effects(conn, effects)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +12,14 @@ import pytest
 from core.esp import EspEvent
 from core.esp_ingest import effects_of_event
 from core.models import EventKind, LeadState
-from core.records import Delivered, Effects, NewEvent, Reserved, Suppression
+from core.records import (
+    Delivered,
+    Effects,
+    MailboxHealth,
+    NewEvent,
+    Reserved,
+    Suppression,
+)
 from storage.esp import LOOKBACK
 from storage.stores import Stores
 from tests.storage.helpers import T0, add_lead, campaign_req, sample, scalar
@@ -176,3 +183,26 @@ async def test_a_page_is_committed_in_a_few_trips_to_the_database_thread(
     assert trips <= 4
     assert await scalar(conn, "SELECT count(*) FROM events") == 300
     assert await scalar(conn, "SELECT count(*) FROM suppression") == 300
+
+
+async def test_verdicts_are_decided_only_when_the_page_stored_something(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    """A page read again changes no count: no window count for it (one per page made the
+    ESP bench's re-read pass grow with the square of the events)."""
+    decided: list[int] = []
+
+    def decide(rows: Sequence[MailboxHealth]) -> list[Effects]:
+        decided.append(len(rows))
+        return []
+
+    page = [
+        Effects(event=NewEvent(SOURCE, f"ev-{n}", EventKind.BOUNCE_HARD, T0, T0, email="a@x.test"))
+        for n in range(3)
+    ]
+    await stores.esp.ingest(page, SOURCE, "c1", now=T0, verdicts=(T0, decide))
+    assert len(decided) == 1
+    again = await stores.esp.ingest(page, SOURCE, "c2", now=T0, verdicts=(T0, decide))
+    assert not any(a.applied for a in again)
+    assert len(decided) == 1  # nothing new: not decided again
+    assert await scalar(conn, "SELECT value FROM cursors WHERE source = ?", (SOURCE,)) == "c2"
