@@ -24,10 +24,23 @@ _EVENT_KINDS = {
 }
 
 
+# The event kinds the SPEC 9 verdicts read (bounce rate, complaints); the rest only feed rates.
+VERDICT_KINDS = ("bounce_hard", "complaint")
+
+
 async def window_counts(
-    conn: aiosqlite.Connection, start: datetime, end: datetime
+    conn: aiosqlite.Connection,
+    start: datetime,
+    end: datetime,
+    *,
+    kinds: tuple[str, ...] | None = None,
 ) -> list[MailboxHealth]:
-    """Counts per mailbox (not disabled) of sends and events from `start` to `end`, inclusive."""
+    """Counts per mailbox (not disabled) of sends and events from `start` to `end`, inclusive.
+
+    With `kinds` only those events are counted (the others stay 0): VERDICT_KINDS for the
+    verdicts a commit of new events decides, read from the events_kind_time index alone
+    instead of every event of the window (~150 ms at 100,000 of them, once a page).
+    """
     lo, hi = to_ms(start), to_ms(end)
     sends = {
         row[0]: row[1]
@@ -39,13 +52,17 @@ async def window_counts(
     }
     # One event of a kind per send: the same bounce may come from SMTP, IMAP and an ESP.
     events: dict[int, dict[str, int]] = {}
+    only, only_params = "", []
+    if kinds is not None:
+        only = f" AND kind IN ({', '.join('?' for _ in kinds)})"
+        only_params = list(kinds)
     for row in await conn.execute_fetchall(
-        """
+        f"""
         SELECT mailbox_id, kind, count(DISTINCT coalesce('s' || send_id, 'e' || id))
-        FROM events WHERE occurred_at >= ? AND occurred_at <= ? AND mailbox_id IS NOT NULL
+        FROM events WHERE occurred_at >= ? AND occurred_at <= ? AND mailbox_id IS NOT NULL{only}
         GROUP BY mailbox_id, kind
         """,
-        (lo, hi),
+        [lo, hi, *only_params],
     ):
         field = _EVENT_KINDS.get(row[1])
         if field:
@@ -53,12 +70,17 @@ async def window_counts(
     culprits = {
         row[0]: (row[1], row[2])
         for row in await conn.execute_fetchall(
+            # Each mailbox's latest complaint, if inside the window: one pass over the
+            # complaints (a subquery per complaint read them all again: quadratic).
             """
-            SELECT e.mailbox_id, c.name, e.step_no FROM events e
+            WITH latest AS (
+                SELECT mailbox_id, max(id) AS id FROM events
+                WHERE kind = 'complaint' AND mailbox_id IS NOT NULL GROUP BY mailbox_id
+            )
+            SELECT e.mailbox_id, c.name, e.step_no FROM latest
+            JOIN events e ON e.id = latest.id
             LEFT JOIN campaigns c ON c.id = e.campaign_id
-            WHERE e.kind = 'complaint' AND e.occurred_at >= ? AND e.occurred_at <= ?
-              AND e.id = (SELECT max(id) FROM events x
-                          WHERE x.kind = 'complaint' AND x.mailbox_id = e.mailbox_id)
+            WHERE e.occurred_at >= ? AND e.occurred_at <= ?
             """,
             (lo, hi),
         )

@@ -14,7 +14,7 @@ from datetime import datetime
 from core.records import Applied, Effects, Verdicts
 from storage.db import Database, run_sync, to_ms
 from storage.events import apply_effects, apply_effects_sync
-from storage.health import window_counts
+from storage.health import VERDICT_KINDS, window_counts
 
 
 async def read_cursor(db: Database, source: str) -> str | None:
@@ -42,7 +42,8 @@ async def commit_batch(
         # a page read again (the trailing re-read, a restart) is not worth a window count.
         if verdicts is not None and any(result.applied for result in applied):
             window_start, decide = verdicts
-            for effects in decide(await window_counts(conn, window_start, now)):
+            counts = await window_counts(conn, window_start, now, kinds=VERDICT_KINDS)
+            for effects in decide(counts):
                 await apply_effects(conn, effects)
         await conn.execute(
             """
