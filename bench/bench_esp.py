@@ -244,7 +244,7 @@ async def measure(args: argparse.Namespace, work: Path, base: float) -> tuple[li
     ses = []
     for number in range(args.ses_runs):
         print(f"SES run {number + 1}", flush=True)
-        ses.append(await ses_run(template, work, args.events, base))
+        ses.append(await ses_run(template, work, args.ses_events, base))
     return mailgun, ses
 
 
@@ -254,8 +254,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=EVENTS)
     parser.add_argument("--runs", type=int, default=RUNS, help="Mailgun runs")
     parser.add_argument("--ses-runs", type=int, default=SES_RUNS)
+    parser.add_argument(
+        "--ses-events", type=int, default=0, help="SES messages (default: --events)"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not touch bench/RESULTS.md")
     args = parser.parse_args()
+    args.ses_events = args.ses_events or args.events
 
     base = time.time() - 2 * SPREAD
     load = os.getloadavg()[0]
@@ -267,12 +271,12 @@ def main() -> None:
     parsed = [json.loads(page) for page in pages]
     mg_json = median_seconds(lambda: [json.loads(page) for page in pages], floor_runs)
     mg_norm = median_seconds(lambda: mailgun_normalise(parsed), floor_runs)
-    answers = sqs_answers(ses_bodies(args.events, base))
+    answers = sqs_answers(ses_bodies(args.ses_events, base))
     ses_json = median_seconds(lambda: ses_json_floor(answers), floor_runs)
     ses_norm = median_seconds(lambda: ses_normalise(answers), floor_runs)
     load_end = os.getloadavg()[0]
     section = _section(
-        args=sys.argv[1:], count=args.events, mailgun=mailgun, ses=ses,
+        args=sys.argv[1:], count=args.events, ses_count=args.ses_events, mailgun=mailgun, ses=ses,
         floors={"mg_json": mg_json, "mg_norm": mg_norm, "ses_json": ses_json,
                 "ses_norm": ses_norm},
         sizes=(sum(len(p) for p in pages), sum(len(a) for a in answers)),
@@ -288,6 +292,7 @@ def _section(
     *,
     args: list[str],
     count: int,
+    ses_count: int,
     mailgun: list[Run],
     ses: list[Run],
     floors: dict[str, list[float]],
@@ -305,6 +310,11 @@ def _section(
     def row(name: str, values: list[float], floor: float) -> str:
         m = med(values)
         return (f"| {name} | {m:.2f} | {count / m:,.0f} | {each(values)} | "
+                f"{m / floor:.1f}x |")  # fmt: skip
+
+    def srow(name: str, values: list[float], floor: float) -> str:
+        m = med(values)
+        return (f"| {name} | {m:.2f} | {ses_count / m:,.0f} | {each(values)} | "
                 f"{m / floor:.1f}x |")  # fmt: skip
 
     lines = [
@@ -358,25 +368,37 @@ def _section(
             "",
             f"### SES ({len(ses)} run(s), medians)",
             "",
-            f"The fake SQS queue in its own process; {count:,} messages "
+            f"The fake SQS queue in its own process; {ses_count:,} messages "
             f"({sizes[1] / 1e6:.1f} MB as ReceiveMessage answers), read {SQS_BATCH} at a time "
             f"by SesFeed (aiobotocore, SigV4 signed; short polling, see below): "
-            f"{last.first.pages:,} ReceiveMessage and about {count // SQS_BATCH:,} "
+            f"{last.first.pages:,} ReceiveMessage and about {ses_count // SQS_BATCH:,} "
             "DeleteMessageBatch calls a pass.",
             "",
             "| Contender | Median s | events/s | Runs (s) | this / JSON alone |",
             "|---|---:|---:|---|---:|",
-            row("First pass: EspService.poll() over SesFeed and SQLite (receive, parse, match, "
+            srow("First pass: EspService.poll() over SesFeed and SQLite (receive, parse, match, "
                 "commit, delete)", first, floor),
-            row("Second pass (the same messages queued again): 0 stored", second, floor),
-            row("Adapter parsing and normalisation alone (mail/esp/ses_events.py parse_body)",
+            srow("Second pass (the same messages queued again): 0 stored", second, floor),
+            srow("Adapter parsing and normalisation alone (mail/esp/ses_events.py parse_body)",
                 floors["ses_norm"], floor),
-            row("Floor: json.loads of the answers, bodies and SNS Messages alone",
+            srow("Floor: json.loads of the answers, bodies and SNS Messages alone",
                 floors["ses_json"], floor),
             "",
             _cpu(ses),
             "",
             f"First pass outcome: {_outcome(last)}.",
+            *(
+                [
+                    "",
+                    f"SES was measured at {ses_count:,} messages, not {count:,}: each page of "
+                    "ten is a signed ReceiveMessage, a commit and a DeleteMessageBatch, so "
+                    f"{count:,} messages are {count // SQS_BATCH:,} of each, too long for a "
+                    "routine run on this shared machine; the time per message does not grow "
+                    "with the backlog (pages are independent), so it scales linearly.",
+                ]
+                if ses_count < count
+                else []
+            ),
         ]  # fmt: skip
     lines += [
         "",
