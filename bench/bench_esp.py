@@ -393,8 +393,9 @@ def _section(
                     f"SES was measured at {ses_count:,} messages, not {count:,}: each page of "
                     "ten is a signed ReceiveMessage, a commit and a DeleteMessageBatch, so "
                     f"{count:,} messages are {count // SQS_BATCH:,} of each, too long for a "
-                    "routine run on this shared machine; the time per message does not grow "
-                    "with the backlog (pages are independent), so it scales linearly.",
+                    "routine run on this shared machine; pages are independent, so the time "
+                    "grows about linearly with the backlog (each page's verdict count reads "
+                    "the window's sends, which grows with the database, not the backlog).",
                 ]
                 if ses_count < count
                 else []
@@ -407,6 +408,11 @@ def _section(
         "the adapter leaves out (Mailgun `accepted`).",
         "- The fakes serve from their own process, so their JSON encoding runs beside the "
         "service, not inside the timed process (on a shared 2-core machine it still competes).",
+        "- What is left of the first pass's CPU time (cProfile and the ablations behind "
+        "the commits of this bench): the verdicts each page with new bounces or complaints "
+        "decides still count the window's sends of every mailbox (sends_sent_at, ~20 ms at "
+        "100,000 sends, one mailbox here) once a page; counting only the page's mailboxes, "
+        "or keeping counts incrementally, is the next step.",
         "- SES: the bench's SesFeed short-polls (WaitTimeSeconds=0) so the end of the queue is "
         "an empty answer at once; the service's feed long-polls 20 s, which only matters when "
         "the queue is empty.",
