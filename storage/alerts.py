@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
 import aiosqlite
 
 from core.records import NewAlert, PendingDelivery, StoredAlert
-from storage.db import Database, from_ms, to_ms
+from storage.db import Database, from_ms, run_sync, to_ms
+
+
+def add_sync(
+    db: sqlite3.Connection,
+    *,
+    key: str,
+    severity: str,
+    text: str,
+    chats: list[int],
+    now: datetime,
+    quiet_since: datetime,
+    lead_id: int | None = None,
+) -> int | None:
+    """Store an alert and its deliveries unless the same key was raised after `quiet_since`
+    (on the connection's thread, inside the caller's transaction: storage.db.run_sync)."""
+    recent = db.execute(
+        "SELECT 1 FROM alerts WHERE key = ? AND created_at > ? LIMIT 1", (key, to_ms(quiet_since))
+    ).fetchall()
+    if recent:
+        return None
+    cursor = db.execute(
+        "INSERT INTO alerts (key, severity, text, created_at, lead_id) VALUES (?, ?, ?, ?, ?)",
+        (key, severity, text, to_ms(now), lead_id),
+    )
+    alert_id = cursor.lastrowid
+    assert alert_id is not None
+    db.executemany(
+        "INSERT INTO alert_deliveries (alert_id, chat_id, next_attempt_at) VALUES (?, ?, ?)",
+        [(alert_id, chat, to_ms(now)) for chat in chats],
+    )
+    return alert_id
 
 
 async def add(
@@ -21,23 +53,20 @@ async def add(
     quiet_since: datetime,
     lead_id: int | None = None,
 ) -> int | None:
-    """Store an alert and its deliveries unless the same key was raised after `quiet_since`."""
-    recent = await conn.execute_fetchall(
-        "SELECT 1 FROM alerts WHERE key = ? AND created_at > ? LIMIT 1", (key, to_ms(quiet_since))
+    """add_sync in one trip to the connection's thread."""
+    return await run_sync(
+        conn,
+        lambda db: add_sync(
+            db,
+            key=key,
+            severity=severity,
+            text=text,
+            chats=chats,
+            now=now,
+            quiet_since=quiet_since,
+            lead_id=lead_id,
+        ),  # fmt: skip
     )
-    if list(recent):
-        return None
-    cursor = await conn.execute(
-        "INSERT INTO alerts (key, severity, text, created_at, lead_id) VALUES (?, ?, ?, ?, ?)",
-        (key, severity, text, to_ms(now), lead_id),
-    )
-    alert_id = cursor.lastrowid
-    assert alert_id is not None
-    await conn.executemany(
-        "INSERT INTO alert_deliveries (alert_id, chat_id, next_attempt_at) VALUES (?, ?, ?)",
-        [(alert_id, chat, to_ms(now)) for chat in chats],
-    )
-    return alert_id
 
 
 async def due(conn: aiosqlite.Connection, now: datetime, limit: int) -> list[PendingDelivery]:
@@ -108,12 +137,17 @@ async def recent(conn: aiosqlite.Connection, limit: int) -> list[StoredAlert]:
     ]
 
 
-async def store(conn: aiosqlite.Connection, alert: NewAlert) -> int | None:
-    """add() for an alert drafted by the outbox (inside the caller's transaction)."""
-    return await add(
-        conn, key=alert.key, severity=alert.severity, text=alert.text, chats=list(alert.chats),
+def store_sync(db: sqlite3.Connection, alert: NewAlert) -> int | None:
+    """add_sync() for an alert drafted by the outbox (inside the caller's transaction)."""
+    return add_sync(
+        db, key=alert.key, severity=alert.severity, text=alert.text, chats=list(alert.chats),
         now=alert.now, quiet_since=alert.quiet_since, lead_id=alert.lead_id,
     )  # fmt: skip
+
+
+async def store(conn: aiosqlite.Connection, alert: NewAlert) -> int | None:
+    """add() for an alert drafted by the outbox (inside the caller's transaction)."""
+    return await run_sync(conn, lambda db: store_sync(db, alert))
 
 
 class AlertStore:

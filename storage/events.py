@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime
 
 import aiosqlite
@@ -9,7 +10,7 @@ import aiosqlite
 from core.models import LeadState
 from core.records import Applied, Effects, NewEvent, Suppression
 from storage import alerts, health, reports
-from storage.db import Database, to_ms
+from storage.db import Database, run_sync, to_ms
 
 
 def suppression_entry(entry: str) -> str:
@@ -20,9 +21,9 @@ def suppression_entry(entry: str) -> str:
     return value
 
 
-async def add_event(conn: aiosqlite.Connection, event: NewEvent) -> bool:
+def add_event_sync(db: sqlite3.Connection, event: NewEvent) -> bool:
     """Store one event; False when (source, source_id) was stored before."""
-    async with conn.execute(
+    cursor = db.execute(
         """
         INSERT INTO events (source, source_id, kind, email, mailbox_id, send_id,
                             campaign_id, step_no, occurred_at, received_at, detail, message_id)
@@ -43,78 +44,99 @@ async def add_event(conn: aiosqlite.Connection, event: NewEvent) -> bool:
             event.detail,
             event.message_id,
         ),
-    ) as cursor:
-        return cursor.rowcount == 1
+    )
+    return cursor.rowcount == 1
 
 
-async def suppress(conn: aiosqlite.Connection, item: Suppression) -> tuple[bool, int]:
+async def add_event(conn: aiosqlite.Connection, event: NewEvent) -> bool:
+    """add_event_sync in one trip to the connection's thread."""
+    return await run_sync(conn, lambda db: add_event_sync(db, event))
+
+
+def suppress_sync(db: sqlite3.Connection, item: Suppression) -> tuple[bool, int]:
     """List the entry and close its open leads: (newly listed, leads closed)."""
     entry = suppression_entry(item.entry)
-    async with conn.execute(
+    cursor = db.execute(
         """
         INSERT INTO suppression (entry, reason, source, created_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (entry) DO NOTHING
         """,
         (entry, item.reason, item.source, to_ms(item.now)),
-    ) as cursor:
-        listed = cursor.rowcount == 1
+    )
+    listed = cursor.rowcount == 1
     # Closed even when the entry was listed already: leads imported before it was listed
     # (or under another letter case) would otherwise still be mailed.
     local, _, domain = entry.partition("@")
     state = item.lead_state.value
     if local:
-        closed = await reports.close_open_leads(conn, state, address=entry)
+        closed = reports.close_open_leads_sync(db, state, address=entry)
     else:
-        closed = await reports.close_open_leads(conn, state, domain=domain)
+        closed = reports.close_open_leads_sync(db, state, domain=domain)
     return listed, closed
 
 
-async def close_lead(conn: aiosqlite.Connection, lead_id: int, state: LeadState) -> int:
+async def suppress(conn: aiosqlite.Connection, item: Suppression) -> tuple[bool, int]:
+    """suppress_sync in one trip to the connection's thread."""
+    return await run_sync(conn, lambda db: suppress_sync(db, item))
+
+
+def close_lead_sync(db: sqlite3.Connection, lead_id: int, state: LeadState) -> int:
     """Close one lead if it is still open; 1 when it was."""
-    async with conn.execute(
+    cursor = db.execute(
         "UPDATE leads SET state = ?, next_due_at = NULL "
         "WHERE id = ? AND state IN ('queued', 'active')",
         (state.value, lead_id),
-    ) as cursor:
-        return cursor.rowcount
+    )
+    return cursor.rowcount
 
 
-async def apply_effects(conn: aiosqlite.Connection, fx: Effects) -> Applied:
-    """Apply one use case's changes inside the caller's write transaction."""
-    if fx.event is not None and not await add_event(conn, fx.event) and not fx.repeatable:
+async def close_lead(conn: aiosqlite.Connection, lead_id: int, state: LeadState) -> int:
+    """close_lead_sync in one trip to the connection's thread."""
+    return await run_sync(conn, lambda db: close_lead_sync(db, lead_id, state))
+
+
+def apply_effects_sync(db: sqlite3.Connection, fx: Effects) -> Applied:
+    """Apply one use case's changes inside the caller's write transaction, on the
+    connection's thread (storage.db.run_sync): a batch of them is one trip, not one a statement."""
+    if fx.event is not None and not add_event_sync(db, fx.event) and not fx.repeatable:
         return Applied(applied=False)
     suppressed, closed, cooled = False, 0, False
     # The named lead first: it closes in its own state (bounced, replied), then the
     # suppression closes whatever else the address still has open.
     if fx.close_lead is not None:
-        closed += await close_lead(conn, *fx.close_lead)
+        closed += close_lead_sync(db, *fx.close_lead)
     if fx.close_address is not None:
         address, state = fx.close_address
-        closed += await reports.close_open_leads(conn, state.value, address=address)
+        closed += reports.close_open_leads_sync(db, state.value, address=address)
     if fx.suppress is not None:
-        suppressed, closed_by_entry = await suppress(conn, fx.suppress)
+        suppressed, closed_by_entry = suppress_sync(db, fx.suppress)
         closed += closed_by_entry
     if fx.label is not None:
         lead_id, label = fx.label
-        await conn.execute("UPDATE leads SET label = ? WHERE id = ?", (label.value, lead_id))
+        db.execute("UPDATE leads SET label = ? WHERE id = ?", (label.value, lead_id))
     if fx.pause_mailbox is not None:
         mailbox_id, reason = fx.pause_mailbox
-        await conn.execute(
+        db.execute(
             "UPDATE mailboxes SET state = 'paused', reason = ? WHERE id = ?", (reason, mailbox_id)
         )
     if fx.rest_mailbox is not None:
         mailbox_id, until = fx.rest_mailbox
-        await conn.execute(
+        db.execute(
             "UPDATE mailboxes SET resting_until = ? WHERE id = ?", (to_ms(until), mailbox_id)
         )
     for alert in fx.alerts:
-        await alerts.store(conn, alert)
+        alerts.store_sync(db, alert)
     if fx.cool_down is not None:
         cool = fx.cool_down
-        cooled = await health.cool_down_domain(conn, cool.domain, cool.reason, cool.until)
+        cooled = health.cool_down_domain_sync(db, cool.domain, cool.reason, cool.until)
         if cooled and cool.alert is not None:
-            await alerts.store(conn, cool.alert)
+            alerts.store_sync(db, cool.alert)
     return Applied(True, suppressed, closed, cooled)
+
+
+async def apply_effects(conn: aiosqlite.Connection, fx: Effects) -> Applied:
+    """apply_effects_sync in one trip to the connection's thread."""
+    return await run_sync(conn, lambda db: apply_effects_sync(db, fx))
 
 
 class EventStore:

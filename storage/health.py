@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -10,7 +11,7 @@ import aiosqlite
 from core.models import MailboxState, RateCounts
 from core.records import MailboxHealth, NewAlert
 from storage import alerts
-from storage.db import Database, opt_dt, to_ms
+from storage.db import Database, opt_dt, run_sync, to_ms
 
 _EVENT_KINDS = {
     "delivered": "delivered",
@@ -23,10 +24,23 @@ _EVENT_KINDS = {
 }
 
 
+# The event kinds the SPEC 9 verdicts read (bounce rate, complaints); the rest only feed rates.
+VERDICT_KINDS = ("bounce_hard", "complaint")
+
+
 async def window_counts(
-    conn: aiosqlite.Connection, start: datetime, end: datetime
+    conn: aiosqlite.Connection,
+    start: datetime,
+    end: datetime,
+    *,
+    kinds: tuple[str, ...] | None = None,
 ) -> list[MailboxHealth]:
-    """Counts per mailbox (not disabled) of sends and events from `start` to `end`, inclusive."""
+    """Counts per mailbox (not disabled) of sends and events from `start` to `end`, inclusive.
+
+    With `kinds` only those events are counted (the others stay 0): VERDICT_KINDS for the
+    verdicts a commit of new events decides, read from the events_kind_time index alone
+    instead of every event of the window (~150 ms at 100,000 of them, once a page).
+    """
     lo, hi = to_ms(start), to_ms(end)
     sends = {
         row[0]: row[1]
@@ -38,13 +52,17 @@ async def window_counts(
     }
     # One event of a kind per send: the same bounce may come from SMTP, IMAP and an ESP.
     events: dict[int, dict[str, int]] = {}
+    only, only_params = "", []
+    if kinds is not None:
+        only = f" AND kind IN ({', '.join('?' for _ in kinds)})"
+        only_params = list(kinds)
     for row in await conn.execute_fetchall(
-        """
+        f"""
         SELECT mailbox_id, kind, count(DISTINCT coalesce('s' || send_id, 'e' || id))
-        FROM events WHERE occurred_at >= ? AND occurred_at <= ? AND mailbox_id IS NOT NULL
+        FROM events WHERE occurred_at >= ? AND occurred_at <= ? AND mailbox_id IS NOT NULL{only}
         GROUP BY mailbox_id, kind
         """,
-        (lo, hi),
+        [lo, hi, *only_params],
     ):
         field = _EVENT_KINDS.get(row[1])
         if field:
@@ -52,12 +70,17 @@ async def window_counts(
     culprits = {
         row[0]: (row[1], row[2])
         for row in await conn.execute_fetchall(
+            # Each mailbox's latest complaint, if inside the window: one pass over the
+            # complaints (a subquery per complaint read them all again: quadratic).
             """
-            SELECT e.mailbox_id, c.name, e.step_no FROM events e
+            WITH latest AS (
+                SELECT mailbox_id, max(id) AS id FROM events
+                WHERE kind = 'complaint' AND mailbox_id IS NOT NULL GROUP BY mailbox_id
+            )
+            SELECT e.mailbox_id, c.name, e.step_no FROM latest
+            JOIN events e ON e.id = latest.id
             LEFT JOIN campaigns c ON c.id = e.campaign_id
-            WHERE e.kind = 'complaint' AND e.occurred_at >= ? AND e.occurred_at <= ?
-              AND e.id = (SELECT max(id) FROM events x
-                          WHERE x.kind = 'complaint' AND x.mailbox_id = e.mailbox_id)
+            WHERE e.occurred_at >= ? AND e.occurred_at <= ?
             """,
             (lo, hi),
         )
@@ -75,25 +98,31 @@ async def window_counts(
     return out
 
 
-async def cool_down_domain(
-    conn: aiosqlite.Connection, domain: str, reason: str, until: datetime
+def cool_down_domain_sync(
+    db: sqlite3.Connection, domain: str, reason: str, until: datetime
 ) -> bool:
-    """Domain and its sending mailboxes -> cooldown; False when it already was cooling down."""
-    rows = list(
-        await conn.execute_fetchall(
-            "UPDATE domains SET state = 'cooldown', reason = ?, cooldown_until = ? "
-            "WHERE name = ? AND state != 'cooldown' RETURNING id",
-            (reason, to_ms(until), domain),
-        )
-    )
+    """Domain and its sending mailboxes -> cooldown; False when it already was cooling down
+    (on the connection's thread, inside the caller's transaction: storage.db.run_sync)."""
+    rows = db.execute(
+        "UPDATE domains SET state = 'cooldown', reason = ?, cooldown_until = ? "
+        "WHERE name = ? AND state != 'cooldown' RETURNING id",
+        (reason, to_ms(until), domain),
+    ).fetchall()
     if not rows:
         return False
-    await conn.execute(
+    db.execute(
         "UPDATE mailboxes SET state = 'cooldown', reason = ? "
         "WHERE domain_id = ? AND state IN ('active', 'warming')",
         (reason, rows[0][0]),
     )
     return True
+
+
+async def cool_down_domain(
+    conn: aiosqlite.Connection, domain: str, reason: str, until: datetime
+) -> bool:
+    """cool_down_domain_sync in one trip to the connection's thread."""
+    return await run_sync(conn, lambda db: cool_down_domain_sync(db, domain, reason, until))
 
 
 async def cooldowns_over(conn: aiosqlite.Connection, now: datetime) -> list[tuple[str, datetime]]:

@@ -6,6 +6,7 @@ so a query reads the index entries of its window only, however long the history 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -25,7 +26,7 @@ from core.records import (
     WarmingRow,
 )
 from storage import alerts, digest, rows, status
-from storage.db import Database, from_ms, to_ms
+from storage.db import Database, from_ms, run_sync, to_ms
 from storage.health import window_counts
 from storage.rows import RowReader
 from storage.snapshot import SnapshotReader
@@ -135,35 +136,46 @@ async def placement_counts(
     return {int(r[0]): (int(r[1] or 0), int(r[2] or 0)) for r in rows}
 
 
-async def close_open_leads(
-    conn: aiosqlite.Connection, state: str, *, address: str | None = None, domain: str | None = None
+def close_open_leads_sync(
+    db: sqlite3.Connection, state: str, *, address: str | None = None, domain: str | None = None
 ) -> int:
-    """Close every open lead (any campaign) of an address or a whole domain, any letter case."""
+    """Close every open lead (any campaign) of an address or a whole domain, any letter case
+    (on the connection's thread, inside the caller's transaction: storage.db.run_sync)."""
     if (address is None) == (domain is None):
         raise ValueError("give exactly one of address or domain")
     # SQLite's lower() folds ASCII letters only; our side is folded the same way.
-    # lower(email) has no index; the subquery scans the narrow leads_email index instead of
-    # the table, and only the matches are looked up by id.
     params: list[object]
     if address is not None:
+        # Found through leads_email_lower (migration 8): only that address's leads are read.
         match, params = "lower(email) = ?", [address.translate(_ASCII_LOWER)]
     else:
+        # A whole domain is rare (an admin's /suppress @domain): the subquery scans the narrow
+        # leads_email index instead of the table, and only the matches are looked up by id.
         tail = "@" + str(domain).translate(_ASCII_LOWER)
         match, params = "substr(lower(email), -?) = ?", [len(tail), tail]
-    async with conn.execute(
+    cursor = db.execute(
         f"""
         UPDATE leads SET state = ?, next_due_at = NULL
         WHERE state IN ('queued', 'active') AND id IN (SELECT id FROM leads WHERE {match})
         """,
         [state, *params],
-    ) as cursor:
-        return cursor.rowcount
+    )
+    return cursor.rowcount
+
+
+async def close_open_leads(
+    conn: aiosqlite.Connection, state: str, *, address: str | None = None, domain: str | None = None
+) -> int:
+    """close_open_leads_sync in one trip to the connection's thread."""
+    return await run_sync(
+        conn, lambda db: close_open_leads_sync(db, state, address=address, domain=domain)
+    )
 
 
 async def lead_cards(conn: aiosqlite.Connection, address: str) -> list[LeadCard]:
     """Every lead of an address (any letter case), one card per campaign, with its history."""
     folded = address.translate(_ASCII_LOWER)
-    # As in close_open_leads: the subquery scans the narrow leads_email index for lower(email).
+    # The subquery finds the address through leads_email_lower (migration 8).
     leads = list(
         await conn.execute_fetchall(
             """

@@ -114,6 +114,7 @@ class MailgunFeed:
         # drops them. Only acknowledged pages land here, so a page whose commit failed is
         # returned again in full.
         self._committed: dict[str, float] = {}
+        self._oldest = math.inf  # the earliest event time in _committed
 
     async def read(self, cursor: str | None, now: datetime) -> EspPage:
         """The next page of the domain being read; `more` while that poll has pages left."""
@@ -146,7 +147,9 @@ class MailgunFeed:
     async def acknowledge(self, page: EspPage) -> None:
         """Remember the committed ids, so the next re-read of the window drops them."""
         for event in page.events:
-            self._committed[event.event_id] = event.occurred_at.timestamp()
+            at = event.occurred_at.timestamp()
+            self._committed[event.event_id] = at
+            self._oldest = min(self._oldest, at)
         self._forget(page.cursor)
 
     async def probe(self) -> LoginResult:
@@ -246,7 +249,12 @@ class MailgunFeed:
         if any(last is None for last in lasts) or not lasts:
             return
         horizon = min(last for last in lasts if last is not None) - self._trailing
+        if horizon <= self._oldest:
+            # Nothing is old enough to drop: no pass over every id (a backlog of 100,000
+            # events made one per page, ~5 s in all).
+            return
         self._committed = {key: at for key, at in self._committed.items() if at >= horizon}
+        self._oldest = min(self._committed.values(), default=math.inf)
 
 
 def _event(esp: str, domain: str, item: Any) -> tuple[float, EspEvent | None]:

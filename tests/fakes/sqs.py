@@ -68,6 +68,7 @@ class FakeSqs:
     clock: float = 0.0
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _runner: web.AppRunner | None = None
+    _receipts: dict[str, QueuedMessage] = field(default_factory=dict)  # the latest ones
     _arrived: asyncio.Event | None = None  # set by `send` while a long poll waits
     polling: asyncio.Event | None = None  # set while a long poll waits for a message
     url: str = ""
@@ -120,7 +121,7 @@ class FakeSqs:
         match = _CREDENTIAL.match(request.headers.get("Authorization", ""))
         key = match.group(1) if match else None
         wait = params.get("WaitTimeSeconds", 0) if operation == "ReceiveMessage" else 0
-        if wait and key == self.access_key and not self.faults and not self._visible():
+        if wait and key == self.access_key and not self.faults and not self._any_visible():
             await self._long_poll(float(wait))
         response = self._answer(operation, params, key, request, payload)
         self.calls.append(Call(operation, params, key, response.status))
@@ -128,6 +129,10 @@ class FakeSqs:
 
     def _visible(self) -> list[QueuedMessage]:
         return [m for m in self.messages if m.visible_at <= self.clock]
+
+    def _any_visible(self) -> bool:
+        """Whether a message can be received now (stops at the first: a long queue is cheap)."""
+        return any(m.visible_at <= self.clock for m in self.messages)
 
     async def _long_poll(self, seconds: float) -> None:
         """Hold a ReceiveMessage until a message is sent or `seconds` pass, as SQS does."""
@@ -212,6 +217,22 @@ class FakeSqs:
             return _error(400, "RequestThrottled", "Sender", "Rate exceeded")
         return None
 
+    def _remove(self, doomed: list[QueuedMessage]) -> None:
+        """Take `doomed` out of the queue (by identity), scanning only as far as they lie."""
+        left = {id(m) for m in doomed}
+        places: list[int] = []
+        for place, message in enumerate(self.messages):
+            if not left:
+                break
+            if id(message) in left:
+                left.discard(id(message))
+                places.append(place)
+        if places == list(range(len(places))):
+            del self.messages[: len(places)]  # the usual case: the oldest ones, in one go
+            return
+        for place in reversed(places):
+            del self.messages[place]
+
     def _attributes(self, params: dict[str, Any]) -> web.Response:
         visible = self._visible()
         attributes = {
@@ -234,7 +255,10 @@ class FakeSqs:
                 continue
             message.visible_at = self.clock + timeout
             message.receives += 1
+            if message.receipt is not None:
+                self._receipts.pop(message.receipt, None)  # only the latest receipt deletes
             message.receipt = f"{message.message_id}-r{message.receives}-{next(self._ids)}"
+            self._receipts[message.receipt] = message
             out.append(
                 {
                     "MessageId": message.message_id,
@@ -255,10 +279,19 @@ class FakeSqs:
             )
         successful: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
+        # Found by receipt, then by position from the front (where received messages are):
+        # a queue of 100,000 messages is emptied without a scan of it per entry (bench).
+        found = {
+            entry["ReceiptHandle"]: self._receipts[entry["ReceiptHandle"]]
+            for entry in entries
+            if entry["ReceiptHandle"] in self._receipts
+        }
+        self._remove(list(found.values()))
+        for receipt in found:
+            del self._receipts[receipt]
+        gone = set(found)
         for entry in entries:
-            found = [m for m in self.messages if m.receipt == entry["ReceiptHandle"]]
-            if found:
-                self.messages.remove(found[0])
+            if entry["ReceiptHandle"] in gone:
                 successful.append({"Id": entry["Id"]})
             else:
                 failed.append(

@@ -454,3 +454,30 @@ async def test_an_unreadable_cursor_starts_a_fresh_walk(fake: FakeMailgun) -> No
         await feed.close()
     assert store.emails() == {"lead1@example.com"}
     assert first_reads(fake)[0]["begin"] == f"{BASE - 300:.6f}"
+
+
+async def test_committed_ids_are_dropped_only_once_out_of_the_window(fake: FakeMailgun) -> None:
+    """Acknowledging a page goes over every remembered id only when some left the re-read
+    window (one pass a page made a 100,000-event backlog cost seconds)."""
+    for number in range(6):
+        fake.add(DOMAIN, delivered(number, BASE - 1000 + number))
+    store = Store()
+    feed = MailgunFeed(spec_for(fake), page_size=2, trailing=timedelta(seconds=100))
+    try:
+        page = await feed.read(None, datetime.fromtimestamp(BASE - 1000, UTC))
+        await feed.acknowledge(page)
+        remembered = feed._committed  # noqa: SLF001 - what the re-read drops
+        cursor = page.cursor
+        while page.more:
+            page = await feed.read(cursor, NOW)
+            await feed.acknowledge(page)
+            cursor = page.cursor
+        assert feed._committed is remembered  # noqa: SLF001 - none left the window: no pass
+        assert len(remembered) == 6
+        # Much later events move the window past the first ones: those are forgotten.
+        for number in range(6, 8):
+            fake.add(DOMAIN, delivered(number, BASE))
+        cursor = await poll(feed, cursor, store)
+        assert sorted(feed._committed) == ["ev-0006/20261207", "ev-0007/20261207"]  # noqa: SLF001
+    finally:
+        await feed.close()
