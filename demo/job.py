@@ -76,9 +76,12 @@ def senders(mailboxes: int) -> tuple[SenderDomain, ...]:
     return tuple(domains)
 
 
-def lists(mailboxes: int) -> tuple[LeadList, ...]:
-    """The lists, sized for `mailboxes` (30: about 25,000 leads, room for five weeks)."""
-    scale = mailboxes / MAILBOXES
+def lists(mailboxes: int, lead_scale: float = 1.0) -> tuple[LeadList, ...]:
+    """The lists, sized for `mailboxes` (30: about 25,000 leads, room for five weeks).
+
+    `lead_scale` shrinks them for a run of a few days (the benchmark's 5,000 mailboxes).
+    """
+    scale = mailboxes / MAILBOXES * lead_scale
 
     def size(n: int) -> int:
         return max(1, round(n * scale))
@@ -147,7 +150,7 @@ def campaigns(mailboxes: int) -> tuple[CampaignConfig, ...]:
     )  # fmt: skip
 
 
-def job_story(mailboxes: int = MAILBOXES) -> Story:
+def job_story(mailboxes: int = MAILBOXES, *, lead_scale: float = 1.0) -> Story:
     """SPEC 1's job as one Story: `mailboxes` new mailboxes, a target of 40 a mailbox."""
     pool = senders(mailboxes)
     addresses = [f"{local}@{d.name}" for d in pool for local, _ in d.people]
@@ -159,7 +162,7 @@ def job_story(mailboxes: int = MAILBOXES) -> Story:
     return Story(
         name="job",
         senders=pool,
-        lists=lists(mailboxes),
+        lists=lists(mailboxes, lead_scale),
         campaigns=campaigns(mailboxes),
         complaints=(
             ("scraped-saas", 1, max(1, round(25 * scale))),

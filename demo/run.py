@@ -192,11 +192,19 @@ def _summary(result: DemoResult, options: DemoOptions) -> dict[str, object]:
 
 
 async def run_demo(
-    options: DemoOptions, echo: Callable[[str], None] = print, *, png: bool = True
+    options: DemoOptions,
+    echo: Callable[[str], None] = print,
+    *,
+    png: bool = True,
+    story: Story | None = None,
 ) -> DemoResult:
-    """Simulate `options.days` days; print the table row by row through `echo`."""
+    """Simulate `options.days` days; print the table row by row through `echo`.
+
+    `story` replaces the world `options` names (the benchmark's resized pools); `png=False`
+    leaves the report picture out.
+    """
     began = wallclock.perf_counter()
-    story = options.story()
+    story = story if story is not None else options.story()
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     db_path = out / "demo.db"
