@@ -202,8 +202,8 @@ def _section(
         f"{PLANNER_REPEATS}) | {planner_s:.4f} | - | - | {allowed:,} allowed | - |",
         "",
         f"Target: default world <= {TARGET_SECONDS:.0f} s for {args.days} days ({met}: "
-        f"{job_s:.1f} s). Its mails equal what the planner allows for the same days "
-        f"({job_mails:,} of {allowed:,}; the incidents after day 15 take the rest); the "
+        f"{job_s:.1f} s). It sent {job_mails:,} of the {allowed:,} mails the planner allows "
+        "for the same days (the pauses and the cool-down after day 15 take the rest); the "
         f"target day matched plan's in every run: {all(r.matched for r in job_runs)}.",
     ]
     if big is not None:
