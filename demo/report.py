@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -169,13 +170,26 @@ def _caps(ax: Axes, mailboxes: dict[str, list[MailboxDay]]) -> None:
         if points:
             groups.setdefault(points, []).append(address)
     for points, addresses in groups.items():
-        xs = [n for n, _ in points]
-        domain = addresses[0].rpartition("@")[2]
-        names = ", ".join(a.partition("@")[0] for a in addresses)
-        line = ax.plot(xs, [cap for _, cap in points], "o-", ms=3, lw=1.6,
-                       label=f"cap: {names} @{domain}")  # fmt: skip
-        sent = [sum(mailboxes[a][n - 1].used for a in addresses) / len(addresses) for n in xs]
-        ax.plot(xs, sent, "o", ms=5, mfc="none", color=line[0].get_color(),
+        xs: list[float] = []
+        caps: list[float] = []
+        for n, cap in points:
+            if xs and n != xs[-1] + 1:
+                # A break in warm-up (a cool-down between two ramps): no line across it.
+                xs.append(math.nan)
+                caps.append(math.nan)
+            xs.append(n)
+            caps.append(cap)
+        domains = {a.rpartition("@")[2] for a in addresses}
+        if len(addresses) > 4:
+            names = f"{len(addresses)} mailboxes"
+        elif len(domains) == 1:
+            names = ", ".join(a.partition("@")[0] for a in addresses) + f" @{domains.pop()}"
+        else:
+            names = ", ".join(addresses)
+        line = ax.plot(xs, caps, "o-", ms=3, lw=1.6, label=f"cap: {names}")
+        numbers = [n for n, _ in points]
+        sent = [sum(mailboxes[a][n - 1].used for a in addresses) / len(addresses) for n in numbers]
+        ax.plot(numbers, sent, "o", ms=5, mfc="none", color=line[0].get_color(),
                 label="  sent per mailbox (mean)")  # fmt: skip
     ax.set_ylabel("mails/day per mailbox")
     ax.set_ylim(bottom=0)
