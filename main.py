@@ -211,7 +211,17 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the engine against a local SMTP sink on a simulated clock; print a table, write a PNG."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    options = DemoOptions(days=args.days, out=args.out, seed=args.seed, start=args.start)
+    if args.world == "small" and args.mailboxes is not None:
+        print("--mailboxes sizes the job world; the small world has its 12")
+        return 2
+    options = DemoOptions(
+        days=args.days,
+        out=args.out,
+        seed=args.seed,
+        start=args.start,
+        world=args.world,
+        mailboxes=args.mailboxes,
+    )
     result = asyncio.run(run_demo(options))
     print("\n".join(result.closing_lines()))
     return 0
@@ -348,6 +358,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=_positive, default=35, help="days to simulate (default 35)")
     demo.add_argument("--out", type=Path, default=Path("demo-out"), help="output folder")
     demo.add_argument("--seed", type=int, default=7, help="random seed: same seed, same story")
+    demo.add_argument(
+        "--world",
+        choices=("job", "small"),
+        default="job",
+        help="job: SPEC 1's 10 domains x 3 new mailboxes ramping to 1,200 a day (default); "
+        "small: 4 domains x 3, mostly warm, incidents in the first days",
+    )
+    demo.add_argument(
+        "--mailboxes",
+        type=_positive,
+        default=None,
+        help="the job world's pool: N new mailboxes, three a domain, target 40 x N (default 30)",
+    )
     demo.add_argument(
         "--start", type=date.fromisoformat, default=DEFAULT_START, help="first day, YYYY-MM-DD"
     )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config import OutreachConfig
+from core.ramp import RampDay
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+BAND_ROWS = 60  # above this many mailboxes the state panel counts them instead of one row each
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,7 @@ class DayRow:
 
     number: int
     day: date
+    used: int  # sends as the limits count them: every slot used, bounces included
     sent: int
     bounces: int
     complaints: int
@@ -42,8 +47,8 @@ class DayRow:
 
 
 _COLUMNS = (
-    f"{'day':>3}  {'date':<9} {'sent':>5} {'bnc':>4} {'cmp':>4} {'rep':>4}  "
-    f"{'act':>3} {'wrm':>3} {'pau':>3} {'cool':>4}  {'cap':>4}  events"
+    f"{'day':>3}  {'date':<9} {'sends':>6} {'cap':>6} {'dlvd':>6} {'bnc':>4} {'cmp':>4} "
+    f"{'rep':>4}  {'act':>4} {'wrm':>4} {'pau':>3} {'cool':>4}  events"
 )
 _INDENT = " " * (_COLUMNS.index("events"))
 
@@ -51,9 +56,9 @@ _INDENT = " " * (_COLUMNS.index("events"))
 def table_header() -> str:
     """The column titles and a legend line."""
     legend = (
-        "sent: mails delivered; bnc: hard bounces; cmp: complaints; rep: replies\n"
-        "act/wrm/pau/cool: mailboxes active / warming / paused / cooling down at the day's end; "
-        "cap: what the pool may send that day"
+        "sends: slots used (what the limits count); cap: what the pool may send that day; "
+        "dlvd: mails delivered\nbnc: hard bounces; cmp: complaints; rep: replies; "
+        "act/wrm/pau/cool: mailboxes active / warming / paused / cooling down at the day's end"
     )
     return f"{legend}\n\n{_COLUMNS}\n{'-' * len(_COLUMNS)}"
 
@@ -61,9 +66,9 @@ def table_header() -> str:
 def table_row(row: DayRow) -> str:
     """One day; each notable event on its own line under the events column."""
     head = (
-        f"{row.number:>3}  {row.day:%a %m-%d} {row.sent:>5} {row.bounces:>4} "
-        f"{row.complaints:>4} {row.replies:>4}  {row.active:>3} {row.warming:>3} "
-        f"{row.paused:>3} {row.cooldown:>4}  {row.capacity:>4}  "
+        f"{row.number:>3}  {row.day:%a %m-%d} {row.used:>6} {row.capacity:>6} {row.sent:>6} "
+        f"{row.bounces:>4} {row.complaints:>4} {row.replies:>4}  {row.active:>4} "
+        f"{row.warming:>4} {row.paused:>3} {row.cooldown:>4}  "
     )
     events = row.events or [""]
     lines = [head + events[0]]
@@ -85,17 +90,18 @@ def render_png(
     mailboxes: dict[str, list[MailboxDay]],
     path: Path,
     config: OutreachConfig,
+    predicted: RampDay | None = None,
 ) -> Path:
-    """Three panels over the days: volume and outcomes, warm-up caps, mailbox state bands."""
+    """Three panels over the days: volume against the target, warm-up caps, mailbox states."""
     # Imported on use: matplotlib takes a second to load, and only the demo draws. A bare
     # Figure renders with Agg when saved to PNG: no pyplot state, never a display.
     from matplotlib.figure import Figure  # noqa: PLC0415
 
     numbers = [row.number for row in days]
-    fig = Figure(figsize=(13, 12))
-    top, middle, bottom = fig.subplots(
-        3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2.4, 3]}
-    )
+    rows = len(mailboxes) if len(mailboxes) <= BAND_ROWS else 15
+    ratios = [3, 2.4, max(3.0, rows * 0.2)]  # a readable row per mailbox in the state panel
+    fig = Figure(figsize=(13, 12 * sum(ratios) / 8.4))
+    top, middle, bottom = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": ratios})
     span = f", {days[0].day:%Y-%m-%d} to {days[-1].day:%Y-%m-%d}" if days else ""
     fig.suptitle(
         f"Outreach demo{span}: {len(mailboxes)} mailboxes on {len(config.domains)} domains "
@@ -107,11 +113,22 @@ def render_png(
             if row.day.weekday() >= 5:  # weekends: only the all-week campaign sends
                 ax.axvspan(row.number - 0.5, row.number + 0.5, color="#eeeeee", zorder=0)
 
-    top.bar(numbers, [r.sent for r in days], color="#90caf9", label="sent")
+    target = config.sending.daily_target
+    top.bar(numbers, [r.used for r in days], color="#90caf9", label="sends")
     top.step(numbers, [r.capacity for r in days], where="mid", color="#1565c0", lw=1.2,
              label="capacity")  # fmt: skip
+    top.axhline(target, color="#2e7d32", ls="--", lw=1, label=f"target {target:,}")
+    reached = next((r for r in days if r.used >= target), None)
+    if predicted is not None and predicted.day <= len(days):
+        top.axvline(predicted.day, color="#2e7d32", lw=1, ls=":")
+        top.annotate(f"plan: day {predicted.day}", (predicted.day, target), xytext=(4, 6),
+                     textcoords="offset points", fontsize=8, color="#2e7d32")  # fmt: skip
+    if reached is not None:
+        top.plot([reached.number], [reached.used], "*", color="#2e7d32", ms=14,
+                 label=f"first day at the target: {reached.number}")  # fmt: skip
     top.set_ylabel("mails per day")
-    top.set_ylim(0, max([r.capacity for r in days] + [r.sent for r in days] + [1]) * 1.25)
+    peak_volume = max([r.capacity for r in days] + [r.used for r in days] + [target, 1])
+    top.set_ylim(0, peak_volume * 1.3)
     outcomes = top.twinx()
     outcomes.plot(numbers, [r.bounces for r in days], "o-", color="#e53935", ms=3, lw=1,
                   label="hard bounces")  # fmt: skip
@@ -125,11 +142,14 @@ def render_png(
     outcomes.set_ylim(0, max(peak, 1) * 1.6)
     handles = top.get_legend_handles_labels()
     more = outcomes.get_legend_handles_labels()
-    top.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", fontsize=8, ncol=5)
-    top.set_title("Sends, capacity and outcomes per day", fontsize=10, loc="left")
+    top.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", fontsize=8, ncol=4)
+    top.set_title("Sends (slots used), capacity and outcomes per day", fontsize=10, loc="left")
 
     _caps(middle, mailboxes)
-    _bands(bottom, mailboxes)
+    if len(mailboxes) > BAND_ROWS:
+        _counts(bottom, mailboxes)
+    else:
+        _bands(bottom, mailboxes)
     bottom.set_xlabel("demo day")
     bottom.set_xlim(0.5, len(days) + 0.5)
     weekly = [r.number for r in days if (r.number - 1) % 7 == 0]
@@ -144,18 +164,32 @@ def render_png(
 def _caps(ax: Axes, mailboxes: dict[str, list[MailboxDay]]) -> None:
     """Warm-up caps (lines) and what warming mailboxes sent (dots); equal ramps share a line."""
     groups: dict[tuple[tuple[int, int], ...], list[str]] = {}
+    # Pools of thousands share a handful of ramps: one line each keeps the legend short.
     for address, days in mailboxes.items():
         points = tuple((n, d.cap) for n, d in enumerate(days, start=1) if d.state == "warming")
         if points:
             groups.setdefault(points, []).append(address)
     for points, addresses in groups.items():
-        xs = [n for n, _ in points]
-        domain = addresses[0].rpartition("@")[2]
-        names = ", ".join(a.partition("@")[0] for a in addresses)
-        line = ax.plot(xs, [cap for _, cap in points], "o-", ms=3, lw=1.6,
-                       label=f"cap: {names} @{domain}")  # fmt: skip
-        sent = [sum(mailboxes[a][n - 1].used for a in addresses) / len(addresses) for n in xs]
-        ax.plot(xs, sent, "o", ms=5, mfc="none", color=line[0].get_color(),
+        xs: list[float] = []
+        caps: list[float] = []
+        for n, cap in points:
+            if xs and n != xs[-1] + 1:
+                # A break in warm-up (a cool-down between two ramps): no line across it.
+                xs.append(math.nan)
+                caps.append(math.nan)
+            xs.append(n)
+            caps.append(cap)
+        domains = {a.rpartition("@")[2] for a in addresses}
+        if len(addresses) > 4:
+            names = f"{len(addresses)} mailboxes"
+        elif len(domains) == 1:
+            names = ", ".join(a.partition("@")[0] for a in addresses) + f" @{domains.pop()}"
+        else:
+            names = ", ".join(addresses)
+        line = ax.plot(xs, caps, "o-", ms=3, lw=1.6, label=f"cap: {names}")
+        numbers = [n for n, _ in points]
+        sent = [sum(mailboxes[a][n - 1].used for a in addresses) / len(addresses) for n in numbers]
+        ax.plot(numbers, sent, "o", ms=5, mfc="none", color=line[0].get_color(),
                 label="  sent per mailbox (mean)")  # fmt: skip
     ax.set_ylabel("mails/day per mailbox")
     ax.set_ylim(bottom=0)
@@ -164,8 +198,8 @@ def _caps(ax: Axes, mailboxes: dict[str, list[MailboxDay]]) -> None:
         ax.legend(loc="upper left", fontsize=8)
     ax.set_title(
         "Warm-up caps while warming (SPEC 7: 5, 6, 7, 8, 8, 9, 10, then +20 % a day; back from "
-        "a cool-down: from 12)\nWeek 1 takes only the hand-picked campaign's mail; "
-        "from week 2 on the domain's own cap binds first",
+        "a cool-down: from 12)\nWeek 1 takes only the mail of campaigns that opt in "
+        "(during_warmup)",
         fontsize=9, loc="left",
     )  # fmt: skip
 
@@ -190,3 +224,21 @@ def _bands(ax: Axes, mailboxes: dict[str, list[MailboxDay]]) -> None:
     legend = [Patch(color=c, label=s) for s, c in _STATE_COLOURS.items() if s != "disabled"]
     ax.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4,
               fontsize=8)  # fmt: skip
+
+
+def _counts(ax: Axes, mailboxes: dict[str, list[MailboxDay]]) -> None:
+    """Mailboxes in each state at the end of each day, stacked (pools too big for one row each)."""
+    length = max((len(days) for days in mailboxes.values()), default=0)
+    numbers = list(range(1, length + 1))
+    bottom = [0] * length
+    for state, colour in _STATE_COLOURS.items():
+        counts = [
+            sum(1 for days in mailboxes.values() if n < len(days) and days[n].state == state)
+            for n in range(length)
+        ]
+        if any(counts):
+            ax.bar(numbers, counts, bottom=bottom, color=colour, label=state, width=0.9)
+            bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    ax.set_ylabel("mailboxes")
+    ax.set_title("Mailbox states (end of day)", fontsize=10, loc="left")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=8)

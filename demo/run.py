@@ -24,7 +24,7 @@ import aiosqlite
 
 import bootstrap
 from config import OutreachConfig
-from core import capacity, limits
+from core import capacity, limits, ramp
 from core.models import (
     WEEKDAYS,
     CampaignView,
@@ -36,18 +36,11 @@ from core.models import (
 )
 from core.records import DomainRow, Effects, MailboxRow, NewEvent, Suppression
 from demo import facts
+from demo.job import MAILBOXES, job_story
 from demo.report import DayRow, MailboxDay, render_png, table_header, table_row
 from demo.sink import DemoSink
-from demo.world import (
-    DEFAULT_START,
-    LISTS,
-    TIMEZONE,
-    DemoWorld,
-    Fate,
-    LeadList,
-    build_config,
-    mailbox_addresses,
-)
+from demo.small import small_story
+from demo.world import DEFAULT_START, TIMEZONE, DemoWorld, Fate, LeadList, Story
 from engine.alert_subjects import AlertSubject
 from engine.alerts import AlertOutbox, Severity
 from engine.clock import ManualClock
@@ -70,6 +63,18 @@ class DemoOptions:
     out: Path = Path("demo-out")
     seed: int = 7
     start: date = DEFAULT_START
+    world: str = "job"  # or "small"
+    mailboxes: int | None = None  # the job world's pool size (default 30)
+
+    def story(self) -> Story:
+        """The world asked for."""
+        if self.world == "small":
+            if self.mailboxes is not None:
+                raise ValueError("--mailboxes sizes the job world; the small one has 12")
+            return small_story()
+        if self.world == "job":
+            return job_story(self.mailboxes or MAILBOXES)
+        raise ValueError(f"unknown world {self.world!r}: job or small")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,37 +107,85 @@ class CollectingTransport:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class TargetCheck:
+    """The first day the pool sent its daily target, against the day the planner predicts."""
+
+    target: int
+    predicted: ramp.RampDay | None  # plan_for() on the run's config, as `main.py plan` prints
+    reached: DayRow | None  # the first day whose sends (slots used) met the target
+
+    @property
+    def matches(self) -> bool:
+        """Whether the run met the target first on the predicted day."""
+        if self.predicted is None or self.reached is None:
+            return self.predicted is None and self.reached is None
+        return self.predicted.day == self.reached.number
+
+    def line(self, days: int) -> str:
+        """One sentence for the closing lines."""
+        plan = self.predicted
+        said = (
+            f"plan predicts day {plan.day} ({plan.date:%a %m-%d})"
+            if plan is not None
+            else "plan says this pool never reaches it"
+        )
+        got = self.reached
+        if got is None:
+            seen = f"the run did not reach {self.target:,} a day in {days} day(s)"
+            if plan is not None and plan.day > days:
+                seen += f" (run at least {plan.day} days to see it)"
+        else:
+            seen = f"the run first sent {got.used:,} on day {got.number} ({got.day:%a %m-%d})"
+        verdict = "they match" if self.matches else "they DIFFER"
+        return f"target {self.target:,} a day: {said}; {seen}: {verdict}"
+
+
 @dataclass
 class DemoResult:
     """What the run produced: the table's rows, per-mailbox days, alerts, and the files."""
 
+    world: str
     days: list[DayRow]
     mailboxes: dict[str, list[MailboxDay]]
     alerts: list[facts.StoredAlert]
     delivered_alerts: int
+    target: TargetCheck
     db_path: Path
-    png_path: Path
+    png_path: Path | None
     summary_path: Path
+    engine_seconds: float  # the simulation: world, database, engine, sink; no PNG
     wall_seconds: float
 
     def closing_lines(self) -> list[str]:
         """What the command prints after the table."""
         alerted = sum(a.delivered for a in self.alerts)
+        png = [f"PNG report: {self.png_path}"] if self.png_path is not None else []
         return [
             "",
+            self.target.line(len(self.days)),
             f"{len(self.alerts)} alerts raised (a rate warning at most once a day per mailbox "
             f"or domain), {alerted} delivered through the outbox",
             f"database: {self.db_path}",
             f"summary:  {self.summary_path}",
-            f"PNG report: {self.png_path}",
-            f"simulated {len(self.days)} day(s) in {self.wall_seconds:.1f} s of wall time",
+            *png,
+            f"simulated {len(self.days)} day(s) in {self.wall_seconds:.1f} s of wall time "
+            f"({self.engine_seconds:.1f} s of it the simulation, the rest the report)",
         ]
 
 
 def _summary(result: DemoResult, options: DemoOptions) -> dict[str, object]:
+    check = result.target
     return {
+        "world": result.world,
         "seed": options.seed,
         "start": options.start.isoformat(),
+        "target": {
+            "daily": check.target,
+            "predicted_day": check.predicted.day if check.predicted else None,
+            "reached_day": check.reached.number if check.reached else None,
+            "matches": check.matches,
+        },
         "days": [asdict(row) | {"day": row.day.isoformat()} for row in result.days],
         "mailboxes": {
             address: [asdict(d) | {"day": d.day.isoformat()} for d in days]
@@ -141,13 +194,24 @@ def _summary(result: DemoResult, options: DemoOptions) -> dict[str, object]:
         "alerts": [asdict(a) | {"created_at": a.created_at.isoformat()} for a in result.alerts],
         "delivered_alerts": result.delivered_alerts,
         "db": str(result.db_path),
-        "png": str(result.png_path),
+        "png": str(result.png_path) if result.png_path else None,
     }
 
 
-async def run_demo(options: DemoOptions, echo: Callable[[str], None] = print) -> DemoResult:
-    """Simulate `options.days` days; print the table row by row through `echo`."""
+async def run_demo(
+    options: DemoOptions,
+    echo: Callable[[str], None] = print,
+    *,
+    png: bool = True,
+    story: Story | None = None,
+) -> DemoResult:
+    """Simulate `options.days` days; print the table row by row through `echo`.
+
+    `story` replaces the world `options` names (the benchmark's resized pools); `png=False`
+    leaves the report picture out.
+    """
     began = wallclock.perf_counter()
+    story = story if story is not None else options.story()
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     db_path = out / "demo.db"
@@ -157,24 +221,43 @@ async def run_demo(options: DemoOptions, echo: Callable[[str], None] = print) ->
     start = datetime.combine(options.start, time(0), zone).astimezone(UTC)
     end = datetime.combine(options.start + timedelta(days=options.days), time(0), zone)
     clock = ManualClock(start)
-    world = DemoWorld(options.seed, options.start, clock)
+    world = DemoWorld(story, options.seed, options.start, clock)
     paths = world.write_lists(out / "leads")
     password = secrets.token_urlsafe(16)  # lives only in this process: sink and config
-    sink = DemoSink(world, dict.fromkeys(mailbox_addresses(), password))
+    sink = DemoSink(world, dict.fromkeys(story.mailbox_addresses(), password))
     async with AsyncExitStack() as stack:
         port = await sink.start()
         stack.push_async_callback(sink.stop)
-        config = build_config(options.start, port, password)
+        config = story.build_config(options.start, port, password)
+        # The planner's own answer for this pool: the same functions `main.py plan` runs.
+        predicted = ramp.plan_for(config.rules(), options.start).target_day
         sim = await _Simulation.open(
             stack=stack, config=config, clock=clock, world=world, db_path=db_path,
             options=options, echo=echo,
         )  # fmt: skip
         sim.paths = paths
+        per_domain = {len(d.people) for d in story.senders}
+        shape = (
+            f"{len(config.domains)} domains x {per_domain.pop()} mailboxes"
+            if len(per_domain) == 1
+            else f"{story.mailboxes} mailboxes on {len(config.domains)} domains"
+        )
+        warming = sum(len(d.people) for d in story.senders if d.warming)
         echo(
-            f"Outreach demo: {len(config.domains)} domains x 3 mailboxes, "
-            f"{len(config.campaigns)} campaigns, {sum(s.size for s in LISTS)} leads; "
+            f"Outreach demo, {story.name} world: {shape} ({warming} new, warming from day 1), "
+            f"{len(config.campaigns)} campaigns, {story.leads:,} leads; "
             f"{options.days} days from {options.start:%a %Y-%m-%d} ({TIMEZONE}), "
             f"seed {options.seed}"
+        )
+        target = config.sending.daily_target
+        echo(
+            f"daily target {target:,}: "
+            + (
+                f"plan (core/ramp.py) predicts it on day {predicted.day} "
+                f"({predicted.date:%a %m-%d})"
+                if predicted is not None
+                else "plan (core/ramp.py) says this pool never reaches it"
+            )
         )
         sending = config.sending
         echo(
@@ -189,15 +272,22 @@ async def run_demo(options: DemoOptions, echo: Callable[[str], None] = print) ->
         result_days = sim.rows
         mailboxes = sim.mailbox_days
         alerts = await facts.alerts_after(sim.side, 0)
-    png = render_png(result_days, mailboxes, out / "report.png", config)
+    simulated = wallclock.perf_counter() - began
+    reached = next((row for row in result_days if row.used >= target), None)
+    picture = (
+        render_png(result_days, mailboxes, out / "report.png", config, predicted) if png else None
+    )
     result = DemoResult(
+        world=story.name,
         days=result_days,
         mailboxes=mailboxes,
         alerts=alerts,
         delivered_alerts=len(sim.transport.received),
+        target=TargetCheck(target, predicted, reached),
         db_path=db_path,
-        png_path=png,
+        png_path=picture,
         summary_path=out / "summary.json",
+        engine_seconds=simulated,
         wall_seconds=wallclock.perf_counter() - began,
     )
     result.summary_path.write_text(json.dumps(_summary(result, options), indent=1))
@@ -397,6 +487,7 @@ class _Simulation:
         row = DayRow(
             number=len(self.rows) + 1,
             day=day,
+            used=sum(used.values()),
             sent=totals.get("sent", 0),
             bounces=totals.get(EventKind.BOUNCE_HARD.value, 0),
             complaints=totals.get(EventKind.COMPLAINT.value, 0),
@@ -435,7 +526,8 @@ class _Simulation:
                 self.paused_on[row.address] = today
             self.states[row.address] = row.state
         if promoted and opening:
-            self.events.append(f"warm-up done, now active: {', '.join(promoted)}")
+            names = ", ".join(promoted) if len(promoted) <= 3 else f"{len(promoted)} mailboxes"
+            self.events.append(f"warm-up done, now active: {names}")
 
     async def _admin_resumes(self, today: date) -> None:
         """The demo's admin: /resume a paused mailbox once its health window holds no cause."""

@@ -1,12 +1,13 @@
-"""The demo's world: its config, generated lead lists, and how simulated recipients behave.
+"""The demo's worlds: what a story is made of, its config, and how simulated recipients behave.
 
-Everything here follows from the seed and the start day, so one seed gives one story:
-  - 4 sending domains x 3 mailboxes; three domains are warm, one starts warm-up on day 1;
-  - 5 campaigns: three good lists, a hand-picked one allowed during warm-up week 1, and two
-    bad lists (scraped, and an old trade-show export) imported later, full of dead addresses;
-  - the recipient domain contoso.example checks Spamhaus, where brandmail.example gets
-    listed on day 4: the first mail from it there is refused and the domain cools down;
-  - a few recipients complain (reported as if by an ESP's feedback loop), some reply;
+A `Story` names the pool, the lead lists, the campaigns and the incidents (complaints, a
+Spamhaus listing, a provider's daily cap); demo/job.py (the default, SPEC 1's job) and
+demo/small.py are the stories. Everything in a run follows from its story, the seed and the
+start day, so one seed gives one run. Recipients here:
+  - a share of each list is dead (550 5.1.1 at RCPT), a share replies after step 1 or 2;
+  - the recipient domain contoso.example checks Spamhaus, where the story's listed domain gets
+    listed for a while: the first mail from it there is refused and the domain cools down;
+  - the n-th recipient of some campaign's step complains (as an ESP's feedback loop reports);
   - one mailbox hits its provider's daily sending cap (5.4.5) once.
 """
 
@@ -38,15 +39,11 @@ from engine.clock import Clock
 
 TIMEZONE = "Europe/Berlin"
 DEFAULT_START = date(2026, 5, 4)  # a Monday, no DST change in the next weeks
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+ALL_WEEK = [*WEEKDAYS, "sat", "sun"]
+GREETING = '{Hi|Hello} {{ first_name | default("there") }},'
 
 GUARDED_DOMAIN = "contoso.example"  # its MX refuses senders listed at Spamhaus
-LISTED_DOMAIN = "brandmail.example"
-LISTED_FROM = (4, time(11, 0))  # (demo day, local time): Spamhaus lists it
-LISTED_UNTIL = (11, time(0, 0))  # delisted (long before its cool-down ends)
-CAPPED_MAILBOX = "kim@brand-news.example"
-CAP_DAY = 9  # the first weekday from this demo day on ...
-CAP_AFTER = 4  # ... its provider (a new, low-limit account) refuses its 5th mail that day
-
 BLOCK_REPLY = (
     "5.7.1 Service unavailable; Client host [203.0.113.25] blocked using zen.spamhaus.org; "
     "https://www.spamhaus.org/query/ip/203.0.113.25"
@@ -57,26 +54,12 @@ CAP_REPLY = "5.4.5 Daily user sending limit exceeded. For more information, see 
 
 @dataclass(frozen=True, slots=True)
 class SenderDomain:
-    """A sending domain of the pool and its three mailboxes."""
+    """A sending domain of the pool and its mailboxes."""
 
     name: str
     people: tuple[tuple[str, str], ...]  # (local part, display name)
-    warming: bool  # starts warm-up on day 1
-    daily_limit: int  # the domain's cap over its mailboxes
-
-
-# The domain caps keep the whole run near 2,000 mails: every mail is real work for the
-# engine (render, reserve, SMTP, record), and the demo should finish in about a minute.
-SENDERS = (
-    SenderDomain("brand-news.example", (("alex", "Alex Stone"), ("sam", "Sam Reed"),
-                                        ("kim", "Kim Park")), warming=False, daily_limit=15),
-    SenderDomain("brandmail.example", (("lena", "Lena Vogt"), ("omar", "Omar Haddad"),
-                                       ("rita", "Rita Costa")), warming=False, daily_limit=15),
-    SenderDomain("brand-hq.example", (("max", "Max Weber"), ("ivy", "Ivy Chen"),
-                                      ("noah", "Noah Brooks")), warming=True, daily_limit=30),
-    SenderDomain("trybrand.example", (("eva", "Eva Lind"), ("leo", "Leo Marx"),
-                                      ("mia", "Mia Rossi")), warming=False, daily_limit=15),
-)  # fmt: skip
+    warming: bool  # its mailboxes start warm-up on day 1
+    daily_limit: int | None  # the domain's cap over its mailboxes
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,117 +74,94 @@ class LeadList:
     reply: float  # share of recipients who answer
 
 
-LISTS = (
-    LeadList("vip-intros", "vip-intros.csv", 800, 1, unknown=0.003, reply=0.08),
-    LeadList("eu-agencies", "eu-agencies.csv", 700, 1, unknown=0.005, reply=0.04),
-    LeadList("us-founders", "us-founders.csv", 700, 1, unknown=0.005, reply=0.03),
-    LeadList("scraped-saas", "scraped-saas.csv", 400, 5, unknown=0.08, reply=0.01),
-    LeadList("expo-2019", "expo-2019.csv", 300, 12, unknown=0.06, reply=0.01),
-)
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Spamhaus lists `domain` from `start` until `end`, each (demo day, local time)."""
 
-# (campaign, step, n): the n-th recipient of that campaign's step reports it as spam. Counted
-# in delivery order, which the seed fixes (the importer need not keep a file's row order).
-COMPLAINTS = (("us-founders", 1, 6), ("eu-agencies", 1, 60), ("us-founders", 2, 40))
+    domain: str
+    start: tuple[int, time]
+    end: tuple[int, time]
 
 
-def mailbox_addresses() -> list[str]:
-    """Every pool mailbox's address."""
-    return [f"{local}@{d.name}" for d in SENDERS for local, _ in d.people]
+@dataclass(frozen=True, slots=True)
+class ProviderCap:
+    """From demo day `day`, the first weekday `mailbox`'s provider refuses its mail no. after+1."""
+
+    mailbox: str
+    day: int
+    after: int
 
 
-def _step(subject: str | None, body: str, wait_days: int = 0) -> StepConfig:
-    return StepConfig(subject=subject, body=body, wait_days=wait_days)
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One demo world: the pool, its lists and campaigns, and what goes wrong when."""
 
+    name: str
+    senders: tuple[SenderDomain, ...]
+    lists: tuple[LeadList, ...]
+    campaigns: tuple[CampaignConfig, ...]
+    # (campaign, step, n): the n-th recipient of that campaign's step reports it as spam.
+    # Counted in delivery order, which the seed fixes (the importer need not keep row order).
+    complaints: tuple[tuple[str, int, int], ...]
+    listing: Listing
+    provider_cap: ProviderCap
+    daily_target: int
+    tick_seconds: int = 60
+    mailbox_limit: int = 40
 
-def campaigns() -> list[CampaignConfig]:
-    """The demo's campaigns: windows in their own timezones, follow-ups, daily caps."""
-    weekdays = ["mon", "tue", "wed", "thu", "fri"]
-    greet = '{Hi|Hello} {{ first_name | default("there") }},'
-    # The pool is smaller than the campaigns' caps together. The hand-picked list opens
-    # last, at 16:00, when the warm domains are at their caps: on weekdays it feeds the
-    # mailboxes in warm-up week 1, which take no other campaign's mail.
-    return [
-        CampaignConfig(
-            name="eu-agencies", timezone=TIMEZONE, days=weekdays, hours="08:30-16:30",
-            daily_limit=20,
-            steps=[
-                _step("{Quick question|An idea} for {{ company }}",
-                      f"{greet}\n\nWe help agencies like {{{{ company }}}} ship reports faster."),
-                _step(None, f"{greet}\n\nJust bumping this up.", 3),
-            ],
-        ),
-        CampaignConfig(
-            name="us-founders", timezone="America/New_York", days=weekdays,
-            hours="07:00-15:00", daily_limit=20,
-            steps=[
-                _step("{{ company }} + Brand?", f"{greet}\n\nFounder to founder: a short idea."),
-                _step(None, f"{greet}\n\nAny thoughts on my note?", 3),
-                _step(None, f"{greet}\n\nLast one from me, promise.", 4),
-            ],
-        ),
-        CampaignConfig(
-            name="vip-intros", timezone=TIMEZONE, days=[*weekdays, "sat", "sun"],
-            hours="16:00-20:00", daily_limit=30, during_warmup=True,
-            steps=[
-                _step("{{ first_name }}, {a quick intro|an introduction}",
-                      f"{greet}\n\nAnna suggested I write to you about {{{{ company }}}}."),
-                _step(None, f"{greet}\n\nHappy to send details whenever suits.", 4),
-            ],
-        ),
-        CampaignConfig(
-            name="scraped-saas", timezone="Europe/London", days=weekdays, hours="09:00-15:00",
-            daily_limit=10,
-            steps=[
-                _step("Saw {{ company }} online", f"{greet}\n\nWe should talk."),
-                _step(None, f"{greet}\n\nFollowing up.", 3),
-            ],
-        ),
-        CampaignConfig(
-            name="expo-2019", timezone=TIMEZONE, days=weekdays, hours="09:00-17:00",
-            daily_limit=8,
-            steps=[
-                _step("We met at Expo 2019",
-                      f"{greet}\n\nWe met at the {{{{ company }}}} booth."),
-                _step(None, f"{greet}\n\nBumping this.", 3),
-            ],
-        ),
-    ]  # fmt: skip
+    @property
+    def mailboxes(self) -> int:
+        """How many mailboxes the pool has."""
+        return sum(len(d.people) for d in self.senders)
 
+    @property
+    def leads(self) -> int:
+        """Leads over every list."""
+        return sum(s.size for s in self.lists)
 
-def build_config(start: date, port: int, password: str) -> OutreachConfig:
-    """The whole OutreachConfig, built in Python: no file, no environment, no secrets."""
-    mailboxes = []
-    for domain in SENDERS:
-        for local, name in domain.people:
-            address = f"{local}@{domain.name}"
-            server = ServerConfig(
-                host="127.0.0.1", port=port, security="none", username=address,
-                password=SecretStr(password),
-            )  # fmt: skip
-            mailboxes.append(
-                MailboxConfig(
-                    address=address,
-                    display_name=name,
-                    daily_limit=40,
-                    smtp=server,
-                    warmup_start=start if domain.warming else None,
+    def mailbox_addresses(self) -> list[str]:
+        """Every pool mailbox's address."""
+        return [f"{local}@{d.name}" for d in self.senders for local, _ in d.people]
+
+    def build_config(self, start: date, port: int, password: str) -> OutreachConfig:
+        """The whole OutreachConfig, built in Python: no file, no environment, no secrets."""
+        mailboxes = []
+        for domain in self.senders:
+            for local, name in domain.people:
+                address = f"{local}@{domain.name}"
+                server = ServerConfig(
+                    host="127.0.0.1", port=port, security="none", username=address,
+                    password=SecretStr(password),
                 )  # fmt: skip
-            )
-    return OutreachConfig(
-        sending=SendingConfig(
-            timezone=TIMEZONE,
-            daily_target=80,
-            tick_seconds=60,
-            min_gap_seconds=300,
-            jitter_seconds=240,
-            max_attempts=3,
-            postal_address="Brand Ltd, 1 Main St, Springfield",
-        ),  # fmt: skip
-        alerts=AlertsConfig(quiet_minutes=60),
-        domains=[DomainConfig(name=d.name, daily_limit=d.daily_limit) for d in SENDERS],
-        mailboxes=mailboxes,
-        campaigns=campaigns(),
-    )
+                mailboxes.append(
+                    MailboxConfig(
+                        address=address,
+                        display_name=name,
+                        daily_limit=self.mailbox_limit,
+                        smtp=server,
+                        warmup_start=start if domain.warming else None,
+                    )
+                )
+        return OutreachConfig(
+            sending=SendingConfig(
+                timezone=TIMEZONE,
+                daily_target=self.daily_target,
+                tick_seconds=self.tick_seconds,
+                min_gap_seconds=300,
+                jitter_seconds=240,
+                max_attempts=3,
+                postal_address="Brand Ltd, 1 Main St, Springfield",
+            ),
+            alerts=AlertsConfig(quiet_minutes=60),
+            domains=[DomainConfig(name=d.name, daily_limit=d.daily_limit) for d in self.senders],
+            mailboxes=mailboxes,
+            campaigns=list(self.campaigns),
+        )
+
+
+def step(subject: str | None, body: str, wait_days: int = 0) -> StepConfig:
+    """A campaign step; a follow-up (no subject) answers the thread `wait_days` later."""
+    return StepConfig(subject=subject, body=body, wait_days=wait_days)
 
 
 # --- recipients ---------------------------------------------------------------------------
@@ -253,6 +213,7 @@ COMPANY = ("northwind", "fabrikam", "tailspin", "adventure-works", "wingtip", "l
 class DemoWorld:
     """Lead lists and recipient behaviour for one seed; asked by the SMTP sink what to answer."""
 
+    story: Story
     seed: int
     start: date
     clock: Clock
@@ -272,13 +233,15 @@ class DemoWorld:
     def __post_init__(self) -> None:
         rng = random.Random(self.seed)
         taken: set[str] = set()
-        for spec in LISTS:
+        # Enough distinct addresses for pools of thousands (100 keeps the small worlds' draws).
+        spread = max(100, self.story.leads // 1000)
+        for spec in self.story.lists:
             emails: list[str] = []
             while len(emails) < spec.size:
                 company = rng.choice(COMPANY)
                 # contoso holds about one lead in twelve: the listed domain meets it soon.
                 domain = GUARDED_DOMAIN if rng.random() < 0.08 else f"{company}.example"
-                email = f"{rng.choice(FIRST)}.{rng.choice(LAST)}{rng.randrange(100)}@{domain}"
+                email = f"{rng.choice(FIRST)}.{rng.choice(LAST)}{rng.randrange(spread)}@{domain}"
                 if email in taken:
                     continue
                 taken.add(email)
@@ -286,7 +249,7 @@ class DemoWorld:
                 self.recipients[email] = self._fate(rng, spec)
                 self.campaign_of[email] = spec.campaign
             self.lists[spec.campaign] = emails
-        self._complaint_delays = [timedelta(hours=rng.uniform(1, 6)) for _ in COMPLAINTS]
+        self._complaint_delays = [timedelta(hours=rng.uniform(1, 6)) for _ in self.story.complaints]
 
     @staticmethod
     def _fate(rng: random.Random, spec: LeadList) -> Recipient:
@@ -302,7 +265,7 @@ class DemoWorld:
         """Each campaign's list as a CSV file (the importer's input); campaign -> path."""
         folder.mkdir(parents=True, exist_ok=True)
         paths: dict[str, Path] = {}
-        for spec in LISTS:
+        for spec in self.story.lists:
             path = folder / spec.file
             with path.open("w", encoding="utf-8", newline="") as handle:
                 writer = csv.writer(handle)
@@ -324,18 +287,20 @@ class DemoWorld:
     def imports(self) -> list[tuple[datetime, LeadList]]:
         """When each list is imported: day 1 at midnight, later ones at 07:00 of their day."""
         return [
-            (self.at(s.import_day, time(0) if s.import_day == 1 else time(7)), s) for s in LISTS
+            (self.at(s.import_day, time(0) if s.import_day == 1 else time(7)), s)
+            for s in self.story.lists
         ]
 
     def listed(self, sender_domain: str, now: datetime) -> bool:
         """Whether Spamhaus lists the sending domain at `now`."""
-        return sender_domain == LISTED_DOMAIN and self.at(*LISTED_FROM) <= now < self.at(
-            *LISTED_UNTIL
+        listing = self.story.listing
+        return sender_domain == listing.domain and (
+            self.at(*listing.start) <= now < self.at(*listing.end)
         )
 
     def wake_times(self) -> list[datetime]:
         """Moments when the world changes by itself (listing starts and ends)."""
-        return [self.at(*LISTED_FROM), self.at(*LISTED_UNTIL)]
+        return [self.at(*self.story.listing.start), self.at(*self.story.listing.end)]
 
     # --- what the SMTP sink asks ----------------------------------------------------------
 
@@ -345,10 +310,11 @@ class DemoWorld:
         sender_domain = sender.rpartition("@")[2].lower()
         rcpt = recipient.lower()
         today = limits.local_day(now, TIMEZONE)
-        if sender.lower() == CAPPED_MAILBOX and not self._cap_used:
-            cap_from = self.start + timedelta(days=CAP_DAY - 1)
+        cap = self.story.provider_cap
+        if sender.lower() == cap.mailbox and not self._cap_used:
+            cap_from = self.start + timedelta(days=cap.day - 1)
             used = self._per_login_day[(sender.lower(), today)]
-            if today >= cap_from and today.weekday() < 5 and used >= CAP_AFTER:
+            if today >= cap_from and today.weekday() < 5 and used >= cap.after:
                 self._cap_used = True
                 return 550, CAP_REPLY
         if rcpt.endswith("@" + GUARDED_DOMAIN) and self.listed(sender_domain, now):
@@ -383,8 +349,8 @@ class DemoWorld:
                 continue
             self._per_step[(campaign, step)] += 1
             nth = (campaign, step, self._per_step[(campaign, step)])
-            if nth in COMPLAINTS:
-                delay = self._complaint_delays[COMPLAINTS.index(nth)]
+            if nth in self.story.complaints:
+                delay = self._complaint_delays[self.story.complaints.index(nth)]
                 self._plan(Feedback(at + delay, Fate.COMPLAIN, rcpt, message_id))
                 continue
             who = self.recipients[rcpt]

@@ -1,4 +1,4 @@
-"""`python main.py demo`, run in-process for 15 simulated days: the table, the caps, the PNG."""
+"""`python main.py demo --world small`, in-process for 15 simulated days: table, caps, PNG."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import pytest
 
 from core.models import WarmupPolicy
 from core.warmup import ramp
-from demo.world import DEFAULT_START, build_config
+from demo.small import small_story
+from demo.world import DEFAULT_START
 from main import main
 
 DAYS = 15
@@ -48,7 +49,9 @@ class Run:
 def _run(folder: Path, days: int) -> Run:
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = main(["demo", "--days", str(days), "--out", str(folder), "--seed", "7"])
+        code = main(
+            ["demo", "--world", "small", "--days", str(days), "--out", str(folder), "--seed", "7"]
+        )
     return Run(code, buffer.getvalue(), folder)
 
 
@@ -95,7 +98,7 @@ def test_no_mailbox_domain_or_campaign_ever_exceeded_its_cap(run: Run) -> None:
         for address, days in run.summary["mailboxes"].items()
         for d in days
     }
-    config = build_config(DEFAULT_START, 1, "x")
+    config = small_story().build_config(DEFAULT_START, 1, "x")
     with contextlib.closing(sqlite3.connect(run.folder / "demo.db")) as db:
         sends = db.execute(
             "SELECT m.address, s.day, count(*) FROM sends s "
