@@ -189,6 +189,8 @@ async def test_a_block_on_one_mailbox_stops_the_other_mailboxs_reserved_steps(
             b = out.mail_from
             assert b != a and b.endswith("@d0.test")
             assert sender.opened_after_stop == []
+            # One login per mailbox: once B's mark is refused, its later steps open no session.
+            assert server.logins == 2
             assert report.sent == 1 and report.planned > 2
             assert await world.scalar("SELECT state FROM domains WHERE name = 'd0.test'") == (
                 "cooldown"
@@ -235,6 +237,8 @@ async def test_a_pause_landing_mid_tick_stops_the_reserved_steps(tmp_path: Path)
             senders = Counter(m.mail_from for m in server.messages)
             assert len(senders) == 2 and set(senders.values()) == {1}
             assert sender.opened_after_stop == []
+            # One login per mailbox: once a mark is refused, the later steps open no session.
+            assert server.logins == 2
             assert report.sent == 2 and report.planned > 2
             assert await world.scalar("SELECT state FROM campaigns WHERE name = 'q4'") == "paused"
             out = {m.rcpt_tos[0] for m in server.messages}
