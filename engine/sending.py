@@ -58,6 +58,7 @@ FOLLOWUPS_PER_TICK = 500
 # small enough that the first mails leave soon, big enough that a reservation is cheap.
 RESERVE_CHUNK = 25
 RENDERS_PER_YIELD = 5  # messages rendered before the mailboxes' SMTP replies get a turn
+_NOT_MARKED = "send %s not marked 'sending' (its mailbox, domain or campaign stopped); not sent"
 
 
 @dataclass(slots=True)
@@ -336,6 +337,10 @@ class SendingEngine:
         """Send one mailbox's jobs in order until None; after a stop, put the rest back."""
         delivered: Delivered | None = None  # the last mail's record, written with the next mark
         stopped = False
+        # Once a mark is refused (the mailbox, its domain or a campaign stopped mid-tick), each
+        # later job waits for its mark before SMTP: a refused one must not cost a login and an
+        # abandoned transaction on a server that may just have blocked us.
+        careful = False
         while True:
             if delivered is not None and queue.empty():
                 # Nothing to mark yet: don't keep the record waiting for the next job.
@@ -353,12 +358,16 @@ class SendingEngine:
             # (the gate): the server can't have the message before the database says 'sending'.
             mark = ledger.write(delivered, job.send_id)
             delivered = None
+            if careful and not await mark:
+                log.warning(_NOT_MARKED, job.send_id)
+                continue
             try:
                 outcome = await self._sender.send(job.account, job.message, gate=mark)
             finally:
                 marked = await mark
             if not marked:
-                log.warning("send %s is no longer reserved; not sent", job.send_id)
+                log.warning(_NOT_MARKED, job.send_id)
+                careful = True
                 continue
             delivered, stopped = await self._settle(job, outcome, report)
         if delivered is not None:
