@@ -85,6 +85,7 @@ class DailyReport:
             return False
         day = yesterday(now, tz)
         if await self._reports.alert_raised(f"{DIGEST_KIND}:{day.isoformat()}"):
+            log.info("started within digest_hour: the digest of %s was raised already", day)
             return False
         log.info("started within digest_hour: the DNS check and the digest of %s now", day)
         await self.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +39,7 @@ async def test_a_start_within_the_hour_raises_yesterdays_digest(
 
 
 async def test_a_restart_in_the_same_hour_sends_and_checks_nothing_more(
-    tmp_path: Path, dns: FakeDnsServer
+    tmp_path: Path, dns: FakeDnsServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = data_config(nameserver=dns.address, selectors=["s1"])
     async with data_world(tmp_path, config, now=AT_HOUR + timedelta(minutes=5)) as world:
@@ -46,9 +47,12 @@ async def test_a_restart_in_the_same_hour_sends_and_checks_nothing_more(
         first = await alerts(world)
     asked = len(dns.questions)
     async with data_world(tmp_path, config, now=LATE_IN_THE_HOUR) as world:
-        assert await daily(world).catch_up() is False
+        with caplog.at_level(logging.INFO, "outreach.daily"):
+            assert await daily(world).catch_up() is False
         assert await alerts(world) == first
     assert len(dns.questions) == asked  # it knew from the stored digest: no lookups
+    # The log says why a start in digest_hour sent no digest.
+    assert "the digest of 2026-11-23 was raised already" in caplog.text
 
 
 async def test_after_the_cron_run_a_start_in_that_hour_adds_nothing(
