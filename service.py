@@ -99,10 +99,12 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
             with suppress(asyncio.CancelledError):
                 await asyncio.shield(task)
 
-        # No run at a start after the hour: what a start does must not hang on the time of day
-        # (a service down over digest_hour skips that day's digest; the cron's grace covers
-        # a late start of the job itself).
-        daily = Daily("daily", config.alerts.digest_hour, service.rules.timezone, service.daily.run)
+        # A start within digest_hour's hour catches up the run it missed (once: the digest's
+        # key is its day); a start later than that waits for tomorrow's.
+        report = service.daily
+        daily = Daily(
+            "daily", config.alerts.digest_hour, service.rules.timezone, report.run, report.catch_up
+        )
         scheduler = build_scheduler(_jobs(service, config, deliver_alerts), [daily])
         scheduler.start()
         log.info(

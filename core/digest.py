@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from core import limits
+
 HELD_LIMIT = 10  # paused or cooling items the digest names; the rest are counted
 # Labels in the order the digest lists them; None (no label given yet) last.
 _LABELS = {"interested": "interested", "not_interested": "not interested",
@@ -39,6 +41,13 @@ class DigestNumbers:
     held: tuple[Held, ...] = ()
     dns_problems: tuple[str, ...] = ()  # "d0.test: SPF, DMARC (no p= tag)"
     dns_checked: bool = True  # False: the check could not run (no resolver)
+
+
+def in_digest_hour(now: datetime, timezone: str, hour: int) -> bool:
+    """Whether `now` falls in the local hour the digest is due (a start then catches it up)."""
+    # The hour after hour:00 is the daily cron job's misfire grace: a start inside it runs
+    # what the job would have run, a later one waits for tomorrow.
+    return now.astimezone(limits.zone(timezone)).hour == hour
 
 
 def _percent(part: int, whole: int) -> str:

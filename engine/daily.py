@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 
 from core import limits
-from core.digest import DigestNumbers, Held, digest_text
+from core.digest import DigestNumbers, Held, digest_text, in_digest_hour
 from core.models import CampaignState, DomainState, MailboxState
 from core.specs import Rules
 from engine.admin import AdminError
@@ -72,6 +72,24 @@ class DailyReport:
         """The DNS check, then the digest of yesterday; False when that digest was raised."""
         results = await self.check_dns()
         return await self.digest(results)
+
+    async def catch_up(self) -> bool:
+        """At a start within digest_hour's hour: the run the cron job missed; True if it ran.
+
+        A restart at 09:20 still gets the 09:00 digest; a start at any other hour, or one
+        after today's digest was raised, runs nothing (and checks no DNS).
+        """
+        now = self._clock.now()
+        tz = self._rules.timezone
+        if not in_digest_hour(now, tz, self._rules.digest_hour):
+            return False
+        day = yesterday(now, tz)
+        if await self._reports.alert_raised(f"{DIGEST_KIND}:{day.isoformat()}"):
+            log.info("started within digest_hour: the digest of %s was raised already", day)
+            return False
+        log.info("started within digest_hour: the DNS check and the digest of %s now", day)
+        await self.run()
+        return True
 
     async def check_dns(self) -> list[DomainDns] | None:
         """Check every domain; a warning per missing or broken record; None when it can't run."""

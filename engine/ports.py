@@ -435,6 +435,10 @@ class ReportQueries(RowQueries, Protocol):
         """The key (kind:subject) an alert was raised with; None when there is no such alert."""
         ...
 
+    async def alert_raised(self, key: str) -> bool:
+        """Whether an alert was ever raised with this key (kind:subject)."""
+        ...
+
     async def sent_on(self, day: str) -> int:
         """Slots used on one day over all mailboxes."""
         ...

@@ -28,12 +28,17 @@ class Every:
 
 @dataclass(frozen=True, slots=True)
 class Daily:
-    """A job run once a day at `hour`:00 local time in `timezone` (a cron job)."""
+    """A job run once a day at `hour`:00 local time in `timezone` (a cron job).
+
+    `catch_up` runs once when the scheduler starts; it decides itself whether the day's run
+    was missed (a start within the grace hour) and is due.
+    """
 
     name: str
     hour: int
     timezone: str
     job: Job
+    catch_up: Job | None = None
 
 
 # A daily job the loop could not start on time (a long tick, a suspended host) still runs
@@ -71,6 +76,14 @@ def build_scheduler(jobs: list[Every], daily: list[Daily] | None = None) -> Asyn
             coalesce=True,
             misfire_grace_time=DAILY_GRACE_SECONDS,
         )
+        if day_job.catch_up is not None:
+            # Once, now (a date trigger's default). A start exactly at hour:00 may run it
+            # beside the cron run: the job's own once-a-day key keeps that to one result.
+            name = f"{day_job.name}_catch_up"
+            scheduler.add_job(
+                _guarded(name, day_job.catch_up), "date", id=name, name=name,
+                misfire_grace_time=DAILY_GRACE_SECONDS,
+            )  # fmt: skip
     for item in jobs:
         scheduler.add_job(
             _guarded(item.name, item.job),

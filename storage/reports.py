@@ -287,6 +287,12 @@ class ReportStore(RowReader, SnapshotReader):
         found = await self._db.fetch("SELECT key FROM alerts WHERE id = ?", (alert_id,))
         return str(found[0][0]) if found else None
 
+    async def alert_raised(self, key: str) -> bool:
+        """Whether an alert was ever raised with this key (kind:subject)."""
+        # The alerts_key_time index answers it without reading the table.
+        found = await self._db.fetch("SELECT 1 FROM alerts WHERE key = ? LIMIT 1", (key,))
+        return bool(found)
+
     async def label_counts(self) -> dict[int, dict[str, int]]:
         """Per campaign id: its leads by reply label (SPEC 12)."""
         found = await self._db.fetch(

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from core.digest import HELD_LIMIT, DigestNumbers, Held, digest_text
+from core.digest import HELD_LIMIT, DigestNumbers, Held, digest_text, in_digest_hour
 from core.export import HEADER, ExportRow, csv_fields
 
 BASE = DigestNumbers(
@@ -89,3 +89,14 @@ def test_export_fields() -> None:
     bare = ExportRow(2, "b@x.test", "queued", 0, None, None, None)
     assert csv_fields(bare) == ("b@x.test", "queued", "0", "", "", "")
     assert len(HEADER) == len(csv_fields(bare))
+
+
+def test_the_digest_hour_is_local_and_lasts_an_hour() -> None:
+    # 9 in Berlin: 08:00-08:59 UTC in winter (UTC+1), 07:00-07:59 UTC in summer (UTC+2).
+    assert in_digest_hour(datetime(2026, 11, 24, 8, 0, tzinfo=UTC), "Europe/Berlin", 9)
+    assert in_digest_hour(datetime(2026, 11, 24, 8, 59, 59, tzinfo=UTC), "Europe/Berlin", 9)
+    assert not in_digest_hour(datetime(2026, 11, 24, 7, 59, 59, tzinfo=UTC), "Europe/Berlin", 9)
+    assert not in_digest_hour(datetime(2026, 11, 24, 9, 0, tzinfo=UTC), "Europe/Berlin", 9)
+    assert in_digest_hour(datetime(2026, 7, 1, 7, 30, tzinfo=UTC), "Europe/Berlin", 9)
+    assert not in_digest_hour(datetime(2026, 7, 1, 8, 30, tzinfo=UTC), "Europe/Berlin", 9)
+    assert in_digest_hour(datetime(2026, 11, 24, 0, 5, tzinfo=UTC), "UTC", 0)

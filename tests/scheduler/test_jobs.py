@@ -70,3 +70,28 @@ def test_a_daily_job_fires_at_its_local_hour() -> None:
     summer = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)  # 10:00 in Berlin (UTC+2): tomorrow's
     assert trigger.get_next_fire_time(None, winter) == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
     assert trigger.get_next_fire_time(None, summer) == datetime(2026, 7, 2, 7, 0, tzinfo=UTC)
+
+
+async def test_a_daily_jobs_catch_up_runs_once_at_start_and_the_cron_waits() -> None:
+    caught_up = asyncio.Event()
+    runs: list[str] = []
+
+    async def job() -> None:
+        runs.append("job")
+
+    async def catch_up() -> None:
+        runs.append("catch_up")
+        caught_up.set()
+
+    # The hour just passed: the cron job's next run is tomorrow, the catch-up runs now.
+    hour = (datetime.now(UTC).hour - 1) % 24
+    scheduler = build_scheduler([], [Daily("daily", hour, "UTC", job, catch_up)])
+    scheduler.start()
+    try:
+        await asyncio.wait_for(caught_up.wait(), 10)
+        # A one-off: once run, APScheduler drops it; the cron job stays.
+        await eventually(lambda: scheduler.get_job("daily_catch_up") is None)
+        assert scheduler.get_job("daily") is not None
+    finally:
+        scheduler.shutdown(wait=False)
+    assert runs == ["catch_up"]
