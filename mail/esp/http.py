@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from core.connect import LoginResult, Verdict, one_line, scrub
 from core.errors import LoginRefused, PeerUnavailable
 
 log = logging.getLogger("outreach.esp")
@@ -48,6 +49,7 @@ class JsonApi:
         *,
         provider: str,
         headers: Mapping[str, str] | None = None,
+        secret: str = "",
         sleep: Sleep = asyncio.sleep,
         tries: int = TRIES,
         backoff: float = BACKOFF,
@@ -55,6 +57,7 @@ class JsonApi:
         self._base = base_url.rstrip("/")
         self._provider = provider
         self._headers = dict(headers or {})
+        self._secret = secret  # masked in every error text: a provider may echo it back
         self._sleep = sleep
         self._tries = tries
         self._backoff = backoff
@@ -68,6 +71,24 @@ class JsonApi:
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> Reply:
         """GET `path` and parse its JSON, retrying 429 and 5xx; raise when it can't be had."""
+        try:
+            return await self._get(path, params)
+        except LoginRefused as exc:
+            raise LoginRefused(scrub(str(exc), self._secret)) from None
+        except PeerUnavailable as exc:
+            raise PeerUnavailable(scrub(str(exc), self._secret)) from None
+
+    async def probe(self, path: str, params: Mapping[str, str] | None = None) -> LoginResult:
+        """One authenticated GET for `check --connect`: ok, refused or unreachable; never raises."""
+        try:
+            await self.get(path, params)
+        except LoginRefused as exc:
+            return LoginResult(Verdict.REFUSED, one_line(str(exc)))
+        except PeerUnavailable as exc:
+            return LoginResult(Verdict.UNREACHABLE, one_line(str(exc)))
+        return LoginResult(Verdict.OK)
+
+    async def _get(self, path: str, params: Mapping[str, str] | None) -> Reply:
         wait = self._backoff
         last = ""
         for attempt in range(1, self._tries + 1):

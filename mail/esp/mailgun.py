@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from core.classify import classify_reply
-from core.connect import LoginResult, Verdict, one_line, scrub
-from core.errors import LoginRefused, PeerUnavailable
+from core.connect import LoginResult, Verdict, one_line
+from core.errors import PeerUnavailable
 from core.esp import EspEvent, EspPage
 from core.models import EventKind, OutcomeKind
 from core.specs import EspSpec
@@ -99,7 +99,6 @@ class MailgunFeed:
     ) -> None:
         self.name = spec.name
         self._domains = spec.domains
-        self._key = spec.api_key
         self._page_size = page_size
         self._trailing = trailing.total_seconds()
         self._origin = _origin(spec.base_url)
@@ -108,6 +107,7 @@ class MailgunFeed:
             provider=f"mailgun {spec.name}",
             # aiohttp 3.14 deprecates BasicAuth objects: the header is built here instead.
             headers={"Authorization": aiohttp.encode_basic_auth("api", spec.api_key)},
+            secret=spec.api_key,
             sleep=sleep,
         )
         # Ids already committed, with their event time: a re-read of the trailing window
@@ -156,13 +156,7 @@ class MailgunFeed:
         """One authenticated call: the first domain's latest event."""
         if not self._domains:
             return LoginResult(Verdict.NOT_CHECKED, "no [[domains]] names this ESP")
-        try:
-            await self._api.get(f"/v3/{self._domains[0]}/events", {"limit": "1"})
-        except LoginRefused as exc:
-            return LoginResult(Verdict.REFUSED, one_line(scrub(str(exc), self._key)))
-        except PeerUnavailable as exc:
-            return LoginResult(Verdict.UNREACHABLE, one_line(scrub(str(exc), self._key)))
-        return LoginResult(Verdict.OK)
+        return await self._api.probe(f"/v3/{self._domains[0]}/events", {"limit": "1"})
 
     async def close(self) -> None:
         """Close the HTTP session."""

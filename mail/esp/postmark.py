@@ -26,8 +26,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.connect import LoginResult, Verdict, one_line, scrub
-from core.errors import LoginRefused, PeerUnavailable
+from core.connect import LoginResult, one_line
+from core.errors import PeerUnavailable
 from core.esp import EspEvent, EspPage
 from core.models import EventKind
 from core.specs import EspSpec
@@ -146,7 +146,6 @@ class PostmarkFeed:
         if not 1 <= page_size <= min(MAX_PAGE, window):
             raise ValueError(f"page_size must be 1..{min(MAX_PAGE, window)}, not {page_size}")
         self.name = spec.name
-        self._token = spec.server_token
         self._page = page_size
         self._overlap = int(overlap.total_seconds())
         self._window = window
@@ -154,6 +153,7 @@ class PostmarkFeed:
             spec.base_url,
             provider=f"postmark {spec.name}",
             headers={"X-Postmark-Server-Token": spec.server_token, "Accept": "application/json"},
+            secret=spec.server_token,
             sleep=sleep,
         )
 
@@ -207,25 +207,14 @@ class PostmarkFeed:
 
     async def probe(self) -> LoginResult:
         """Read the delivery stats: proves the server token."""
-        try:
-            await self._get("/deliverystats", None)
-        except LoginRefused as exc:
-            return LoginResult(Verdict.REFUSED, one_line(str(exc)))
-        except PeerUnavailable as exc:
-            return LoginResult(Verdict.UNREACHABLE, one_line(str(exc)))
-        return LoginResult(Verdict.OK)
+        return await self._api.probe("/deliverystats")
 
     async def close(self) -> None:
         """Close the HTTP session."""
         await self._api.close()
 
     async def _get(self, path: str, params: dict[str, str] | None) -> Any:
-        try:
-            return (await self._api.get(path, params)).body
-        except LoginRefused as exc:  # the answer is quoted: make sure the token is not in it
-            raise LoginRefused(scrub(str(exc), self._token)) from None
-        except PeerUnavailable as exc:
-            raise PeerUnavailable(scrub(str(exc), self._token)) from None
+        return (await self._api.get(path, params)).body
 
     def _events(self, items: list[Any], offset: int) -> tuple[list[EspEvent], int, int | None]:
         """The page's bounces as events (each ID once), the malformed count, the oldest time."""

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.connect import LoginResult, Verdict, one_line, scrub
-from core.errors import LoginRefused, PeerUnavailable
+from core.connect import LoginResult, one_line
+from core.errors import PeerUnavailable
 from core.esp import EspEvent, EspPage
 from core.models import EventKind
 from core.specs import EspSpec
@@ -122,13 +122,13 @@ class SendGridFeed:
         if not 1 <= page_size <= MAX_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE}, not {page_size}")
         self.name = spec.name
-        self._key = spec.api_key
         self._page = page_size
         self._overlap = int(overlap.total_seconds())
         self._api = JsonApi(
             spec.base_url,
             provider=f"sendgrid {spec.name}",
             headers={"Authorization": f"Bearer {spec.api_key}", "Accept": "application/json"},
+            secret=spec.api_key,
             sleep=sleep,
         )
 
@@ -170,25 +170,14 @@ class SendGridFeed:
 
     async def probe(self) -> LoginResult:
         """Read one bounce: proves the key and its suppression read scope."""
-        try:
-            await self._get("/v3/suppression/bounces", {"limit": "1"})
-        except LoginRefused as exc:
-            return LoginResult(Verdict.REFUSED, one_line(str(exc)))
-        except PeerUnavailable as exc:
-            return LoginResult(Verdict.UNREACHABLE, one_line(str(exc)))
-        return LoginResult(Verdict.OK)
+        return await self._api.probe("/v3/suppression/bounces", {"limit": "1"})
 
     async def close(self) -> None:
         """Close the HTTP session."""
         await self._api.close()
 
     async def _get(self, path: str, params: dict[str, str]) -> Any:
-        try:
-            return (await self._api.get(path, params)).body
-        except LoginRefused as exc:  # the answer is quoted: make sure the key is not in it
-            raise LoginRefused(scrub(str(exc), self._key)) from None
-        except PeerUnavailable as exc:
-            raise PeerUnavailable(scrub(str(exc), self._key)) from None
+        return (await self._api.get(path, params)).body
 
     def _events(
         self, name: str, items: list[Any], offset: int

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
+from core.connect import Verdict
 from core.errors import LoginRefused, PeerUnavailable
 from mail.esp.http import JsonApi
 
@@ -175,3 +176,22 @@ async def test_nothing_listening_is_unavailable_after_retries() -> None:
     finally:
         await api.close()
     assert sleeps.delays == [1.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"), [(401, Verdict.REFUSED), (503, Verdict.UNREACHABLE), (200, Verdict.OK)]
+)
+async def test_probe_gives_a_verdict_and_masks_a_key_the_provider_echoes(
+    server: Scripted, status: int, verdict: Verdict
+) -> None:
+    key = "key-Zq9-echoed"
+    server.script = [Answer(status, f'{{"message": "bad key {key}"}}')]
+    api = JsonApi(server.url, provider="acme", secret=key, sleep=Sleeps(), tries=1)
+    try:
+        result = await api.probe("/v1/things")
+    finally:
+        await api.close()
+    assert result.verdict is verdict
+    assert key not in result.detail
+    if verdict is not Verdict.OK:
+        assert "***" in result.detail
