@@ -186,6 +186,7 @@ class WarmupConfig(Strict):
     daily_growth: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 0.20
     target: PositiveInt = 40
     reply_rate: Rate = 0.3
+    maintenance_share: Rate = 0.10
 
     def policy(self) -> WarmupPolicy:
         """The core's view of these values."""

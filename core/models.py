@@ -99,6 +99,7 @@ class WarmupPolicy:
     daily_growth: float = 0.20
     target: int = 40
     reply_rate: float = 0.3
+    maintenance_share: float = 0.10  # warm mailboxes keep this share of their cap as warm-up mail
 
 
 @dataclass(frozen=True, slots=True)
