@@ -54,7 +54,7 @@ TOPICS = (
         "part {could be shorter|needs all the detail}. What do you think?",
     ),
     (
-        "{Lunch|Coffee} {this week|next week}?",
+        "{Lunch|Coffee|A coffee} soon?",
         "{Would you be up for|Fancy} {lunch|a coffee} {this week|next week}? {Tuesday or "
         "Wednesday|Wednesday or Thursday} {works|would work} for me, {but|though} I'm flexible.",
     ),
@@ -100,7 +100,7 @@ TOPICS = (
         "{holds up well|is fine}.",
     ),
     (
-        "{Tomorrow|Later today}",
+        "{Out for a bit|Away for a few hours}",
         "{I'll be|I'm} {out|away} for {a couple of hours|part of the day} {tomorrow|later "
         "today}, so {if you need me|should anything come up}, {just write|drop me a line} and "
         "I'll {get back to you|answer} in the evening.",
@@ -158,7 +158,7 @@ TOPICS = (
         "{things were quiet|it was fairly quiet} here.",
     ),
     (
-        "{Question|A question} about {Thursday|the review}",
+        "{Question|A question} about the review",
         "{Do you know|Any idea} {who else|who} is {coming|joining} on {Thursday|for the "
         "review}? I'd like to {prepare|get} {a few|some} {slides|notes} {in advance|ahead of "
         "time}.",
@@ -170,7 +170,7 @@ TOPICS = (
         "go|So we can go ahead}.",
     ),
     (
-        "{Office|The office} {next week|on Wednesday}",
+        "{In the office|At the office}?",
         "{Will you be|Are you} in the office {next week|on Wednesday}? {It would be nice|It'd "
         "be good} to {catch up|talk} in person {for once|for a change}.",
     ),
@@ -198,7 +198,7 @@ TOPICS = (
         "the change|Sorry about the shuffle}.",
     ),
     (
-        "{Training|The training} {next month|in spring}",
+        "{Training|The training}",
         "{Are you|Would you be} interested in the training {next month|in spring}? {I'm "
         "thinking of|I'm considering} {going|signing up} and it {would be more fun|would be "
         "nicer} with {someone I know|a familiar face}.",
@@ -240,7 +240,7 @@ TOPICS = (
         "if it {makes sense|reads clearly}? {No rush at all|Any time this week is fine}.",
     ),
     (
-        "{Conference|The conference} {in autumn|later this year}",
+        "{The|That} conference",
         "{Are you going to|Will you be at} the conference {in autumn|later this year}? {I'm "
         "still deciding|I haven't decided yet}; {it would help|it'd help} to know {who else is "
         "going|if anyone I know is going}.",
@@ -252,12 +252,12 @@ TOPICS = (
         "talk|Let's catch up} {soon|this week}.",
     ),
     (
-        "{Reminder|Just a reminder}: {Thursday|tomorrow}",
+        "{Reminder|Just a reminder}: {the new time|our meeting}",
         "{Just a reminder|A gentle reminder} that we {moved|changed} {the meeting|our "
         "session} to {Thursday|tomorrow} {afternoon|morning}. {See you then|Talk then}.",
     ),
     (
-        "{Hiking|A walk} {this weekend|on Sunday}?",
+        "{A walk|Fresh air} this weekend?",
         "{The weather looks good|It's meant to be sunny} {for the weekend|on Sunday}. {Would "
         "you like|Do you fancy} {a walk|a hike} {by the lake|in the hills}? {Morning "
         "suits|Mornings suit} me {best|better}.",
@@ -269,7 +269,7 @@ TOPICS = (
         "{saves time now|is quicker now}.",
     ),
     (
-        "{Happy|Belated happy} birthday",
+        "{Happy birthday|Birthday wishes}",
         "{Happy birthday|A very happy birthday}! {I hope|Hope} you have a {lovely|good} day "
         "and get {some time off|a bit of a break} to {celebrate|enjoy it}.",
     ),
