@@ -32,6 +32,7 @@ from core.specs import (
     OAuthLogin,
     OAuthProvider,
     Rules,
+    SeedSpec,
     StepSpec,
 )
 
@@ -271,6 +272,10 @@ class SeedConfig(Strict):
     imap: ServerConfig
 
     _address = field_validator("address")(_address)
+
+    def spec(self) -> SeedSpec:
+        """The core's view of this seed inbox and its login."""
+        return SeedSpec(address=self.address, imap=self.imap.server())
 
 
 class AlertsConfig(Strict):
@@ -552,6 +557,7 @@ class OutreachConfig(Strict):
             inbox=self.inbox.rules(),
             domains=tuple(domain.spec() for domain in self.domains),
             mailboxes=tuple(mailbox.spec() for mailbox in self.mailboxes),
+            seeds=tuple(seed.spec() for seed in self.seeds),
             campaigns=tuple(campaign.spec() for campaign in self.campaigns),
             esps=tuple(
                 esp.spec(tuple(d.name for d in self.domains if d.esp == esp.name))

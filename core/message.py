@@ -204,6 +204,17 @@ def _boundary(message_id: str, parts: Sequence[str]) -> str:
     raise AssertionError("unreachable")
 
 
+# Only `X-` names: an extra header can never repeat or override one build_message writes.
+_HEADER_NAME = re.compile(r"X-[A-Za-z0-9-]+")
+
+
+def _extra_header(name: str, value: str) -> str:
+    """An extra `X-` header: a plain name, a value with no line break, or ValueError."""
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"not a usable extra header name: {name!r}")
+    return _unstructured(name, header_safe(value))
+
+
 def _msg_id(value: str) -> str:
     clean = header_safe(value)
     if not (clean.isascii() and _MSG_ID.fullmatch(clean)):
@@ -273,10 +284,18 @@ def build_message(
     in_reply_to: str | None = None,
     references: Sequence[str] | None = None,
     unsubscribe_url: str | None = None,
+    extra_headers: Sequence[tuple[str, str]] = (),
+    bulk: bool = True,
 ) -> OutgoingMessage:
-    """One complete message; a follow-up (with `in_reply_to`) gets `Re:` and threading headers."""
+    """One complete message; a follow-up (with `in_reply_to`) gets `Re:` and threading headers.
+
+    `bulk=False` builds a person-to-person mail (the warm-up loop's, between our own inboxes):
+    no opt-out footer and no List-Unsubscribe, which would mark it as list mail.
+    """
     if date.tzinfo is None or date.utcoffset() is None:
         raise ValueError("the Date of a message must be timezone-aware")
+    if not bulk and unsubscribe_url:
+        raise ValueError("a person-to-person mail has no unsubscribe URL")
     from_address = _address(sender)
     to_address = _address(to)
     url = _url(unsubscribe_url) if unsubscribe_url else None
@@ -296,17 +315,20 @@ def build_message(
             chain.append(parent)
         head.append(f"In-Reply-To: {parent}\r\n")
         head.append(_list_header("References", chain, ""))
-    mailto = quote(from_address, safe="@+")
-    targets = [f"<mailto:{mailto}?subject=unsubscribe>"]
-    if url:
-        targets.append(f"<{url}>")
-    head.append(_list_header("List-Unsubscribe", targets, ","))
-    if url:
-        # RFC 8058: with this header a client may POST to the URL without asking the user.
-        head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+    if bulk:
+        mailto = quote(from_address, safe="@+")
+        targets = [f"<mailto:{mailto}?subject=unsubscribe>"]
+        if url:
+            targets.append(f"<{url}>")
+        head.append(_list_header("List-Unsubscribe", targets, ","))
+        if url:
+            # RFC 8058: with this header a client may POST to the URL without asking the user.
+            head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+    head.extend(_extra_header(name, value) for name, value in extra_headers)
     head.append("MIME-Version: 1.0\r\n")
 
-    plain = _body_part("text/plain", text.rstrip() + "\n" + text_footer(postal_address, url))
+    footer = text_footer(postal_address, url) if bulk else ""
+    plain = _body_part("text/plain", text.rstrip() + "\n" + footer)
     if html is None:
         wire = "".join(head) + plain
     else:

@@ -130,6 +130,19 @@ class MailboxSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SeedSpec:
+    """[[seeds]]: an own inbox outside the pool that receives warm-up mail (read over IMAP)."""
+
+    address: str
+    imap: MailServer
+
+    @property
+    def domain(self) -> str:
+        """The part after the @."""
+        return self.address.rpartition("@")[2]
+
+
+@dataclass(frozen=True, slots=True)
 class StepSpec:
     """One mail of a sequence."""
 
@@ -226,5 +239,6 @@ class Rules:
     inbox: InboxRules = field(default_factory=InboxRules)
     domains: tuple[DomainSpec, ...] = ()
     mailboxes: tuple[MailboxSpec, ...] = ()
+    seeds: tuple[SeedSpec, ...] = ()
     campaigns: tuple[CampaignSpec, ...] = ()
     esps: tuple[EspSpec, ...] = ()
