@@ -285,17 +285,13 @@ def build_message(
     references: Sequence[str] | None = None,
     unsubscribe_url: str | None = None,
     extra_headers: Sequence[tuple[str, str]] = (),
-    bulk: bool = True,
 ) -> OutgoingMessage:
     """One complete message; a follow-up (with `in_reply_to`) gets `Re:` and threading headers.
 
-    `bulk=False` builds a person-to-person mail (the warm-up loop's, between our own inboxes):
-    no opt-out footer and no List-Unsubscribe, which would mark it as list mail.
+    Every message carries the footer and List-Unsubscribe (SPEC 6.11), warm-up mail too.
     """
     if date.tzinfo is None or date.utcoffset() is None:
         raise ValueError("the Date of a message must be timezone-aware")
-    if not bulk and unsubscribe_url:
-        raise ValueError("a person-to-person mail has no unsubscribe URL")
     from_address = _address(sender)
     to_address = _address(to)
     url = _url(unsubscribe_url) if unsubscribe_url else None
@@ -315,19 +311,18 @@ def build_message(
             chain.append(parent)
         head.append(f"In-Reply-To: {parent}\r\n")
         head.append(_list_header("References", chain, ""))
-    if bulk:
-        mailto = quote(from_address, safe="@+")
-        targets = [f"<mailto:{mailto}?subject=unsubscribe>"]
-        if url:
-            targets.append(f"<{url}>")
-        head.append(_list_header("List-Unsubscribe", targets, ","))
-        if url:
-            # RFC 8058: with this header a client may POST to the URL without asking the user.
-            head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+    mailto = quote(from_address, safe="@+")
+    targets = [f"<mailto:{mailto}?subject=unsubscribe>"]
+    if url:
+        targets.append(f"<{url}>")
+    head.append(_list_header("List-Unsubscribe", targets, ","))
+    if url:
+        # RFC 8058: with this header a client may POST to the URL without asking the user.
+        head.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
     head.extend(_extra_header(name, value) for name, value in extra_headers)
     head.append("MIME-Version: 1.0\r\n")
 
-    footer = text_footer(postal_address, url) if bulk else ""
+    footer = text_footer(postal_address, url)
     plain = _body_part("text/plain", text.rstrip() + "\n" + footer)
     if html is None:
         wire = "".join(head) + plain

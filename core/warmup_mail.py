@@ -99,6 +99,7 @@ def _build(
     rng: random.Random,
     now: datetime,
     secret: bytes,
+    postal_address: str,
     thread: tuple[str, ...] = (),
 ) -> OutgoingMessage:
     message_id = make_message_id(sender.domain, f"{rng.getrandbits(128):032x}")
@@ -110,27 +111,40 @@ def _build(
         text=text,
         message_id=message_id,
         date=now,
-        postal_address="",
+        postal_address=postal_address,
         in_reply_to=thread[-1] if thread else None,
         references=thread[:-1] or None,
         extra_headers=((TOKEN_HEADER, warmup_token(message_id, secret)),),
-        bulk=False,  # person to person: no opt-out footer, no List-Unsubscribe
+        # SPEC 6.11: every message carries the footer and a List-Unsubscribe mailto, warm-up
+        # mail too (SPEC wins over the issue's "person to person"); no https link: no lead.
     )
 
 
 def warmup_message(
-    sender: Party, recipient: Party, rng: random.Random, now: datetime, secret: bytes
+    sender: Party,
+    recipient: Party,
+    rng: random.Random,
+    now: datetime,
+    secret: bytes,
+    *,
+    postal_address: str = "",
 ) -> OutgoingMessage:
     """A new warm-up mail: greeting, one topic, sign-off; its Message-ID on the sender's domain."""
     subject, body = rng.choice(corpus.TOPICS)
     text = "\n\n".join((_greeting(recipient, rng), spin(body, rng), _sign_off(sender, rng)))
     return _build(
-        sender, recipient, subject=spin(subject, rng), text=text, rng=rng, now=now, secret=secret
-    )
+        sender, recipient, subject=spin(subject, rng), text=text, rng=rng, now=now, secret=secret,
+        postal_address=postal_address,
+    )  # fmt: skip
 
 
 def warmup_reply(
-    original: Received, rng: random.Random, now: datetime, secret: bytes
+    original: Received,
+    rng: random.Random,
+    now: datetime,
+    secret: bytes,
+    *,
+    postal_address: str = "",
 ) -> OutgoingMessage:
     """The receiver's answer in the same thread: `Re:` subject, In-Reply-To, its own token."""
     greeting = _greeting(original.sender, rng) if rng.random() < 0.6 else ""
@@ -145,5 +159,6 @@ def warmup_reply(
         rng=rng,
         now=now,
         secret=secret,
+        postal_address=postal_address,
         thread=thread,
     )

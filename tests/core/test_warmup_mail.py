@@ -57,11 +57,11 @@ def test_a_warmup_mail_is_plain_text_between_the_two_parties_with_a_valid_token(
     assert parsed["Message-ID"] == message.message_id
     assert message.message_id.endswith("@brand-news.com>")
     assert is_warmup(parsed["Message-ID"], parsed[TOKEN_HEADER], SECRET)
-    # Person to person: nothing that marks list mail, no footer.
-    assert parsed["List-Unsubscribe"] is None
+    # SPEC 6.11, every message: the footer and a List-Unsubscribe mailto; no one-click link.
+    assert parsed["List-Unsubscribe"] == f"<mailto:{ALEX.address}?subject=unsubscribe>"
     assert parsed["List-Unsubscribe-Post"] is None
     body = body_of(message)
-    assert "opt out" not in body
+    assert body.rstrip().endswith('To opt out, reply "unsubscribe".')
     assert body.startswith(tuple(("Hi", "Hello", "Hey", "Good", "Sam", "Dear", "Morning")))
     assert "Sam" in body.split("\n")[0]
 
@@ -163,8 +163,8 @@ def test_a_reply_is_in_thread_with_re_subject_and_its_own_token() -> None:
     assert reply.message_id != first.message_id
     assert is_warmup(reply.message_id, answer[TOKEN_HEADER], SECRET)
     assert answer[TOKEN_HEADER] != parsed[TOKEN_HEADER]
-    assert answer["List-Unsubscribe"] is None
-    assert body_of(reply).rstrip().endswith("Sam")
+    assert str(answer["List-Unsubscribe"]).startswith("<mailto:sam@other-brand.org")
+    assert "Sam" in body_of(reply).split("--")[0].rstrip().split("\n")[-1]
 
 
 def test_a_re_subject_is_not_doubled() -> None:
@@ -207,6 +207,7 @@ def test_names_cannot_inject_headers(sender: Party, recipient: Party) -> None:
             "Subject",
             "Date",
             "Message-ID",
+            "List-Unsubscribe",
             TOKEN_HEADER,
             "MIME-Version",
             "Content-Type",
