@@ -1,4 +1,4 @@
-"""A mail read from a mailbox -> bounce, auto-reply, reply or other (SPEC 8 IMAP part, 12)."""
+"""A mail read from a mailbox -> bounce, auto-reply, reply, warm-up or other (SPEC 8, 12)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ DETAIL_LIMIT = 300
 TEXT_LIMIT = 1000
 _MAX_DEPTH = 12  # MIME nesting walked; deeper is not a real bounce or reply
 _MAX_REFS = 20
+# The warm-up loop's mark (issue 12): 32 hex characters of an HMAC the loop checks itself.
+# Its shape alone keeps warm-up mail out of replies; a forger gains nothing but silence.
+WARMUP_HEADER = "X-Entity-Ref-ID"
+_WARMUP_TOKEN = re.compile(r"[0-9a-fA-F]{32}")
 
 
 class MailKind(enum.StrEnum):
@@ -31,6 +35,7 @@ class MailKind(enum.StrEnum):
     BOUNCE_SOFT = "bounce_soft"
     AUTO_REPLY = "auto_reply"
     REPLY = "reply"
+    WARMUP = "warmup"  # the warm-up loop's own traffic: never a campaign reply or a chat note
     OTHER = "other"
 
 
@@ -92,6 +97,12 @@ def _classify(raw: bytes, stop_words: Sequence[str]) -> InboxMail:
     subject = _header(msg, "Subject")
     message_id = _first(_ids(_header(msg, "Message-ID")))
     sender = _sender(msg)
+    if _WARMUP_TOKEN.fullmatch(_header(msg, WARMUP_HEADER)):
+        # Checked on the top-level headers only: a bounce quoting a warm-up mail is a bounce.
+        return InboxMail(
+            MailKind.WARMUP, message_id, _reply_refs(msg, message_id), sender, None, None,
+            _line(f"warm-up mail: {subject or '(no subject)'}"), subject, "", None,
+        )  # fmt: skip
     bounce = _bounce(msg, subject, sender, message_id)
     if bounce is not None:
         return bounce

@@ -83,3 +83,9 @@ def test_mail_about_nothing_we_sent_is_ignored() -> None:
     assert isinstance(effects_of(mail(MailKind.BOUNCE_HARD), None, WHERE, now=NOW), Ignored)
     assert isinstance(effects_of(mail(MailKind.REPLY), None, WHERE, now=NOW), Ignored)
     assert isinstance(effects_of(mail(MailKind.OTHER), REF, WHERE, now=NOW), Ignored)
+
+
+def test_warm_up_mail_is_never_a_reply_or_a_notification() -> None:
+    # Even when it refers to a send of ours with a lead (it can't, but the kind decides).
+    fx = effects_of(mail(MailKind.WARMUP), REF, WHERE, now=NOW, notify=notes)
+    assert fx == Ignored("warm-up mail")
