@@ -205,13 +205,16 @@ class WarmupMailbox(Protocol):
         self, account: ImapAccount, junk: str, uids: Sequence[int], *, inbox: str = "INBOX"
     ) -> int:
         """Move those of `uids` that are warm-up mail from `junk` to `inbox`; how many moved
-        (0 when the server can neither MOVE nor expunge by UID: they stay, and a log says so)."""
+        (0 when the server can neither MOVE nor expunge by UID: they stay, and a log says so).
+        Raises LoginRefused or PeerUnavailable."""
         ...
 
     async def mark_read(
         self, account: ImapAccount, folder: str, uids: Sequence[int], *, star: bool
     ) -> int:
-        """Mark the warm-up mail among `uids` \\Seen (\\Flagged too when `star`): how many."""
+        """Mark the warm-up mail among `uids` \\Seen (\\Flagged too when `star`): how many.
+
+        Raises LoginRefused or PeerUnavailable."""
         ...
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,7 @@ from core.records import FolderCursor
 from core.specs import ImapAccount, MailServer
 from engine.ports import WarmupMailbox
 from mail.imap import ImapReader, expand_uid_set, parse_copyuid, parse_header_fetch, warmup_seen
-from tests.fakes.dovecot import HOST, Dovecot
+from tests.fakes.dovecot import HOST, Dovecot, dovecot_available
 from tests.mail.conftest import USERS
 
 USER = "alex@brand-news.com"
@@ -184,6 +185,29 @@ async def test_mark_then_rescue_moves_exactly_the_junked_warm_up_mail(
     # Nothing left to rescue: a second call moves nothing.
     assert await reader.rescue(box, "Junk", [1, 2, 3]) == 0
     assert sorted(await dovecot.flags(USER, "Junk")) == [2]
+
+
+async def test_rescue_from_a_spam_folder_with_a_space_in_its_name(tmp_path: Path) -> None:
+    if not dovecot_available():
+        pytest.fail("dovecot-imapd is not installed: `make test` installs it (as root)")
+    async with Dovecot(tmp_path, USERS, junk="Junk E-mail") as server:
+        box = account(server)
+        reader = ImapReader(timeout=TIMEOUT)
+        try:
+            junk = (await reader.folders(box)).junk
+            assert junk == "Junk E-mail"
+            await server.deliver(USER, ordinary(1), folder=junk)
+            await server.deliver(USER, warmup(1), folder=junk)
+            found = await reader.warmup_candidates(box, junk, None)
+            uids = [seen.uid for seen in found.seen]
+            assert uids == [2]
+            assert await reader.mark_read(box, junk, uids, star=False) == 1
+            assert await reader.rescue(box, junk, uids) == 1
+            assert sorted(await server.flags(USER, junk)) == [1]
+            (moved,) = (await server.flags(USER)).values()
+            assert SEEN in moved
+        finally:
+            await reader.close()
 
 
 async def test_rescue_without_move_copies_and_expunges_only_those_uids(
