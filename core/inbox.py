@@ -1,8 +1,9 @@
-"""A mail read from a mailbox -> bounce, auto-reply, reply, warm-up or other (SPEC 8, 12)."""
+"""A mail read from a mailbox -> bounce, auto-reply, reply or other (SPEC 8 IMAP part, 12)."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import re
 from collections.abc import Iterator, Sequence
@@ -23,7 +24,8 @@ TEXT_LIMIT = 1000
 _MAX_DEPTH = 12  # MIME nesting walked; deeper is not a real bounce or reply
 _MAX_REFS = 20
 # The warm-up loop's mark (issue 12): 32 hex characters of an HMAC the loop checks itself.
-# Its shape alone keeps warm-up mail out of replies; a forger gains nothing but silence.
+# Transactional senders set the same header to their own ids (a hex UUID has this shape too),
+# so the mark alone decides nothing here: core/ingest.py weighs it with what the mail refers to.
 WARMUP_HEADER = "X-Entity-Ref-ID"
 _WARMUP_TOKEN = re.compile(r"[0-9a-fA-F]{32}")
 
@@ -35,7 +37,6 @@ class MailKind(enum.StrEnum):
     BOUNCE_SOFT = "bounce_soft"
     AUTO_REPLY = "auto_reply"
     REPLY = "reply"
-    WARMUP = "warmup"  # the warm-up loop's own traffic: never a campaign reply or a chat note
     OTHER = "other"
 
 
@@ -53,6 +54,7 @@ class InboxMail:
     subject: str
     text: str  # REPLY/AUTO_REPLY: the new text, quotes and signature cut, <= TEXT_LIMIT
     stop_word: str | None  # the first configured stop word found in `text` (REPLY only)
+    warmup: bool = False  # carries the warm-up loop's header (top level, token-shaped)
 
 
 def classify_mail(raw: bytes, stop_words: Sequence[str] = ()) -> InboxMail:
@@ -87,6 +89,7 @@ def _storable(mail: InboxMail) -> InboxMail:
         clean(mail.subject),
         clean(mail.text),
         mail.stop_word,
+        mail.warmup,
     )
 
 
@@ -97,12 +100,17 @@ def _classify(raw: bytes, stop_words: Sequence[str]) -> InboxMail:
     subject = _header(msg, "Subject")
     message_id = _first(_ids(_header(msg, "Message-ID")))
     sender = _sender(msg)
+    mail = _kind_of(msg, subject, message_id, sender, stop_words)
+    # The top-level header only: a bounce quoting a warm-up mail does not carry it itself.
     if _WARMUP_TOKEN.fullmatch(_header(msg, WARMUP_HEADER)):
-        # Checked on the top-level headers only: a bounce quoting a warm-up mail is a bounce.
-        return InboxMail(
-            MailKind.WARMUP, message_id, _reply_refs(msg, message_id), sender, None, None,
-            _line(f"warm-up mail: {subject or '(no subject)'}"), subject, "", None,
-        )  # fmt: skip
+        return dataclasses.replace(mail, warmup=True)
+    return mail
+
+
+def _kind_of(
+    msg: Message, subject: str, message_id: str | None, sender: str | None,
+    stop_words: Sequence[str],
+) -> InboxMail:  # fmt: skip
     bounce = _bounce(msg, subject, sender, message_id)
     if bounce is not None:
         return bounce
