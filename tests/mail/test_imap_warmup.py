@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import PeerUnavailable
 from core.inbox import WARMUP_HEADER, classify_mail
 from core.records import FolderCursor
 from core.specs import ImapAccount, MailServer
@@ -316,3 +317,18 @@ def test_copyuid_and_uid_sets() -> None:
     assert parse_copyuid(moved) == [1, 3, 4]
     assert parse_copyuid([b"[COPYUID 17 2 3] Copy completed."]) == [2]
     assert parse_copyuid([b"Copy completed."]) is None
+
+
+async def test_a_dropped_server_is_peer_unavailable_then_the_rescue_goes_on(
+    dovecot: Dovecot, reader: ImapReader
+) -> None:
+    box = account(dovecot)
+    await dovecot.deliver(USER, warmup(1), folder="Junk")
+    assert [s.uid for s in (await reader.warmup_candidates(box, "Junk", None)).seen] == [1]
+    await dovecot.stop()
+    with pytest.raises(PeerUnavailable) as down:
+        await reader.rescue(box, "Junk", [1])
+    assert USERS[USER] not in str(down.value)
+    await dovecot.start()
+    assert await reader.rescue(box, "Junk", [1]) == 1
+    assert await dovecot.flags(USER, "Junk") == {}
