@@ -52,8 +52,11 @@ def effects_of(
     notify: Notify | None = None,
 ) -> Effects | Ignored:
     """The effects of one mail about `ref` (the send it refers to, if it is one of ours)."""
-    if mail.kind is MailKind.OTHER:
-        return Ignored("not a reply, bounce or auto-reply")
+    # Warm-up traffic is never a campaign reply or a chat note. The loop never answers a
+    # campaign mail, though: one referring to a lead's step is that lead (or their helpdesk,
+    # which may set the same header) answering, and counts like any other reply.
+    if mail.kind is MailKind.OTHER or (mail.warmup and (ref is None or ref.lead_id is None)):
+        return Ignored("warm-up mail" if mail.warmup else "not a reply, bounce or auto-reply")
     if ref is None:
         # SPEC 8: a bounce for a mail we never sent is ignored (and logged by the caller).
         return Ignored(f"{mail.kind.value} about no mail this service sent")

@@ -454,6 +454,35 @@ class FolderBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class WarmupSeen:
+    """A mail carrying the warm-up token header, found in one folder: headers and flags only."""
+
+    uid: int
+    message_id: str | None  # '<...>' form, as the sends table keeps ours
+    in_reply_to: str | None  # '<...>': set on the loop's in-thread answers
+    references: tuple[str, ...]  # '<...>' each, oldest first: what an answer threads on
+    subject: str
+    sender: str | None  # the From address, lower-cased
+    token: str  # the X-Entity-Ref-ID value as it came (the loop checks the HMAC)
+    flags: frozenset[str]  # as the server spells them: "\\Seen", "\\Flagged", ...
+
+    @property
+    def seen(self) -> bool:
+        """Whether it is marked read."""
+        return any(flag.casefold() == "\\seen" for flag in self.flags)
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupBatch:
+    """Warm-up mail of one folder after a cursor, oldest first, and where the next look starts."""
+
+    folder: str
+    cursor: FolderCursor  # past every mail searched, warm-up or not
+    seen: tuple[WarmupSeen, ...]
+    reset: bool = False  # UIDVALIDITY changed: the folder was searched again from its start
+
+
+@dataclass(frozen=True, slots=True)
 class SentRef:
     """A mail we sent, found by its Message-ID: what an inbound mail about it refers to."""
 

@@ -54,6 +54,7 @@ from core.records import (
     UsageScope,
     Verdicts,
     WarmingRow,
+    WarmupBatch,
 )
 from core.specs import CampaignSpec, ImapAccount, SmtpAccount
 
@@ -177,6 +178,43 @@ class MailboxReader(Protocol):
 
     async def close(self) -> None:
         """Log out of every pooled connection."""
+        ...
+
+
+class WarmupMailbox(Protocol):
+    """The warm-up loop's IMAP port (issue 12): find its mail, rescue it from spam, mark it.
+
+    Only mail carrying the warm-up header is ever touched; nothing is ever deleted. Flags go
+    with a mail when it moves: mark it in the spam folder, then rescue it, and it arrives in
+    the inbox read (and starred). A rescued mail shows up again in the inbox under a new UID:
+    count placement by Message-ID, not by UID.
+    """
+
+    async def folders(self, account: ImapAccount) -> MailFolders:
+        """The inbox and the spam folder (None when the server has none)."""
+        ...
+
+    async def warmup_candidates(
+        self, account: ImapAccount, folder: str, since: FolderCursor | None, *, limit: int = 200
+    ) -> WarmupBatch:
+        """Up to `limit` mails with the warm-up header after `since`: headers and flags only,
+        read with BODY.PEEK (left unread). Raises LoginRefused or PeerUnavailable."""
+        ...
+
+    async def rescue(
+        self, account: ImapAccount, junk: str, uids: Sequence[int], *, inbox: str = "INBOX"
+    ) -> int:
+        """Move those of `uids` that are warm-up mail from `junk` to `inbox`; how many moved
+        (0 when the server can neither MOVE nor expunge by UID: they stay, and a log says so).
+        Raises LoginRefused or PeerUnavailable."""
+        ...
+
+    async def mark_read(
+        self, account: ImapAccount, folder: str, uids: Sequence[int], *, star: bool
+    ) -> int:
+        """Mark the warm-up mail among `uids` \\Seen (\\Flagged too when `star`): how many.
+
+        Raises LoginRefused or PeerUnavailable."""
         ...
 
 

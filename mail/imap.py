@@ -1,4 +1,5 @@
-"""IMAP reader over aioimaplib: new mail of a folder after a cursor; never deletes or marks read.
+"""IMAP reader over aioimaplib: new mail of a folder after a cursor; never deletes or marks read,
+except for the warm-up loop's own mail, which it finds, moves out of spam and marks read.
 
 aioimaplib (2.0) is a thin protocol layer and leaves a few things to its caller, handled here:
 - a dropped connection never fails a pending command (it only calls `conn_lost_cb`), so every
@@ -9,8 +10,8 @@ aioimaplib (2.0) is a thin protocol layer and leaves a few things to its caller,
   AUTHENTICATE XOAUTH2 scrubs the token but not its base64 form: those lines are kept out too;
 - a refused XOAUTH2 gets a continuation (`+ <base64 JSON error>`) that aioimaplib leaves
   unanswered until its timeout: it is answered here with the empty line the server waits for;
-- responses are raw lines (bytes) and literals (bytearray): LIST, SELECT, SEARCH and FETCH
-  are parsed here.
+- responses are raw lines (bytes) and literals (bytearray): LIST, SELECT, SEARCH, FETCH and
+  COPYUID are parsed here.
 """
 
 from __future__ import annotations
@@ -21,15 +22,27 @@ import contextlib
 import logging
 import re
 import ssl
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from email.header import decode_header, make_header
+from email.parser import HeaderParser
+from email.policy import compat32
+from email.utils import parseaddr
 from typing import Any, TypeVar
 
 import aioimaplib
 
 from core.connect import LoginResult, Verdict
 from core.errors import LoginRefused, PeerUnavailable
-from core.records import FetchedMail, FolderBatch, FolderCursor, MailFolders
+from core.inbox import WARMUP_HEADER
+from core.records import (
+    FetchedMail,
+    FolderBatch,
+    FolderCursor,
+    MailFolders,
+    WarmupBatch,
+    WarmupSeen,
+)
 from core.specs import ImapAccount
 from mail.oauth import OAuthTokens
 
@@ -65,6 +78,15 @@ _EXISTS = re.compile(rb"^(\d+) EXISTS", re.IGNORECASE)
 _FETCH_START = re.compile(rb"^\d+ FETCH \(", re.IGNORECASE)
 _FETCH_UID = re.compile(rb"[( ]UID (\d+)", re.IGNORECASE)
 _BODY_LITERAL = re.compile(rb"BODY\[\] \{\d+\}$", re.IGNORECASE)
+_HEADER_LITERAL = re.compile(rb"BODY\[HEADER\.FIELDS \([^)]*\)\] \{\d+\}$", re.IGNORECASE)
+_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)", re.IGNORECASE)
+_COPYUID = re.compile(rb"\[COPYUID \d+ ([\d:,]+) [\d:,]+\]", re.IGNORECASE)
+_MSGID = re.compile(r"<[^<>\s]+>")
+# What the warm-up loop reads of its mail: enough to check the token and answer in-thread.
+WARMUP_FIELDS = ("MESSAGE-ID", "IN-REPLY-TO", "REFERENCES", "SUBJECT", "FROM", WARMUP_HEADER)
+# The search key of warm-up mail: an empty string matches every mail having the header
+# (RFC 3501 6.4.4 HEADER).
+_WARMUP_KEY = f'HEADER {WARMUP_HEADER} ""'
 # aioimaplib strips the response name of untagged replies to its async commands (LIST,
 # SEARCH) but not of FETCH or of what a sync command (SELECT) gets: accept both forms.
 _LIST_HEAD = re.compile(rb'^(?:LIST )?\(([^)]*)\) (NIL|"(?:[^"\\]|\\.)*") ?(.*)$', re.IGNORECASE)
@@ -98,12 +120,16 @@ class ImapReader:
         timeout: float = 30.0,
         tls_context: ssl.SSLContext | None = None,
         tokens: OAuthTokens | None = None,
+        ignore_capabilities: Collection[str] = (),
     ) -> None:
         self._timeout = timeout  # connect, each command, and silence inside a long FETCH
         self._tls_context = tls_context  # None: the system's trust store, hostname checked
         # Access tokens of the XOAUTH2 logins; shared with the SMTP sender when given.
         self._own_tokens = tokens is None
         self._tokens = tokens if tokens is not None else OAuthTokens(timeout=timeout)
+        # Capabilities taken as absent whatever the server says: a server known to get MOVE
+        # wrong is given the COPY path (and tests reach the fallbacks through it).
+        self._ignored = frozenset(name.upper() for name in ignore_capabilities)
         self._pool: dict[str, _Session] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -128,14 +154,7 @@ class ImapReader:
         async with self._lock(account):
             session = await self._session(account)
             client = session.client
-            # SELECT, not EXAMINE: aioimaplib only allows UID commands in its SELECTED state,
-            # which EXAMINE does not set. BODY.PEEK keeps \Seen off all the same.
-            selected = await self._command(session, client.select(quote(folder)), "SELECT")
-            self._expect_ok(session, selected, f"SELECT {folder}")
-            uidvalidity, uidnext, exists = parse_select(selected.lines)
-            if uidvalidity is None:
-                self._drop(session)
-                raise PeerUnavailable(f"IMAP {account.address}: {folder} has no UIDVALIDITY")
+            uidvalidity, uidnext, exists = await self._select(session, folder)
             reset = after is not None and after.uidvalidity != uidvalidity
             last = after.last_uid if after is not None and not reset else 0
             empty = FolderBatch(folder, FolderCursor(uidvalidity, last), (), reset)
@@ -167,6 +186,124 @@ class ImapReader:
             # for good: the cursor passes it too.
             return FolderBatch(folder, FolderCursor(uidvalidity, uids[-1]), mails, reset)
 
+    async def warmup_candidates(
+        self, account: ImapAccount, folder: str, since: FolderCursor | None, *, limit: int = 200
+    ) -> WarmupBatch:
+        """Up to `limit` mails with the warm-up header after `since`: headers and flags only,
+        read with BODY.PEEK (left unread); from the start when None or UIDVALIDITY changed."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        async with self._lock(account):
+            session = await self._session(account)
+            client = session.client
+            uidvalidity, uidnext, exists = await self._select(session, folder)
+            reset = since is not None and since.uidvalidity != uidvalidity
+            last = since.last_uid if since is not None and not reset else 0
+            # Every UID below UIDNEXT is searched: the next look starts past them all, so
+            # ordinary mail is not searched again and again.
+            searched = max(last, uidnext - 1) if uidnext is not None else last
+            if exists == 0 or (uidnext is not None and uidnext <= last + 1):
+                return WarmupBatch(folder, FolderCursor(uidvalidity, searched), (), reset)
+            found = await self._command(
+                session,
+                client.uid_search(f"UID {last + 1}:* {_WARMUP_KEY}", charset=None),
+                "UID SEARCH",
+            )
+            self._expect_ok(session, found, "UID SEARCH")
+            hits = sorted(uid for uid in parse_search(found.lines) if uid > last)
+            uids = hits[:limit]
+            # A full chunk stops at its last mail; otherwise past all searched (and any later
+            # warm-up mail the search caught).
+            cursor = uids[-1] if len(hits) > limit else max([searched, *uids])
+            if not uids:
+                return WarmupBatch(folder, FolderCursor(uidvalidity, cursor), (), reset)
+            fields = " ".join(WARMUP_FIELDS)
+            fetched = await self._command(
+                session,
+                client.uid(
+                    "fetch", uid_set(uids), f"(UID FLAGS BODY.PEEK[HEADER.FIELDS ({fields})])"
+                ),
+                "UID FETCH",
+            )
+            self._expect_ok(session, fetched, "UID FETCH")
+            wanted = set(uids)
+            seen = tuple(
+                warmup_seen(uid, flags, head)
+                for uid, (flags, head) in sorted(parse_header_fetch(fetched.lines).items())
+                if uid in wanted
+            )
+            return WarmupBatch(folder, FolderCursor(uidvalidity, cursor), seen, reset)
+
+    async def rescue(
+        self, account: ImapAccount, junk: str, uids: Sequence[int], *, inbox: str = "INBOX"
+    ) -> int:
+        """Move those of `uids` that are warm-up mail from `junk` to `inbox`; how many moved.
+
+        UID MOVE (RFC 6851) when the server has it; else UID COPY, \\Deleted and UID EXPUNGE
+        of exactly those UIDs (UIDPLUS, RFC 4315). Without either they stay where they are:
+        a bare EXPUNGE would also remove whatever else the user marked \\Deleted there.
+        """
+        if not uids:
+            return 0
+        async with self._lock(account):
+            session = await self._session(account)
+            client = session.client
+            await self._select(session, junk)
+            mine = await self._warmup_only(session, uids)
+            if not mine:
+                return 0
+            have = self._capabilities(session)
+            targets = uid_set(mine)
+            if "MOVE" in have:
+                moved = await self._command(
+                    session, client.uid("move", targets, quote(inbox)), "UID MOVE"
+                )
+                self._expect_ok(session, moved, f"UID MOVE to {inbox}")
+                return _moved_count(moved.lines, len(mine))
+            if "UIDPLUS" not in have:
+                log.warning(
+                    "imap %s: %d warm-up mails left in %s: the server offers neither MOVE nor "
+                    "UIDPLUS, and a bare EXPUNGE could remove other mail",
+                    account.address, len(mine), junk,
+                )  # fmt: skip
+                return 0
+            copied = await self._command(
+                session, client.uid("copy", targets, quote(inbox)), "UID COPY"
+            )
+            self._expect_ok(session, copied, f"UID COPY to {inbox}")
+            # Copied: from here on a failure leaves a second copy in spam, never a lost mail.
+            flagged = await self._command(
+                session, client.uid("store", targets, "+FLAGS.SILENT", "(\\Deleted)"), "UID STORE"
+            )
+            self._expect_ok(session, flagged, "UID STORE \\Deleted")
+            gone = await self._command(session, client.uid("expunge", targets), "UID EXPUNGE")
+            self._expect_ok(session, gone, "UID EXPUNGE")
+            return _moved_count(copied.lines, len(mine))
+
+    async def mark_read(
+        self, account: ImapAccount, folder: str, uids: Sequence[int], *, star: bool
+    ) -> int:
+        """Mark the warm-up mail among `uids` \\Seen (\\Flagged too when `star`): how many.
+
+        \\Flagged is the star of Gmail and the flag of Outlook and most clients; read and
+        starred mail is what mailbox providers take for wanted mail.
+        """
+        if not uids:
+            return 0
+        async with self._lock(account):
+            session = await self._session(account)
+            client = session.client
+            await self._select(session, folder)
+            mine = await self._warmup_only(session, uids)
+            if not mine:
+                return 0
+            flags = "(\\Seen \\Flagged)" if star else "(\\Seen)"
+            stored = await self._command(
+                session, client.uid("store", uid_set(mine), "+FLAGS.SILENT", flags), "UID STORE"
+            )
+            self._expect_ok(session, stored, "UID STORE \\Seen")
+            return len(mine)
+
     async def probe(self, account: ImapAccount) -> LoginResult:
         """Log in to the account and out again (greeting, STARTTLS or TLS, LOGIN); reads nothing."""
         # Not pooled: a check leaves no session open behind it.
@@ -186,6 +323,37 @@ class ImapReader:
         await asyncio.gather(*(self._logout(session) for session in sessions))
         if self._own_tokens:
             await self._tokens.close()
+
+    # --- folders ----------------------------------------------------------------------
+
+    async def _select(self, session: _Session, folder: str) -> tuple[int, int | None, int | None]:
+        """SELECT `folder`: its UIDVALIDITY, UIDNEXT and EXISTS."""
+        # SELECT, not EXAMINE: aioimaplib only allows UID commands in its SELECTED state,
+        # which EXAMINE does not set. BODY.PEEK keeps \Seen off all the same.
+        client = session.client
+        selected = await self._command(session, client.select(quote(folder)), "SELECT")
+        self._expect_ok(session, selected, f"SELECT {folder}")
+        uidvalidity, uidnext, exists = parse_select(selected.lines)
+        if uidvalidity is None:
+            self._drop(session)
+            raise PeerUnavailable(f"IMAP {session.account.address}: {folder} has no UIDVALIDITY")
+        return uidvalidity, uidnext, exists
+
+    async def _warmup_only(self, session: _Session, uids: Sequence[int]) -> list[int]:
+        """Those of `uids` in the selected folder that carry the warm-up header."""
+        wanted = sorted(set(uids))
+        found = await self._command(
+            session,
+            session.client.uid_search(f"UID {uid_set(wanted)} {_WARMUP_KEY}", charset=None),
+            "UID SEARCH",
+        )
+        self._expect_ok(session, found, "UID SEARCH")
+        asked = set(wanted)
+        return sorted({uid for uid in parse_search(found.lines) if uid in asked})
+
+    def _capabilities(self, session: _Session) -> set[str]:
+        have = {str(name).upper() for name in session.client.protocol.capabilities}
+        return have - self._ignored
 
     # --- connections ------------------------------------------------------------------
 
@@ -438,6 +606,90 @@ def parse_fetch(lines: Sequence[bytes | bytearray]) -> dict[int, bytes]:
         previous = line
     finish()
     return found
+
+
+def parse_header_fetch(
+    lines: Sequence[bytes | bytearray],
+) -> dict[int, tuple[frozenset[str], bytes]]:
+    """UID -> (flags, header block) of a `FETCH (UID FLAGS BODY.PEEK[HEADER.FIELDS (...)])`
+    response, whichever order the items come in (FLAGS may follow the literal)."""
+    found: dict[int, tuple[frozenset[str], bytes]] = {}
+    uid: int | None = None
+    flags: frozenset[str] = frozenset()
+    head: bytes | None = None
+    previous: bytes = b""
+
+    def finish() -> None:
+        if uid is not None and head is not None:
+            found[uid] = (flags, head)
+
+    for line in lines:
+        if isinstance(line, bytearray):
+            if _HEADER_LITERAL.search(previous):
+                head = bytes(line)
+            previous = b""
+            continue
+        if _FETCH_START.match(line):
+            finish()
+            uid, flags, head = None, frozenset(), None
+        if uid is None and (match := _FETCH_UID.search(line)):
+            uid = int(match.group(1))
+        if match := _FLAGS.search(line):
+            flags = frozenset(match.group(1).decode("ascii", "replace").split())
+        previous = line
+    finish()
+    return found
+
+
+def warmup_seen(uid: int, flags: frozenset[str], head: bytes) -> WarmupSeen:
+    """A warm-up mail's record from its fetched header fields."""
+    # 8-bit header bytes (against the RFC, but seen) are most often UTF-8; the rest replaced.
+    msg = HeaderParser(policy=compat32).parsestr(head.decode("utf-8", "replace"))
+
+    def value(name: str) -> str:
+        text = str(msg.get(name) or "")
+        with contextlib.suppress(Exception):  # an encoded word that does not decode stays
+            text = str(make_header(decode_header(text)))
+        return " ".join(text.split())
+
+    ids = _MSGID.findall(value("Message-ID"))
+    parent = _MSGID.findall(value("In-Reply-To"))
+    # Parsed before decoding: a decoded display name ("Müller, Klaus") may hold a bare comma.
+    sender = parseaddr(" ".join(str(msg.get("From") or "").split()))[1].strip().lower()
+    return WarmupSeen(
+        uid=uid,
+        message_id=ids[0] if ids else None,
+        in_reply_to=parent[0] if parent else None,
+        references=tuple(_MSGID.findall(value("References"))),
+        subject=value("Subject"),
+        sender=sender if "@" in sender else None,
+        token=value(WARMUP_HEADER),
+        flags=flags,
+    )
+
+
+def parse_copyuid(lines: Sequence[bytes | bytearray]) -> list[int] | None:
+    """The source UIDs a COPY or MOVE reported in COPYUID (RFC 4315), None without one."""
+    for line in lines:
+        if isinstance(line, bytes) and (match := _COPYUID.search(line)):
+            return expand_uid_set(match.group(1).decode("ascii"))
+    return None
+
+
+def _moved_count(lines: Sequence[bytes | bytearray], asked: int) -> int:
+    # COPYUID names what was copied (a UID expunged meanwhile is not); without it, the ask.
+    copied = parse_copyuid(lines)
+    return asked if copied is None else len(copied)
+
+
+def expand_uid_set(text: str) -> list[int]:
+    """`1:3,7` -> [1, 2, 3, 7] (a range may run downwards: `3:1`)."""
+    uids: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition(":")
+        first, last = int(low), int(high or low)
+        uids.extend(range(min(first, last), max(first, last) + 1))
+    return uids
 
 
 def parse_list(lines: Sequence[bytes | bytearray]) -> list[tuple[frozenset[str], str]]:

@@ -259,6 +259,59 @@ def test_8bit_headers_come_back_as_valid_text() -> None:
     _assert_storable(mail)
 
 
+TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+
+def test_warm_up_mail_is_marked_whatever_it_reads_like() -> None:
+    first = (
+        f"From: Sam <sam@brand-news.com>\r\nTo: alex@brand-news.com\r\nSubject: Quick one\r\n"
+        f"Message-ID: <w1@brand-news.com>\r\nX-Entity-Ref-ID: {TOKEN}\r\n\r\nHi Alex\r\n"
+    ).encode()
+    mail = classify_mail(first, STOP_WORDS)
+    assert mail.warmup and mail.kind is K.OTHER
+    assert (mail.message_id, mail.sender, mail.subject) == (
+        "<w1@brand-news.com>",
+        "sam@brand-news.com",
+        "Quick one",
+    )
+    # An in-thread answer reads like a human reply: marked all the same (ingest decides).
+    answer = (
+        f"From: alex@brand-news.com\r\nSubject: Re: Quick one\r\n"
+        f"In-Reply-To: <w1@brand-news.com>\r\nX-Entity-Ref-ID: {TOKEN.upper()}\r\n\r\n"
+        "Sounds good, talk soon.\r\n"
+    ).encode()
+    reply = classify_mail(answer, STOP_WORDS)
+    assert reply.warmup and reply.kind is K.REPLY
+    assert reply.refs == ("<w1@brand-news.com>",)
+    # CRLF or LF, the mark reads the same.
+    assert classify_mail(answer.replace(b"\r\n", b"\n"), STOP_WORDS) == reply
+
+
+def test_only_the_warm_up_token_shape_marks() -> None:
+    for value in ("", "newsletter-2026-12", TOKEN[:-1], TOKEN + "0", "g" * 32):
+        raw = (
+            f"From: a@example.com\r\nSubject: Re: hello\r\nX-Entity-Ref-ID: {value}\r\n"
+            "In-Reply-To: <1@acme-mail.com>\r\n\r\nYes, interested.\r\n"
+        ).encode()
+        mail = classify_mail(raw)
+        assert mail.kind is K.REPLY and not mail.warmup, value
+
+
+def test_a_bounce_of_a_warm_up_mail_is_an_unmarked_bounce() -> None:
+    raw = (FIXTURES / "gmail_dsn_hard.eml").read_bytes()
+    # The token inside the returned copy of the original is not the report's own header.
+    copy = b"\nMessage-ID: <d41f"  # the attached original's header (line starts)
+    quoted = raw.replace(copy, f"\nX-Entity-Ref-ID: {TOKEN}{copy.decode()}".encode())
+    assert quoted.count(TOKEN.encode()) == 1
+    mail = classify_mail(quoted)
+    assert mail.kind is K.BOUNCE_HARD and not mail.warmup
+
+
+def test_no_fixture_of_the_corpus_is_warm_up_mail() -> None:
+    for name in CORPUS:
+        assert not classify_mail((FIXTURES / name).read_bytes()).warmup, name
+
+
 def test_empty_and_garbage_input() -> None:
     for raw in (b"", b"\x00\xff" * 50, b"not a mail at all", b"\r\n\r\n\r\n"):
         mail = classify_mail(raw)

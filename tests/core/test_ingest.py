@@ -83,3 +83,23 @@ def test_mail_about_nothing_we_sent_is_ignored() -> None:
     assert isinstance(effects_of(mail(MailKind.BOUNCE_HARD), None, WHERE, now=NOW), Ignored)
     assert isinstance(effects_of(mail(MailKind.REPLY), None, WHERE, now=NOW), Ignored)
     assert isinstance(effects_of(mail(MailKind.OTHER), REF, WHERE, now=NOW), Ignored)
+
+
+def test_warm_up_mail_is_never_a_reply_or_a_notification() -> None:
+    warmup_send = SentRef(
+        send_id=6, message_id="<w1@d0.test>", mailbox_id=2, mailbox="m0@d0.test",
+        email=None, lead_id=None, campaign_id=None, campaign=None, step_no=None,
+    )  # fmt: skip
+    answer = mail(MailKind.REPLY, warmup=True, stop_word="remove me")
+    for ref in (warmup_send, None):
+        assert effects_of(answer, ref, WHERE, now=NOW, notify=notes) == Ignored("warm-up mail")
+    first = mail(MailKind.OTHER, refs=(), warmup=True)
+    assert effects_of(first, None, WHERE, now=NOW, notify=notes) == Ignored("warm-up mail")
+
+
+def test_the_warm_up_header_on_a_leads_reply_does_not_hide_it() -> None:
+    # A helpdesk answering for the lead may set X-Entity-Ref-ID to a hex id of its own: the
+    # loop never answers campaign mail, so a reply to a lead's step is the lead's.
+    fx = effects_of(mail(MailKind.REPLY, warmup=True), REF, WHERE, now=NOW, notify=notes)
+    assert isinstance(fx, Effects)
+    assert fx.close_lead == (9, LeadState.REPLIED) and len(fx.alerts) == 1

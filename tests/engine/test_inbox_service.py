@@ -137,3 +137,27 @@ async def test_a_refused_login_alerts_once_and_pauses_nothing(
         reader.fail = PeerUnavailable("connection refused")
         assert (await service.poll()).failed == ["m0@d0.test"]
         assert await world.scalar("SELECT count(*) FROM alerts") == 1  # unreachable: logged only
+
+
+async def test_warm_up_mail_is_passed_over_in_inbox_and_junk(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    async with make_world(tmp_path, server, domains=1, per_domain=1) as world:
+        reader = FakeReader()
+        token = "ab" * 16
+        first = (
+            "From: m1@d1.test\r\nTo: m0@d0.test\r\nSubject: Quick one\r\n"
+            f"Message-ID: <w1@d1.test>\r\nX-Entity-Ref-ID: {token}\r\n\r\nHi there\r\n"
+        )
+        answer = (
+            "From: seed@seed.test\r\nTo: m0@d0.test\r\nSubject: Re: Quick one\r\n"
+            f"Message-ID: <w2@seed.test>\r\nIn-Reply-To: <w0@d0.test>\r\n"
+            f"X-Entity-Ref-ID: {token}\r\n\r\nSounds good\r\n"
+        )
+        reader.add(first)
+        reader.add(answer, "Junk")
+        report = await inbox(world, reader).poll()
+        assert report.mails == 2
+        assert dict(report.ignored) == {"warm-up mail": 2} and not report.applied
+        assert await world.scalar("SELECT count(*) FROM events") == 0
+        assert await world.scalar("SELECT count(*) FROM alerts") == 0

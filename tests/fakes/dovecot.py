@@ -308,11 +308,11 @@ namespace inbox {{
 
     # --- what a test does to a mailbox, over plain IMAP (stdlib imaplib, in a thread) ----
 
-    async def deliver(self, user: str, raw: bytes, folder: str = "INBOX") -> None:
-        """Put one message into `folder` of `user` (IMAP APPEND, no flags: it arrives unread)."""
+    async def deliver(self, user: str, raw: bytes, folder: str = "INBOX", flags: str = "") -> None:
+        """Put one message into `folder` of `user` (IMAP APPEND; no `flags`: it arrives unread)."""
 
         def append(imap: imaplib.IMAP4) -> None:
-            typ, data = imap.append(_quote(folder), "", None, raw)
+            typ, data = imap.append(_quote(folder), flags, None, raw)
             if typ != "OK":
                 raise RuntimeError(f"APPEND to {folder}: {typ} {data!r}")
 
