@@ -112,21 +112,26 @@ async def test_kept_send_counts_are_the_full_counts(
     await add_sends(conn, a2, T0 - timedelta(days=2), 40)
     await add_sends(conn, b1, T0, 7)  # at the read's own instant
     assert await both(T0) == {"a1@a.test": 3, "a2@a.test": 40, "b1@b.test": 7}
-    # Sends since: inside the settled part of the next read and in its fresh last minute.
+    # Sends since: the first instant after the last read's settled part (stamped within a
+    # minute of that read, committed after it), the next read's settled part, its last minute.
+    await add_sends(conn, a2, T0 - timedelta(seconds=60) + timedelta(milliseconds=1), 1)
     await add_sends(conn, a2, T0 + timedelta(seconds=10), 2)
     await add_sends(conn, b1, T0 + timedelta(seconds=100), 4)
     now = T0 + timedelta(seconds=110)
-    assert await both(now) == {"a1@a.test": 3, "a2@a.test": 42, "b1@b.test": 11}
+    assert await both(now) == {"a1@a.test": 3, "a2@a.test": 43, "b1@b.test": 11}
     await add_sends(conn, a1, now, 1)  # the same instant read again
     assert (await both(now))["a1@a.test"] == 4
-    assert (await both(T0 + timedelta(minutes=30)))["b1@b.test"] == 11
-    assert (await both(T0 + timedelta(minutes=5)))["a2@a.test"] == 42  # the clock went back
-    moved = T0 - timedelta(days=6)  # the next day's window drops the first day's sends
-    assert await both(T0 + timedelta(days=1), moved) == {
+    await add_sends(conn, a2, T0 + timedelta(minutes=10), 1)
+    assert (await both(T0 + timedelta(minutes=30)))["a2@a.test"] == 44
+    # The clock went back: the send of minute 10 is after now again.
+    assert (await both(T0 + timedelta(minutes=5)))["a2@a.test"] == 43
+    moved = T0 - timedelta(days=6)  # a window a day on drops the first day's sends
+    assert await both(T0 + timedelta(minutes=6), moved) == {
         "a1@a.test": 1,
-        "a2@a.test": 42,
+        "a2@a.test": 43,
         "b1@b.test": 11,
     }
+    assert (await both(T0 + timedelta(days=1), moved))["a2@a.test"] == 44
 
 
 async def test_a_send_committed_late_is_missed_until_the_refresh(
