@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's packages
 
 from bench.esp_world import (  # noqa: E402
-    DOMAIN,
     MAILGUN_KEY,
     SQS_KEY_ID,
+    item_domain,
     mailgun_items,
     ses_bodies,
 )
@@ -33,7 +33,7 @@ async def serve(kind: str, count: int, base: float) -> None:
     if kind == "mailgun":
         async with FakeMailgun(MAILGUN_KEY) as mailgun:
             for item in mailgun_items(count, base):
-                mailgun.add(DOMAIN, item)
+                mailgun.add(item_domain(item), item)
             print(f"listening {mailgun.url}", flush=True)
             await loop.run_in_executor(None, sys.stdin.read)
     else:

@@ -1,7 +1,8 @@
 """The ESP benchmark's world: the events, the database they refer to, and the floor.
 
-N leads on one mailbox of bench-mail.test, each sent its step 1 (bench/inbox_world.py builds
-them), and one provider event per send in the providers' documented shapes: Mailgun event
+SPEC 1's typical install: 10 domains x 3 mailboxes, all sending through one Mailgun account
+(or SES); N leads, each sent its step 1 by mailbox n % 30 a day ago (build() below), and one
+provider event per send in the providers' documented shapes: Mailgun event
 items shaped on tests/fixtures/esp/mailgun/events.json, SES notifications (SQS message bodies)
 shaped on tests/fixtures/esp/ses/*.json, each carrying its send's recipient and Message-ID.
 Also the floor the bench compares with (JSON parsing alone, and the adapters' own
@@ -14,13 +15,13 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from bench.inbox_world import BOX, TIMEZONE, lead_email, message_id
+from bench.inbox_world import TIMEZONE, lead_email
 from config import (
     CampaignConfig,
     DomainConfig,
@@ -32,15 +33,19 @@ from config import (
     ServerConfig,
     StepConfig,
 )
+from core import limits
 from core.specs import EspSpec
 from mail.esp.mailgun import PAGE_SIZE
 from mail.esp.mailgun import _event as mailgun_event
 from mail.esp.ses import SesFeed
 from mail.esp.ses_events import parse_body
+from storage.db import run_sync, sync_transaction, to_ms
+from storage.stores import Stores
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "esp"
-DOMAIN = "bench-mail.test"
+DOMAINS = tuple(f"bench{d}-mail.test" for d in range(10))  # SPEC 1: 10 root domains
+BOXES = tuple(f"{who}@{domain}" for domain in DOMAINS for who in ("ann", "bob", "eve"))
 MAILGUN_KEY = "key-bench-mailgun"
 SQS_KEY_ID = "AKIABENCHKEY"
 SQS_SECRET = "bench-sqs-secret"
@@ -48,10 +53,24 @@ SQS_BATCH = 10  # SQS ReceiveMessage returns at most ten
 SPREAD = 1000.0  # seconds the events' timestamps span, all inside Mailgun's re-read window
 
 
+def sender(n: int) -> str:
+    """The mailbox that sent lead n its step 1: the 30 take turns."""
+    return BOXES[n % len(BOXES)]
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2]
+
+
+def message_id(n: int) -> str:
+    """The Message-ID of the step 1 sent to lead n (its sender's domain on the right)."""
+    return f"<{n:06x}.step1@{domain_of(sender(n))}>"
+
+
 def bench_config(
     *, mailgun_url: str = "", sqs_url: str = "", queue_url: str = ""
 ) -> OutreachConfig:
-    """One domain and mailbox, a two-step campaign, and the ESP its events come from."""
+    """SPEC 1's 10 domains x 3 mailboxes, a two-step campaign, the ESP their events come from."""
     if mailgun_url:
         esp = EspConfig(
             name="mg", kind="mailgun", base_url=mailgun_url, api_key=SecretStr(MAILGUN_KEY)
@@ -69,18 +88,20 @@ def bench_config(
     unused = SecretStr("unused")
     return OutreachConfig(
         sending=SendingConfig(timezone=TIMEZONE),
-        # No pause from the bounces and complaints: what is measured is reading and storing.
+        # No pause from the bounces and complaints: what is measured is reading and storing
+        # (the verdicts are still decided on each page with new ones, as in service).
         health=HealthConfig(min_sends=10_000_000, complaints_pause=10_000_000),
         esp=[esp],
-        domains=[DomainConfig(name=DOMAIN, esp=esp.name)],
+        domains=[DomainConfig(name=domain, esp=esp.name) for domain in DOMAINS],
         mailboxes=[
             MailboxConfig(
-                address=BOX,
-                daily_limit=1000,
+                address=box,
+                daily_limit=40,
                 smtp=ServerConfig(
-                    host="127.0.0.1", port=2525, security="none", username=BOX, password=unused
+                    host="127.0.0.1", port=2525, security="none", username=box, password=unused
                 ),
             )  # fmt: skip
+            for box in BOXES
         ],
         campaigns=[
             CampaignConfig(
@@ -140,20 +161,29 @@ def mailgun_items(count: int, base: float) -> list[dict[str, Any]]:
         headers = item["message"]["headers"]
         headers["message-id"] = message_id(n).strip("<>")  # Mailgun echoes it without <>
         headers["to"] = lead_email(n)
-        headers["from"] = BOX
+        headers["from"] = sender(n)
         out.append(item)
     return out
 
 
+def item_domain(item: dict[str, Any]) -> str:
+    """The Mailgun domain whose log holds `item`: its sender's."""
+    return domain_of(item["message"]["headers"]["from"])
+
+
 def mailgun_pages(items: list[dict[str, Any]]) -> list[bytes]:
-    """The answers the events API gives for `items`, PAGE_SIZE a page, as bytes on the wire."""
+    """The answers the events API gives for `items`, each domain's log PAGE_SIZE a page, as
+    bytes on the wire."""
     pages = []
-    for start in range(0, len(items), PAGE_SIZE):
-        body = {
-            "items": items[start : start + PAGE_SIZE],
-            "paging": {"next": f"http://127.0.0.1/v3/{DOMAIN}/events/t{start}", "previous": ""},
-        }
-        pages.append(json.dumps(body).encode())
+    for domain in DOMAINS:
+        log = [item for item in items if item_domain(item) == domain]
+        for start in range(0, len(log), PAGE_SIZE):
+            body = {
+                "items": log[start : start + PAGE_SIZE],
+                "paging": {"next": f"http://127.0.0.1/v3/{domain}/events/t{start}",
+                           "previous": ""},
+            }  # fmt: skip
+            pages.append(json.dumps(body).encode())
     return pages
 
 
@@ -162,7 +192,7 @@ def mailgun_normalise(pages: list[dict[str, Any]]) -> int:
     made = 0
     for page in pages:
         for item in page["items"]:
-            if mailgun_event("mg", DOMAIN, item)[1] is not None:
+            if mailgun_event("mg", item_domain(item), item)[1] is not None:
                 made += 1
     return made
 
@@ -200,7 +230,7 @@ def ses_bodies(count: int, base: float) -> list[str]:
         mail["messageId"] = f"0100018bench{n:08d}-000000"
         mail["timestamp"] = stamp
         mail["destination"] = [lead_email(n)]
-        mail["source"] = BOX
+        mail["source"] = sender(n)
         mail.setdefault("commonHeaders", {})["messageId"] = message_id(n)
         kind = doc["notificationType"]
         if kind == "Delivery":
@@ -259,6 +289,65 @@ def ses_normalise(answers: list[bytes]) -> int:
 
 
 # --- the database --------------------------------------------------------------------------
+
+
+async def build(path: Path, config: OutreachConfig, leads: int) -> None:
+    """Create the database at `path`: `leads` leads, each sent its step 1 a day ago by
+    sender(n), through the product's storage (migrations, sync_config) and then bulk inserts
+    in the shapes the engine writes."""
+    now = datetime.now(UTC)
+    stores = await Stores.open(path)
+    try:
+        await stores.config.sync_config(config.rules(), limits.local_day(now, TIMEZONE), now=now)
+        ((campaign,),) = await stores.db.fetch("SELECT id FROM campaigns")
+        boxes = {str(r[0]): int(r[1]) for r in await stores.db.fetch(
+            "SELECT address, id FROM mailboxes")}  # fmt: skip
+        sent = to_ms(now - timedelta(days=1))
+        due = to_ms(now + timedelta(days=2))
+        day = (now - timedelta(days=1)).date().isoformat()
+
+        def work(db: sqlite3.Connection) -> None:
+            with sync_transaction(db):
+                db.executemany(
+                    "INSERT INTO leads (id, campaign_id, email, vars, state, next_step, "
+                    "next_due_at, mailbox_id, thread_message_id, created_at) "
+                    "VALUES (?, ?, ?, ?, 'active', 2, ?, ?, ?, ?)",
+                    [
+                        (
+                            n + 1,
+                            campaign,
+                            lead_email(n),
+                            f'{{"first_name": "L{n}"}}',
+                            due,
+                            boxes[sender(n)],
+                            message_id(n),
+                            sent,
+                        )
+                        for n in range(leads)
+                    ],  # fmt: skip
+                )
+                db.executemany(
+                    "INSERT INTO sends (kind, lead_id, campaign_id, step_no, mailbox_id, day, "
+                    "state, message_id, attempts, smtp_code, smtp_reply, reserved_at, sent_at, "
+                    "updated_at) VALUES ('campaign', ?, ?, 1, ?, ?, 'sent', ?, 1, 250, "
+                    "'2.0.0 Ok: queued', ?, ?, ?)",
+                    [
+                        (n + 1, campaign, boxes[sender(n)], day, message_id(n), sent, sent, sent)
+                        for n in range(leads)
+                    ],
+                )
+                per_box = [0] * len(BOXES)
+                for n in range(leads):
+                    per_box[n % len(BOXES)] += 1
+                db.executemany(
+                    "INSERT INTO usage (scope, ref, day, sent) VALUES ('mailbox', ?, ?, ?)",
+                    [(boxes[box], day, count) for box, count in zip(BOXES, per_box, strict=True)],
+                )
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+        await run_sync(stores.db.conn, work)
+    finally:
+        await stores.close()
 
 
 def forget_cursor(path: Path, source: str) -> int:

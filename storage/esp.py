@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from core.esp import EspEvent
 from core.records import Applied, Effects, SentRef, Verdicts
 from storage.db import Database
+from storage.health import SendCounts
 from storage.ingest import commit_batch, read_cursor
 from storage.sent_refs import ascii_lower, latest_sent_to, refs_by
 
@@ -21,6 +22,8 @@ class EspStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # The window's sends, kept between commits: a page's verdicts don't count them all.
+        self._sends = SendCounts()
 
     async def cursor(self, source: str) -> str | None:
         """Where the feed `source` ("esp:<name>") reads on; None before its first page."""
@@ -73,4 +76,6 @@ class EspStore:
         verdicts: Verdicts | None = None,
     ) -> list[Applied]:
         """Apply a page's events, the verdicts they call for and the feed's cursor, one commit."""
-        return await commit_batch(self._db, batch, source, cursor, now=now, verdicts=verdicts)
+        return await commit_batch(
+            self._db, batch, source, cursor, now=now, verdicts=verdicts, sends=self._sends
+        )

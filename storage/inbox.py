@@ -7,6 +7,7 @@ from datetime import datetime
 
 from core.records import Applied, Effects, FolderCursor, SentRef, Verdicts
 from storage.db import Database
+from storage.health import SendCounts
 from storage.ingest import commit_batch, read_cursor
 from storage.sent_refs import refs_by
 
@@ -16,6 +17,8 @@ class InboxStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # The window's sends, kept between commits: a page's verdicts don't count them all.
+        self._sends = SendCounts()
 
     async def folder_cursor(self, source: str) -> FolderCursor | None:
         """How far `source` (a mailbox's folder) has been read; None before its first read."""
@@ -46,4 +49,6 @@ class InboxStore:
         are read again and, their events having stable ids, applied once.
         """
         value = f"{cursor.uidvalidity}:{cursor.last_uid}"
-        return await commit_batch(self._db, batch, source, value, now=now, verdicts=verdicts)
+        return await commit_batch(
+            self._db, batch, source, value, now=now, verdicts=verdicts, sends=self._sends
+        )

@@ -14,7 +14,7 @@ from datetime import datetime
 from core.records import Applied, Effects, Verdicts
 from storage.db import Database, run_sync, to_ms
 from storage.events import apply_effects, apply_effects_sync
-from storage.health import VERDICT_KINDS, window_counts
+from storage.health import VERDICT_KINDS, SendCounts, window_counts
 
 
 async def read_cursor(db: Database, source: str) -> str | None:
@@ -31,9 +31,10 @@ async def commit_batch(
     *,
     now: datetime,
     verdicts: Verdicts | None = None,
+    sends: SendCounts | None = None,
 ) -> list[Applied]:
     """Apply `batch`, the verdicts (window start, policy) if given, and move `source` to
-    `cursor`, in one transaction."""
+    `cursor`, in one transaction; `sends` keeps the window's sends between batches."""
     async with db.writing() as conn:
         # The whole batch in one trip to the connection's thread: one trip per statement
         # made a page of 300 events wait on ~1,000 thread hand-overs (bench/bench_esp.py).
@@ -42,7 +43,7 @@ async def commit_batch(
         # a page read again (the trailing re-read, a restart) is not worth a window count.
         if verdicts is not None and any(result.applied for result in applied):
             window_start, decide = verdicts
-            counts = await window_counts(conn, window_start, now, kinds=VERDICT_KINDS)
+            counts = await window_counts(conn, window_start, now, kinds=VERDICT_KINDS, sends=sends)
             for effects in decide(counts):
                 await apply_effects(conn, effects)
         await conn.execute(
