@@ -150,7 +150,7 @@ async def test_an_answer_that_is_not_json_is_unavailable(server: Scripted) -> No
 
 
 async def test_lone_surrogate_escapes_come_back_storable(server: Scripted) -> None:
-    # A lone \\ud800 would reach an event and fail its commit on every re-read of the page.
+    # A lone \ud800 would reach an event and fail its commit on every re-read of the page.
     text = '{"email": "x\\ud800@a.com", "list": ["\\udfff"], "pair": "\\ud83d\\ude00"}'
     server.script = [Answer(200, text)]
     body = await get(server, Sleeps())
