@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -103,7 +104,7 @@ class JsonApi:
                 status, text, retry_after = 0, "", None
             if 200 <= status < 300:
                 try:
-                    return Reply(status, json.loads(text))
+                    return Reply(status, decode_json(text))
                 except ValueError as exc:
                     raise PeerUnavailable(
                         f"{self._provider}: the answer is not JSON ({exc})"
@@ -136,6 +137,34 @@ class JsonApi:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def decode_json(text: str) -> Any:
+    """A JSON answer as Python values whose strings all encode as UTF-8; ValueError if not JSON.
+
+    JSON may escape a lone surrogate ("\\ud800"): decoded as is, it would reach an event and
+    make its commit fail on every re-read (SQLite takes UTF-8 only). Such strings keep a "?"
+    in its place. A document nested deeper than the decoder recurses is not JSON to us either.
+    """
+    try:
+        value = json.loads(text)
+        # Only an escape can make a surrogate: most answers skip the walk.
+        return _storable(value) if _SURROGATE_ESCAPE.search(text) else value
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    return value
 
 
 def _wait_header(headers: Mapping[str, str]) -> str | None:

@@ -294,7 +294,8 @@ def _kind(name: str, item: dict[str, Any]) -> EventKind | None:
         return EventKind.BOUNCE_SOFT
     if severity != "permanent":
         raise Malformed(f"failed: severity {severity!r}")
-    if item.get("reason") in _SUPPRESSED:
+    reason = item.get("reason")
+    if isinstance(reason, str) and reason in _SUPPRESSED:  # a list or object is no reason
         return EventKind.UNSUBSCRIBE
     status = item.get("delivery-status")
     if status is not None and not isinstance(status, dict):

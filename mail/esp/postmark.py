@@ -293,7 +293,10 @@ def _bounced_at(value: Any) -> datetime:
         raise Malformed(f"BouncedAt is not a date-time: {value[:40]!r}") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=EASTERN)
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00:00 Eastern is past what datetime holds in UTC
+        raise Malformed(f"BouncedAt is out of range: {value[:40]!r}") from None
 
 
 def _time_of(item: Any) -> int | None:

@@ -9,7 +9,6 @@ notification examples" and "Examples of event data that Amazon SES publishes to 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 from core.addresses import normalise_address
 from core.esp import EspEvent
 from core.models import EventKind
+from mail.esp.http import decode_json
 
 _DETAIL = 300  # characters of the provider's reason kept on an event
 
@@ -211,7 +211,7 @@ def _event(
 
 def _json_object(text: str, what: str) -> Mapping[str, Any]:
     try:
-        doc = json.loads(text)
+        doc = decode_json(text)
     except ValueError:
         raise Malformed(f"{what} is not JSON") from None
     if not isinstance(doc, dict):
@@ -257,7 +257,10 @@ def _timestamp(raw: object, what: str = "mail.timestamp") -> datetime:
         raise Malformed(f"{what} is not an ISO 8601 time") from None
     if at.tzinfo is None:
         raise Malformed(f"{what} has no time zone")
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+05:00 is before what datetime holds in UTC
+        raise Malformed(f"{what} is out of range") from None
 
 
 def _recipient(raw: object) -> str | None:

@@ -8,6 +8,10 @@
   batch; a clean run then has exactly one event per mail that should give one, the leads
   in the right states. (tests/e2e/test_inbox_restart.py kills inside the events' transaction
   with a slow trigger and checks the cursor mail by mail; this one is about a big backlog.)
+- ESP events: a Mailgun backlog of a few thousand events about sent leads (the fake in a
+  process of its own, as the ESP bench runs it); the service is killed twice once it has
+  stored some of them; a clean run then has each event stored once, the leads closed and
+  suppressed by their bounces, complaints and unsubscribes and nothing else.
 - Sending: tests/e2e/test_crash_safety.py (ten kills while mails are in flight).
 
 After every kill `PRAGMA integrity_check` is ok.
@@ -27,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from bench import esp_world
+from bench.inbox_world import BOX, build, lead_email
 from storage.leads import PROCESS_BYTES
 from tests.e2e import test_inbox_restart as inbox
 from tests.e2e.procs import (
@@ -36,6 +42,7 @@ from tests.e2e.procs import (
     db_rows,
     integrity,
     run_main,
+    spawn_main,
     start_smtp,
     wait_for,
 )
@@ -303,3 +310,168 @@ async def ingest_with_kills(tmp: Path, smtp_port: int, dovecot: Dovecot) -> None
     # No lead got step 1 twice, and step 2 is days away.
     assert len(await asyncio.to_thread(read_log, tmp / "smtp.jsonl")) == LEADS
     print(f"cursor after each kill: {cut} of {last_uid}")  # noqa: T201
+
+
+# --- kill -9 while a Mailgun backlog is ingested --------------------------------------------
+
+ESP_EVENTS = 4000
+# What item n of bench/esp_world.py's Mailgun backlog is, by n % 100 (its _MAILGUN_MIX):
+# the event kind stored (None: `accepted`, no signal) and the lead's state after it.
+ESP_MIX = (
+    (70, "delivered", "active"),
+    (85, "open", "active"),
+    (90, "click", "active"),
+    (93, "bounce_hard", "bounced"),
+    (95, "bounce_soft", "active"),
+    (96, "complaint", "complained"),
+    (97, "unsubscribe", "unsubscribed"),
+    (100, None, "active"),
+)
+
+
+def esp_expected() -> tuple[dict[str, str], dict[str, str]]:
+    """The events the backlog must give (Mailgun id -> kind) and each lead's state after."""
+    events: dict[str, str] = {}
+    states: dict[str, str] = {}
+    for n in range(ESP_EVENTS):
+        kind, state = next((kind, state) for upto, kind, state in ESP_MIX if n % 100 < upto)
+        if kind is not None:
+            events[f"bench{n:07d}ev"] = kind  # the fake's item ids (esp_world.mailgun_items)
+        states[lead_email(n)] = state
+    return events, states
+
+
+def write_esp_config(tmp: Path, smtp_port: int, mailgun: str) -> None:
+    """bench/esp_world.py's world as a config file: one Mailgun domain, polled every second."""
+    smtp = (f'{{ host = "127.0.0.1", port = {smtp_port}, security = "starttls", username = "u", '
+            'password = "env:SMTP_PW" }')  # fmt: skip
+    (tmp / "outreach.toml").write_text(
+        f"""
+[sending]
+timezone = "UTC"
+postal_address = "Test Ltd, 1 Main St"
+
+[health]
+min_sends = 10000000
+complaints_pause = 10000000
+
+[[esp]]
+name = "mg"
+kind = "mailgun"
+api_key = "env:MG_KEY"
+base_url = "{mailgun}"
+poll_seconds = 1
+
+[[domains]]
+name = "{esp_world.DOMAIN}"
+esp = "mg"
+
+[[mailboxes]]
+address = "{BOX}"
+daily_limit = 1000
+smtp = {smtp}
+
+[[campaigns]]
+name = "bench"
+[[campaigns.steps]]
+subject = "A question"
+body = "Hi {{{{ first_name }}}}"
+[[campaigns.steps]]
+wait_days = 3
+body = "Just bumping this up."
+"""
+    )
+
+
+def start_esp_fake(base: float) -> tuple[subprocess.Popen[str], str]:
+    """bench/esp_fakes.py serving the backlog; its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "esp_fakes.py"), "mailgun", str(ESP_EVENTS),
+         repr(base)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("listening"):
+        proc.kill()
+        raise RuntimeError(f"fake Mailgun did not start: {line!r}")
+    return proc, line.split()[1]
+
+
+def esp_stored(tmp: Path) -> list[tuple[object, ...]]:
+    return db_rows(tmp, "SELECT source_id, kind FROM events WHERE source = 'esp:mg'")
+
+
+@pytest.mark.timeout(120)
+async def test_kill_9_mid_esp_ingestion_then_every_event_once(tmp_path: Path) -> None:
+    # Inside Mailgun's re-read window (30 min): a first poll reaches every event.
+    base = time.time() - 1200
+    fake, url = await asyncio.to_thread(start_esp_fake, base)
+    smtp, smtp_port = await asyncio.to_thread(start_smtp, tmp_path, None)
+    try:
+        (tmp_path / "data").mkdir()
+        config = esp_world.bench_config(mailgun_url=url)
+        await build(tmp_path / "data" / "outreach.db", config, ESP_EVENTS)
+        write_esp_config(tmp_path, smtp_port, url)
+        env = base_env(tmp_path, SMTP_PW="pw", MG_KEY=esp_world.MAILGUN_KEY)
+        await ingest_esp_with_kills(tmp_path, env)
+    finally:
+        for proc in (fake, smtp):
+            if proc.stdin is not None:
+                proc.stdin.close()  # the fake ESP serves until its stdin closes
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(proc.wait, 10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+async def ingest_esp_with_kills(tmp: Path, env: dict[str, str]) -> None:
+    expected, states = esp_expected()
+    log = tmp / "service.log"
+    rng = random.Random(13)
+    cut: list[int] = []  # events stored after each kill
+    for _ in range(2):
+        before = len(await asyncio.to_thread(esp_stored, tmp))
+        proc = await asyncio.to_thread(spawn_main, env, log)
+        try:
+            # Kill once this run has stored events of its own, a moment later.
+            moved = await asyncio.to_thread(
+                wait_for, lambda seen=before: len(esp_stored(tmp)) > seen, 60, 0.01
+            )
+            assert moved, log.read_text()[-3000:]
+            await asyncio.sleep(rng.uniform(0.0, 0.05))
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(proc.wait, 10)
+        assert await asyncio.to_thread(integrity, tmp) == [("ok",)]
+        stored = await asyncio.to_thread(esp_stored, tmp)
+        cut.append(len(stored))
+        # Never an event twice, nor one the backlog does not have.
+        ids = [str(source_id).partition("/")[0] for source_id, _ in stored]
+        assert len(ids) == len(set(ids)) and set(ids) <= expected.keys()
+    # The kills cut ingestion short: not everything was in yet.
+    assert cut[0] < len(expected), cut
+
+    final_log = tmp / "final.log"
+    proc = await asyncio.to_thread(spawn_main, env, final_log)
+    try:
+        done = await asyncio.to_thread(wait_for, lambda: len(esp_stored(tmp)) >= len(expected), 60)
+        assert done, final_log.read_text()[-3000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(proc.wait, 30)
+    assert code == 0, final_log.read_text()[-3000:]
+
+    # Each of the fake's distinct events stored exactly once, as its kind.
+    stored = await asyncio.to_thread(esp_stored, tmp)
+    got = {str(source_id).partition("/")[0]: str(kind) for source_id, kind in stored}
+    assert len(stored) == len(got) and got == expected
+    rows = await asyncio.to_thread(db_rows, tmp, "SELECT email, state FROM leads")
+    assert {str(e): str(s) for e, s in rows} == states
+    listed = await asyncio.to_thread(db_rows, tmp, "SELECT entry FROM suppression ORDER BY entry")
+    closed = sorted(e for e, s in states.items() if s != "active")
+    assert [str(r[0]) for r in listed] == closed
+    assert await asyncio.to_thread(integrity, tmp) == [("ok",)]
+    # Nothing was sent: step 2 is days away for every lead.
+    assert await asyncio.to_thread(read_log, tmp / "smtp.jsonl") == []
+    print(f"events stored after each kill: {cut} of {len(expected)}")  # noqa: T201

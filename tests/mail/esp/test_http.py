@@ -149,6 +149,20 @@ async def test_an_answer_that_is_not_json_is_unavailable(server: Scripted) -> No
     assert len(server.seen) == 1
 
 
+async def test_lone_surrogate_escapes_come_back_storable(server: Scripted) -> None:
+    # A lone \ud800 would reach an event and fail its commit on every re-read of the page.
+    text = '{"email": "x\\ud800@a.com", "list": ["\\udfff"], "pair": "\\ud83d\\ude00"}'
+    server.script = [Answer(200, text)]
+    body = await get(server, Sleeps())
+    assert body == {"email": "x?@a.com", "list": ["?"], "pair": "\U0001f600"}
+
+
+async def test_an_answer_nested_too_deeply_is_unavailable(server: Scripted) -> None:
+    server.script = [Answer(200, "[" * 100_000 + "]" * 100_000)]
+    with pytest.raises(PeerUnavailable, match="not JSON"):
+        await get(server, Sleeps())
+
+
 async def test_404_is_unavailable_without_retries(server: Scripted) -> None:
     server.script = [Answer(404, '{"message": "Domain not found"}')]
     sleeps = Sleeps()
