@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 from bench import esp_world
-from bench.inbox_world import BOX, build, lead_email
+from bench.inbox_world import lead_email
 from storage.leads import PROCESS_BYTES
 from tests.e2e import test_inbox_restart as inbox
 from tests.e2e.procs import (
@@ -342,9 +342,14 @@ def esp_expected() -> tuple[dict[str, str], dict[str, str]]:
 
 
 def write_esp_config(tmp: Path, smtp_port: int, mailgun: str) -> None:
-    """bench/esp_world.py's world as a config file: one Mailgun domain, polled every second."""
+    """bench/esp_world.py's world as a config file: SPEC 1's Mailgun domains, polled each second."""
     smtp = (f'{{ host = "127.0.0.1", port = {smtp_port}, security = "starttls", username = "u", '
             'password = "env:SMTP_PW" }')  # fmt: skip
+    domains = "\n".join(f'[[domains]]\nname = "{d}"\nesp = "mg"\n' for d in esp_world.DOMAINS)
+    mailboxes = "\n".join(
+        f'[[mailboxes]]\naddress = "{box}"\ndaily_limit = 1000\nsmtp = {smtp}\n'
+        for box in esp_world.BOXES
+    )
     (tmp / "outreach.toml").write_text(
         f"""
 [sending]
@@ -362,14 +367,8 @@ api_key = "env:MG_KEY"
 base_url = "{mailgun}"
 poll_seconds = 1
 
-[[domains]]
-name = "{esp_world.DOMAIN}"
-esp = "mg"
-
-[[mailboxes]]
-address = "{BOX}"
-daily_limit = 1000
-smtp = {smtp}
+{domains}
+{mailboxes}
 
 [[campaigns]]
 name = "bench"
@@ -411,7 +410,7 @@ async def test_kill_9_mid_esp_ingestion_then_every_event_once(tmp_path: Path) ->
     try:
         (tmp_path / "data").mkdir()
         config = esp_world.bench_config(mailgun_url=url)
-        await build(tmp_path / "data" / "outreach.db", config, ESP_EVENTS)
+        await esp_world.build(tmp_path / "data" / "outreach.db", config, ESP_EVENTS)
         write_esp_config(tmp_path, smtp_port, url)
         env = base_env(tmp_path, SMTP_PW="pw", MG_KEY=esp_world.MAILGUN_KEY)
         await ingest_esp_with_kills(tmp_path, env)
