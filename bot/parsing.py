@@ -183,12 +183,3 @@ def parse_test(args: str | None) -> StepTarget:
     if target.address is None:
         raise AdminError(f"name the address to send the test to; {TEST_USAGE}")
     return target
-
-
-# --- /upload's campaign buttons ----------------------------------------------------------------
-
-
-def parse_campaign_id(text: str) -> int | None:
-    """The campaign id an /upload button carries ('17'); None for anything else."""
-    # isascii: str.isdigit() is True for '²', which int() refuses.
-    return int(text) if text.isascii() and text.isdigit() else None

@@ -10,12 +10,12 @@ import aiohttp
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Document, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.confirm import Confirmations
-from bot.parsing import parse_campaign_id
 from bot.reply import answer_lines
 from bot.risky import ReplaceCampaignAction
 from bot.uploads import FileKind, PendingUploads, Throttle, check_document
@@ -27,9 +27,14 @@ from engine.context import AppContext
 
 log = logging.getLogger("outreach.bot")
 
-CALLBACK_PREFIX = "upload:"
 KEYBOARD_LIMIT = 48  # buttons shown; more campaigns are named with /upload <campaign>
 DOWNLOAD_SECONDS = 300  # a 20 MB file over a slow link
+
+
+class UploadButton(CallbackData, prefix="upload"):
+    """A press of one campaign button of /upload: the campaign the next file goes into."""
+
+    campaign_id: int
 
 
 def setup() -> Router:
@@ -64,18 +69,19 @@ def setup() -> Router:
         pending.expect(message.chat.id, None, now)
         keyboard = InlineKeyboardBuilder()
         for campaign in campaigns[:KEYBOARD_LIMIT]:
-            keyboard.button(text=campaign.name, callback_data=f"{CALLBACK_PREFIX}{campaign.id}")
+            keyboard.button(text=campaign.name, callback_data=UploadButton(campaign_id=campaign.id))
         keyboard.adjust(2)
         markup = keyboard.as_markup() if campaigns else None
         text = texts.upload_choose(len(campaigns), min(len(campaigns), KEYBOARD_LIMIT))
         await message.answer(text, reply_markup=markup)
 
-    @router.callback_query(F.data.startswith(CALLBACK_PREFIX))
-    async def chosen(query: CallbackQuery, ctx: AppContext, bot: Bot) -> None:
-        chosen_id = parse_campaign_id((query.data or "").removeprefix(CALLBACK_PREFIX))
-        campaign = await uploads.campaign_by_id(ctx, chosen_id) if chosen_id is not None else None
+    @router.callback_query(UploadButton.filter())
+    async def chosen(
+        query: CallbackQuery, callback_data: UploadButton, ctx: AppContext, bot: Bot
+    ) -> None:
+        campaign = await uploads.campaign_by_id(ctx, callback_data.campaign_id)
         if query.message is None or campaign is None:
-            await query.answer("That campaign is gone; send /upload again.", show_alert=True)
+            await gone(query)
             return
         chat_id = query.message.chat.id
         pending.expect(chat_id, campaign.name, ctx.clock.now())
@@ -85,6 +91,12 @@ def setup() -> Router:
             chat_id=chat_id,
             message_id=query.message.message_id,
         )
+
+    # A press whose data UploadButton can't read (forged, or from an older version): answered,
+    # never left spinning.
+    @router.callback_query(F.data.startswith(f"{UploadButton.__prefix__}:"))
+    async def gone(query: CallbackQuery) -> None:
+        await query.answer("That campaign is gone; send /upload again.", show_alert=True)
 
     @router.message(F.document)
     async def document(
