@@ -66,12 +66,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed(checks) else 0
 
 
-def _load(args: argparse.Namespace) -> tuple[Settings, OutreachConfig] | None:
-    """Settings and config, or None after printing every error."""
+def _settings() -> Settings | None:
+    """The settings (environment / .env), or None after printing every error in them."""
     try:
-        settings = load_settings()
+        return load_settings()
     except ConfigError as exc:
         _print_errors(exc.errors, "the settings (environment / .env)")
+        return None
+
+
+def _load(args: argparse.Namespace) -> tuple[Settings, OutreachConfig] | None:
+    """Settings and config, or None after printing every error."""
+    settings = _settings()
+    if settings is None:
         return None
     path: Path = getattr(args, "config", None) or settings.outreach_config
     try:
@@ -172,10 +179,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     """Write a consistent copy of the live database to FILE (safe while the service runs)."""
     # Only DATABASE_PATH is needed: a backup must work even while the config has errors.
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        _print_errors(exc.errors, "the settings (environment / .env)")
+    settings = _settings()
+    if settings is None:
         return 1
     backups = bootstrap.database_backups(settings.database_path)
     copy = asyncio.run(backup_to(backups, SystemClock(), args.file, overwrite=args.force))
@@ -186,10 +191,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write every lead of a campaign to FILE as CSV (what /export sends)."""
     # Only DATABASE_PATH is needed, as for a backup: the leads are in the database.
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        _print_errors(exc.errors, "the settings (environment / .env)")
+    settings = _settings()
+    if settings is None:
         return 1
     if not settings.database_path.exists():
         print(f"no database at {settings.database_path}; check DATABASE_PATH")
@@ -253,10 +256,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _plan_rules(args: argparse.Namespace) -> Rules | None:
     """The config's rules; for a new pool without a config file, the defaults of SPEC 4."""
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        _print_errors(exc.errors, "the settings (environment / .env)")
+    settings = _settings()
+    if settings is None:
         return None
     path: Path = args.config or settings.outreach_config
     if args.mailboxes is not None and not path.exists():
