@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.dns_server import FakeDnsServer
+from tests.fakes.http_app import serve
 
 TOKEN = "cf-fake-token-0123456789abcdefghij"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cloudflare"
@@ -106,11 +107,7 @@ class FakeCloudflare:
         app.router.add_get("/client/v4/zones", self._zones)
         app.router.add_get("/client/v4/zones/{zone}/dns_records", self._list)
         app.router.add_post("/client/v4/zones/{zone}/dns_records", self._create)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
+        self._runner, port = await serve(app)
         self.url = f"http://127.0.0.1:{port}/client/v4"
         return self
 

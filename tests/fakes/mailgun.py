@@ -30,6 +30,8 @@ from typing import Any
 
 from aiohttp import encode_basic_auth, web
 
+from tests.fakes.http_app import serve
+
 HOST = "127.0.0.1"
 MAX_LIMIT = 300
 DEFAULT_LIMIT = 100
@@ -95,13 +97,7 @@ class FakeMailgun:
         app = web.Application()
         app.router.add_get("/v3/{domain}/events", self._first)
         app.router.add_get("/v3/{domain}/events/{token}", self._next)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp keeps the bound socket here
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = await serve(app, self.host, self.port)
         return self
 
     async def __aexit__(

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from tests.fakes.http_app import serve
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "oauth"
 HOST = "127.0.0.1"
 
@@ -79,13 +81,7 @@ class FakeTokenEndpoint:
         app = web.Application()
         app.router.add_post("/token", self._token)
         app.router.add_post("/introspect", self._introspect)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, HOST, 0)
-        await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp keeps the bound socket here
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = await serve(app, HOST)
 
     async def stop(self) -> None:
         """Stop listening."""

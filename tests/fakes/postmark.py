@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from core.specs import EspSpec
+from tests.fakes.http_app import serve
 
 SERVER_TOKEN = "f0a1b2c3-fake-token-4d5e-6f708192a3b4"
 EASTERN = ZoneInfo("America/New_York")
@@ -123,11 +124,7 @@ class FakePostmark:
         app = web.Application()
         app.router.add_get("/bounces", self._bounces)
         app.router.add_get("/deliverystats", self._stats)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
+        self._runner, port = await serve(app)
         self.url = f"http://127.0.0.1:{port}"
         return self
 

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from core.specs import EspSpec
+from tests.fakes.http_app import serve
 
 API_KEY = "SG.fake-key_0123456789.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
 LISTS = ("bounces", "blocks", "spam_reports", "invalid_emails", "unsubscribes")
@@ -89,11 +90,7 @@ class FakeSendGrid:
     async def __aenter__(self) -> FakeSendGrid:
         app = web.Application()
         app.router.add_get("/v3/suppression/{list}", self._list)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
+        self._runner, port = await serve(app)
         self.url = f"http://127.0.0.1:{port}"
         return self
 
