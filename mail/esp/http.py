@@ -139,6 +139,10 @@ class JsonApi:
             self._session = None
 
 
+class Malformed(ValueError):
+    """A provider's item the adapter can't read; the reason names the field, never a secret."""
+
+
 def decode_json(text: str) -> Any:
     """A JSON answer as Python values whose strings all encode as UTF-8; ValueError if not JSON.
 

@@ -30,7 +30,7 @@ from core.errors import PeerUnavailable
 from core.esp import EspEvent, EspPage
 from core.models import EventKind, OutcomeKind
 from core.specs import EspSpec
-from mail.esp.http import JsonApi, Reply, Sleep
+from mail.esp.http import JsonApi, Malformed, Reply, Sleep
 
 log = logging.getLogger("outreach.esp.mailgun")
 
@@ -53,10 +53,6 @@ _KINDS = {
 # must be suppressed here too, but no fresh bounce or complaint happened, so neither is
 # counted against the mailbox's health.
 _SUPPRESSED = {"suppress-unsubscribe", "suppress-complaint"}
-
-
-class Malformed(ValueError):
-    """An event item that can't be read; the reason names the field, never a secret."""
 
 
 @dataclass

@@ -31,7 +31,7 @@ from core.errors import PeerUnavailable
 from core.esp import EspEvent, EspPage
 from core.models import EventKind
 from core.specs import EspSpec
-from mail.esp.http import JsonApi, Sleep
+from mail.esp.http import JsonApi, Malformed, Sleep
 
 log = logging.getLogger("outreach.esp.postmark")
 
@@ -68,10 +68,6 @@ KINDS: dict[str, EventKind] = {
 # AutoResponder, AddressChange, Subscribe, ChallengeVerification, VirusNotification,
 # OpenRelayTest, Unconfirmed, Unknown, SMTPApiError, InboundError and TemplateRenderingFailed say
 # nothing about whether the address takes our mail.
-
-
-class Malformed(ValueError):
-    """A bounce the adapter can't read; the reason names the field, never a secret."""
 
 
 @dataclass(slots=True)

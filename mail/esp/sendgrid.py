@@ -32,7 +32,7 @@ from core.errors import PeerUnavailable
 from core.esp import EspEvent, EspPage
 from core.models import EventKind
 from core.specs import EspSpec
-from mail.esp.http import JsonApi, Sleep
+from mail.esp.http import JsonApi, Malformed, Sleep
 
 log = logging.getLogger("outreach.esp.sendgrid")
 
@@ -49,10 +49,6 @@ LISTS: dict[str, EventKind] = {
     "unsubscribes": EventKind.UNSUBSCRIBE,
 }
 _ORDER = tuple(LISTS)
-
-
-class Malformed(ValueError):
-    """An entry the adapter can't read; the reason names the field, never a secret."""
 
 
 @dataclass(slots=True)

@@ -33,7 +33,8 @@ from core.connect import LoginResult, Verdict, one_line, scrub
 from core.errors import LoginRefused, PeerUnavailable
 from core.esp import EspEvent, EspPage
 from core.specs import EspSpec
-from mail.esp.ses_events import Malformed, parse_body
+from mail.esp.http import Malformed
+from mail.esp.ses_events import parse_body
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs.client import SQSClient

@@ -18,13 +18,9 @@ from typing import Any
 from core.addresses import normalise_address
 from core.esp import EspEvent
 from core.models import EventKind
-from mail.esp.http import decode_json
+from mail.esp.http import Malformed, decode_json
 
 _DETAIL = 300  # characters of the provider's reason kept on an event
-
-
-class Malformed(ValueError):
-    """A body that can't be read as an SES notification; the text says what is wrong."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from core.esp import EspEvent
 from core.models import EventKind
 from core.specs import EspSpec
 from mail.esp import ses_events
-from mail.esp.http import decode_json
+from mail.esp.http import Malformed, decode_json
 from mail.esp.mailgun import MailgunFeed
 from mail.esp.postmark import PostmarkFeed
 from mail.esp.sendgrid import LISTS, SendGridFeed
@@ -294,7 +294,7 @@ def ses_parse(body: str) -> ses_events.Parsed | None:
     """The body's events, or None when it is refused with the documented `Malformed`."""
     try:
         parsed = ses_events.parse_body("fuzz-ses", body)
-    except ses_events.Malformed as exc:
+    except Malformed as exc:
         assert str(exc)  # a clear reason, every time
         return None
     for event in parsed.events:
