@@ -53,6 +53,7 @@ from engine.preview import Previewer
 from engine.sending import SendingEngine
 from engine.trial_sends import TestSender
 from engine.unsubscribe import UnsubscribeService
+from engine.warmup_loop import WarmupLoop
 from mail.cloudflare import open_cloudflare
 from mail.esp.mailgun import MailgunFeed
 from mail.esp.postmark import PostmarkFeed
@@ -99,8 +100,18 @@ class Service:
     control: ControlService
     unsubscribe: UnsubscribeService
     daily: DailyReport  # the DNS check and digest at digest_hour
+    warmup: WarmupLoop  # the warm-up loop's sending side (SPEC 7)
     secret: bytes | None  # signs one-click tokens; None without [unsubscribe]
     db_path: Path
+
+    async def tick(self) -> None:
+        """One sending tick: the warm-up loop's day and due mails first, then campaign mail.
+
+        In this order so that the first tick of a day stores the loop's shares before the
+        planner hands the rest of each cap to campaigns.
+        """
+        await self.warmup.tick()
+        await self.engine.tick()
 
     def open_leads(self) -> AbstractAsyncContextManager[LeadStore]:
         """A lead store on a connection of its own (an import holds long transactions)."""
@@ -288,6 +299,18 @@ async def build_service(
         ),  # fmt: skip
         previews=previews,
         test_sends=test_sends,
+        warmup=WarmupLoop(
+            store=stores.warmup,
+            sending=stores.sending,
+            sender=sender,
+            engine=engine,
+            clock=clock,
+            rules=rules,
+            alerts=alerts,
+            health=health,
+            secret=await stores.config.secret("warmup"),
+            rng=rng,
+        ),  # fmt: skip
         control=ControlService(stores.control, clock, rules),
         unsubscribe=UnsubscribeService(stores.events, clock),
         daily=DailyReport(stores.reports, alerts, clock, rules),

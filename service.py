@@ -36,9 +36,9 @@ async def _finish_bot(task: asyncio.Task[None], stop: asyncio.Event) -> None:
 
 def _jobs(service: Service, config: OutreachConfig, deliver_alerts: Job) -> list[Every]:
     """What the scheduler runs, and how often."""
-    engine, health, rules = service.engine, service.health, service.rules
+    health, rules = service.health, service.rules
     jobs = [
-        Every("send_tick", config.sending.tick_seconds, engine.tick),
+        Every("send_tick", config.sending.tick_seconds, service.tick),
         Every("maintenance", MAINTENANCE_SECONDS, health.maintain),
         Every("health", HEALTH_SECONDS, health.evaluate),
         # Alerts mostly come from ticks: look for them at least as often as ticks run.

@@ -188,10 +188,18 @@ class WarmupConfig(Strict):
     target: PositiveInt = 40
     reply_rate: Rate = 0.3
     maintenance_share: Rate = 0.10
+    # When the loop's mails go out, sending timezone: business hours, when people write.
+    hours: str = "08:00-18:00"
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        Window.parse(value)
+        return value
 
     def policy(self) -> WarmupPolicy:
         """The core's view of these values."""
-        return WarmupPolicy(**self.model_dump())
+        return WarmupPolicy(**self.model_dump(exclude={"hours"}), window=Window.parse(self.hours))
 
 
 class OAuthConfig(Strict):

@@ -55,6 +55,18 @@ def mailbox_left(mailbox: MailboxView, today: date, policy: WarmupPolicy) -> int
     return max(0, mailbox_cap(mailbox, today, policy) - mailbox.sent_today)
 
 
+def campaign_room(mailbox: MailboxView, today: date, policy: WarmupPolicy) -> int:
+    """Campaign mails a mailbox may still send today: what the warm-up loop leaves (SPEC 7).
+
+    The loop keeps `warmup_volume` of the cap for its own mails; campaigns fill the rest, and
+    never more than the cap leaves (`mailbox_left`, every kind of mail counted).
+    """
+    cap = mailbox_cap(mailbox, today, policy)
+    campaign_sent = mailbox.sent_today - mailbox.warmup_sent
+    allowance = cap - mailbox.warmup_volume - campaign_sent
+    return max(0, min(allowance, cap - mailbox.sent_today))
+
+
 def mailbox_ready(mailbox: MailboxView, now: datetime) -> bool:
     """Whether the mailbox may send at `now`: a sending state, its gap over, not resting."""
     if mailbox.state not in SENDING_STATES:
@@ -67,7 +79,10 @@ def mailbox_ready(mailbox: MailboxView, now: datetime) -> bool:
 def takes_campaign_mail(
     mailbox: MailboxView, today: date, policy: WarmupPolicy, *, during_warmup: bool
 ) -> bool:
-    """Week 1 of warm-up carries warm-up traffic only, unless the campaign opts in (SPEC 7)."""
+    """Week 1 of warm-up carries warm-up traffic only, unless the campaign opts in; a mailbox
+    whose inbox placement fell under 50 % carries none until it recovers (SPEC 7)."""
+    if mailbox.placement_hold:
+        return False
     if mailbox.state is not MailboxState.WARMING or mailbox.warmup_start is None:
         return True
     day = warmup.warmup_day(mailbox.warmup_start, today)

@@ -100,6 +100,7 @@ class WarmupPolicy:
     target: int = 40
     reply_rate: float = 0.3
     maintenance_share: float = 0.10  # warm mailboxes keep this share of their cap as warm-up mail
+    window: Window = field(default_factory=lambda: Window(8 * 60, 18 * 60))  # the loop's hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,11 @@ class MailboxView:
     last_sent_at: datetime | None = None
     bounce_rate: float = 0.0  # over the health window; the snapshot fills it when ready
     resting_until: datetime | None = None  # provider cap or 421 back-off
+    # The warm-up loop's part of today's cap (SPEC 7) and how much of it is reserved so far:
+    # campaign mail gets the rest of the cap (limits.campaign_room).
+    warmup_volume: int = 0
+    warmup_sent: int = 0
+    placement_hold: bool = False  # inbox placement under 50 %: no campaign mail (SPEC 7)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,9 @@ class _Budget:
         self.mailboxes: dict[int, MailboxView] = {m.id: m for m in snap.mailboxes}
         self.domains: dict[str, DomainView] = {d.name: d for d in snap.domains}
         self.campaigns: dict[int, CampaignView] = {c.id: c for c in snap.campaigns}
+        # Campaign mail only: the room the warm-up loop leaves in each mailbox's cap.
         self.mailbox_left = {
-            m.id: limits.mailbox_left(m, self.today, snap.warmup) for m in snap.mailboxes
+            m.id: limits.campaign_room(m, self.today, snap.warmup) for m in snap.mailboxes
         }
         self.domain_left = {d.name: limits.domain_left(d) for d in snap.domains}
         self.campaign_left = {c.id: limits.campaign_left(c) for c in snap.campaigns}

@@ -554,3 +554,36 @@ class LeadCard:
     label: ReplyLabel | None
     steps: tuple[LeadStep, ...]
     events: tuple[LeadEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupShare:
+    """One mailbox's day in the warm-up loop: its part of the cap, and of that the answers'."""
+
+    mailbox_id: int
+    volume: int  # warm-up mails of the day, answers included; campaigns get the rest
+    reply_budget: int  # part of `volume` kept for answers to the mail it receives
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupMail:
+    """A warm-up mail to send, new or an answer; its Message-ID is chosen when it is planned."""
+
+    mailbox_id: int
+    recipient: str
+    due_at: datetime  # UTC; not before
+    message_id: str  # '<...>'; the sends row with it is the proof the mail went out
+    answers: str | None = None  # '<...>' of the warm-up mail this one answers; None: new thread
+    subject: str = ""  # an answer's: the subject of the mail it answers
+    thread: tuple[str, ...] = ()  # an answer's References, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where one warm-up mail landed at its receiver, first sighting (SPEC 7)."""
+
+    message_id: str  # '<...>'
+    receiver: str
+    mailbox_id: int  # the pool mailbox that sent it
+    spam: bool
+    seen_at: datetime

@@ -165,6 +165,7 @@ def day_plan(
     min_gap: timedelta,
     tz: str = "UTC",
     week1_campaigns: bool = False,
+    not_before: datetime | None = None,
 ) -> DayPlan:
     """The day's warm-up of every mailbox: new mails spread evenly over the window, with jitter.
 
@@ -172,8 +173,9 @@ def day_plan(
     planned to reach it are kept back as its reply budget (an upper bound, since it is counted
     before the others' budgets are taken out), the rest are new mails. Those go to its
     recipients in a shuffled round, so none gets two before all got one; fewer when the window
-    can't hold them `min_gap` apart, none when it has nobody to write to. The same rng seed gives
-    the same plan.
+    can't hold them `min_gap` apart, none when it has nobody to write to. With `not_before`
+    (a loop started mid-day) the mails spread over what is left of the window, never a burst
+    of those the morning would have had. The same rng seed gives the same plan.
     """
     ordered = sorted(mailboxes, key=lambda m: (m.id, m.address))
     volume = {
@@ -195,6 +197,8 @@ def day_plan(
         if count > 0
     }
     start, end = window_bounds(day, window, tz)
+    if not_before is not None:
+        start = max(start, not_before)
     mails: list[PlannedWarmup] = []
     for mailbox in ordered:
         recipients = targets.get(mailbox.address, [])

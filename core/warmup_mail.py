@@ -101,8 +101,9 @@ def _build(
     secret: bytes,
     postal_address: str,
     thread: tuple[str, ...] = (),
+    message_id: str | None = None,
 ) -> OutgoingMessage:
-    message_id = make_message_id(sender.domain, f"{rng.getrandbits(128):032x}")
+    message_id = message_id or new_message_id(sender.domain, rng)
     return build_message(
         sender=sender.address,
         display_name=sender.display_name,
@@ -120,6 +121,11 @@ def _build(
     )
 
 
+def new_message_id(domain: str, rng: random.Random) -> str:
+    """A fresh `<hex@domain>` for a warm-up mail, chosen when it is planned."""
+    return make_message_id(domain, f"{rng.getrandbits(128):032x}")
+
+
 def warmup_message(
     sender: Party,
     recipient: Party,
@@ -128,13 +134,14 @@ def warmup_message(
     secret: bytes,
     *,
     postal_address: str = "",
+    message_id: str | None = None,
 ) -> OutgoingMessage:
     """A new warm-up mail: greeting, one topic, sign-off; its Message-ID on the sender's domain."""
     subject, body = rng.choice(corpus.TOPICS)
     text = "\n\n".join((_greeting(recipient, rng), spin(body, rng), _sign_off(sender, rng)))
     return _build(
         sender, recipient, subject=spin(subject, rng), text=text, rng=rng, now=now, secret=secret,
-        postal_address=postal_address,
+        postal_address=postal_address, message_id=message_id,
     )  # fmt: skip
 
 
@@ -145,6 +152,7 @@ def warmup_reply(
     secret: bytes,
     *,
     postal_address: str = "",
+    message_id: str | None = None,
 ) -> OutgoingMessage:
     """The receiver's answer in the same thread: `Re:` subject, In-Reply-To, its own token."""
     greeting = _greeting(original.sender, rng) if rng.random() < 0.6 else ""
@@ -161,4 +169,5 @@ def warmup_reply(
         secret=secret,
         postal_address=postal_address,
         thread=thread,
+        message_id=message_id,
     )

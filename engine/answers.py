@@ -12,27 +12,19 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from core import limits, outcomes, templates
+from core import limits, templates
 from core.compose import BrokenTemplate, Sender, Unsubscribe, compose_answer
 from core.message import OutgoingMessage
-from core.models import MailboxView, OutcomeKind, SendState
-from core.provider_ids import provider_message_id
-from core.records import (
-    AnswerContext,
-    Delivered,
-    RefusalReason,
-    Refused,
-    Reservation,
-    SendFinish,
-    SendKind,
-)
+from core.models import MailboxView, OutcomeKind
+from core.records import AnswerContext, RefusalReason, Refused, Reservation, SendKind
 from core.specs import Rules, SmtpAccount
 from engine.alerts import AlertOutbox
-from engine.attempts import Attempt, attempt_effects
+from engine.attempts import Attempt
 from engine.clock import Clock
 from engine.health import HealthService
 from engine.ports import MailSender, SendingStore
 from engine.sending import SendingEngine
+from engine.single_send import send_reserved
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,47 +130,17 @@ class Answers:
             (result,) = await self._store.reserve_many([request])
             if isinstance(result, Refused):
                 return Answered(False, _REFUSED.get(result.reason, result.reason.value))
-            ledger = self._store.ledger(self._clock.now)
-            mark = ledger.write(None, result.send_id)
-            try:
-                outcome = await self._sender.send(account, msg, gate=mark)
-            finally:
-                marked = await mark
-            if not marked:
-                await ledger.close()
-                return Answered(False, "it was no longer reserved; nothing was sent")
-            at = self._clock.now()
-            if outcome.kind is OutcomeKind.SENT:
-                # lead_id None: the lead stays as it is (the answer is outside the sequence).
-                await ledger.write(
-                    Delivered(
-                        result.send_id,
-                        at,
-                        outcome.code,
-                        outcome.summary,
-                        None,
-                        None,
-                        provider_message_id(outcome.text),
-                    ),
-                    None,
-                )
-                await ledger.close()
-                return Answered(True)
-            await ledger.close()
-            _, day_end = limits.day_bounds(limits.local_day(at, tz), tz)
-            decision = outcomes.decide(outcome, attempts=1, max_attempts=1, now=at, day_end=day_end)
-            state = decision.send_state
-            if state is SendState.RETRY:
-                state = SendState.FAILED  # nothing retries an answer: the admin does
             attempt = Attempt(
                 send_id=result.send_id, message_id=msg.message_id, email=context.lead.email,
                 mailbox_id=mailbox.id, mailbox=mailbox.address, domain=mailbox.domain,
                 campaign_id=context.campaign_id, step_no=None,
             )  # fmt: skip
-            effects = attempt_effects(
-                attempt, outcome, decision, at, alerts=self._alerts, domains=self._health
-            )
-            await self._store.settle(
-                SendFinish(result.send_id, state, at, outcome.code, outcome.summary), effects
-            )
-            return Answered(False, f"the server did not take it: {outcome.summary}")
+            outcome = await send_reserved(
+                attempt, account, msg, store=self._store, sender=self._sender,
+                clock=self._clock, timezone=tz, alerts=self._alerts, health=self._health,
+            )  # fmt: skip
+        if outcome is None:
+            return Answered(False, "it was no longer reserved; nothing was sent")
+        if outcome.kind is OutcomeKind.SENT:
+            return Answered(True)
+        return Answered(False, f"the server did not take it: {outcome.summary}")

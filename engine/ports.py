@@ -20,7 +20,15 @@ from core.esp import EspEvent, EspPage
 from core.export import ExportRow
 from core.leads import ImportReport
 from core.message import OutgoingMessage
-from core.models import CampaignState, DomainState, MailboxState, Outcome, RateCounts, Snapshot
+from core.models import (
+    CampaignState,
+    DomainState,
+    MailboxState,
+    MailboxView,
+    Outcome,
+    RateCounts,
+    Snapshot,
+)
 from core.records import (
     AnswerContext,
     Applied,
@@ -55,6 +63,8 @@ from core.records import (
     Verdicts,
     WarmingRow,
     WarmupBatch,
+    WarmupMail,
+    WarmupShare,
 )
 from core.specs import CampaignSpec, ImapAccount, SmtpAccount
 
@@ -178,6 +188,38 @@ class MailboxReader(Protocol):
 
     async def close(self) -> None:
         """Log out of every pooled connection."""
+        ...
+
+
+class WarmupStore(Protocol):
+    """The warm-up loop's days and mails (storage/warmup.py)."""
+
+    async def day_planned(self, day: str) -> bool:
+        """Whether the day's shares were stored already."""
+        ...
+
+    async def plan_day(
+        self, day: str, shares: Sequence[WarmupShare], mails: Sequence[WarmupMail]
+    ) -> bool:
+        """Store the day's shares and new mails in one transaction; False if it was planned."""
+        ...
+
+    async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:
+        """Store answers (one per mail answered: a repeat is ignored); how many are new."""
+        ...
+
+    async def reply_room(self, day: str) -> dict[int, int]:
+        """Each mailbox's answers still allowed on `day`: its reply budget less those planned."""
+        ...
+
+    async def due_mails(
+        self, since: datetime, now: datetime, *, limit: int = 500
+    ) -> list[WarmupMail]:
+        """Mails due in [since, now] that have no send yet, the earliest first."""
+        ...
+
+    async def pool(self) -> list[MailboxView]:
+        """The mailboxes that may send today (warming or active, on an active domain)."""
         ...
 
 

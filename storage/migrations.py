@@ -292,4 +292,48 @@ _V8 = """
 CREATE INDEX leads_email_lower ON leads (lower(email));
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+# The warm-up loop (SPEC 7, issue 12). warmup_days: each mailbox's share of its cap the loop
+# takes today (campaigns get the rest) and how much of it is reserved so far. warmup_mails: the
+# loop's mails, new threads planned each morning and answers planned as mail arrives; each gets
+# its Message-ID when planned, so the sends row with that Message-ID is the proof it went out
+# (a crash can't send one twice). placements: where each warm-up mail landed at its receiver,
+# first sighting only (a rescued mail shows up again in the inbox). placement_hold: campaign
+# mail held while the mailbox's placement is low (SPEC 7), warm-up mail goes on.
+_V9 = """
+CREATE TABLE warmup_days (
+    mailbox_id    INTEGER NOT NULL REFERENCES mailboxes (id),
+    day           TEXT    NOT NULL,
+    volume        INTEGER NOT NULL CHECK (volume >= 0),
+    reply_budget  INTEGER NOT NULL CHECK (reply_budget >= 0),
+    sent          INTEGER NOT NULL DEFAULT 0 CHECK (sent >= 0),
+    PRIMARY KEY (mailbox_id, day)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX warmup_days_day ON warmup_days (day);
+
+CREATE TABLE warmup_mails (
+    id          INTEGER PRIMARY KEY,
+    day         TEXT    NOT NULL,
+    mailbox_id  INTEGER NOT NULL REFERENCES mailboxes (id),
+    recipient   TEXT    NOT NULL,
+    due_at      INTEGER NOT NULL,
+    message_id  TEXT    NOT NULL UNIQUE,
+    answers     TEXT    UNIQUE,
+    subject     TEXT,
+    thread      TEXT
+) STRICT;
+CREATE INDEX warmup_mails_due ON warmup_mails (due_at);
+
+CREATE TABLE placements (
+    message_id  TEXT    NOT NULL PRIMARY KEY,
+    receiver    TEXT    NOT NULL,
+    mailbox_id  INTEGER NOT NULL REFERENCES mailboxes (id),
+    folder      TEXT    NOT NULL CHECK (folder IN ('inbox', 'spam')),
+    seen_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX placements_mailbox ON placements (mailbox_id, seen_at, folder);
+
+ALTER TABLE mailboxes ADD COLUMN placement_hold INTEGER NOT NULL DEFAULT 0
+    CHECK (placement_hold IN (0, 1));
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)

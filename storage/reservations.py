@@ -160,6 +160,12 @@ def _take(db: sqlite3.Connection, req: Reservation) -> Reserved:
             (UsageScope.CAMPAIGN, req.campaign_id, req.campaign_cap, RefusalReason.CAMPAIGN_LIMIT)
         )
     _count_all(db, req.day, counters)
+    if req.kind is SendKind.WARMUP:
+        # The loop's share of the day in use: campaigns see what it still keeps (SPEC 7).
+        db.execute(
+            "UPDATE warmup_days SET sent = sent + 1 WHERE mailbox_id = ? AND day = ?",
+            (req.mailbox_id, req.day),
+        )
 
     params = {
         "kind": req.kind.value,

@@ -77,7 +77,8 @@ _MARK_SENDING = """
       AND (sends.kind <> 'campaign'
            OR (SELECT state FROM campaigns c WHERE c.id = sends.campaign_id) = 'active')
 """
-# A step that never went out gives its day's slots back: mailbox, domain and campaign.
+# A step that never went out gives its day's slots back: mailbox, domain, campaign, and the
+# warm-up loop's share for a warm-up mail.
 _GIVE_BACK = (
     """
     UPDATE usage SET sent = sent - 1
@@ -95,6 +96,12 @@ _GIVE_BACK = (
     WHERE scope = 'campaign' AND sent > 0
       AND (ref, day) = (SELECT campaign_id, day FROM sends WHERE id = :send
                         AND kind = 'campaign')
+    """,
+    """
+    UPDATE warmup_days SET sent = sent - 1
+    WHERE sent > 0
+      AND (mailbox_id, day) = (SELECT mailbox_id, day FROM sends WHERE id = :send
+                               AND kind = 'warmup')
     """,
 )
 _RETRY_SEND = """

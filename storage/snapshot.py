@@ -63,10 +63,13 @@ async def _mailboxes(
     rows = await conn.execute_fetchall(
         """
         SELECT m.id, m.address, d.name AS domain, m.state, m.daily_limit, m.warmup_start,
-               m.next_send_at, m.last_sent_at, m.resting_until, coalesce(u.sent, 0) AS sent
+               m.next_send_at, m.last_sent_at, m.resting_until, coalesce(u.sent, 0) AS sent,
+               m.placement_hold, coalesce(w.volume, 0) AS warmup_volume,
+               coalesce(w.sent, 0) AS warmup_sent
         FROM mailboxes m
         JOIN domains d ON d.id = m.domain_id
         LEFT JOIN usage u ON u.scope = 'mailbox' AND u.ref = m.id AND u.day = ?1
+        LEFT JOIN warmup_days w ON w.mailbox_id = m.id AND w.day = ?1
         WHERE m.state != 'disabled'
           AND (NOT ?2 OR (m.state IN ('active', 'warming')
                           AND coalesce(m.next_send_at, 0) <= ?3
@@ -93,6 +96,9 @@ async def _mailboxes(
             last_sent_at=opt_dt(row["last_sent_at"]),
             bounce_rate=_rate(bounces.get(row["id"], 0), sends.get(row["id"], 0)),
             resting_until=opt_dt(row["resting_until"]),
+            warmup_volume=row["warmup_volume"],
+            warmup_sent=row["warmup_sent"],
+            placement_hold=bool(row["placement_hold"]),
         )
         for row in rows
     )

@@ -15,6 +15,7 @@ from storage.health import HealthStore
 from storage.inbox import InboxStore
 from storage.reports import ReportStore
 from storage.sending import SendingStore
+from storage.warmup import WarmupStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Stores:
     reports: ReportStore
     inbox: InboxStore
     esp: EspStore
+    warmup: WarmupStore
 
     @classmethod
     def on(cls, db: Database) -> Stores:
@@ -46,6 +48,7 @@ class Stores:
             reports=ReportStore(db),
             inbox=InboxStore(db),
             esp=EspStore(db),
+            warmup=WarmupStore(db),
         )
 
     @classmethod

@@ -1,0 +1,133 @@
+"""The warm-up loop's store (SPEC 7): each day's shares and mails, and what of them went out."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from core.models import MailboxState, MailboxView
+from core.records import WarmupMail, WarmupShare
+from storage.db import Database, from_ms, opt_date, to_ms
+
+_INSERT_MAIL = """
+    INSERT INTO warmup_mails (day, mailbox_id, recipient, due_at, message_id, answers, subject,
+                              thread)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT DO NOTHING
+"""
+
+
+def _mail_row(day: str, mail: WarmupMail) -> tuple[object, ...]:
+    thread = json.dumps(list(mail.thread)) if mail.thread else None
+    return (
+        day, mail.mailbox_id, mail.recipient, to_ms(mail.due_at), mail.message_id, mail.answers,
+        mail.subject or None, thread,
+    )  # fmt: skip
+
+
+def _mail(row: sqlite3.Row) -> WarmupMail:
+    return WarmupMail(
+        mailbox_id=row["mailbox_id"],
+        recipient=row["recipient"],
+        due_at=from_ms(row["due_at"]),
+        message_id=row["message_id"],
+        answers=row["answers"],
+        subject=row["subject"] or "",
+        thread=tuple(json.loads(row["thread"])) if row["thread"] else (),
+    )
+
+
+class WarmupStore:
+    """What the warm-up loop keeps (engine.ports.WarmupStore)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def day_planned(self, day: str) -> bool:
+        """Whether the day's shares were stored already."""
+        rows = await self._db.fetch("SELECT 1 FROM warmup_days WHERE day = ? LIMIT 1", (day,))
+        return bool(rows)
+
+    async def plan_day(
+        self, day: str, shares: Sequence[WarmupShare], mails: Sequence[WarmupMail]
+    ) -> bool:
+        """Store the day's shares and new mails in one transaction; False if it was planned."""
+        async with self._db.writing() as conn:
+            # Checked inside the write transaction: two planners can't both store a day.
+            found = await conn.execute_fetchall(
+                "SELECT 1 FROM warmup_days WHERE day = ? LIMIT 1", (day,)
+            )
+            if found:
+                return False
+            await conn.executemany(
+                "INSERT INTO warmup_days (mailbox_id, day, volume, reply_budget) "
+                "VALUES (?, ?, ?, ?)",
+                [(s.mailbox_id, day, s.volume, s.reply_budget) for s in shares],
+            )
+            await conn.executemany(_INSERT_MAIL, [_mail_row(day, m) for m in mails])
+            return True
+
+    async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:
+        """Store answers (one per mail answered: a repeat is ignored); how many are new."""
+        async with self._db.writing() as conn:
+            before = conn.total_changes
+            await conn.executemany(_INSERT_MAIL, [_mail_row(day, m) for m in mails])
+            return conn.total_changes - before
+
+    async def reply_room(self, day: str) -> dict[int, int]:
+        """Each mailbox's answers still allowed on `day`: its reply budget less those planned."""
+        rows = await self._db.fetch(
+            """
+            SELECT d.mailbox_id, d.reply_budget - (
+                SELECT count(*) FROM warmup_mails w
+                WHERE w.day = d.day AND w.mailbox_id = d.mailbox_id AND w.answers IS NOT NULL
+            ) AS room
+            FROM warmup_days d WHERE d.day = ?
+            """,
+            (day,),
+        )
+        return {int(row["mailbox_id"]): max(0, int(row["room"])) for row in rows}
+
+    async def due_mails(
+        self, since: datetime, now: datetime, *, limit: int = 500
+    ) -> list[WarmupMail]:
+        """Mails due in [since, now] that have no send yet, the earliest first.
+
+        `since` is the start of today: what was due before and never went out (its mailbox
+        stopped, the cap was full) is dropped, not sent late in a burst.
+        """
+        rows = await self._db.fetch(
+            """
+            SELECT w.* FROM warmup_mails w
+            WHERE w.due_at >= ? AND w.due_at <= ?
+              AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)
+            ORDER BY w.due_at, w.id
+            LIMIT ?
+            """,
+            (to_ms(since), to_ms(now), limit),
+        )
+        return [_mail(row) for row in rows]
+
+    async def pool(self) -> list[MailboxView]:
+        """The mailboxes that may send today (warming or active, on an active domain)."""
+        rows = await self._db.fetch(
+            """
+            SELECT m.id, m.address, d.name AS domain, m.state, m.daily_limit, m.warmup_start
+            FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+            WHERE m.state IN ('active', 'warming') AND d.state = 'active' AND m.in_config = 1
+            ORDER BY m.id
+            """
+        )
+        return [
+            MailboxView(
+                id=row["id"],
+                address=row["address"],
+                domain=row["domain"],
+                state=MailboxState(row["state"]),
+                daily_limit=row["daily_limit"],
+                warmup_start=opt_date(row["warmup_start"]),
+            )
+            for row in rows
+        ]
