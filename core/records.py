@@ -155,6 +155,7 @@ class MailboxRow:
     next_send_at: datetime | None
     last_sent_at: datetime | None
     in_config: bool
+    placement_hold: bool = False  # inbox placement under 50 %: campaign mail held (SPEC 7)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,9 +114,7 @@ async def test_warmup_sends_the_ramp_chart_and_a_table_with_the_warm_mailboxes(
     chat: Chat,
 ) -> None:
     world = chat.world
-    held = await world.mailbox_id("m1@d1.test")
-    await world.conn.execute("UPDATE mailboxes SET placement_hold = 1 WHERE id = ?", (held,))
-    await world.conn.commit()
+    await world.hold("m1@d1.test")
     await chat.send("/warmup")
     (photo,) = chat.session.of(SendPhoto)
     assert isinstance(photo.photo, BufferedInputFile)

@@ -21,23 +21,6 @@ from storage.db import to_ms
 from tests.bot.data_world import T0, TODAY, TZ, DataWorld, data_config, data_world
 
 
-async def _placements(
-    w: DataWorld, sender: str, receiver: str, at: datetime, **folders: int
-) -> None:
-    """Placements of `sender`'s warm-up mails at `receiver`, first seen at `at`."""
-    mailbox = await w.mailbox_id(sender)
-    rows = [
-        (f"<p{next(_ids)}@x>", receiver, mailbox, folder, to_ms(at))
-        for folder, n in folders.items()
-        for _ in range(n)
-    ]
-    await w.conn.executemany(
-        "INSERT INTO placements (message_id, receiver, mailbox_id, folder, seen_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        rows,
-    )
-
-
 async def _warmup_send(
     w: DataWorld, sender: str, at: datetime, *, state: str = "sent", answers: str | None = None
 ) -> None:
@@ -77,10 +60,10 @@ async def test_table_day_phase_cap_traffic_and_placement(tmp_path: Path) -> None
         await _warmup_send(w, "m0@d0.test", T0 - timedelta(days=1))
         # Where m0's mails landed: 15 inbox and 5 spam this week (75 % of 20), one spam 9 days
         # ago (outside the window). m0 received two today (from m1) and one yesterday.
-        await _placements(w, "m0@d0.test", "m1@d1.test", earlier, inbox=15, spam=5)
-        await _placements(w, "m0@d0.test", "m1@d1.test", T0 - timedelta(days=9), spam=1)
-        await _placements(w, "m1@d0.test", "m0@d0.test", earlier, inbox=1, spam=1)
-        await _placements(w, "m1@d0.test", "m0@d0.test", T0 - timedelta(days=1), inbox=1)
+        await w.add_placements("m0@d0.test", "m1@d1.test", earlier, inbox=15, spam=5)
+        await w.add_placements("m0@d0.test", "m1@d1.test", T0 - timedelta(days=9), spam=1)
+        await w.add_placements("m1@d0.test", "m0@d0.test", earlier, inbox=1, spam=1)
+        await w.add_placements("m1@d0.test", "m0@d0.test", T0 - timedelta(days=1), inbox=1)
         await w.conn.execute("UPDATE mailboxes SET placement_hold = 1 WHERE address = 'm1@d1.test'")
         await w.conn.commit()
         report = await gather_warmup(w.ctx)
