@@ -205,11 +205,11 @@ class WarmupStore(Protocol):
         ...
 
     async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:
-        """Store answers (one per mail answered: a repeat is ignored); how many are new."""
+        """Store answers, each in place of one of its mailbox's unsent new mails of `day`."""
         ...
 
     async def reply_room(self, day: str) -> dict[int, int]:
-        """Each mailbox's answers still allowed on `day`: its reply budget less those planned."""
+        """Each mailbox's answers still possible on `day`: its new mails not yet sent."""
         ...
 
     async def due_mails(

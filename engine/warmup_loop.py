@@ -102,7 +102,7 @@ class WarmupLoop:
             return 0
         pool = await self._store.pool()
         policy = self._rules.warmup
-        plan = day_plan(
+        planned = day_plan(
             pool,
             [seed.address for seed in self._rules.seeds],
             today,
@@ -122,15 +122,12 @@ class WarmupLoop:
                 due_at=p.not_before,
                 message_id=new_message_id(domains[p.mailbox_id], self._rng),
             )
-            for p in plan.mails
+            for p in planned
         ]
-        planned = Counter(p.mailbox_id for p in plan.mails)
-        # The share is what the loop will really send: its new mails and room for answers
-        # (fewer mails than the volume when the day started late or nobody is there to write).
+        # The share is what the loop will really send: fewer mails than the volume when the
+        # day started late or nobody is there to write to. Answers take new mails' places.
         shares = [
-            WarmupShare(m.id, planned[m.id] + budget, budget)
-            for m in pool
-            if (budget := plan.reply_budget.get(m.address, 0)) or planned[m.id]
+            WarmupShare(box, count) for box, count in Counter(m.mailbox_id for m in mails).items()
         ]
         stored = await self._store.plan_day(day, shares, mails)
         self._planned = today

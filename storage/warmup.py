@@ -19,6 +19,16 @@ _INSERT_MAIL = """
 """
 
 
+# The new mail an answer replaces: the mailbox's latest-due one of the day not yet sent.
+_REPLACEABLE = """
+    SELECT w.id FROM warmup_mails w
+    WHERE w.day = ? AND w.mailbox_id = ? AND w.answers IS NULL
+      AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)
+    ORDER BY w.due_at DESC, w.id DESC
+    LIMIT 1
+"""
+
+
 def _mail_row(day: str, mail: WarmupMail) -> tuple[object, ...]:
     thread = json.dumps(list(mail.thread)) if mail.thread else None
     return (
@@ -62,33 +72,44 @@ class WarmupStore:
             if found:
                 return False
             await conn.executemany(
-                "INSERT INTO warmup_days (mailbox_id, day, volume, reply_budget) "
-                "VALUES (?, ?, ?, ?)",
-                [(s.mailbox_id, day, s.volume, s.reply_budget) for s in shares],
+                "INSERT INTO warmup_days (mailbox_id, day, volume) VALUES (?, ?, ?)",
+                [(s.mailbox_id, day, s.volume) for s in shares],
             )
             await conn.executemany(_INSERT_MAIL, [_mail_row(day, m) for m in mails])
             return True
 
     async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:
-        """Store answers (one per mail answered: a repeat is ignored); how many are new."""
+        """Store answers, each in place of one of its mailbox's unsent new mails of `day`.
+
+        The latest-due new mail gives way, so the day's warm-up stays at its volume (SPEC 6:
+        the cap holds for the sum); without one left to replace, the answer is not planned.
+        A second answer to the same mail is ignored. How many were stored.
+        """
         async with self._db.writing() as conn:
-            before = conn.total_changes
-            await conn.executemany(_INSERT_MAIL, [_mail_row(day, m) for m in mails])
-            return conn.total_changes - before
+            stored = 0
+            for mail in mails:
+                rows = list(await conn.execute_fetchall(_REPLACEABLE, (day, mail.mailbox_id)))
+                if not rows:
+                    continue
+                cursor = await conn.execute(_INSERT_MAIL, _mail_row(day, mail))
+                if cursor.rowcount != 1:
+                    continue  # answered already
+                await conn.execute("DELETE FROM warmup_mails WHERE id = ?", (rows[0]["id"],))
+                stored += 1
+            return stored
 
     async def reply_room(self, day: str) -> dict[int, int]:
-        """Each mailbox's answers still allowed on `day`: its reply budget less those planned."""
+        """Each mailbox's answers still possible on `day`: its new mails not yet sent."""
         rows = await self._db.fetch(
             """
-            SELECT d.mailbox_id, d.reply_budget - (
-                SELECT count(*) FROM warmup_mails w
-                WHERE w.day = d.day AND w.mailbox_id = d.mailbox_id AND w.answers IS NOT NULL
-            ) AS room
-            FROM warmup_days d WHERE d.day = ?
+            SELECT w.mailbox_id, count(*) AS room FROM warmup_mails w
+            WHERE w.day = ? AND w.answers IS NULL
+              AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)
+            GROUP BY w.mailbox_id
             """,
             (day,),
         )
-        return {int(row["mailbox_id"]): max(0, int(row["room"])) for row in rows}
+        return {int(row["mailbox_id"]): int(row["room"]) for row in rows}
 
     async def due_mails(
         self, since: datetime, now: datetime, *, limit: int = 500
