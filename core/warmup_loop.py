@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
@@ -113,11 +113,21 @@ def window_bounds(day: date, window: Window, tz: str) -> tuple[datetime, datetim
 
 
 def _recipients(
-    sender: MailboxView, pool: Sequence[MailboxView], seeds: Sequence[str]
+    sender: MailboxView,
+    pool: Sequence[MailboxView],
+    seeds: Sequence[str],
+    receivers: Collection[str] | None,
 ) -> list[str]:
-    """Other domains' mailboxes and the seeds; its own domain only if nobody else; never itself."""
+    """Other domains' mailboxes and the seeds; its own domain only if nobody else; never itself.
+
+    Pool mailboxes only among `receivers` when given (those the loop can read).
+    """
     others = [
-        m for m in pool if m.address != sender.address and m.state is not MailboxState.DISABLED
+        m
+        for m in pool
+        if m.address != sender.address
+        and m.state is not MailboxState.DISABLED
+        and (receivers is None or m.address in receivers)
     ]
     away = [m.address for m in others if m.domain != sender.domain]
     candidates = away + [s for s in seeds if s != sender.address]
@@ -156,6 +166,7 @@ def day_plan(
     tz: str = "UTC",
     week1_campaigns: bool = False,
     not_before: datetime | None = None,
+    receivers: Collection[str] | None = None,
 ) -> list[PlannedWarmup]:
     """The day's new warm-up mails of every mailbox, spread evenly over the window, with jitter.
 
@@ -164,7 +175,8 @@ def day_plan(
     together stay at the volume. The mails go to its recipients in a shuffled round, so none
     gets two before all got one; fewer when the window can't hold them `min_gap` apart, none
     when it has nobody to write to. With `not_before` (a loop started mid-day) the mails spread
-    over what is left of the window, never a burst of those the morning would have had. The
+    over what is left of the window, never a burst of those the morning would have had. With
+    `receivers`, only those pool mailboxes receive (the engine passes the ones with IMAP). The
     same rng seed gives the same plan.
     """
     start, end = window_bounds(day, window, tz)
@@ -173,7 +185,7 @@ def day_plan(
     mails: list[PlannedWarmup] = []
     for mailbox in sorted(mailboxes, key=lambda m: (m.id, m.address)):
         volume = warmup_volume(mailbox, day, policy, week1_campaigns=week1_campaigns)
-        recipients = _recipients(mailbox, mailboxes, seeds)
+        recipients = _recipients(mailbox, mailboxes, seeds, receivers)
         if volume <= 0 or not recipients:
             continue
         rng.shuffle(recipients)

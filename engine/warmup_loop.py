@@ -3,10 +3,12 @@
 Each morning (the first tick of the day) the day is planned once and stored: every sending
 mailbox's share of its cap (core.warmup_loop: the whole week-1 cap, then the phase-1 volume,
 then `maintenance_share` of a warm mailbox's cap) and its new mails, spread over the loop's
-hours with their Message-IDs chosen. Campaigns see the share and fill only the rest of the cap
-(limits.campaign_room). On each tick the mails due go out through the normal reservation (kind
-`warmup`), so every limit of SPEC 6 holds for campaign and warm-up mail together; a mail
-counts as sent once a sends row carries its Message-ID, so a restart never sends one twice.
+hours with their Message-IDs chosen. Warm-up mail goes only to inboxes the loop reads: the
+seeds and the pool mailboxes with `imap`; a mailbox with nobody to write to gets no share.
+Campaigns see the share and fill only the rest of the cap (limits.campaign_room). On each tick
+the mails due go out through the normal reservation (kind `warmup`), so every limit of SPEC 6
+holds for campaign and warm-up mail together; a mail counts as sent once a sends row carries
+its Message-ID, so a restart never sends one twice.
 Answers to received warm-up mail are planned by the receiving side and go out the same way.
 """
 
@@ -113,6 +115,9 @@ class WarmupLoop:
             tz=self._rules.timezone,
             week1_campaigns=any(c.during_warmup for c in self._rules.campaigns),
             not_before=now,
+            # Mail nobody reads builds no reputation and can't be rescued or answered: pool
+            # mailboxes receive warm-up mail only when the loop can log in to them.
+            receivers={m.address for m in self._rules.mailboxes if m.imap is not None},
         )
         domains = {m.id: m.domain for m in pool}
         mails = [

@@ -345,3 +345,14 @@ def test_reply_plans_are_deterministic_for_a_seed() -> None:
     assert reply_plan(mails, 0.3, random.Random(5), now) == reply_plan(
         mails, 0.3, random.Random(5), now
     )
+
+
+def test_only_the_receivers_given_among_the_pool_get_warmup_mail() -> None:
+    readable = {"alex@brand-news.com"}
+    planned = day_plan(
+        POOL, (), START, DEFAULT_WINDOW, random.Random(1), policy=POLICY, min_gap=GAP,
+        receivers=readable,
+    )  # fmt: skip
+    assert planned
+    assert {p.recipient for p in planned} == readable
+    assert "alex@brand-news.com" not in {p.sender for p in planned}  # nobody else to write to

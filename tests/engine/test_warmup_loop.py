@@ -40,13 +40,17 @@ async def server() -> AsyncIterator[FakeSmtpServer]:
 def warming_since(
     start: datetime, *, seeds: tuple[str, ...] = ()
 ) -> Callable[[OutreachConfig], OutreachConfig]:
-    """Every mailbox starts its warm-up on `start`'s day; `seeds` take part as receivers."""
+    """Every mailbox starts its warm-up on `start`'s day and has an IMAP login (so the loop
+    writes to it; the sending side never logs in); `seeds` take part as receivers."""
     imap = ServerConfig(
-        host="127.0.0.1", port=1, security="none", username="seed", password=SecretStr("x")
+        host="127.0.0.1", port=1, security="none", username="box", password=SecretStr("x")
     )
 
     def adjust(config: OutreachConfig) -> OutreachConfig:
-        boxes = [m.model_copy(update={"warmup_start": start.date()}) for m in config.mailboxes]
+        boxes = [
+            m.model_copy(update={"warmup_start": start.date(), "imap": imap})
+            for m in config.mailboxes
+        ]
         listed = [SeedConfig(address=address, imap=imap) for address in seeds]
         return config.model_copy(update={"mailboxes": boxes, "seeds": listed})
 
@@ -229,3 +233,21 @@ async def test_a_seed_that_refuses_with_5_7_1_is_a_block_for_the_sending_domain(
         kinds = [r[0] for r in await world.rows("SELECT kind FROM events")]
         assert "block" in kinds
         assert await world.scalar("SELECT count(*) FROM sends WHERE state = 'failed'") == 1
+
+
+async def test_pool_mailboxes_without_imap_get_no_warmup_mail_and_campaigns_keep_the_cap(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    def warm_without_imap(config: OutreachConfig) -> OutreachConfig:
+        return config  # warm mailboxes (no warmup_start), none with an IMAP login, no seeds
+
+    async with make_world(
+        tmp_path, server, domains=2, per_domain=1, mailbox_limit=10, domain_limit=None,
+        adjust=warm_without_imap,
+    ) as world:  # fmt: skip
+        world.clock.set(MORNING)
+        await world.add_leads([f"lead{i}@example.com" for i in range(50)])
+        await run_day(world, loop_for(world), until=MORNING + timedelta(hours=13))
+        assert warmup_mails(server) == []
+        assert await world.scalar("SELECT count(*) FROM warmup_days") == 0
+        assert Counter(m.mail_from for m in server.messages) == {"m0@d0.test": 10, "m0@d1.test": 10}
