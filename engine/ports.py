@@ -194,14 +194,15 @@ class MailboxReader(Protocol):
 class WarmupStore(Protocol):
     """The warm-up loop's days and mails (storage/warmup.py)."""
 
-    async def day_planned(self, day: str) -> bool:
-        """Whether the day's shares were stored already."""
+    async def unplanned(self, day: str) -> list[int]:
+        """The pool's mailboxes with no share of `day` yet."""
         ...
 
     async def plan_day(
         self, day: str, shares: Sequence[WarmupShare], mails: Sequence[WarmupMail]
-    ) -> bool:
-        """Store the day's shares and new mails in one transaction; False if it was planned."""
+    ) -> int:
+        """Store shares of `day` and their mailboxes' new mails (a share stored already is
+        kept, its mails dropped), in one transaction; how many mails were stored."""
         ...
 
     async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:

@@ -78,7 +78,6 @@ class WarmupLoop:
         self._secret = secret
         self._rng = rng or random.Random()
         self._specs = {m.address: m for m in rules.mailboxes}
-        self._planned: date | None = None
 
     async def tick(self) -> WarmupReport:
         """Plan today if not yet done, then send the mails due now."""
@@ -95,12 +94,14 @@ class WarmupLoop:
         return report
 
     async def plan_day(self, today: date, now: datetime) -> int:
-        """Store today's shares and new mails unless already stored; how many mails were new."""
-        if self._planned == today:
-            return 0
+        """Plan today for the pool's mailboxes that have no share of it yet; how many mails.
+
+        On the day's first tick that is the whole pool; later, a mailbox that joined since (a
+        restart with a new one, a resume) is planned over what is left of the window.
+        """
         day = today.isoformat()
-        if await self._store.day_planned(day):
-            self._planned = today
+        fresh = set(await self._store.unplanned(day))
+        if not fresh:
             return 0
         pool = await self._store.pool()
         policy = self._rules.warmup
@@ -128,18 +129,16 @@ class WarmupLoop:
                 message_id=new_message_id(domains[p.mailbox_id], self._rng),
             )
             for p in planned
+            if p.mailbox_id in fresh
         ]
         # The share is what the loop will really send: fewer mails than the volume when the
-        # day started late or nobody is there to write to. Answers take new mails' places.
-        shares = [
-            WarmupShare(box, count) for box, count in Counter(m.mailbox_id for m in mails).items()
-        ]
+        # day started late, none when nobody is there to write to (stored all the same, so
+        # the mailbox counts as planned). Answers take new mails' places.
+        count = Counter(m.mailbox_id for m in mails)
+        shares = [WarmupShare(m.id, count[m.id]) for m in pool if m.id in fresh]
         stored = await self._store.plan_day(day, shares, mails)
-        self._planned = today
-        if not stored:
-            return 0
-        log.info("warm-up day %s planned: %d mails from %d mailboxes", day, len(mails), len(shares))
-        return len(mails)
+        log.info("warm-up %s: %d mails planned for %d mailboxes", day, stored, len(shares))
+        return stored
 
     def _one_each(self, due: list[WarmupMail]) -> list[WarmupMail]:
         """The earliest due mail of each mailbox (all of them when there is no gap to keep)."""

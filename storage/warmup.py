@@ -19,6 +19,9 @@ _INSERT_MAIL = """
 """
 
 
+# The mailboxes that may send today: the loop plans for these (a constant, not user input).
+_POOL = "m.state IN ('active', 'warming') AND d.state = 'active' AND m.in_config = 1"
+
 # The new mail an answer replaces: the mailbox's latest-due one of the day not yet sent.
 _REPLACEABLE = """
     SELECT w.id FROM warmup_mails w
@@ -55,28 +58,39 @@ class WarmupStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def day_planned(self, day: str) -> bool:
-        """Whether the day's shares were stored already."""
-        rows = await self._db.fetch("SELECT 1 FROM warmup_days WHERE day = ? LIMIT 1", (day,))
-        return bool(rows)
+    async def unplanned(self, day: str) -> list[int]:
+        """The pool's mailboxes (see `pool`) with no share of `day` yet."""
+        rows = await self._db.fetch(
+            f"""
+            SELECT m.id FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+            WHERE {_POOL}
+              AND NOT EXISTS (SELECT 1 FROM warmup_days w WHERE w.mailbox_id = m.id AND w.day = ?)
+            """,
+            (day,),
+        )
+        return [int(row["id"]) for row in rows]
 
     async def plan_day(
         self, day: str, shares: Sequence[WarmupShare], mails: Sequence[WarmupMail]
-    ) -> bool:
-        """Store the day's shares and new mails in one transaction; False if it was planned."""
+    ) -> int:
+        """Store shares of `day` and their mailboxes' new mails in one transaction.
+
+        A mailbox that has its share already keeps it, and its mails given here are dropped.
+        How many mails were stored.
+        """
         async with self._db.writing() as conn:
-            # Checked inside the write transaction: two planners can't both store a day.
-            found = await conn.execute_fetchall(
-                "SELECT 1 FROM warmup_days WHERE day = ? LIMIT 1", (day,)
-            )
-            if found:
-                return False
-            await conn.executemany(
-                "INSERT INTO warmup_days (mailbox_id, day, volume) VALUES (?, ?, ?)",
-                [(s.mailbox_id, day, s.volume) for s in shares],
-            )
-            await conn.executemany(_INSERT_MAIL, [_mail_row(day, m) for m in mails])
-            return True
+            fresh = set()
+            for share in shares:
+                cursor = await conn.execute(
+                    "INSERT INTO warmup_days (mailbox_id, day, volume) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (share.mailbox_id, day, share.volume),
+                )
+                if cursor.rowcount == 1:
+                    fresh.add(share.mailbox_id)
+            rows = [_mail_row(day, m) for m in mails if m.mailbox_id in fresh]
+            await conn.executemany(_INSERT_MAIL, rows)
+            return len(rows)
 
     async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:
         """Store answers, each in place of one of its mailbox's unsent new mails of `day`.
@@ -134,10 +148,10 @@ class WarmupStore:
     async def pool(self) -> list[MailboxView]:
         """The mailboxes that may send today (warming or active, on an active domain)."""
         rows = await self._db.fetch(
-            """
+            f"""
             SELECT m.id, m.address, d.name AS domain, m.state, m.daily_limit, m.warmup_start
             FROM mailboxes m JOIN domains d ON d.id = m.domain_id
-            WHERE m.state IN ('active', 'warming') AND d.state = 'active' AND m.in_config = 1
+            WHERE {_POOL}
             ORDER BY m.id
             """
         )

@@ -249,5 +249,34 @@ async def test_pool_mailboxes_without_imap_get_no_warmup_mail_and_campaigns_keep
         await world.add_leads([f"lead{i}@example.com" for i in range(50)])
         await run_day(world, loop_for(world), until=MORNING + timedelta(hours=13))
         assert warmup_mails(server) == []
-        assert await world.scalar("SELECT count(*) FROM warmup_days") == 0
+        volumes = await world.rows("SELECT volume FROM warmup_days")
+        assert volumes == [(0,), (0,)]  # planned, with nothing to send
         assert Counter(m.mail_from for m in server.messages) == {"m0@d0.test": 10, "m0@d1.test": 10}
+
+
+async def test_a_mailbox_that_joins_mid_day_is_planned_over_what_is_left(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    async with make_world(
+        tmp_path, server, domains=3, per_domain=1, mailbox_limit=40, domain_limit=None,
+        adjust=warming_since(MORNING),
+    ) as world:  # fmt: skip
+        world.clock.set(MORNING)
+        async with world.stores.db.reading() as conn:  # paused before the day starts
+            await conn.execute("UPDATE mailboxes SET state = 'paused' WHERE address = 'm0@d1.test'")
+        loop = loop_for(world)
+        assert (await loop.tick()).planned == 10  # m0@d0 and m0@d2, writing to each other
+        await run_day(world, loop, until=MORNING + timedelta(hours=6))  # 13:00 in Berlin
+        async with world.stores.db.reading() as conn:  # resumed at noon
+            await conn.execute(
+                "UPDATE mailboxes SET state = 'warming' WHERE address = 'm0@d1.test'"
+            )
+        assert (await loop.tick()).planned == 5
+        await run_day(world, loop, until=MORNING + timedelta(hours=13))
+        warm = Counter(m.mail_from for m in warmup_mails(server))
+        assert warm == {"m0@d0.test": 5, "m0@d1.test": 5, "m0@d2.test": 5}
+        late = await world.rows(
+            "SELECT s.sent_at FROM sends s JOIN mailboxes m ON m.id = s.mailbox_id "
+            "WHERE m.address = 'm0@d1.test'"
+        )
+        assert all(local_hour(from_ms(int(str(r[0])))) >= 13 for r in late)
