@@ -570,11 +570,10 @@ class LeadCard:
 
 @dataclass(frozen=True, slots=True)
 class WarmupShare:
-    """One mailbox's day in the warm-up loop: its part of the cap, and of that the answers'."""
+    """One mailbox's day in the warm-up loop: its part of the cap; campaigns get the rest."""
 
     mailbox_id: int
-    volume: int  # warm-up mails of the day, answers included; campaigns get the rest
-    reply_budget: int  # part of `volume` kept for answers to the mail it receives
+    volume: int  # warm-up mails of the day, answers included (each replaces a new mail)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
@@ -114,11 +113,21 @@ def window_bounds(day: date, window: Window, tz: str) -> tuple[datetime, datetim
 
 
 def _recipients(
-    sender: MailboxView, pool: Sequence[MailboxView], seeds: Sequence[str]
+    sender: MailboxView,
+    pool: Sequence[MailboxView],
+    seeds: Sequence[str],
+    receivers: Collection[str] | None,
 ) -> list[str]:
-    """Other domains' mailboxes and the seeds; its own domain only if nobody else; never itself."""
+    """Other domains' mailboxes and the seeds; its own domain only if nobody else; never itself.
+
+    Pool mailboxes only among `receivers` when given (those the loop can read).
+    """
     others = [
-        m for m in pool if m.address != sender.address and m.state is not MailboxState.DISABLED
+        m
+        for m in pool
+        if m.address != sender.address
+        and m.state is not MailboxState.DISABLED
+        and (receivers is None or m.address in receivers)
     ]
     away = [m.address for m in others if m.domain != sender.domain]
     candidates = away + [s for s in seeds if s != sender.address]
@@ -145,15 +154,6 @@ def _spread(
     return [start + timedelta(seconds=i * slot + rng.randint(0, slot - gap)) for i in range(count)]
 
 
-@dataclass(frozen=True, slots=True)
-class DayPlan:
-    """The day's warm-up: the new mails, and how many answers each mailbox may send."""
-
-    mails: tuple[PlannedWarmup, ...]
-    # Part of each mailbox's warm-up volume kept for answers: `left` of reply_plan.
-    reply_budget: Mapping[str, int]
-
-
 def day_plan(
     mailboxes: Sequence[MailboxView],
     seeds: Sequence[str],
@@ -166,51 +166,36 @@ def day_plan(
     tz: str = "UTC",
     week1_campaigns: bool = False,
     not_before: datetime | None = None,
-) -> DayPlan:
-    """The day's warm-up of every mailbox: new mails spread evenly over the window, with jitter.
+    receivers: Collection[str] | None = None,
+) -> list[PlannedWarmup]:
+    """The day's new warm-up mails of every mailbox, spread evenly over the window, with jitter.
 
-    A mailbox's `warmup_volume` covers its new mails and its answers: `reply_rate` of the mails
-    planned to reach it are kept back as its reply budget (an upper bound, since it is counted
-    before the others' budgets are taken out), the rest are new mails. Those go to its
-    recipients in a shuffled round, so none gets two before all got one; fewer when the window
-    can't hold them `min_gap` apart, none when it has nobody to write to. With `not_before`
-    (a loop started mid-day) the mails spread over what is left of the window, never a burst
-    of those the morning would have had. The same rng seed gives the same plan.
+    Each mailbox plans its whole `warmup_volume` as new mails; an answer it sends later takes
+    the place of one of its new mails not yet sent (storage/warmup.py), so new mails and answers
+    together stay at the volume. The mails go to its recipients in a shuffled round, so none
+    gets two before all got one; fewer when the window can't hold them `min_gap` apart, none
+    when it has nobody to write to. With `not_before` (a loop started mid-day) the mails spread
+    over what is left of the window, never a burst of those the morning would have had. With
+    `receivers`, only those pool mailboxes receive (the engine passes the ones with IMAP). The
+    same rng seed gives the same plan.
     """
-    ordered = sorted(mailboxes, key=lambda m: (m.id, m.address))
-    volume = {
-        m.address: warmup_volume(m, day, policy, week1_campaigns=week1_campaigns) for m in ordered
-    }
-    targets: dict[str, list[str]] = {}
-    for mailbox in ordered:
-        recipients = _recipients(mailbox, mailboxes, seeds)
-        if volume[mailbox.address] > 0 and recipients:
-            rng.shuffle(recipients)
-            targets[mailbox.address] = recipients
-    incoming: Counter[str] = Counter()
-    for sender, recipients in targets.items():
-        incoming.update(recipients[i % len(recipients)] for i in range(volume[sender]))
-    rate = Fraction(repr(policy.reply_rate))
-    budget = {
-        address: min(count, _half_up(rate * incoming[address]))
-        for address, count in volume.items()
-        if count > 0
-    }
     start, end = window_bounds(day, window, tz)
     if not_before is not None:
         start = max(start, not_before)
     mails: list[PlannedWarmup] = []
-    for mailbox in ordered:
-        recipients = targets.get(mailbox.address, [])
-        if not recipients:
+    for mailbox in sorted(mailboxes, key=lambda m: (m.id, m.address)):
+        volume = warmup_volume(mailbox, day, policy, week1_campaigns=week1_campaigns)
+        recipients = _recipients(mailbox, mailboxes, seeds, receivers)
+        if volume <= 0 or not recipients:
             continue
-        times = _spread(volume[mailbox.address] - budget[mailbox.address], start, end, min_gap, rng)
+        rng.shuffle(recipients)
+        times = _spread(volume, start, end, min_gap, rng)
         mails.extend(
             PlannedWarmup(mailbox.id, mailbox.address, recipients[i % len(recipients)], when)
             for i, when in enumerate(times)
         )
     mails.sort(key=lambda p: (p.not_before, p.sender, p.recipient))
-    return DayPlan(tuple(mails), budget)
+    return mails
 
 
 def answers(message_id: str, reply_rate: float) -> bool:

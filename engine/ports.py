@@ -195,22 +195,23 @@ class MailboxReader(Protocol):
 class WarmupStore(Protocol):
     """The warm-up loop's days and mails (storage/warmup.py)."""
 
-    async def day_planned(self, day: str) -> bool:
-        """Whether the day's shares were stored already."""
+    async def unplanned(self, day: str) -> list[int]:
+        """The pool's mailboxes with no share of `day` yet."""
         ...
 
     async def plan_day(
         self, day: str, shares: Sequence[WarmupShare], mails: Sequence[WarmupMail]
-    ) -> bool:
-        """Store the day's shares and new mails in one transaction; False if it was planned."""
+    ) -> int:
+        """Store shares of `day` and their mailboxes' new mails (a share stored already is
+        kept, its mails dropped), in one transaction; how many mails were stored."""
         ...
 
     async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:
-        """Store answers (one per mail answered: a repeat is ignored); how many are new."""
+        """Store answers, each in place of one of its mailbox's unsent new mails of `day`."""
         ...
 
     async def reply_room(self, day: str) -> dict[int, int]:
-        """Each mailbox's answers still allowed on `day`: its reply budget less those planned."""
+        """Each mailbox's answers still possible on `day`: its new mails not yet sent."""
         ...
 
     async def due_mails(

@@ -3,10 +3,12 @@
 Each morning (the first tick of the day) the day is planned once and stored: every sending
 mailbox's share of its cap (core.warmup_loop: the whole week-1 cap, then the phase-1 volume,
 then `maintenance_share` of a warm mailbox's cap) and its new mails, spread over the loop's
-hours with their Message-IDs chosen. Campaigns see the share and fill only the rest of the cap
-(limits.campaign_room). On each tick the mails due go out through the normal reservation (kind
-`warmup`), so every limit of SPEC 6 holds for campaign and warm-up mail together; a mail
-counts as sent once a sends row carries its Message-ID, so a restart never sends one twice.
+hours with their Message-IDs chosen. Warm-up mail goes only to inboxes the loop reads: the
+seeds and the pool mailboxes with `imap`; a mailbox with nobody to write to gets no share.
+Campaigns see the share and fill only the rest of the cap (limits.campaign_room). On each tick
+the mails due go out through the normal reservation (kind `warmup`), so every limit of SPEC 6
+holds for campaign and warm-up mail together; a mail counts as sent once a sends row carries
+its Message-ID, so a restart never sends one twice.
 Answers to received warm-up mail are planned by the receiving side and go out the same way.
 """
 
@@ -76,7 +78,6 @@ class WarmupLoop:
         self._secret = secret
         self._rng = rng or random.Random()
         self._specs = {m.address: m for m in rules.mailboxes}
-        self._planned: date | None = None
 
     async def tick(self) -> WarmupReport:
         """Plan today if not yet done, then send the mails due now."""
@@ -93,16 +94,18 @@ class WarmupLoop:
         return report
 
     async def plan_day(self, today: date, now: datetime) -> int:
-        """Store today's shares and new mails unless already stored; how many mails were new."""
-        if self._planned == today:
-            return 0
+        """Plan today for the pool's mailboxes that have no share of it yet; how many mails.
+
+        On the day's first tick that is the whole pool; later, a mailbox that joined since (a
+        restart with a new one, a resume) is planned over what is left of the window.
+        """
         day = today.isoformat()
-        if await self._store.day_planned(day):
-            self._planned = today
+        fresh = set(await self._store.unplanned(day))
+        if not fresh:
             return 0
         pool = await self._store.pool()
         policy = self._rules.warmup
-        plan = day_plan(
+        planned = day_plan(
             pool,
             [seed.address for seed in self._rules.seeds],
             today,
@@ -113,6 +116,9 @@ class WarmupLoop:
             tz=self._rules.timezone,
             week1_campaigns=any(c.during_warmup for c in self._rules.campaigns),
             not_before=now,
+            # Mail nobody reads builds no reputation and can't be rescued or answered: pool
+            # mailboxes receive warm-up mail only when the loop can log in to them.
+            receivers={m.address for m in self._rules.mailboxes if m.imap is not None},
         )
         domains = {m.id: m.domain for m in pool}
         mails = [
@@ -122,22 +128,17 @@ class WarmupLoop:
                 due_at=p.not_before,
                 message_id=new_message_id(domains[p.mailbox_id], self._rng),
             )
-            for p in plan.mails
+            for p in planned
+            if p.mailbox_id in fresh
         ]
-        planned = Counter(p.mailbox_id for p in plan.mails)
-        # The share is what the loop will really send: its new mails and room for answers
-        # (fewer mails than the volume when the day started late or nobody is there to write).
-        shares = [
-            WarmupShare(m.id, planned[m.id] + budget, budget)
-            for m in pool
-            if (budget := plan.reply_budget.get(m.address, 0)) or planned[m.id]
-        ]
+        # The share is what the loop will really send: fewer mails than the volume when the
+        # day started late, none when nobody is there to write to (stored all the same, so
+        # the mailbox counts as planned). Answers take new mails' places.
+        count = Counter(m.mailbox_id for m in mails)
+        shares = [WarmupShare(m.id, count[m.id]) for m in pool if m.id in fresh]
         stored = await self._store.plan_day(day, shares, mails)
-        self._planned = today
-        if not stored:
-            return 0
-        log.info("warm-up day %s planned: %d mails from %d mailboxes", day, len(mails), len(shares))
-        return len(mails)
+        log.info("warm-up %s: %d mails planned for %d mailboxes", day, stored, len(shares))
+        return stored
 
     def _one_each(self, due: list[WarmupMail]) -> list[WarmupMail]:
         """The earliest due mail of each mailbox (all of them when there is no gap to keep)."""

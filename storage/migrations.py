@@ -294,7 +294,8 @@ CREATE INDEX leads_email_lower ON leads (lower(email));
 
 # The warm-up loop (SPEC 7, issue 12). warmup_days: each mailbox's share of its cap the loop
 # takes today (campaigns get the rest) and how much of it is reserved so far. warmup_mails: the
-# loop's mails, new threads planned each morning and answers planned as mail arrives; each gets
+# loop's mails, new threads planned each morning and answers planned as mail arrives (each in
+# place of one of its mailbox's new mails not yet sent, so the day stays at its volume); each gets
 # its Message-ID when planned, so the sends row with that Message-ID is the proof it went out
 # (a crash can't send one twice). placements: where each warm-up mail landed at its receiver,
 # first sighting only (a rescued mail shows up again in the inbox). placement_hold: campaign
@@ -304,7 +305,6 @@ CREATE TABLE warmup_days (
     mailbox_id    INTEGER NOT NULL REFERENCES mailboxes (id),
     day           TEXT    NOT NULL,
     volume        INTEGER NOT NULL CHECK (volume >= 0),
-    reply_budget  INTEGER NOT NULL CHECK (reply_budget >= 0),
     sent          INTEGER NOT NULL DEFAULT 0 CHECK (sent >= 0),
     PRIMARY KEY (mailbox_id, day)
 ) STRICT, WITHOUT ROWID;

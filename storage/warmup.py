@@ -19,6 +19,19 @@ _INSERT_MAIL = """
 """
 
 
+# The mailboxes that may send today: the loop plans for these (a constant, not user input).
+_POOL = "m.state IN ('active', 'warming') AND d.state = 'active' AND m.in_config = 1"
+
+# The new mail an answer replaces: the mailbox's latest-due one of the day not yet sent.
+_REPLACEABLE = """
+    SELECT w.id FROM warmup_mails w
+    WHERE w.day = ? AND w.mailbox_id = ? AND w.answers IS NULL
+      AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)
+    ORDER BY w.due_at DESC, w.id DESC
+    LIMIT 1
+"""
+
+
 def _mail_row(day: str, mail: WarmupMail) -> tuple[object, ...]:
     thread = json.dumps(list(mail.thread)) if mail.thread else None
     return (
@@ -45,50 +58,72 @@ class WarmupStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def day_planned(self, day: str) -> bool:
-        """Whether the day's shares were stored already."""
-        rows = await self._db.fetch("SELECT 1 FROM warmup_days WHERE day = ? LIMIT 1", (day,))
-        return bool(rows)
-
-    async def plan_day(
-        self, day: str, shares: Sequence[WarmupShare], mails: Sequence[WarmupMail]
-    ) -> bool:
-        """Store the day's shares and new mails in one transaction; False if it was planned."""
-        async with self._db.writing() as conn:
-            # Checked inside the write transaction: two planners can't both store a day.
-            found = await conn.execute_fetchall(
-                "SELECT 1 FROM warmup_days WHERE day = ? LIMIT 1", (day,)
-            )
-            if found:
-                return False
-            await conn.executemany(
-                "INSERT INTO warmup_days (mailbox_id, day, volume, reply_budget) "
-                "VALUES (?, ?, ?, ?)",
-                [(s.mailbox_id, day, s.volume, s.reply_budget) for s in shares],
-            )
-            await conn.executemany(_INSERT_MAIL, [_mail_row(day, m) for m in mails])
-            return True
-
-    async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:
-        """Store answers (one per mail answered: a repeat is ignored); how many are new."""
-        async with self._db.writing() as conn:
-            before = conn.total_changes
-            await conn.executemany(_INSERT_MAIL, [_mail_row(day, m) for m in mails])
-            return conn.total_changes - before
-
-    async def reply_room(self, day: str) -> dict[int, int]:
-        """Each mailbox's answers still allowed on `day`: its reply budget less those planned."""
+    async def unplanned(self, day: str) -> list[int]:
+        """The pool's mailboxes (see `pool`) with no share of `day` yet."""
         rows = await self._db.fetch(
-            """
-            SELECT d.mailbox_id, d.reply_budget - (
-                SELECT count(*) FROM warmup_mails w
-                WHERE w.day = d.day AND w.mailbox_id = d.mailbox_id AND w.answers IS NOT NULL
-            ) AS room
-            FROM warmup_days d WHERE d.day = ?
+            f"""
+            SELECT m.id FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+            WHERE {_POOL}
+              AND NOT EXISTS (SELECT 1 FROM warmup_days w WHERE w.mailbox_id = m.id AND w.day = ?)
             """,
             (day,),
         )
-        return {int(row["mailbox_id"]): max(0, int(row["room"])) for row in rows}
+        return [int(row["id"]) for row in rows]
+
+    async def plan_day(
+        self, day: str, shares: Sequence[WarmupShare], mails: Sequence[WarmupMail]
+    ) -> int:
+        """Store shares of `day` and their mailboxes' new mails in one transaction.
+
+        A mailbox that has its share already keeps it, and its mails given here are dropped.
+        How many mails were stored.
+        """
+        async with self._db.writing() as conn:
+            fresh = set()
+            for share in shares:
+                cursor = await conn.execute(
+                    "INSERT INTO warmup_days (mailbox_id, day, volume) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (share.mailbox_id, day, share.volume),
+                )
+                if cursor.rowcount == 1:
+                    fresh.add(share.mailbox_id)
+            rows = [_mail_row(day, m) for m in mails if m.mailbox_id in fresh]
+            await conn.executemany(_INSERT_MAIL, rows)
+            return len(rows)
+
+    async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:
+        """Store answers, each in place of one of its mailbox's unsent new mails of `day`.
+
+        The latest-due new mail gives way, so the day's warm-up stays at its volume (SPEC 6:
+        the cap holds for the sum); without one left to replace, the answer is not planned.
+        A second answer to the same mail is ignored. How many were stored.
+        """
+        async with self._db.writing() as conn:
+            stored = 0
+            for mail in mails:
+                rows = list(await conn.execute_fetchall(_REPLACEABLE, (day, mail.mailbox_id)))
+                if not rows:
+                    continue
+                cursor = await conn.execute(_INSERT_MAIL, _mail_row(day, mail))
+                if cursor.rowcount != 1:
+                    continue  # answered already
+                await conn.execute("DELETE FROM warmup_mails WHERE id = ?", (rows[0]["id"],))
+                stored += 1
+            return stored
+
+    async def reply_room(self, day: str) -> dict[int, int]:
+        """Each mailbox's answers still possible on `day`: its new mails not yet sent."""
+        rows = await self._db.fetch(
+            """
+            SELECT w.mailbox_id, count(*) AS room FROM warmup_mails w
+            WHERE w.day = ? AND w.answers IS NULL
+              AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)
+            GROUP BY w.mailbox_id
+            """,
+            (day,),
+        )
+        return {int(row["mailbox_id"]): int(row["room"]) for row in rows}
 
     async def due_mails(
         self, since: datetime, now: datetime, *, limit: int = 500
@@ -113,10 +148,10 @@ class WarmupStore:
     async def pool(self) -> list[MailboxView]:
         """The mailboxes that may send today (warming or active, on an active domain)."""
         rows = await self._db.fetch(
-            """
+            f"""
             SELECT m.id, m.address, d.name AS domain, m.state, m.daily_limit, m.warmup_start
             FROM mailboxes m JOIN domains d ON d.id = m.domain_id
-            WHERE m.state IN ('active', 'warming') AND d.state = 'active' AND m.in_config = 1
+            WHERE {_POOL}
             ORDER BY m.id
             """
         )

@@ -305,3 +305,23 @@ def test_planning_looks_at_the_mailboxes_that_may_send_not_at_all_of_them(
     # Once each to find who may send, then only the due ones, once per planned thread at most.
     assert all(asked[i] == 1 for i in range(1, 5001) if i not in due)
     assert max(asked[i] for i in due) <= 2 + len(plans)
+
+
+def test_campaigns_fill_only_what_the_warmup_loop_leaves() -> None:
+    # Cap 40; the loop keeps 6 today and has sent 2 of them; campaigns have sent 30.
+    box = mb(1, sent_today=32, warmup_volume=6, warmup_sent=2)
+    today = NOW.date()
+    assert limits.campaign_room(box, today, snap().warmup) == 4
+    s = snap(mailboxes=(box,), sending=NO_GAP, new_leads=new(1, 20))
+    assert len(plan(s, NOW)) == 4
+    # The loop sent more than it kept (answers next morning): the cap still bounds the sum.
+    over = mb(1, sent_today=38, warmup_volume=4, warmup_sent=8)
+    assert limits.campaign_room(over, today, snap().warmup) == 2
+
+
+def test_a_mailbox_held_for_low_placement_takes_no_campaign_mail() -> None:
+    held = mb(1, placement_hold=True)
+    s = snap(mailboxes=(held, mb(2)), sending=NO_GAP, new_leads=new(1, 5))
+    assert {p.mailbox_id for p in plan(s, NOW)} == {2}
+    follow = snap(mailboxes=(held,), followups=(DueStep(9, 1, 2, mailbox_id=1),))
+    assert plan(follow, NOW) == []

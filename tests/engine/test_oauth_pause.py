@@ -62,7 +62,7 @@ async def test_a_refused_refresh_pauses_the_mailbox_and_alerts_without_secrets(
             store=stores.sending, sender=sender, clock=clock, rules=rules, alerts=alerts,
             domains=health, rng=random.Random(7),
         )  # fmt: skip
-        world = World(config, stores, engine, clock, server, alerts, health)
+        world = World(config, stores, engine, clock, server, alerts, health, sender)
         try:
             await world.add_leads(["a@lead.test"])
             await run_ticks(world, 1)

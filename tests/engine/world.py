@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -99,6 +99,7 @@ class World:
     server: FakeSmtpServer
     alerts: AlertOutbox
     health: HealthService
+    sender: SmtpSender
 
     async def add_leads(self, emails: list[str], campaign: str = "q4") -> None:
         """Queue leads directly (the importer has its own tests)."""
@@ -134,10 +135,20 @@ class World:
 
 @asynccontextmanager
 async def make_world(
-    tmp_path: Path, server: FakeSmtpServer, *, smtp_timeout: float = 2.0, **kw: object
+    tmp_path: Path,
+    server: FakeSmtpServer,
+    *,
+    smtp_timeout: float = 2.0,
+    adjust: Callable[[OutreachConfig], OutreachConfig] | None = None,
+    **kw: object,
 ) -> AsyncIterator[World]:
-    """Open a DB, sync the config, wire the engine to the running fake server."""
+    """Open a DB, sync the config, wire the engine to the running fake server.
+
+    `adjust` changes the config before it is used (warm-up starts, seeds, ...).
+    """
     config = world_config(server.port, **kw)  # type: ignore[arg-type]
+    if adjust is not None:
+        config = adjust(config)
     clock = ManualClock(T0)
     stores = await Stores.open(tmp_path / "test.db")
     rules = config.rules()
@@ -150,7 +161,7 @@ async def make_world(
         domains=health, rng=random.Random(7),
     )  # fmt: skip
     try:
-        yield World(config, stores, engine, clock, server, alerts, health)
+        yield World(config, stores, engine, clock, server, alerts, health, sender)
     finally:
         await sender.close()
         await stores.close()
