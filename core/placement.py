@@ -67,10 +67,14 @@ def rate(inbox: int, spam: int) -> Fraction | None:
 
 
 def percent(inbox: int, spam: int) -> str:
-    """The rate as a whole percent for people ("75 %"), rounded down so 69.9 never reads 70;
-    "n/a" without placements."""
+    """The rate for people: "75 %", "70.9 %" (tenths cut, not rounded, so 69.96 % never reads
+    as the 70 % it missed); "n/a" without placements."""
     share = rate(inbox, spam)
-    return "n/a" if share is None else f"{int(share * 100)} %"
+    if share is None:
+        return "n/a"
+    tenths = int(share * 1000)  # floor: the rate is never negative
+    whole, tenth = divmod(tenths, 10)
+    return f"{whole} %" if tenth == 0 else f"{whole}.{tenth} %"
 
 
 def verdict(count: PlacementCount) -> Action:

@@ -19,8 +19,10 @@ def test_rate_is_the_inbox_share_and_none_without_placements() -> None:
     assert rate(0, 0) is None
     assert percent(15, 5) == "75 %"
     assert percent(0, 0) == "n/a"
-    # Rounded down: 69.9 % must not read as the 70 % that would have passed.
-    assert percent(699, 301) == "69 %"
+    assert percent(22, 9) == "70.9 %"  # 22 inbox of 31
+    # Cut, not rounded: 69.96 % must not read as the 70 % it missed.
+    assert percent(6996, 3004) == "69.9 %"
+    assert percent(7, 3) == "70 %"
 
 
 @pytest.mark.parametrize(
