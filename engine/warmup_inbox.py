@@ -8,7 +8,8 @@ Message-ID is one of our planned warm-up mails; anything else is left alone, unt
 For each of ours: where it was first seen is its placement (inbox or spam), counted for the
 pool mailbox that sent it; it is marked read and starred, and out of spam moved to the inbox
 (marked first, so it arrives read). Pool receivers answer `reply_rate` of what they get, in
-thread, within the day's reply budget; seeds have no SMTP and answer nothing. Threads stay
+thread, within the day's reply budget (none before the sending side has planned the day: a
+mail read then goes unanswered); seeds have no SMTP and answer nothing. Threads stay
 short: a mail that already carries MAX_THREAD References (the third of a thread) is not
 answered, so a thread is at most a mail, its answer and the answer to that.
 
