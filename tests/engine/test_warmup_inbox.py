@@ -28,7 +28,9 @@ from config import (
     WarmupConfig,
 )
 from core import limits
+from core.errors import PeerUnavailable
 from core.records import WarmupMail, WarmupShare
+from core.specs import ImapAccount
 from core.warmup_loop import answers
 from core.warmup_mail import TOKEN_HEADER, Party, Received, warmup_message, warmup_reply
 from engine.alerts import AlertOutbox
@@ -105,13 +107,15 @@ class Loop:
 
 
 @asynccontextmanager
-async def loop_on(tmp_path: Path, *, seed_password: str | None = None) -> AsyncIterator[Loop]:
+async def loop_on(
+    tmp_path: Path, *, seed_password: str | None = None, reader: ImapReader | None = None
+) -> AsyncIterator[Loop]:
     if not dovecot_available():
         pytest.fail("dovecot-imapd is not installed: `make test` installs it (as root)")
+    reader = reader or ImapReader(timeout=5.0)
     async with Dovecot(tmp_path / "dovecot", USERS) as server:
         config = outreach(server, seed_password=seed_password)
         stores = await Stores.open(tmp_path / "data" / "outreach.db")
-        reader = ImapReader(timeout=5.0)
         try:
             await stores.config.sync_config(config.rules(), T0.date(), now=T0)
             found = await stores.db.fetch("SELECT address, id FROM mailboxes")
@@ -398,3 +402,43 @@ async def test_a_refused_login_alerts_and_the_others_are_read(tmp_path: Path) ->
         # after a refusal Dovecot delays every login from the address for seconds).
         placed = await loop.rows("SELECT message_id, receiver FROM placements")
         assert placed == [("<w1@pa.test>", B)]
+
+
+class RescueFailsOnce(ImapReader):
+    """The real reader, whose first rescue finds the server gone (after marking the mail)."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=5.0)
+        self.failures = 1
+
+    async def rescue(
+        self, account: ImapAccount, junk: str, uids: Sequence[int], *, inbox: str = "INBOX"
+    ) -> int:
+        if self.failures:
+            self.failures -= 1
+            raise PeerUnavailable("IMAP 127.0.0.1 dropped the connection during UID MOVE")
+        return await super().rescue(account, junk, uids, inbox=inbox)
+
+
+async def test_a_rescue_cut_short_is_done_next_poll_and_still_counts_as_spam(
+    tmp_path: Path,
+) -> None:
+    async with loop_on(tmp_path, reader=RescueFailsOnce()) as loop:
+        await plan(loop, [new(loop, A, SEED, "<w1@pa.test>")])
+        await put(loop, A, SEED, "<w1@pa.test>", "Junk")
+        service = loop.inbox()
+
+        first = await service.poll()
+        assert first.failed == [SEED] and first.spam == 1 and first.rescued == 0
+        # Counted as spam already; the folder's cursor stayed before the mail.
+        assert await loop.stores.placements.folder_cursor(f"warmup:{SEED}:Junk") is None
+        assert await loop.flags(SEED, "Junk") == [frozenset({SEEN, FLAGGED})]
+
+        second = await service.poll()
+        assert second.failed == [] and second.rescued == 1 and second.spam == 0
+        assert await loop.flags(SEED, "Junk") == []
+        # Seen in the inbox at the next poll: still one placement, in spam.
+        third = await service.poll()
+        assert (third.found, third.inbox) == (1, 0)
+        placed = await loop.rows("SELECT message_id, folder FROM placements")
+        assert placed == [("<w1@pa.test>", "spam")]
