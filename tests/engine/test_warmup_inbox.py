@@ -8,6 +8,7 @@ test files each into the folder it arranges, next to ordinary mail and forgeries
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -37,6 +38,7 @@ from engine.alerts import AlertOutbox
 from engine.clock import ManualClock
 from engine.warmup_inbox import WarmupInbox
 from mail.imap import ImapReader
+from storage.db import to_ms
 from storage.stores import Stores
 from tests.fakes.dovecot import HOST, Dovecot, dovecot_available
 
@@ -120,9 +122,15 @@ async def loop_on(
             await stores.config.sync_config(config.rules(), T0.date(), now=T0)
             found = await stores.db.fetch("SELECT address, id FROM mailboxes")
             ids = {str(r[0]): int(r[1]) for r in found}
-            # Room for every answer: the budget is the sending side's business, not this test's.
-            shares = [WarmupShare(ids[A], 30, 30), WarmupShare(ids[B], 30, 30)]
-            await stores.warmup.plan_day(DAY, shares, [])
+            # Room for every answer: new mails of the day not sent yet, each of which an
+            # answer replaces (storage/warmup.py); due last, so they are the ones replaced.
+            later = [
+                WarmupMail(ids[box], SEED, T0 + timedelta(hours=5), f"<later{n}@{box}>")
+                for box in (A, B)
+                for n in range(10)
+            ]
+            shares = [WarmupShare(ids[A], 30), WarmupShare(ids[B], 30)]
+            assert await stores.warmup.plan_day(DAY, shares, later) == 20
             secret = await stores.config.secret("warmup")
             yield Loop(server, config, stores, ManualClock(T0), secret, ids, reader)
         finally:
@@ -135,8 +143,26 @@ def party(address: str) -> Party:
 
 
 async def plan(loop: Loop, mails: Sequence[WarmupMail]) -> None:
-    """warmup_mails rows as the sending side stores them (new mails of the day, answers)."""
-    await loop.stores.warmup.plan_answers(DAY, mails)
+    """warmup_mails rows of mails the sending side planned and sent (the day is planned
+    once, so these go in directly: a test-only shortcut around the planner)."""
+    async with loop.stores.db.writing() as conn:
+        await conn.executemany(
+            "INSERT INTO warmup_mails (day, mailbox_id, recipient, due_at, message_id, answers, "
+            "subject, thread) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    DAY,
+                    m.mailbox_id,
+                    m.recipient,
+                    to_ms(m.due_at),
+                    m.message_id,
+                    m.answers,
+                    m.subject or None,
+                    json.dumps(list(m.thread)) if m.thread else None,
+                )
+                for m in mails
+            ],  # fmt: skip
+        )
 
 
 async def put(
@@ -268,6 +294,9 @@ async def test_one_poll_counts_rescues_marks_and_answers_and_nothing_twice(
             "FROM warmup_mails WHERE answers IS NOT NULL AND answers != '<w9@pa.test>'"
         )
         assert report.answers == len(expected)
+        # Each answer took the place of one of its mailbox's unsent new mails: same volume.
+        later = await loop.rows("SELECT count(*) FROM warmup_mails WHERE message_id LIKE '<later%'")
+        assert later == [(20 - len(expected),)]
         assert {str(r[0]): r[1] for r in rows} == {
             mid: loop.ids[to] for mid, to in expected.items()
         }

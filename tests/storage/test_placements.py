@@ -7,7 +7,7 @@ from datetime import timedelta
 import aiosqlite
 
 from core.placement import PlacementCount, WarmupOrigin
-from core.records import FolderCursor, NewAlert, Placement, WarmupMail
+from core.records import FolderCursor, NewAlert, Placement, WarmupMail, WarmupShare
 from storage.stores import Stores
 from tests.storage.helpers import DAY, T0, sample, scalar
 
@@ -35,8 +35,10 @@ async def test_origins_name_the_sending_mailbox_and_whether_it_is_answered(
 ) -> None:
     boxes, _ = await sample(stores, conn)
     a1, b1 = boxes["a1@a.test"], boxes["b1@b.test"]
-    await stores.warmup.plan_day(DAY, [], [mail(a1, 1), mail(a1, 2)])
-    await stores.warmup.plan_answers(DAY, [mail(b1, 3, answers="<w1@a.test>")])
+    shares = [WarmupShare(a1, 2), WarmupShare(b1, 1)]
+    await stores.warmup.plan_day(DAY, shares, [mail(a1, 1), mail(a1, 2), mail(b1, 4)])
+    # b1's answer to w1 takes the place of its unsent new mail w4.
+    assert await stores.warmup.plan_answers(DAY, [mail(b1, 3, answers="<w1@a.test>")]) == 1
 
     found = await stores.placements.origins(
         ["<w1@a.test>", "<w2@A.TEST>", "<w3@a.test>", "<other@a.test>", "<W2@a.test>"]
@@ -47,6 +49,7 @@ async def test_origins_name_the_sending_mailbox_and_whether_it_is_answered(
         "<w2@A.TEST>": WarmupOrigin("<w2@a.test>", a1, "a1@a.test", answered=False),
         "<w3@a.test>": WarmupOrigin("<w3@a.test>", b1, "b1@b.test", answered=False),
     }
+    assert await stores.placements.origins(["<w4@a.test>"]) == {}  # replaced: never sent
 
 
 async def test_first_sighting_wins_and_the_cursor_moves_with_it(
