@@ -8,8 +8,10 @@ Message-ID is one of our planned warm-up mails; anything else is left alone, unt
 For each of ours: where it was first seen is its placement (inbox or spam), counted for the
 pool mailbox that sent it; it is marked read and starred, and out of spam moved to the inbox
 (marked first, so it arrives read). Pool receivers answer `reply_rate` of what they get, in
-thread, within the day's reply budget (none before the sending side has planned the day: a
-mail read then goes unanswered); seeds have no SMTP and answer nothing. Threads stay
+thread, each answer taking the place of one of the receiver's new mails of the day not sent
+yet (WarmupStore.reply_room, plan_answers): with none left, or before the sending side has
+planned the receiver's day, a mail read then goes unanswered. Seeds have no SMTP and answer
+nothing. Threads stay
 short: a mail that already carries MAX_THREAD References (the third of a thread) is not
 answered, so a thread is at most a mail, its answer and the answer to that.
 
@@ -248,7 +250,7 @@ class WarmupInbox:
         ours: Sequence[tuple[WarmupSeen, WarmupOrigin]],
         report: WarmupInboxReport,
     ) -> None:
-        """Answers of a pool receiver at `reply_rate`, inside what its day's budget has left."""
+        """Answers of a pool receiver at `reply_rate`, as many as its unsent new mails allow."""
         address = receiver.account.address
         wanted = [
             (seen, origin)
