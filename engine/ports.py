@@ -208,7 +208,12 @@ class WarmupStore(Protocol):
         ...
 
     async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:
-        """Store answers, each in place of one of its mailbox's unsent new mails of `day`."""
+        """Store answers due on `day`, each in place of one of its mailbox's unsent new mails
+        of that day (when it is planned yet); how many were stored."""
+        ...
+
+    async def answers_ahead(self, day: str) -> dict[int, int]:
+        """Answers stored for `day` before it was planned, per mailbox: its plan makes room."""
         ...
 
     async def reply_room(self, day: str) -> dict[int, int]:

@@ -8,12 +8,13 @@ Message-ID is one of our planned warm-up mails; anything else is left alone, unt
 For each of ours: where it was first seen is its placement (inbox or spam), counted for the
 pool mailbox that sent it; it is marked read and starred, and out of spam moved to the inbox
 (marked first, so it arrives read). Pool receivers answer `reply_rate` of what they get, in
-thread, each answer taking the place of one of the receiver's new mails of the day not sent
+thread, each answer taking the place of one of the receiver's new mails of its day not sent
 yet (WarmupStore.reply_room, plan_answers): with none left, or before the sending side has
-planned the receiver's day, a mail read then goes unanswered. Seeds have no SMTP and answer
-nothing. Threads stay
-short: a mail that already carries MAX_THREAD References (the third of a thread) is not
-answered, so a thread is at most a mail, its answer and the answer to that.
+planned the receiver's day, a mail read then goes unanswered. An answer that falls on a later
+day (mail read late in the window) is kept for that day, whose plan makes room for it. Seeds
+have no SMTP and answer nothing. Threads stay short: a mail that already carries MAX_THREAD
+References (the third of a thread) is not answered, so a thread is at most a mail, its
+answer and the answer to that.
 
 After each pass the 7-day placement of every sending mailbox is judged (core/placement.py):
 a warning under 70 %, campaign mail held under 50 %, released once back over 70 %.
@@ -280,9 +281,12 @@ class WarmupInbox:
             for seen, origin in wanted
         ]
         policy = self._rules.warmup
+        # Room today, plus a day's cap for answers that fall on a later day (mail read late
+        # in the window): those are planned into that day's share, not today's.
+        later = limits.mailbox_cap(me, limits.local_day(now, tz), policy)
         plan = reply_plan(
             received, policy.reply_rate, self._rng, now, window=policy.window, tz=tz,
-            left={address: room.get(me.id, 0)},
+            left={address: room.get(me.id, 0) + later},
         )  # fmt: skip
         mails = [
             WarmupMail(
@@ -296,9 +300,11 @@ class WarmupInbox:
             )
             for planned in plan
         ]
-        if mails:
-            planned = await self._warmup.plan_answers(today, mails)
-            report.answers += planned
+        by_day: dict[str, list[WarmupMail]] = {}
+        for mail in mails:
+            by_day.setdefault(limits.local_day(mail.due_at, tz).isoformat(), []).append(mail)
+        for day, due in sorted(by_day.items()):
+            report.answers += await self._warmup.plan_answers(day, due)
 
     async def _judge(self, report: WarmupInboxReport) -> None:
         """SPEC 7 on every sending mailbox's last 7 days: warn, hold or release."""
