@@ -48,11 +48,13 @@ from engine.ports import (
     MailboxReader,
     MailSender,
     OpenDnsHost,
+    WarmupMailbox,
 )
 from engine.preview import Previewer
 from engine.sending import SendingEngine
 from engine.trial_sends import TestSender
 from engine.unsubscribe import UnsubscribeService
+from engine.warmup_inbox import WarmupInbox
 from engine.warmup_loop import WarmupLoop
 from mail.cloudflare import open_cloudflare
 from mail.esp.mailgun import MailgunFeed
@@ -101,6 +103,7 @@ class Service:
     unsubscribe: UnsubscribeService
     daily: DailyReport  # the DNS check and digest at digest_hour
     warmup: WarmupLoop  # the warm-up loop's sending side (SPEC 7)
+    warmup_inbox: WarmupInbox  # its receiving side: placement, spam rescue, answers
     secret: bytes | None  # signs one-click tokens; None without [unsubscribe]
     db_path: Path
 
@@ -214,14 +217,15 @@ async def build_service(
     chats: list[int],
     sender: MailSender | None = None,
     reader: MailboxReader | None = None,
+    warmup_reader: WarmupMailbox | None = None,
     feeds: Sequence[EspFeed] | None = None,
     rng: random.Random | None = None,
     verify: bool = True,
 ) -> Service:
     """Every service over one database; connections close when `stack` unwinds.
 
-    `sender`, `reader` and `feeds` stand in for the real adapters (tests, the demo); the
-    ones built here are closed here.
+    `sender`, `reader`, `warmup_reader` and `feeds` stand in for the real adapters (tests,
+    the demo); the ones built here are closed here.
     `verify` runs SQLite's quick_check first, as the service does; a bench that starts on a
     copy it has just made of a checked file may skip it (minutes at millions of rows).
     """
@@ -234,10 +238,13 @@ async def build_service(
         smtp = SmtpSender(tokens=tokens)
         stack.push_async_callback(smtp.close)
         sender = smtp
-    if reader is None:
+    if reader is None or warmup_reader is None:
+        # One IMAP client for both sides: a mailbox's replies and its warm-up mail share
+        # its pooled connection.
         imap = ImapReader(tokens=tokens)
         stack.push_async_callback(imap.close)
-        reader = imap
+        reader = reader or imap
+        warmup_reader = warmup_reader or imap
     if feeds is None:
         feeds = esp_feeds(rules.esps)
         for feed in feeds:
@@ -259,6 +266,7 @@ async def build_service(
         store=stores.sending, rows=stores.control, clock=clock, rules=rules,
         unsubscribe_secret=secret,
     )  # fmt: skip
+    warmup_secret = await stores.config.secret("warmup")
     test_sends = TestSender(
         previewer=previews, store=stores.sending, rows=stores.control, sender=sender,
         engine=engine, clock=clock, rules=rules, rng=rng,
@@ -308,7 +316,17 @@ async def build_service(
             rules=rules,
             alerts=alerts,
             health=health,
-            secret=await stores.config.secret("warmup"),
+            secret=warmup_secret,
+            rng=rng,
+        ),  # fmt: skip
+        warmup_inbox=WarmupInbox(
+            reader=warmup_reader,
+            store=stores.placements,
+            warmup=stores.warmup,
+            clock=clock,
+            rules=rules,
+            alerts=alerts,
+            secret=warmup_secret,
             rng=rng,
         ),  # fmt: skip
         control=ControlService(stores.control, clock, rules),

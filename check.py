@@ -33,6 +33,7 @@ def summary_lines(config: OutreachConfig, today: date, source: str) -> list[str]
     lines += [f"  {_campaign_line(campaign)}" for campaign in config.campaigns]
     lines.append(f"Seeds: {len(config.seeds)}    ESPs: {len(config.esp)}")
     lines += [f"  {line}" for line in _esp_lines(config)]
+    lines.append(_warmup_line(config))
     if config.unsubscribe is not None:
         unsubscribe = config.unsubscribe
         lines.append(f"Unsubscribe: {unsubscribe.base_url} (served on {unsubscribe.listen})")
@@ -62,6 +63,21 @@ def _domain_lines(config: OutreachConfig, capacity: Capacity) -> list[str]:
             f"today {domain.capacity:>4}{via}"
         )
     return lines
+
+
+def _warmup_line(config: OutreachConfig) -> str:
+    """Who takes part in the warm-up loop: it writes only to inboxes it reads (SPEC 7)."""
+    readers = sum(1 for mailbox in config.mailboxes if mailbox.imap is not None)
+    hours = f"{config.warmup.hours}, maintenance {config.warmup.maintenance_share:.0%}"
+    if readers + len(config.seeds) == 0:
+        return (
+            "Warm-up loop: off (no mailbox has imap and there are no [[seeds]]: warm-up mail "
+            "goes only to inboxes the loop reads)"
+        )
+    return (
+        f"Warm-up loop: {readers} pool mailbox(es) with imap and {len(config.seeds)} seed(s) "
+        f"receive; hours {hours}, reply_rate {config.warmup.reply_rate:.0%}"
+    )
 
 
 def _esp_lines(config: OutreachConfig) -> list[str]:

@@ -46,6 +46,9 @@ def _jobs(service: Service, config: OutreachConfig, deliver_alerts: Job) -> list
     ]
     if any(mailbox.inbox is not None for mailbox in rules.mailboxes):
         jobs.append(Every("inbox", rules.inbox.poll_seconds, service.inbox.poll))
+    if service.warmup_inbox.receivers:
+        # Pool mailboxes with `imap` and the seeds: where warm-up mail lands (SPEC 7).
+        jobs.append(Every("warmup_inbox", rules.inbox.poll_seconds, service.warmup_inbox.poll))
     # Each ESP on its own schedule: a slow or failing provider holds up no other.
     for name in service.esp.feeds:
         poll = partial(service.esp.poll_feed, name)
@@ -126,5 +129,7 @@ async def run_service(settings: Settings, config: OutreachConfig) -> None:
                 await asyncio.wait_for(service.inbox.idle(), BOT_STOP_SECONDS)
             with suppress(TimeoutError):
                 await asyncio.wait_for(service.esp.idle(), BOT_STOP_SECONDS)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(service.warmup_inbox.idle(), BOT_STOP_SECONDS)
             if deliveries:
                 await asyncio.wait(deliveries, timeout=BOT_STOP_SECONDS)

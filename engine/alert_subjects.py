@@ -40,6 +40,10 @@ _KINDS = {
     "dns_record": _Kind(record=True),
     "bounce_warn": _Kind(dated=True),
     "domain_complaints": _Kind(dated=True),
+    # Inbox placement (SPEC 7): a hold ends on recovery, not by /resume.
+    "placement_warn": _Kind(dated=True),
+    "placement_hold": _Kind(),
+    "placement_release": _Kind(),
 }
 _DAY = re.compile(r":\d{4}-\d{2}-\d{2}$")
 

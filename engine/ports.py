@@ -29,6 +29,7 @@ from core.models import (
     RateCounts,
     Snapshot,
 )
+from core.placement import PlacementCount, WarmupOrigin
 from core.records import (
     AnswerContext,
     Applied,
@@ -50,6 +51,7 @@ from core.records import (
     MailFolders,
     NewAlert,
     PendingDelivery,
+    Placement,
     PreviewLead,
     Refused,
     Reservation,
@@ -207,7 +209,12 @@ class WarmupStore(Protocol):
         ...
 
     async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:
-        """Store answers, each in place of one of its mailbox's unsent new mails of `day`."""
+        """Store answers due on `day`, each in place of one of its mailbox's unsent new mails
+        of that day (when it is planned yet); how many were stored."""
+        ...
+
+    async def answers_ahead(self, day: str) -> dict[int, int]:
+        """Answers stored for `day` before it was planned, per mailbox: its plan makes room."""
         ...
 
     async def reply_room(self, day: str) -> dict[int, int]:
@@ -293,6 +300,39 @@ class EspFeed(Protocol):
 
     async def close(self) -> None:
         """Release the HTTP session."""
+        ...
+
+
+class PlacementStore(Protocol):
+    """Where the loop's warm-up mail landed (storage/placements.py): first sightings, counts
+    per sending mailbox over a window, and the campaign hold they call for (SPEC 7)."""
+
+    async def folder_cursor(self, source: str) -> FolderCursor | None:
+        """How far a receiver's folder was searched for warm-up mail."""
+        ...
+
+    async def origins(self, message_ids: Sequence[str]) -> dict[str, WarmupOrigin]:
+        """The loop's own mails among these Message-IDs, keyed as asked: who sent each."""
+        ...
+
+    async def record(
+        self,
+        placements: Sequence[Placement],
+        source: str,
+        cursor: FolderCursor | None,
+        now: datetime,
+    ) -> int:
+        """Store first sightings (a later one changes nothing) and move `source` to `cursor`
+        (None: leave it) in one transaction; how many were new."""
+        ...
+
+    async def counts(self, since: datetime, until: datetime) -> list[PlacementCount]:
+        """Inbox and spam placements per sending mailbox in the window, and every held one."""
+        ...
+
+    async def set_hold(self, mailbox_id: int, held: bool, alert: NewAlert) -> bool:
+        """Hold or release the mailbox's campaign mail with its alert, one transaction; False
+        when it already was so."""
         ...
 
 

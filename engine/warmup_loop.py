@@ -121,21 +121,32 @@ class WarmupLoop:
             receivers={m.address for m in self._rules.mailboxes if m.imap is not None},
         )
         domains = {m.id: m.domain for m in pool}
-        mails = [
-            WarmupMail(
+        # Answers to yesterday's late mails, due today, take the places of the last new mails.
+        ahead = await self._store.answers_ahead(day)
+        room = Counter({box: -ahead.get(box, 0) for box in fresh})
+        for p in planned:
+            room[p.mailbox_id] += 1
+        mails = []
+        for p in planned:
+            if p.mailbox_id not in fresh:
+                continue
+            if room[p.mailbox_id] <= 0:
+                continue
+            room[p.mailbox_id] -= 1
+            mail = WarmupMail(
                 mailbox_id=p.mailbox_id,
                 recipient=p.recipient,
                 due_at=p.not_before,
                 message_id=new_message_id(domains[p.mailbox_id], self._rng),
             )
-            for p in planned
-            if p.mailbox_id in fresh
-        ]
+            mails.append(mail)
         # The share is what the loop will really send: fewer mails than the volume when the
         # day started late, none when nobody is there to write to (stored all the same, so
         # the mailbox counts as planned). Answers take new mails' places.
         count = Counter(m.mailbox_id for m in mails)
-        shares = [WarmupShare(m.id, count[m.id]) for m in pool if m.id in fresh]
+        shares = [
+            WarmupShare(m.id, count[m.id] + ahead.get(m.id, 0)) for m in pool if m.id in fresh
+        ]
         stored = await self._store.plan_day(day, shares, mails)
         log.info("warm-up %s: %d mails planned for %d mailboxes", day, stored, len(shares))
         return stored

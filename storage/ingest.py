@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+import aiosqlite
+
 from core.records import Applied, Effects, Verdicts
 from storage.db import Database, run_sync, to_ms
 from storage.events import apply_effects, apply_effects_sync
@@ -46,12 +48,17 @@ async def commit_batch(
             counts = await window_counts(conn, window_start, now, kinds=VERDICT_KINDS, sends=sends)
             for effects in decide(counts):
                 await apply_effects(conn, effects)
-        await conn.execute(
-            """
-            INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)
-            ON CONFLICT (source) DO UPDATE SET value = excluded.value,
-                updated_at = excluded.updated_at
-            """,
-            (source, cursor, to_ms(now)),
-        )
+        await write_cursor(conn, source, cursor, now)
         return applied
+
+
+async def write_cursor(conn: aiosqlite.Connection, source: str, value: str, now: datetime) -> None:
+    """Move `source` to `value` (inside the caller's transaction)."""
+    await conn.execute(
+        """
+        INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)
+        ON CONFLICT (source) DO UPDATE SET value = excluded.value,
+            updated_at = excluded.updated_at
+        """,
+        (source, value, to_ms(now)),
+    )

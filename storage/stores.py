@@ -13,6 +13,7 @@ from storage.esp import EspStore
 from storage.events import EventStore
 from storage.health import HealthStore
 from storage.inbox import InboxStore
+from storage.placements import PlacementStore
 from storage.reports import ReportStore
 from storage.sending import SendingStore
 from storage.warmup import WarmupStore
@@ -33,6 +34,7 @@ class Stores:
     inbox: InboxStore
     esp: EspStore
     warmup: WarmupStore
+    placements: PlacementStore
 
     @classmethod
     def on(cls, db: Database) -> Stores:
@@ -49,6 +51,7 @@ class Stores:
             inbox=InboxStore(db),
             esp=EspStore(db),
             warmup=WarmupStore(db),
+            placements=PlacementStore(db),
         )
 
     @classmethod

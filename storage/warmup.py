@@ -22,6 +22,8 @@ _INSERT_MAIL = """
 # The mailboxes that may send today: the loop plans for these (a constant, not user input).
 _POOL = "m.state IN ('active', 'warming') AND d.state = 'active' AND m.in_config = 1"
 
+_SHARE = "SELECT 1 FROM warmup_days WHERE mailbox_id = ? AND day = ?"
+
 # The new mail an answer replaces: the mailbox's latest-due one of the day not yet sent.
 _REPLACEABLE = """
     SELECT w.id FROM warmup_mails w
@@ -93,24 +95,37 @@ class WarmupStore:
             return len(rows)
 
     async def plan_answers(self, day: str, mails: Sequence[WarmupMail]) -> int:
-        """Store answers, each in place of one of its mailbox's unsent new mails of `day`.
+        """Store answers due on `day`, each in place of one of its mailbox's unsent new mails.
 
-        The latest-due new mail gives way, so the day's warm-up stays at its volume (SPEC 6:
-        the cap holds for the sum); without one left to replace, the answer is not planned.
-        A second answer to the same mail is ignored. How many were stored.
+        When the mailbox's `day` is planned, the latest-due new mail gives way, so the day's
+        warm-up stays at its volume (SPEC 6: the cap holds for the sum); without one left to
+        replace, the answer is not planned. When it is not planned yet (an answer due
+        tomorrow), the answer is stored as it is and that day's plan makes room for it
+        (`answers_ahead`). A second answer to the same mail is ignored. How many were stored.
         """
         async with self._db.writing() as conn:
             stored = 0
             for mail in mails:
+                share = list(await conn.execute_fetchall(_SHARE, (mail.mailbox_id, day)))
                 rows = list(await conn.execute_fetchall(_REPLACEABLE, (day, mail.mailbox_id)))
-                if not rows:
+                if share and not rows:
                     continue
                 cursor = await conn.execute(_INSERT_MAIL, _mail_row(day, mail))
                 if cursor.rowcount != 1:
                     continue  # answered already
-                await conn.execute("DELETE FROM warmup_mails WHERE id = ?", (rows[0]["id"],))
+                if share:
+                    await conn.execute("DELETE FROM warmup_mails WHERE id = ?", (rows[0]["id"],))
                 stored += 1
             return stored
+
+    async def answers_ahead(self, day: str) -> dict[int, int]:
+        """Answers stored for `day` before it was planned, per mailbox: its plan makes room."""
+        rows = await self._db.fetch(
+            "SELECT mailbox_id, count(*) AS n FROM warmup_mails "
+            "WHERE day = ? AND answers IS NOT NULL GROUP BY mailbox_id",
+            (day,),
+        )
+        return {int(row["mailbox_id"]): int(row["n"]) for row in rows}
 
     async def reply_room(self, day: str) -> dict[int, int]:
         """Each mailbox's answers still possible on `day`: its new mails not yet sent."""

@@ -48,6 +48,10 @@ def test_example_config_passes_and_is_summarised(tmp_path: Path) -> None:
     assert "q4-founders: 3 step(s), mon-fri 09:00-17:00 America/New_York, cap 600/day" in out
     assert "eu-agencies: 2 step(s), tue-thu 08:30-16:30 Europe/Berlin, cap 400/day" in out
     assert "Seeds: 2    ESPs: 2" in out
+    assert (
+        "Warm-up loop: 30 pool mailbox(es) with imap and 2 seed(s) receive; "
+        "hours 08:00-18:00, maintenance 10%, reply_rate 30%"
+    ) in out
     # Which domains each ESP's events are matched for.
     assert "  esp mg (mailgun, every 60s): brand-news.com, brand-mail.com, brand-team.com" in out
     assert "  esp ses (ses, every 60s): getbrand.com, trybrand.com, brand-app.com" in out

@@ -21,6 +21,7 @@ def test_minimal_config_passes_check(tmp_path: Path) -> None:
     assert "Mailboxes: 2 (2 warming)" in out
     assert "first-campaign: 2 step(s), mon-fri 09:00-17:00 Europe/Berlin, no cap" in out
     assert "Unsubscribe: https://u.brand.example (served on 127.0.0.1:8080)" in out
+    assert "Warm-up loop: 2 pool mailbox(es) with imap and 0 seed(s) receive" in out
     assert SECRET not in out + result.stderr
 
 

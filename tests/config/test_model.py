@@ -309,6 +309,11 @@ CASES = [
         id="window-format",
     ),
     pytest.param(
+        BASE + '[warmup]\nhours = "18:00-08:00"\n',
+        "warmup.hours: end 08:00 is not after start 18:00; windows do not cross midnight",
+        id="warmup-hours",
+    ),
+    pytest.param(
         BASE.replace('name = "q4"', 'name = "q4"\ntimezone = "Mars/Olympus"'),
         "campaigns[0] (q4).timezone: unknown timezone 'Mars/Olympus'",
         id="campaign-timezone",

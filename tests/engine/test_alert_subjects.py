@@ -20,6 +20,9 @@ from engine.alert_subjects import AlertSubject, alert_subject
         ("dns_record:d0.test:DMARC", AlertSubject(7, "d0.test", False, False)),
         ("bounce_warn:m0@d0.test:2026-11-23", AlertSubject(7, "m0@d0.test", False, False)),
         ("domain_complaints:d0.test:2026-11-23", AlertSubject(7, "d0.test", False, False)),
+        ("placement_warn:m0@d0.test:2026-11-23", AlertSubject(7, "m0@d0.test", False, False)),
+        ("placement_hold:m0@d0.test", AlertSubject(7, "m0@d0.test", False, False)),
+        ("placement_release:m0@d0.test", AlertSubject(7, "m0@d0.test", False, False)),
     ],
 )
 def test_subjects_of_alerts_about_one_thing(key: str, expected: AlertSubject) -> None:

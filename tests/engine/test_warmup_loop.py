@@ -280,3 +280,38 @@ async def test_a_mailbox_that_joins_mid_day_is_planned_over_what_is_left(
             "WHERE m.address = 'm0@d1.test'"
         )
         assert all(local_hour(from_ms(int(str(r[0])))) >= 13 for r in late)
+
+
+async def test_answers_due_tomorrow_take_the_places_of_tomorrow_s_last_new_mails(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    async with make_world(
+        tmp_path, server, domains=2, per_domain=1, mailbox_limit=40, domain_limit=None,
+        adjust=warming_since(MORNING),
+    ) as world:  # fmt: skip
+        world.clock.set(MORNING)
+        loop = loop_for(world)
+        await run_day(world, loop, until=MORNING + timedelta(hours=13))
+        box = await world.scalar("SELECT id FROM mailboxes WHERE address = 'm0@d0.test'")
+        assert isinstance(box, int)
+        tomorrow = MORNING + timedelta(days=1, hours=3)  # 10:00 in Berlin
+        answers = [
+            WarmupMail(
+                box,
+                "m0@d1.test",
+                tomorrow,
+                f"<late-{n}@d0.test>",
+                answers=f"<x{n}@d1.test>",
+                subject="Late one",
+            )  # fmt: skip
+            for n in range(2)
+        ]
+        day2 = (DAY + timedelta(days=1)).isoformat()
+        assert await world.stores.warmup.plan_answers(day2, answers) == 2
+        server.messages.clear()
+        world.clock.set(MORNING + timedelta(days=1))
+        await run_day(world, loop, until=MORNING + timedelta(days=1, hours=13))
+        sent = Counter(m.mail_from for m in warmup_mails(server))
+        assert sent == {"m0@d0.test": 6, "m0@d1.test": 6}  # day 2's cap, answers included
+        ids = {m.message_id for m in server.messages}
+        assert {"<late-0@d0.test>", "<late-1@d0.test>"} <= ids

@@ -122,3 +122,18 @@ async def test_a_placement_hold_keeps_campaign_mail_off_the_mailbox(
     (view,) = [m for m in snap.mailboxes if m.address == "a1@a.test"]
     assert view.state is MailboxState.ACTIVE
     assert not limits.takes_campaign_mail(view, TODAY, snap.warmup, during_warmup=True)
+
+
+async def test_an_answer_due_on_a_day_not_yet_planned_waits_for_that_day_s_plan(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    box = await pool(stores, conn)
+    a1 = box["a1@a.test"]
+    tomorrow = "2026-03-03"
+    late = WarmupMail(
+        a1, "b1@b.test", T0 + timedelta(days=1), "<r@a.test>", answers="<o@b.test>", subject="Hi"
+    )
+    assert await stores.warmup.plan_answers(tomorrow, [late]) == 1
+    assert await stores.warmup.answers_ahead(tomorrow) == {a1: 1}
+    assert await stores.warmup.answers_ahead(DAY) == {}
+    assert await stores.warmup.reply_room(tomorrow) == {}  # today's new mails are untouched

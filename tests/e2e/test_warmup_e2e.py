@@ -1,0 +1,205 @@
+"""The warm-up loop end to end: the real `python main.py`, an SMTP server that files mail into
+Dovecot, and the fake Bot API (SPEC 7, issue 12).
+
+Four new mailboxes (day 1 of warm-up, 4 mails each with `phase1_start = 4`) on two domains and
+two seeds, all Dovecot users. The loop's hours are the minute that starts now (the
+sending timezone is picked so that it is midday there, far from midnight and the digest hour):
+the 16 warm-up mails go out in it, every 4th of each sender lands in Junk, and the service
+reads them back, rescues them and shows 75 % placement. A campaign with leads sends nothing:
+week 1 is warm-up only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.e2e.procs import CA_FILE, base_env, query, run_main, spawn_main
+from tests.fakes.dovecot import Dovecot, dovecot_available
+from tests.fakes.imap_bridge import BridgeSmtpServer, tls_pair
+from tests.fakes.smtp_server import Received
+from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.skipif(not dovecot_available(), reason="needs dovecot-imapd")
+
+ADMIN = 111
+POOL = ["ann@alpha.test", "bob@alpha.test", "cat@beta.test", "dan@beta.test"]
+SEEDS = ["one@seeds.test", "two@seeds.test"]
+IMAP_PW = "imap-secret-pw"
+SMTP_USER, SMTP_PW = "relay", "relay-secret-pw"
+STARTUP_SECONDS = 60
+
+
+def midday_zone(now: datetime) -> tuple[str, datetime]:
+    """A fixed-offset zone where it is 12:xx now, and the local time there."""
+    offset = 12 - now.hour  # hours to add to UTC
+    name = "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+    return name, now.astimezone(ZoneInfo(name))
+
+
+def window_from(local: datetime) -> tuple[str, datetime]:
+    """Loop hours of this minute (the next one if this one is nearly over: the service starts
+    in a few seconds and spreads the day's mails over what is left), and their end in UTC."""
+    start = local.replace(second=0, microsecond=0)
+    if local.second > 45:
+        start += timedelta(minutes=1)
+    end = start + timedelta(minutes=1)
+    return f"{start:%H:%M}-{end:%H:%M}", end.astimezone(UTC)
+
+
+def write_config(tmp: Path, smtp_port: int, imap_port: int, zone: str, hours: str) -> None:
+    def imap(user: str) -> str:
+        return (
+            f'{{ host = "127.0.0.1", port = {imap_port}, security = "none", username = "{user}", '
+            'password = "env:IMAP_PW" }'
+        )
+
+    boxes = "".join(
+        f"""
+[[mailboxes]]
+address = "{box}"
+display_name = "{box.split("@")[0].title()} Example"
+daily_limit = 40
+warmup_start = {datetime.now(ZoneInfo(zone)).date().isoformat()}
+smtp = {{ host = "127.0.0.1", port = {smtp_port}, security = "starttls", username = "{SMTP_USER}", \
+password = "env:SMTP_PW" }}
+imap = {imap(box)}
+"""
+        for box in POOL
+    )
+    seeds = "".join(f'\n[[seeds]]\naddress = "{seed}"\nimap = {imap(seed)}\n' for seed in SEEDS)
+    (tmp / "outreach.toml").write_text(
+        f"""
+[sending]
+timezone = "{zone}"
+tick_seconds = 1
+min_gap_seconds = 0
+jitter_seconds = 0
+postal_address = "Test Ltd, 1 Main St"
+
+[warmup]
+phase1_start = 4
+hours = "{hours}"
+
+[inbox]
+poll_seconds = 5
+
+[[domains]]
+name = "alpha.test"
+[[domains]]
+name = "beta.test"
+{boxes}{seeds}
+[[campaigns]]
+name = "launch"
+hours = "00:00-24:00"
+days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+[[campaigns.steps]]
+subject = "Hello {{{{ first_name }}}}"
+body = "Hi {{{{ first_name }}}}, a short note."
+"""
+    )
+
+
+@dataclass
+class Running:
+    """One service run with its peers."""
+
+    tmp: Path
+    fake: FakeTelegram
+    dovecot: Dovecot
+    smtp: BridgeSmtpServer
+    window_end: datetime
+
+
+def every_4th_of_a_sender() -> object:
+    counts: Counter[str] = Counter()
+
+    def rule(mail: Received, _rcpt: str) -> bool:
+        counts[mail.mail_from] += 1
+        return counts[mail.mail_from] % 4 == 0
+
+    return rule
+
+
+@asynccontextmanager
+async def service(tmp: Path) -> AsyncIterator[Running]:
+    """Dovecot, the bridge SMTP server, the fake Bot API and `python main.py` (SIGTERM-ed)."""
+    users = {address: IMAP_PW for address in [*POOL, *SEEDS]}
+    log = tmp / "service.log"
+    zone, local = midday_zone(datetime.now(UTC))
+    hours, window_end = window_from(local)
+    async with (
+        FakeTelegram() as fake,
+        Dovecot(tmp / "dovecot", users) as dovecot,
+        BridgeSmtpServer(
+            username=SMTP_USER, password=SMTP_PW, security="starttls",
+            ssl_context=tls_pair(tmp, CA_FILE), dovecot=dovecot,
+            to_junk=every_4th_of_a_sender(),  # type: ignore[arg-type]
+        ) as smtp,
+    ):  # fmt: skip
+        write_config(tmp, smtp.port, dovecot.port, zone, hours)
+        env = base_env(
+            tmp, SMTP_PW=SMTP_PW, IMAP_PW=IMAP_PW, BOT_TOKEN=TOKEN, ADMIN_IDS=str(ADMIN),
+            TELEGRAM_API_URL=fake.url,
+        )  # fmt: skip
+        csv = tmp / "leads.csv"
+        csv.write_text("email,first_name\n" + "".join(f"l{i}@example.com,L{i}\n" for i in range(9)))
+        done = await asyncio.to_thread(run_main, ["import", str(csv), "--campaign", "launch"], env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        proc: subprocess.Popen[bytes] = spawn_main(env, log)
+        try:
+            await fake.wait_for(lambda: fake.attempts("getUpdates") > 0, within=STARTUP_SECONDS)
+            yield Running(tmp, fake, dovecot, smtp, window_end)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(proc.wait, 20)
+            assert code == 0, log.read_text()[-3000:]
+    text = log.read_text()
+    assert IMAP_PW not in text and SMTP_PW not in text and TOKEN.split(":")[1] not in text
+    assert " ERROR " not in text, text[-3000:]
+
+
+@pytest.mark.timeout(240)  # a minute of loop hours, up to 45 s waiting for it, and the reads
+async def test_day_1_warmup_circuit_with_the_real_service(tmp_path: Path) -> None:
+    async with service(tmp_path) as run:
+        # 4 mailboxes x 4 (day 1 with phase1_start = 4), spread over the minute.
+        await eventually(lambda: len(run.smtp.messages) >= 16, within=150)
+        mails = run.smtp.messages
+        assert Counter(m.mail_from for m in mails) == dict.fromkeys(POOL, 4)
+        assert all(r in POOL or r in SEEDS for m in mails for r in m.rcpt_tos)  # no campaign
+        ends = datetime.now(UTC)
+        assert ends <= run.window_end + timedelta(seconds=5)  # within the loop's hours
+
+        async def placed() -> bool:
+            rows = await query(run.tmp, "SELECT count(*) FROM placements")
+            return rows[0][0] == 16
+
+        await eventually(placed, within=30)
+        # Every 4th mail of each sender went to Junk: 75 % inbox, each rescued and read.
+        rows = await query(
+            run.tmp,
+            "SELECT m.address, sum(p.folder = 'inbox'), count(*) FROM placements p "
+            "JOIN mailboxes m ON m.id = p.mailbox_id GROUP BY m.address",
+        )
+        assert sorted(rows) == [(box, 3, 4) for box in POOL]
+        for user in [*POOL, *SEEDS]:
+
+            async def rescued(user: str = user) -> bool:
+                return await run.dovecot.flags(user, "Junk") == {}
+
+            await eventually(rescued, within=30)
+        sends = await query(run.tmp, "SELECT kind, state FROM sends")
+        assert Counter(sends) == {("warmup", "sent"): 16}
+        leads = await query(run.tmp, "SELECT state, count(*) FROM leads GROUP BY state")
+        assert leads == [("queued", 9)]  # week 1: the campaign waits
