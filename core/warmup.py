@@ -9,9 +9,8 @@ from fractions import Fraction
 
 from core.models import WarmupPolicy
 
-# Inbox placement (SPEC 7) is measured over this many days, and shown as a rate only from
-# this many placements on: a share of two or three mails says nothing yet.
-PLACEMENT_DAYS = 7
+# Inbox placement (SPEC 7, core/placement.py) is shown as a rate only from this many
+# placements on: a share of two or three mails says nothing yet.
 PLACEMENT_SHOWN = 5
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from core import capacity, health, limits, warmup
+from core import capacity, health, limits, placement, warmup
 from core.models import (
     CampaignState,
     DomainState,
@@ -134,7 +134,7 @@ class MailboxDetail:
     # mail is held for low placement (warm-up mail goes on).
     placement_inbox: int = 0
     placement_spam: int = 0
-    placement_days: int = warmup.PLACEMENT_DAYS
+    placement_days: int = placement.WINDOW.days
     placement_hold: bool = False
 
     @property
@@ -210,7 +210,8 @@ async def gather_detail(
         detail = await _mailbox_detail(
             repo, row, domains[row.domain], today=today, now=now, policy=policy
         )
-        since, _ = limits.day_bounds(today - timedelta(days=warmup.PLACEMENT_DAYS - 1), tz)
+        # The 7 days the hold is judged on (core/placement.py).
+        since = now - placement.WINDOW
         inbox, spam = (await repo.placement_counts([row.id], since)).get(row.id, (0, 0))
         return dataclasses.replace(
             detail,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 
-from core import limits, warmup
+from core import limits, placement, warmup
 from core.addresses import normalise_address
 from core.models import MailboxState, WarmupPolicy
 from core.records import MailboxRow, WarmupToday
@@ -58,16 +58,11 @@ class WarmupReport:
     unlisted: dict[str, int] = field(default_factory=dict)  # state -> mailboxes not in rows
 
 
-def placement_since(today: date, timezone: str) -> datetime:
-    """The start of the placement window that ends today (SPEC 7: 7 days)."""
-    since, _ = limits.day_bounds(today - timedelta(days=warmup.PLACEMENT_DAYS - 1), timezone)
-    return since
-
-
 async def gather_warmup(ctx: AppContext, *, listed: int = LISTED) -> WarmupReport:
     """Each mailbox of the loop: day, phase, cap, today's warm-up traffic, 7-day placement."""
     tz = ctx.rules.timezone
-    today = limits.local_day(ctx.clock.now(), tz)
+    now = ctx.clock.now()
+    today = limits.local_day(now, tz)
     policy = ctx.rules.warmup
     pool = await ctx.reports.warming_rows(today.isoformat())
     shown, rest = pool[:listed], pool[listed:]
@@ -79,9 +74,9 @@ async def gather_warmup(ctx: AppContext, *, listed: int = LISTED) -> WarmupRepor
     traffic = await ctx.reports.warmup_today(
         {m.id: m.address for m in shown}, today.isoformat(), start, end
     )
-    placements = await ctx.reports.placement_counts(
-        [m.id for m in shown], placement_since(today, tz)
-    )
+    # The 7 days the hold is judged on (core/placement.py), so the rate shown is the one
+    # that holds or releases campaign mail.
+    placements = await ctx.reports.placement_counts([m.id for m in shown], now - placement.WINDOW)
     rows = []
     for mailbox in shown:
         inbox, spam = placements.get(mailbox.id, (0, 0))
@@ -111,7 +106,7 @@ async def gather_warmup(ctx: AppContext, *, listed: int = LISTED) -> WarmupRepor
         today=today,
         policy=policy,
         rows=tuple(rows),
-        placement_days=warmup.PLACEMENT_DAYS,
+        placement_days=placement.WINDOW.days,
         ramp=tuple(warmup.ramp(policy, policy.target)),
         unlisted=unlisted,
     )

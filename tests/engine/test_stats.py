@@ -95,8 +95,10 @@ async def test_status_of_a_mailbox_and_a_domain_shows_window_rates(tmp_path: Pat
 async def test_status_of_a_mailbox_shows_its_placement_and_the_hold(tmp_path: Path) -> None:
     async with data_world(tmp_path) as w:
         await w.add_placements("m0@d0.test", "m1@d1.test", T0 - timedelta(days=6), inbox=9, spam=3)
-        # Before the 7 days (the window starts at midnight six days back) and another sender's.
-        await w.add_placements("m0@d0.test", "m1@d1.test", T0 - timedelta(days=7), spam=20)
+        # Before the 7 days the hold is judged on, and another sender's.
+        await w.add_placements(
+            "m0@d0.test", "m1@d1.test", T0 - timedelta(days=7, seconds=1), spam=20
+        )
         await w.add_placements("m1@d0.test", "m0@d0.test", T0, spam=5)
         await w.hold("m0@d0.test")
         held = await gather_detail(w.stores.reports, w.clock, w.ctx.rules, "m0@d0.test")
