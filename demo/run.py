@@ -512,11 +512,11 @@ class _Simulation:
         totals = await facts.day_totals(self.side, start, end)
         used = await facts.usage_on(self.side, day.isoformat())
         warm = await facts.warmup_day(self.side, day.isoformat(), start, end)
-        ids = {m.address: m.id for m in await self.stored.mailboxes()}
+        stored = {m.address: m for m in await self.stored.mailboxes()}
         counts = dict.fromkeys(("active", "warming", "paused", "cooldown"), 0)
         for address, state in self.states.items():
             counts[state.value] = counts.get(state.value, 0) + 1
-            box = ids[address]
+            box = stored[address].id
             self.mailbox_days[address].append(
                 MailboxDay(
                     day,
@@ -526,6 +526,7 @@ class _Simulation:
                     warmup=warm.sent.get(box, 0),
                     inbox=warm.inbox.get(box, 0),
                     spam=warm.spam.get(box, 0),
+                    held=stored[address].placement_hold,
                 )  # fmt: skip
             )
         row = DayRow(
