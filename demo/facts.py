@@ -53,7 +53,8 @@ class Pool:
 
 
 async def pool(conn: aiosqlite.Connection, day: str) -> Pool:
-    """Three queries, where the engine's planner snapshot needs one or two per campaign."""
+    """Three queries, where the engine's planner snapshot needs one or two per campaign; each
+    mailbox with the warm-up loop's share of its day and its placement hold."""
     mailboxes = tuple(
         MailboxView(
             id=r[0],
@@ -65,16 +66,21 @@ async def pool(conn: aiosqlite.Connection, day: str) -> Pool:
             next_send_at=opt_dt(r[6]),
             resting_until=opt_dt(r[7]),
             sent_today=r[8],
+            warmup_volume=r[9],
+            warmup_sent=r[10],
+            placement_hold=bool(r[11]),
         )  # fmt: skip
         for r in await conn.execute_fetchall(
             """
             SELECT m.id, m.address, d.name, m.state, m.daily_limit, m.warmup_start,
-                   m.next_send_at, m.resting_until, coalesce(u.sent, 0)
+                   m.next_send_at, m.resting_until, coalesce(u.sent, 0),
+                   coalesce(w.volume, 0), coalesce(w.sent, 0), m.placement_hold
             FROM mailboxes m JOIN domains d ON d.id = m.domain_id
             LEFT JOIN usage u ON u.scope = 'mailbox' AND u.ref = m.id AND u.day = ?
+            LEFT JOIN warmup_days w ON w.mailbox_id = m.id AND w.day = ?
             WHERE m.state != 'disabled'
             """,
-            (day,),
+            (day, day),
         )
     )
     domain_rows = list(

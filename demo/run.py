@@ -55,6 +55,12 @@ from engine.warmup_loop import WarmupLoop
 
 MAINTENANCE = timedelta(seconds=60)  # as service.MAINTENANCE_SECONDS
 HEALTH = timedelta(seconds=300)  # as service.HEALTH_SECONDS
+# The service reads the warm-up inboxes every [inbox].poll_seconds (60 s); the demo reads them
+# every 15 simulated minutes once mail has come: answers wait 20 minutes to 4 hours anyway, and
+# a poll reads a cursor per folder of every receiver, which at every tick cost as much as all
+# the sending.
+WARMUP_POLL = timedelta(minutes=30)
+WARMUP_WAKE = timedelta(minutes=30)  # warm-up mails due within this go out together
 RESUME_AFTER_DAYS = 8  # the demo's admin resumes a paused mailbox once its window is clean
 
 
@@ -324,7 +330,7 @@ class _Simulation:
         self.warmup = warmup  # the loop's sending side; each tick runs it before the engine
         self.inboxes = inboxes  # the pool's and the seeds' INBOX and Junk
         self.warmup_inbox = warmup_inbox  # the loop's receiving side, reading `inboxes`
-        self.poll = timedelta(seconds=config.inbox.poll_seconds)
+        self.poll = WARMUP_POLL
         self.next_poll = clock.now()
         self.clock = clock
         self.world = world
@@ -423,7 +429,7 @@ class _Simulation:
             self.next_health = now + HEALTH
             self.unevaluated = False
         if self.inboxes.unread and now >= self.next_poll:
-            # The service polls every [inbox].poll_seconds; here only once mail has come.
+            # Only once mail has come, at most every WARMUP_POLL.
             self.inboxes.take_news()
             await self.warmup_inbox.poll()
             self.next_poll = now + self.poll
@@ -436,6 +442,25 @@ class _Simulation:
             self.unevaluated = True
         if await self.alerts.deliver_due(self.transport):
             await self._new_alerts()
+
+    def _warmup_wake(self, due: datetime) -> datetime:
+        """When to send a warm-up mail due at `due`: the next WARMUP_WAKE step of the grid.
+
+        The loop spreads each mailbox's mails over its hours, so exact due times would stop
+        the clock at nearly every tick of the day; taking them a few minutes late in batches
+        keeps them spread and the run short. Never past the end of the loop's hours.
+        """
+        wake = self._on_warmup_grid(due)
+        local = due.astimezone(limits.zone(self.tz))
+        window = self.config.warmup.policy().window
+        closes = datetime.combine(local.date(), time(0), local.tzinfo) + timedelta(
+            minutes=window.end_minute
+        )
+        return wake if wake < closes else due
+
+    def _on_warmup_grid(self, moment: datetime) -> datetime:
+        """The first WARMUP_WAKE step at or after `moment` (warm-up sends and polls share it)."""
+        return self.origin + math.ceil((moment - self.origin) / WARMUP_WAKE) * WARMUP_WAKE
 
     def _on_grid(self, moment: datetime) -> datetime:
         """The first scheduler tick at or after `moment`."""
@@ -457,7 +482,7 @@ class _Simulation:
             wake.append(feedback)
         due = await facts.warmup_due(self.side, limits.day_bounds(today, self.tz)[0], now)
         if due.next_due is not None:
-            wake.append(due.next_due)
+            wake.append(self._warmup_wake(due.next_due))
         # A warm-up mail already due goes out when its mailbox's gap is over.
         wake += [
             ready
@@ -465,7 +490,7 @@ class _Simulation:
             if m.id in due.waiting and (ready := _ready_at(m)) is not None
         ]
         if self.inboxes.unread:
-            wake.append(max(self.next_poll, now + self.tick))
+            wake.append(self._on_warmup_grid(max(self.next_poll, now + self.tick)))
         wake += [_next_window(c, now) for c in pool.campaigns]
         open_now = any(_open(c, now) for c in pool.campaigns)
         senders = _senders(pool, today, self.config.warmup.policy())
@@ -724,14 +749,18 @@ def _next_window(campaign: CampaignView, now: datetime) -> datetime:
 
 
 def _senders(pool: facts.Pool, today: date, warmup: WarmupPolicy) -> list[MailboxView]:
-    """Mailboxes that may still send today: a sending state, room under their cap and domain's."""
+    """Mailboxes that may still send campaign mail today: a sending state, room under what the
+    warm-up loop leaves of their cap and under their domain's, not in warm-up week 1 (unless
+    an open campaign opts in), not held for placement."""
     room = {d.name for d in pool.domains if (left := limits.domain_left(d)) is None or left > 0}
+    week1 = any(c.during_warmup for c in pool.campaigns)
     return [
         m
         for m in pool.mailboxes
         if m.domain in room
         and m.state in (MailboxState.ACTIVE, MailboxState.WARMING)
-        and limits.mailbox_left(m, today, warmup) > 0
+        and limits.campaign_room(m, today, warmup) > 0
+        and limits.takes_campaign_mail(m, today, warmup, during_warmup=week1)
     ]
 
 
