@@ -56,11 +56,12 @@ from engine.warmup_loop import WarmupLoop
 MAINTENANCE = timedelta(seconds=60)  # as service.MAINTENANCE_SECONDS
 HEALTH = timedelta(seconds=300)  # as service.HEALTH_SECONDS
 # The service reads the warm-up inboxes every [inbox].poll_seconds (60 s); the demo reads them
-# every 15 simulated minutes once mail has come: answers wait 20 minutes to 4 hours anyway, and
-# a poll reads a cursor per folder of every receiver, which at every tick cost as much as all
-# the sending.
+# every 30 simulated minutes once mail has come, on the grid its warm-up mails go out on (those
+# due within WARMUP_WAKE go out together): answers wait 20 minutes to 4 hours anyway, and
+# stopping the clock at each mail's own minute and reading every receiver's folders each time
+# cost three times the steps of the whole run.
 WARMUP_POLL = timedelta(minutes=30)
-WARMUP_WAKE = timedelta(minutes=30)  # warm-up mails due within this go out together
+WARMUP_WAKE = timedelta(minutes=30)
 RESUME_AFTER_DAYS = 8  # the demo's admin resumes a paused mailbox once its window is clean
 
 
