@@ -45,9 +45,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
-# The suite in 4 worker processes (pytest-xdist): most of its time is spent waiting on the
-# subprocesses of the end-to-end tests, so 4 pay on 2 cores. Tests marked xdist_group share a
-# worker (a module-scoped fixture built once). PYTEST_WORKERS=0 runs it in one process.
+# The suite in 4 worker processes (pytest-xdist): much of its time is spent waiting on the
+# subprocesses of the end-to-end tests, so 4 pay on 2 cores. tests/conftest.py keeps a module
+# with a costly module-scoped fixture on one worker. PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 4
 pytest: $(STAMP) dovecot-deps
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
