@@ -45,8 +45,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
+# The suite in 4 worker processes (pytest-xdist): much of its time is spent waiting on the
+# subprocesses of the end-to-end tests, so 4 pay on 2 cores. tests/conftest.py keeps a module
+# with a costly module-scoped fixture on one worker. PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 4
 pytest: $(STAMP) dovecot-deps
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The IMAP tests run a private Dovecot (tests/fakes/dovecot.py) on a loopback port; the
 # system service must stay off: policy-rc.d forbids starting it during the install (an

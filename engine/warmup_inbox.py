@@ -304,7 +304,8 @@ class WarmupInbox:
         for mail in mails:
             by_day.setdefault(limits.local_day(mail.due_at, tz).isoformat(), []).append(mail)
         for day, due in sorted(by_day.items()):
-            report.answers += await self._warmup.plan_answers(day, due)
+            stored = await self._warmup.plan_answers(day, due)  # awaited first: see _handle
+            report.answers += stored
 
     async def _judge(self, report: WarmupInboxReport) -> None:
         """SPEC 7 on every sending mailbox's last 7 days: warn, hold or release."""

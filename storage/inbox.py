@@ -8,7 +8,7 @@ from datetime import datetime
 from core.records import Applied, Effects, FolderCursor, SentRef, Verdicts
 from storage.db import Database
 from storage.health import SendCounts
-from storage.ingest import commit_batch, read_cursor
+from storage.ingest import commit_batch, folder_cursor_value, read_folder_cursor
 from storage.sent_refs import refs_by
 
 
@@ -22,11 +22,7 @@ class InboxStore:
 
     async def folder_cursor(self, source: str) -> FolderCursor | None:
         """How far `source` (a mailbox's folder) has been read; None before its first read."""
-        found = await read_cursor(self._db, source)
-        if found is None:
-            return None
-        uidvalidity, _, last_uid = found.partition(":")
-        return FolderCursor(int(uidvalidity), int(last_uid))
+        return await read_folder_cursor(self._db, source)
 
     async def sends_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, SentRef]:
         """The mails we sent with these Message-IDs (any case of the id's domain part)."""
@@ -48,7 +44,7 @@ class InboxStore:
         commit together). A crash before the commit leaves everything as it was: the mails
         are read again and, their events having stable ids, applied once.
         """
-        value = f"{cursor.uidvalidity}:{cursor.last_uid}"
+        value = folder_cursor_value(cursor)
         return await commit_batch(
             self._db, batch, source, value, now=now, verdicts=verdicts, sends=self._sends
         )

@@ -13,7 +13,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from core.records import Applied, Effects, Verdicts
+from core.records import Applied, Effects, FolderCursor, Verdicts
 from storage.db import Database, run_sync, to_ms
 from storage.events import apply_effects, apply_effects_sync
 from storage.health import VERDICT_KINDS, SendCounts, window_counts
@@ -23,6 +23,20 @@ async def read_cursor(db: Database, source: str) -> str | None:
     """The stored position of a polled source, or None before its first commit."""
     found = await db.fetch("SELECT value FROM cursors WHERE source = ?", (source,))
     return str(found[0]["value"]) if found else None
+
+
+async def read_folder_cursor(db: Database, source: str) -> FolderCursor | None:
+    """How far an IMAP folder (a source) was read; None before its first commit."""
+    found = await read_cursor(db, source)
+    if found is None:
+        return None
+    uidvalidity, _, last_uid = found.partition(":")
+    return FolderCursor(int(uidvalidity), int(last_uid))
+
+
+def folder_cursor_value(cursor: FolderCursor) -> str:
+    """An IMAP folder's position as the cursors table keeps it: `UIDVALIDITY:last UID`."""
+    return f"{cursor.uidvalidity}:{cursor.last_uid}"
 
 
 async def commit_batch(

@@ -9,7 +9,7 @@ from core.placement import PlacementCount, WarmupOrigin
 from core.records import FolderCursor, NewAlert, Placement
 from storage import alerts
 from storage.db import Database, to_ms
-from storage.ingest import read_cursor, write_cursor
+from storage.ingest import folder_cursor_value, read_folder_cursor, write_cursor
 from storage.sent_refs import MAX_PARAMS
 
 
@@ -34,11 +34,7 @@ class PlacementStore:
 
     async def folder_cursor(self, source: str) -> FolderCursor | None:
         """How far `source` (a receiver's folder) was searched; None before the first time."""
-        found = await read_cursor(self._db, source)
-        if found is None:
-            return None
-        uidvalidity, _, last_uid = found.partition(":")
-        return FolderCursor(int(uidvalidity), int(last_uid))
+        return await read_folder_cursor(self._db, source)
 
     async def origins(self, message_ids: Sequence[str]) -> dict[str, WarmupOrigin]:
         """The loop's mails among `message_ids` ('<...>'), keyed as asked: who sent each."""
@@ -90,7 +86,7 @@ class PlacementStore:
             )
             new = conn.total_changes - before
             if cursor is not None:
-                await write_cursor(conn, source, f"{cursor.uidvalidity}:{cursor.last_uid}", now)
+                await write_cursor(conn, source, folder_cursor_value(cursor), now)
             return new
 
     async def counts(self, since: datetime, until: datetime) -> list[PlacementCount]:

@@ -56,6 +56,7 @@ def _run(folder: Path, days: int) -> Run:
     return Run(code, buffer.getvalue(), folder)
 
 
+# Built once per run of the suite: tests/conftest.py keeps this module on one xdist worker.
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     return _run(tmp_path_factory.mktemp("demo"), DAYS)

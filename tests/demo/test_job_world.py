@@ -55,6 +55,7 @@ class Run:
         return sqlite3.connect(self.folder / "demo.db")
 
 
+# Built once per run of the suite: tests/conftest.py keeps this module on one xdist worker.
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("job")

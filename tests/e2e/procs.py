@@ -14,6 +14,8 @@ from pathlib import Path
 
 import trustme
 
+from tests.fakes.smtp_server import read_log
+
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = ROOT / "main.py"
 
@@ -116,6 +118,18 @@ def db_rows(tmp: Path, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+def all_sent(tmp: Path, count: int) -> bool:
+    """The SMTP server took `count` mails and the service recorded `count` sends as sent.
+
+    Wait for both before a SIGTERM that must leave no send 'unknown': the server logs a mail
+    before the service has its 250 and records it, and a stop in between, which a loaded
+    machine makes wide, interrupts that send.
+    """
+    if len(read_log(tmp / "smtp.jsonl")) < count:
+        return False
+    return db_rows(tmp, "SELECT count(*) FROM sends WHERE state = 'sent'")[0][0] == count
 
 
 def integrity(tmp: Path) -> list[tuple[object, ...]]:

@@ -81,6 +81,12 @@ async def lead_state(tmp: Path, address: str) -> str:
     return str(rows[0][0])
 
 
+async def inbox_read_up_to(tmp: Path, uid: int) -> bool:
+    """Whether the service has committed its INBOX cursor at or past `uid`."""
+    rows = await query(tmp, f"SELECT value FROM cursors WHERE source = 'imap:{BOX}:INBOX'")
+    return bool(rows) and int(str(rows[0][0]).rpartition(":")[2]) >= uid
+
+
 async def sent_at_least(run: Running, count: int) -> None:
     """Wait until the SMTP server has taken `count` mails."""
 
@@ -308,7 +314,9 @@ async def test_bounce_reports_bounce_the_lead_and_pause_the_mailbox(tmp_path: Pa
             run.step1_to("lead2@example.com"), "stranger@example.com", "<never-sent@d0.test>"
         )
         await run.lands(stray)
-        await asyncio.sleep(2 * POLL)
+        # Read and let go: the service's INBOX cursor has passed the stray report's UID.
+        stray_uid = max(await run.dovecot.flags(BOX))
+        await eventually(lambda: inbox_read_up_to(tmp_path, stray_uid), within=3 * POLL)
         assert await lead_state(tmp_path, "lead2@example.com") == "active"
         events = await query(tmp_path, "SELECT count(*) FROM events WHERE kind = 'bounce_hard'")
         assert events == [(2,)]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.procs import base_env, db_rows, run_main, spawn_main, start_smtp, wait_for
+from tests.e2e.procs import all_sent, base_env, db_rows, run_main, spawn_main, start_smtp, wait_for
 from tests.fakes.dovecot import Dovecot
 from tests.fakes.smtp_server import read_log
 
@@ -368,9 +368,7 @@ async def run(tmp: Path, smtp_port: int, dovecot: Dovecot) -> None:
 
     # Step 1 goes out to every lead (the inbox is read, and empty, meanwhile).
     proc = await asyncio.to_thread(start, env, log)
-    sent_all = await asyncio.to_thread(
-        wait_for, lambda: len(read_log(tmp / "smtp.jsonl")) >= LEADS, 60
-    )
+    sent_all = await asyncio.to_thread(wait_for, lambda: all_sent(tmp, LEADS), 60)
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(proc.wait, 20) == 0, log.read_text()[-3000:]
     assert sent_all

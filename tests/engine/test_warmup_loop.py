@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
@@ -57,6 +58,22 @@ def warming_since(
     return adjust
 
 
+def pool_world(
+    tmp_path: Path,
+    server: FakeSmtpServer,
+    *,
+    domains: int,
+    per_domain: int,
+    start: datetime = MORNING,
+    seeds: tuple[str, ...] = (),
+) -> AbstractAsyncContextManager[World]:
+    """Mailboxes with limit 40, warming since `start`, no domain cap."""
+    return make_world(
+        tmp_path, server, domains=domains, per_domain=per_domain, mailbox_limit=40,
+        domain_limit=None, adjust=warming_since(start, seeds=seeds),
+    )  # fmt: skip
+
+
 def loop_for(world: World, seed: int = 3) -> WarmupLoop:
     """A WarmupLoop over the world's database and SMTP sender, as bootstrap builds it."""
     return WarmupLoop(
@@ -100,10 +117,7 @@ def local_hour(moment: datetime) -> float:
 async def test_day_1_of_new_mailboxes_sends_5_warmup_mails_each_and_no_campaign_mail(
     tmp_path: Path, server: FakeSmtpServer
 ) -> None:
-    async with make_world(
-        tmp_path, server, domains=2, per_domain=2, mailbox_limit=40, domain_limit=None,
-        adjust=warming_since(MORNING),
-    ) as world:  # fmt: skip
+    async with pool_world(tmp_path, server, domains=2, per_domain=2) as world:
         world.clock.set(MORNING)
         await world.add_leads([f"lead{i}@example.com" for i in range(50)])
         await run_day(world, loop_for(world), until=MORNING + timedelta(hours=13))
@@ -128,10 +142,9 @@ async def test_day_1_of_new_mailboxes_sends_5_warmup_mails_each_and_no_campaign_
 async def test_day_8_sends_12_in_all_10_of_them_warmup_and_campaigns_fill_the_rest(
     tmp_path: Path, server: FakeSmtpServer
 ) -> None:
-    async with make_world(
-        tmp_path, server, domains=2, per_domain=2, mailbox_limit=40, domain_limit=None,
-        adjust=warming_since(MORNING - timedelta(days=7)),
-    ) as world:  # fmt: skip
+    async with pool_world(
+        tmp_path, server, domains=2, per_domain=2, start=MORNING - timedelta(days=7)
+    ) as world:
         world.clock.set(MORNING)
         await world.add_leads([f"lead{i}@example.com" for i in range(50)])
         await run_day(world, loop_for(world), until=MORNING + timedelta(hours=17))
@@ -146,10 +159,7 @@ async def test_day_8_sends_12_in_all_10_of_them_warmup_and_campaigns_fill_the_re
 async def test_a_restart_mid_day_sends_no_warmup_mail_twice(
     tmp_path: Path, server: FakeSmtpServer
 ) -> None:
-    async with make_world(
-        tmp_path, server, domains=2, per_domain=1, mailbox_limit=40, domain_limit=None,
-        adjust=warming_since(MORNING),
-    ) as world:  # fmt: skip
+    async with pool_world(tmp_path, server, domains=2, per_domain=1) as world:
         world.clock.set(MORNING)
         await run_day(world, loop_for(world, seed=1), until=MORNING + timedelta(hours=5))
         before = len(warmup_mails(server))
@@ -166,10 +176,7 @@ async def test_a_loop_started_late_spreads_what_is_left_of_the_window(
     tmp_path: Path, server: FakeSmtpServer
 ) -> None:
     late = MORNING + timedelta(hours=9)  # 16:00 in Berlin: two hours of the window left
-    async with make_world(
-        tmp_path, server, domains=2, per_domain=1, mailbox_limit=40, domain_limit=None,
-        adjust=warming_since(MORNING),
-    ) as world:  # fmt: skip
+    async with pool_world(tmp_path, server, domains=2, per_domain=1) as world:
         world.clock.set(late)
         loop = loop_for(world)
         first = await loop.tick()
@@ -183,10 +190,7 @@ async def test_a_loop_started_late_spreads_what_is_left_of_the_window(
 async def test_an_answer_replaces_a_new_mail_and_goes_out_in_the_thread(
     tmp_path: Path, server: FakeSmtpServer
 ) -> None:
-    async with make_world(
-        tmp_path, server, domains=2, per_domain=1, mailbox_limit=40, domain_limit=None,
-        adjust=warming_since(MORNING),
-    ) as world:  # fmt: skip
+    async with pool_world(tmp_path, server, domains=2, per_domain=1) as world:
         world.clock.set(MORNING + timedelta(hours=2))  # 09:00 in Berlin
         loop = loop_for(world)
         await loop.tick()
@@ -221,10 +225,7 @@ async def test_a_seed_that_refuses_with_5_7_1_is_a_block_for_the_sending_domain(
 ) -> None:
     seed = "seed@elsewhere.example"
     server.script = {seed: Reply(554, "5.7.1 Message rejected as spam by policy")}
-    async with make_world(
-        tmp_path, server, domains=1, per_domain=1, mailbox_limit=40, domain_limit=None,
-        adjust=warming_since(MORNING, seeds=(seed,)),
-    ) as world:  # fmt: skip
+    async with pool_world(tmp_path, server, domains=1, per_domain=1, seeds=(seed,)) as world:
         world.clock.set(MORNING)
         await run_day(world, loop_for(world), until=MORNING + timedelta(hours=13))
         assert await world.scalar("SELECT state FROM domains WHERE name = 'd0.test'") == (
@@ -257,10 +258,7 @@ async def test_pool_mailboxes_without_imap_get_no_warmup_mail_and_campaigns_keep
 async def test_a_mailbox_that_joins_mid_day_is_planned_over_what_is_left(
     tmp_path: Path, server: FakeSmtpServer
 ) -> None:
-    async with make_world(
-        tmp_path, server, domains=3, per_domain=1, mailbox_limit=40, domain_limit=None,
-        adjust=warming_since(MORNING),
-    ) as world:  # fmt: skip
+    async with pool_world(tmp_path, server, domains=3, per_domain=1) as world:
         world.clock.set(MORNING)
         async with world.stores.db.reading() as conn:  # paused before the day starts
             await conn.execute("UPDATE mailboxes SET state = 'paused' WHERE address = 'm0@d1.test'")
@@ -285,10 +283,7 @@ async def test_a_mailbox_that_joins_mid_day_is_planned_over_what_is_left(
 async def test_answers_due_tomorrow_take_the_places_of_tomorrow_s_last_new_mails(
     tmp_path: Path, server: FakeSmtpServer
 ) -> None:
-    async with make_world(
-        tmp_path, server, domains=2, per_domain=1, mailbox_limit=40, domain_limit=None,
-        adjust=warming_since(MORNING),
-    ) as world:  # fmt: skip
+    async with pool_world(tmp_path, server, domains=2, per_domain=1) as world:
         world.clock.set(MORNING)
         loop = loop_for(world)
         await run_day(world, loop, until=MORNING + timedelta(hours=13))

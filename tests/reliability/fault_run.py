@@ -45,7 +45,7 @@ from config import (
     ServerConfig,
     StepConfig,
 )
-from core import limits
+from core import limits, warmup
 from engine.clock import ManualClock
 from tests.fakes.faulty_smtp import REPLY_LOST, Accepted, Fault, FaultySmtpServer
 from tests.fakes.smtp_server import make_test_ca
@@ -295,6 +295,11 @@ def books(  # noqa: PLR0913 - the run's shape and its two records, all needed
             "JOIN domains d ON d.id = m.domain_id"
         ).fetchall()
         lead_rows = conn.execute("SELECT email, state FROM leads").fetchall()
+        ramps = dict(
+            conn.execute(
+                "SELECT address, warmup_start FROM mailboxes WHERE warmup_start IS NOT NULL"
+            ).fetchall()
+        )
         usage = conn.execute(
             "SELECT u.scope, coalesce(m.address, d.name, c.name), u.day, u.sent FROM usage u "
             "LEFT JOIN mailboxes m ON u.scope = 'mailbox' AND m.id = u.ref "
@@ -345,17 +350,31 @@ def books(  # noqa: PLR0913 - the run's shape and its two records, all needed
             went["mailbox", str(mailbox), when] += 1
             went["domain", str(domain), when] += 1
             went["campaign", str(campaign), when] += 1
+    # A domain's cool-down ends in warm-up (SPEC 9): from its mailboxes' warmup_start on, the
+    # warm-up cap of the day is their limit (the ramp's last start: earlier ones are gone).
+    policy = config.rules().warmup
+
+    def cap_of(scope: str, name: str, day: date) -> int | None:
+        cap = caps.get((scope, name))
+        start = ramps.get(name) if scope == "mailbox" else None
+        if cap is None or start is None or day < date.fromisoformat(str(start)):
+            return cap
+        return warmup.warmup_cap(
+            policy, warmup.warmup_day(date.fromisoformat(str(start)), day), cap
+        )
+
     breaches = [
-        f"{source}: {scope} {name} on {day}: {n} > {caps[scope, name]}"
+        f"{source}: {scope} {name} on {day}: {n} > {cap}"
         for source, tally in (("server", seen), ("usage", counted), ("sends", went))
         for (scope, name, day), n in sorted(tally.items())
-        if (scope, name) in caps and n > caps[scope, name]
+        if (cap := cap_of(scope, name, day)) is not None and n > cap
     ]
 
-    # The limits did bind: (scope, day)s whose usage reached the cap.
-    at_cap = sum(
-        1 for (scope, name, _day), n in counted.items() if n >= caps.get((scope, name), n + 1)
-    )
+    # The limits did bind: (scope, day)s whose usage reached the day's cap, warm-up ones too.
+    at_cap = 0
+    for (scope, name, day), n in counted.items():
+        cap = cap_of(scope, name, day)
+        at_cap += cap is not None and n >= cap
 
     states = Counter(str(state) for _email, state in lead_rows)
     # A lead whose step failed softly waits for its retry (minutes away): not lost, not final.

@@ -38,6 +38,7 @@ from tests.e2e import test_inbox_restart as inbox
 from tests.e2e.procs import (
     MAIN,
     ROOT,
+    all_sent,
     base_env,
     db_rows,
     integrity,
@@ -243,9 +244,7 @@ async def ingest_with_kills(tmp: Path, smtp_port: int, dovecot: Dovecot) -> None
 
     # Step 1 to every lead; the inbox is read meanwhile, and empty.
     proc = await asyncio.to_thread(inbox.start, env, log)
-    sent_all = await asyncio.to_thread(
-        wait_for, lambda: len(read_log(tmp / "smtp.jsonl")) >= LEADS, 90
-    )
+    sent_all = await asyncio.to_thread(wait_for, lambda: all_sent(tmp, LEADS), 90)
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(proc.wait, 30) == 0, log.read_text()[-3000:]
     assert sent_all
