@@ -121,7 +121,8 @@ def render_png(
     numbers = [row.number for row in days]
     rows = len(mailboxes) if len(mailboxes) <= BAND_ROWS else 15
     ratios = [3, 2.4, 1.8, max(3.0, rows * 0.2)]  # a readable row per mailbox in the last
-    fig = Figure(figsize=(13, 12 * sum(ratios) / 8.4))
+    height = 12 * sum(ratios) / 8.4
+    fig = Figure(figsize=(13, height))
     top, middle, placed, bottom = fig.subplots(
         4, 1, sharex=True, gridspec_kw={"height_ratios": ratios}
     )
@@ -149,7 +150,7 @@ def render_png(
     bottom.set_xticks(numbers, minor=True)
     bottom.set_xticks(weekly)
     bottom.set_xticklabels([f"day {n}\n{days[n - 1].day:%a %m-%d}" for n in weekly], fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / height))  # half an inch for the title
     fig.savefig(path, dpi=90)
     return path
 
