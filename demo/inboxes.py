@@ -100,9 +100,13 @@ class DemoInboxes:
         """The share of `sender`'s mail the receivers' filters put in Junk."""
         return self._domain_spam.get(sender.rpartition("@")[2].lower(), self._spam_share)
 
+    def filter(self, sender: str) -> str:
+        """The receivers' spam filter: the folder a mail from `sender` goes to (a seeded draw)."""
+        return JUNK if self._rng.random() < self.spam_share(sender) else INBOX
+
     def deliver(self, sender: str, recipient: str, head: bytes) -> str:
         """File one accepted message for a hosted `recipient`; the folder it went to."""
-        folder = JUNK if self._rng.random() < self.spam_share(sender) else INBOX
+        folder = self.filter(sender)
         self._boxes[recipient.lower()][folder].append(_parse(head))
         self.delivered += 1
         self.junked += folder == JUNK
