@@ -13,17 +13,17 @@ import json
 import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from core import ramp
+from core import limits, ramp
 from core.models import WarmupPolicy
 from core.warmup import ramp as warmup_ramp
 from demo.job import DOMAIN_LIMIT, MAILBOX_LIMIT, SEEDS, SPAMMY_DOMAIN, TARGET_DAY, job_story
-from demo.world import DEFAULT_START
+from demo.world import DEFAULT_START, TIMEZONE
 from main import main
 from tests.demo.loop_facts import loop_days
 
@@ -201,6 +201,12 @@ def test_warm_up_mail_lands_in_inbox_or_spam_and_the_spammy_domain_shows_it(run:
             "WHERE w.recipient IN (?, ?)",
             SEEDS,
         ).fetchone()[0]
+        sent_at = [r[0] for r in db.execute("SELECT sent_at FROM sends WHERE kind = 'warmup'")]
+    # Only inside the loop's hours (08:00-18:00, sending timezone), though the demo's clock
+    # takes the mails due within half an hour together.
+    zone = limits.zone(TIMEZONE)
+    hours = {datetime.fromtimestamp(ms / 1000, zone).hour for ms in sent_at}
+    assert sent_at and min(hours) >= 8 and max(hours) < 18
     assert seeds > 0
     rates = {domain: inbox / (inbox + spam) for domain, (inbox, spam) in placed.items()}
     assert rates[SPAMMY_DOMAIN] < 0.8 < min(r for d, r in rates.items() if d != SPAMMY_DOMAIN)
