@@ -155,6 +155,7 @@ class MailboxRow:
     next_send_at: datetime | None
     last_sent_at: datetime | None
     in_config: bool
+    placement_hold: bool = False  # inbox placement under 50 %: campaign mail held (SPEC 7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,13 +263,24 @@ class MailboxHealth:
 
 @dataclass(frozen=True, slots=True)
 class WarmingRow:
-    """A warming mailbox and what it sent today."""
+    """A mailbox in the warm-up loop (warming, or warm with maintenance traffic) today."""
 
     id: int
     address: str
     daily_limit: int
     warmup_start: str | None
-    sent_today: int
+    sent_today: int  # every slot used today, campaign and warm-up mail
+    state: str = "warming"  # or "active": warm, keeping `maintenance_share` as warm-up mail
+    placement_hold: bool = False  # campaign mail held for low inbox placement (SPEC 7)
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupToday:
+    """One mailbox's warm-up traffic of today: sent by it, received by it, its answers."""
+
+    sent: int = 0  # its warm-up mails that went out today, answers included
+    received: int = 0  # the loop's mails seen at its address today (inbox or spam)
+    replied: int = 0  # of `sent`, the answers to warm-up mail it received
 
 
 @dataclass(frozen=True, slots=True)

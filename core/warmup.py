@@ -9,6 +9,16 @@ from fractions import Fraction
 
 from core.models import WarmupPolicy
 
+# Inbox placement (SPEC 7, core/placement.py) is shown as a rate only from this many
+# placements on: a share of two or three mails says nothing yet.
+PLACEMENT_SHOWN = 5
+
+
+def placement_rate(inbox: int, spam: int) -> float | None:
+    """The share of warm-up mails found in the inbox; None under PLACEMENT_SHOWN placements."""
+    seen = inbox + spam
+    return inbox / seen if seen >= PLACEMENT_SHOWN else None
+
 
 def warmup_day(warmup_start: date, today: date) -> int:
     """Day number of the ramp: `warmup_start` is day 1; days before it count as day 1."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import aiosqlite
 
@@ -53,7 +53,8 @@ class Pool:
 
 
 async def pool(conn: aiosqlite.Connection, day: str) -> Pool:
-    """Three queries, where the engine's planner snapshot needs one or two per campaign."""
+    """Three queries, where the engine's planner snapshot needs one or two per campaign; each
+    mailbox with the warm-up loop's share of its day and its placement hold."""
     mailboxes = tuple(
         MailboxView(
             id=r[0],
@@ -65,16 +66,21 @@ async def pool(conn: aiosqlite.Connection, day: str) -> Pool:
             next_send_at=opt_dt(r[6]),
             resting_until=opt_dt(r[7]),
             sent_today=r[8],
+            warmup_volume=r[9],
+            warmup_sent=r[10],
+            placement_hold=bool(r[11]),
         )  # fmt: skip
         for r in await conn.execute_fetchall(
             """
             SELECT m.id, m.address, d.name, m.state, m.daily_limit, m.warmup_start,
-                   m.next_send_at, m.resting_until, coalesce(u.sent, 0)
+                   m.next_send_at, m.resting_until, coalesce(u.sent, 0),
+                   coalesce(w.volume, 0), coalesce(w.sent, 0), m.placement_hold
             FROM mailboxes m JOIN domains d ON d.id = m.domain_id
             LEFT JOIN usage u ON u.scope = 'mailbox' AND u.ref = m.id AND u.day = ?
+            LEFT JOIN warmup_days w ON w.mailbox_id = m.id AND w.day = ?
             WHERE m.state != 'disabled'
             """,
-            (day,),
+            (day, day),
         )
     )
     domain_rows = list(
@@ -186,3 +192,75 @@ async def alerts_after(conn: aiosqlite.Connection, last_id: int) -> list[StoredA
         StoredAlert(int(r[0]), str(r[1]), str(r[2]), str(r[3]), from_ms(int(r[4])), bool(r[5]))
         for r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupDue:
+    """The warm-up loop's mails of today not sent yet: when the next falls due, whose are due."""
+
+    next_due: datetime | None  # the earliest one due after now
+    waiting: frozenset[int]  # mailboxes with a mail due now (waiting for their gap or a slot)
+
+
+async def warmup_due(conn: aiosqlite.Connection, day_start: datetime, now: datetime) -> WarmupDue:
+    """What of today's warm-up mail is still to go out (the loop drops yesterday's)."""
+    unsent = "NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)"
+    rows = list(
+        await conn.execute_fetchall(
+            f"SELECT min(due_at) FROM warmup_mails w WHERE due_at > ? AND {unsent}",
+            (to_ms(now),),
+        )
+    )
+    value = rows[0][0] if rows else None
+    waiting = await conn.execute_fetchall(
+        f"SELECT DISTINCT mailbox_id FROM warmup_mails w "
+        f"WHERE due_at >= ? AND due_at <= ? AND {unsent}",
+        (to_ms(day_start), to_ms(now)),
+    )
+    return WarmupDue(
+        None if value is None else from_ms(int(value)), frozenset(int(r[0]) for r in waiting)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WarmupDay:
+    """The warm-up loop on one day: its mails per sending mailbox, and where they landed."""
+
+    sent: dict[int, int]  # mailbox id -> warm-up sends of the day (slots used, answers included)
+    inbox: dict[int, int]  # sending mailbox id -> its mails first seen in an inbox that day
+    spam: dict[int, int]  # ... and in a spam folder
+
+
+async def warmup_day(
+    conn: aiosqlite.Connection, day: str, start: datetime, end: datetime
+) -> WarmupDay:
+    """Warm-up sends of `day` per mailbox, and placements first seen in [start, end)."""
+    sent = {
+        int(r[0]): int(r[1])
+        for r in await conn.execute_fetchall(
+            "SELECT mailbox_id, count(*) FROM sends WHERE kind = 'warmup' AND day = ? "
+            "GROUP BY mailbox_id",
+            (day,),
+        )
+    }
+    inbox: dict[int, int] = {}
+    spam: dict[int, int] = {}
+    for mailbox_id, folder, n in await conn.execute_fetchall(
+        "SELECT mailbox_id, folder, count(*) FROM placements WHERE seen_at >= ? AND seen_at < ? "
+        "GROUP BY mailbox_id, folder",
+        (to_ms(start), to_ms(end)),
+    ):
+        (inbox if folder == "inbox" else spam)[int(mailbox_id)] = int(n)
+    return WarmupDay(sent, inbox, spam)
+
+
+async def placement_of(conn: aiosqlite.Connection, address: str, now: datetime) -> tuple[int, int]:
+    """(inbox, spam): where the mailbox's warm-up mails were first seen over the 7 days to now."""
+    rows = list(
+        await conn.execute_fetchall(
+            "SELECT sum(p.folder = 'inbox'), sum(p.folder = 'spam') FROM placements p "
+            "JOIN mailboxes m ON m.id = p.mailbox_id WHERE m.address = ? AND p.seen_at > ?",
+            (address, to_ms(now - timedelta(days=7))),
+        )
+    )
+    return (int(rows[0][0] or 0), int(rows[0][1] or 0)) if rows else (0, 0)

@@ -2,10 +2,11 @@
 
 Every mailbox starts warm-up on day 1 at 40 a day, each domain is capped at 120, and the
 daily target is 1,200: SPEC 7's ramp brings the pool there on day 15, the day `plan` predicts
-for it (core/ramp.py). Week 1 of warm-up takes only campaigns that opt in (SPEC 7): the
-hand-picked vip list runs every day and carries it. The warm-up loop (mail between the pool's
-own mailboxes, counted in `sent_today`) is not modelled yet; it would fill the week-1 slots
-the campaigns leave, and the caps asserted on stay the same.
+for it (core/ramp.py). Week 1 is warm-up traffic only (SPEC 7): the warm-up loop's mail
+between the pool's own mailboxes and two seed inboxes fills each day's cap; from day 8 the
+loop keeps its share and the campaigns fill the rest, the all-week vip list whatever the
+capped weekday ones leave. The receivers' filters put 6 % of warm-up mail in Junk, 20 % of
+brand-news.example's, whose inbox placement the loop then measures near the 70 % warning line.
 
 The incidents come once the target is reached, so they show what the pool does after a setback
 instead of moving the day the plan promised: a scraped list (dead addresses, a complaint and
@@ -45,6 +46,10 @@ CAPPED_MAILBOX = "kim@brand-news.example"
 # share each tick instead of waking the loop one minute at a time.
 TICK_SECONDS = 300
 TARGET_DAY = 15  # what plan says for 30 new mailboxes at the defaults (checked by the tests)
+SEEDS = ("seed.one@inbox-check.example", "seed.two@mailtest.example")
+SPAM_SHARE = 0.06  # of warm-up mail, put in Junk by the receivers' filters
+SPAMMY_DOMAIN = "brand-news.example"  # more of its mail lands in Junk; every pool has it
+SPAMMY_SHARE = 0.20
 
 DOMAINS = ("brand-news", "brandmail", "brand-hq", "trybrand", "getbrand", "brand-team",
            "hellobrand", "brand-labs", "meetbrand", "brand-io")  # fmt: skip
@@ -106,7 +111,6 @@ def campaigns(mailboxes: int) -> tuple[CampaignConfig, ...]:
     return (
         CampaignConfig(
             name="vip-intros", timezone=TIMEZONE, days=ALL_WEEK, hours="08:00-20:00",
-            during_warmup=True,
             steps=[
                 step("{{ first_name }}, {a quick intro|an introduction}",
                      f"{greet}\n\nAnna suggested I write to you about {{{{ company }}}}."),
@@ -173,4 +177,7 @@ def job_story(mailboxes: int = MAILBOXES, *, lead_scale: float = 1.0) -> Story:
         daily_target=MAILBOX_LIMIT * mailboxes,
         mailbox_limit=MAILBOX_LIMIT,
         tick_seconds=TICK_SECONDS,
+        seeds=SEEDS,
+        spam_share=SPAM_SHARE,
+        spam_domains=((SPAMMY_DOMAIN, SPAMMY_SHARE),),
     )

@@ -36,6 +36,7 @@ from core.models import (
 )
 from core.records import DomainRow, Effects, MailboxRow, NewEvent, Suppression
 from demo import facts
+from demo.inboxes import DemoInboxes
 from demo.job import MAILBOXES, job_story
 from demo.report import DayRow, MailboxDay, render_png, table_header, table_row
 from demo.sink import DemoSink
@@ -49,9 +50,18 @@ from engine.health import HealthService
 from engine.importer import import_leads
 from engine.ports import ControlStore, EventStore, LeadStore
 from engine.sending import SendingEngine
+from engine.warmup_inbox import WarmupInbox
+from engine.warmup_loop import WarmupLoop
 
 MAINTENANCE = timedelta(seconds=60)  # as service.MAINTENANCE_SECONDS
 HEALTH = timedelta(seconds=300)  # as service.HEALTH_SECONDS
+# The service reads the warm-up inboxes every [inbox].poll_seconds (60 s); the demo reads them
+# every 30 simulated minutes once mail has come, on the grid its warm-up mails go out on (those
+# due within WARMUP_WAKE go out together): answers wait 20 minutes to 4 hours anyway, and
+# stopping the clock at each mail's own minute and reading every receiver's folders each time
+# cost three times the steps of the whole run.
+WARMUP_POLL = timedelta(minutes=30)
+WARMUP_WAKE = timedelta(minutes=30)
 RESUME_AFTER_DAYS = 8  # the demo's admin resumes a paused mailbox once its window is clean
 
 
@@ -224,7 +234,8 @@ async def run_demo(
     world = DemoWorld(story, options.seed, options.start, clock)
     paths = world.write_lists(out / "leads")
     password = secrets.token_urlsafe(16)  # lives only in this process: sink and config
-    sink = DemoSink(world, dict.fromkeys(story.mailbox_addresses(), password))
+    inboxes = story.inboxes(options.seed)
+    sink = DemoSink(world, dict.fromkeys(story.mailbox_addresses(), password), inboxes)
     async with AsyncExitStack() as stack:
         port = await sink.start()
         stack.push_async_callback(sink.stop)
@@ -233,7 +244,7 @@ async def run_demo(
         predicted = ramp.plan_for(config.rules(), options.start).target_day
         sim = await _Simulation.open(
             stack=stack, config=config, clock=clock, world=world, db_path=db_path,
-            options=options, echo=echo,
+            options=options, echo=echo, inboxes=inboxes,
         )  # fmt: skip
         sim.paths = paths
         per_domain = {len(d.people) for d in story.senders}
@@ -312,8 +323,16 @@ class _Simulation:
         health: HealthService,
         alerts: AlertOutbox,
         echo: Callable[[str], None],
+        warmup: WarmupLoop,
+        inboxes: DemoInboxes,
+        warmup_inbox: WarmupInbox,
     ) -> None:
         self.config = config
+        self.warmup = warmup  # the loop's sending side; each tick runs it before the engine
+        self.inboxes = inboxes  # the pool's and the seeds' INBOX and Junk
+        self.warmup_inbox = warmup_inbox  # the loop's receiving side, reading `inboxes`
+        self.poll = WARMUP_POLL
+        self.next_poll = clock.now()
         self.clock = clock
         self.world = world
         self.stored = stored  # mailboxes, domains and campaigns as stored
@@ -357,6 +376,7 @@ class _Simulation:
         db_path: Path,
         options: DemoOptions,
         echo: Callable[[str], None],
+        inboxes: DemoInboxes,
     ) -> _Simulation:
         """Database, config sync and the engine, wired as the service is (bootstrap.py)."""
         service = await bootstrap.build_service(
@@ -368,6 +388,8 @@ class _Simulation:
             # A fixed EHLO name: the default looks up this host's FQDN, which may ask DNS.
             sender=bootstrap.smtp_sender(timeout=10.0, local_hostname="demo.localhost"),
             rng=random.Random(options.seed),
+            # The receiving side reads the in-memory inboxes the sink files warm-up mail in.
+            warmup_reader=inboxes,
         )
         side = await stack.enter_async_context(bootstrap.side_connection(db_path))
         leads = await stack.enter_async_context(service.open_leads())
@@ -375,6 +397,7 @@ class _Simulation:
             config=config, clock=clock, world=world, control=service.control,
             stored=service.stores.control, events=service.stores.events, leads=leads, side=side,
             engine=service.engine, health=service.health, alerts=service.alerts, echo=echo,
+            warmup=service.warmup, inboxes=inboxes, warmup_inbox=service.warmup_inbox,
         )  # fmt: skip
 
     # --- the loop -------------------------------------------------------------------------
@@ -406,13 +429,39 @@ class _Simulation:
             await self.health.evaluate()
             self.next_health = now + HEALTH
             self.unevaluated = False
+        if self.inboxes.unread and now >= self.next_poll:
+            # Only once mail has come, at most every WARMUP_POLL.
+            self.inboxes.take_news()
+            await self.warmup_inbox.poll()
+            self.next_poll = now + self.poll
+        # As Service.tick: the loop's day and due mails first, then campaign mail.
+        warm = await self.warmup.tick()
         report = await self.engine.tick()
-        if report.failed or report.retried or report.unknown:
+        if warm.failed or report.failed or report.retried or report.unknown:
             # A bounce can raise a rate; a delivered mail only lowers one. (Wake-ups for the
             # next sends come soon enough to catch a mailbox that just reached min_sends.)
             self.unevaluated = True
         if await self.alerts.deliver_due(self.transport):
             await self._new_alerts()
+
+    def _warmup_wake(self, due: datetime) -> datetime:
+        """When to send a warm-up mail due at `due`: the next WARMUP_WAKE step of the grid.
+
+        The loop spreads each mailbox's mails over its hours, so exact due times would stop
+        the clock at nearly every tick of the day; taking them a few minutes late in batches
+        keeps them spread and the run short. Never past the end of the loop's hours.
+        """
+        wake = self._on_warmup_grid(due)
+        local = due.astimezone(limits.zone(self.tz))
+        window = self.config.warmup.policy().window
+        closes = datetime.combine(local.date(), time(0), local.tzinfo) + timedelta(
+            minutes=window.end_minute
+        )
+        return wake if wake < closes else due
+
+    def _on_warmup_grid(self, moment: datetime) -> datetime:
+        """The first WARMUP_WAKE step at or after `moment` (warm-up sends and polls share it)."""
+        return self.origin + math.ceil((moment - self.origin) / WARMUP_WAKE) * WARMUP_WAKE
 
     def _on_grid(self, moment: datetime) -> datetime:
         """The first scheduler tick at or after `moment`."""
@@ -432,6 +481,17 @@ class _Simulation:
         feedback = self.world.next_feedback()
         if feedback is not None:
             wake.append(feedback)
+        due = await facts.warmup_due(self.side, limits.day_bounds(today, self.tz)[0], now)
+        if due.next_due is not None:
+            wake.append(self._warmup_wake(due.next_due))
+        # A warm-up mail already due goes out when its mailbox's gap is over.
+        wake += [
+            ready
+            for m in pool.mailboxes
+            if m.id in due.waiting and (ready := _ready_at(m)) is not None
+        ]
+        if self.inboxes.unread:
+            wake.append(self._on_warmup_grid(max(self.next_poll, now + self.tick)))
         wake += [_next_window(c, now) for c in pool.campaigns]
         open_now = any(_open(c, now) for c in pool.campaigns)
         senders = _senders(pool, today, self.config.warmup.policy())
@@ -477,17 +537,31 @@ class _Simulation:
         start, end = limits.day_bounds(day, self.tz)
         totals = await facts.day_totals(self.side, start, end)
         used = await facts.usage_on(self.side, day.isoformat())
-        ids = {m.address: m.id for m in await self.stored.mailboxes()}
+        warm = await facts.warmup_day(self.side, day.isoformat(), start, end)
+        stored = {m.address: m for m in await self.stored.mailboxes()}
         counts = dict.fromkeys(("active", "warming", "paused", "cooldown"), 0)
         for address, state in self.states.items():
             counts[state.value] = counts.get(state.value, 0) + 1
+            box = stored[address].id
             self.mailbox_days[address].append(
-                MailboxDay(day, state.value, self.caps.get(address, 0), used.get(ids[address], 0))
+                MailboxDay(
+                    day,
+                    state.value,
+                    self.caps.get(address, 0),
+                    used.get(box, 0),
+                    warmup=warm.sent.get(box, 0),
+                    inbox=warm.inbox.get(box, 0),
+                    spam=warm.spam.get(box, 0),
+                    held=stored[address].placement_hold,
+                )  # fmt: skip
             )
         row = DayRow(
             number=len(self.rows) + 1,
             day=day,
             used=sum(used.values()),
+            warmup=sum(warm.sent.values()),
+            inbox=sum(warm.inbox.values()),
+            spam=sum(warm.spam.values()),
             sent=totals.get("sent", 0),
             bounces=totals.get(EventKind.BOUNCE_HARD.value, 0),
             complaints=totals.get(EventKind.COMPLAINT.value, 0),
@@ -586,28 +660,49 @@ class _Simulation:
         self.last_alert = fresh[-1].id
         mailboxes = {m.address: m for m in await self.stored.mailboxes()}
         domains = {d.name: d for d in await self.stored.domains()}
-        warned: list[str] = []
+        warned: dict[str, list[str]] = {}  # the day's warning line -> whom it names
         for alert in fresh:
             kind, _, subject = alert.key.partition(":")
-            if kind in ("bounce_warn", "domain_complaints"):
-                # Warnings come back every quiet period while the rate stays high; the table
-                # shows one when it starts, not its repeats (the alerts table keeps them all).
+            if kind in _WARNINGS or kind == "domain_complaints":
+                # Warnings come back every quiet period (or day) while the rate stays bad; the
+                # table shows one when it starts, not its repeats (the alerts table keeps them).
                 about = subject.rpartition(":")[0]
-                new = about not in self.warned_today | self.warned_yesterday
-                self.warned_today.add(about)
+                new = f"{kind}:{about}" not in self.warned_today | self.warned_yesterday
+                self.warned_today.add(f"{kind}:{about}")
                 if not new:
                     continue
-                if kind == "bounce_warn":
-                    warned.append(about)
+                if kind in _WARNINGS:
+                    warned.setdefault(_WARNINGS[kind], []).append(about)
                     continue
+            if kind in ("placement_hold", "placement_release"):
+                placed = await facts.placement_of(self.side, subject, self.clock.now())
+                self.events.append(_placement_event(kind, subject, placed))
+                continue
             self.events.append(_describe(kind, subject, alert.text, mailboxes, domains))
-        if warned:
-            prefix = "bounce rate over 3% (warning): "
+        for prefix, names in warned.items():
             earlier = [i for i, event in enumerate(self.events) if event.startswith(prefix)]
-            if earlier:  # one line a day, however many times the health job found new ones
-                warned = [*self.events.pop(earlier[0]).removeprefix(prefix).split(", "), *warned]
-            self.events.append(prefix + ", ".join(warned))
+            # One line a day, however many times the health job found new ones.
+            before = self.events.pop(earlier[0]).removeprefix(prefix).split(", ") if earlier else []
+            self.events.append(prefix + ", ".join([*before, *names]))
         await self._observe()
+
+
+# Warnings the table gathers into one line a day: alert kind -> the line's start.
+_WARNINGS = {
+    "bounce_warn": "bounce rate over 3% (warning): ",
+    "placement_warn": "inbox placement under 70% (warning): ",
+}
+
+
+def _placement_event(kind: str, address: str, placed: tuple[int, int]) -> str:
+    """A hold or its release, with the 7 days' placement it was decided on."""
+    inbox, spam = placed
+    rate = f"{inbox / (inbox + spam):.0%} of {inbox + spam}" if inbox + spam else "n/a"
+    if kind == "placement_hold":
+        return (
+            f"HOLD {address}: inbox placement {rate} in 7 days; campaign mail held, warm-up goes on"
+        )
+    return f"{address}: inbox placement back to {rate}; campaign mail again"
 
 
 def _describe(
@@ -655,14 +750,18 @@ def _next_window(campaign: CampaignView, now: datetime) -> datetime:
 
 
 def _senders(pool: facts.Pool, today: date, warmup: WarmupPolicy) -> list[MailboxView]:
-    """Mailboxes that may still send today: a sending state, room under their cap and domain's."""
+    """Mailboxes that may still send campaign mail today: a sending state, room under what the
+    warm-up loop leaves of their cap and under their domain's, not in warm-up week 1 (unless
+    an open campaign opts in), not held for placement."""
     room = {d.name for d in pool.domains if (left := limits.domain_left(d)) is None or left > 0}
+    week1 = any(c.during_warmup for c in pool.campaigns)
     return [
         m
         for m in pool.mailboxes
         if m.domain in room
         and m.state in (MailboxState.ACTIVE, MailboxState.WARMING)
-        and limits.mailbox_left(m, today, warmup) > 0
+        and limits.campaign_room(m, today, warmup) > 0
+        and limits.takes_campaign_mail(m, today, warmup, during_warmup=week1)
     ]
 
 

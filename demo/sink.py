@@ -3,10 +3,11 @@
 It checks each mailbox's login like a provider's submission server (AUTH PLAIN or LOGIN, and
 a mailbox may send only as itself), asks the recipient model what to answer at RCPT (a dead
 address, a blocklist refusal, a provider cap) and swallows accepted mail after telling the
-model, which plans replies and complaints. It speaks just the SMTP the engine's sender uses
-(EHLO, AUTH, pipelined MAIL/RCPT/DATA, RSET, NOOP, QUIT) on an asyncio Protocol: the default
-world sends some 30,000 mails, and a general-purpose server's per-command parsing (aiosmtpd's)
-cost more than the engine itself.
+model, which plans replies and complaints; mail for the pool's own addresses and the seeds
+(the warm-up loop's) is filed in their inboxes (demo/inboxes.py), INBOX or Junk. It speaks
+just the SMTP the engine's sender uses (EHLO, AUTH, pipelined MAIL/RCPT/DATA, RSET, NOOP,
+QUIT) on an asyncio Protocol: the default world sends some 30,000 mails, and a
+general-purpose server's per-command parsing (aiosmtpd's) cost more than the engine itself.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ class RecipientModel(Protocol):
         ...
 
 
+class Mailboxes(Protocol):
+    """Where mail for hosted addresses (the pool's own and the seeds) is filed."""
+
+    def hosts(self, address: str) -> bool:
+        """Whether mail for `address` is filed here."""
+        ...
+
+    def deliver(self, sender: str, recipient: str, head: bytes) -> str:
+        """File one message by its head (headers only); the folder it went to."""
+        ...
+
+
 class _Mode(enum.Enum):
     COMMAND = "command"
     AUTH_PLAIN = "auth plain"  # waiting for the PLAIN response after a 334
@@ -48,9 +61,12 @@ class _Mode(enum.Enum):
 class DemoSink:
     """An SMTP server with AUTH PLAIN/LOGIN over plain TCP on 127.0.0.1 (never leaves the box)."""
 
-    def __init__(self, model: RecipientModel, logins: dict[str, str]) -> None:
+    def __init__(
+        self, model: RecipientModel, logins: dict[str, str], mailboxes: Mailboxes | None = None
+    ) -> None:
         self._model = model
         self._logins = logins  # username -> password, one per mailbox
+        self._mailboxes = mailboxes  # the pool's and the seeds' inboxes (warm-up mail)
         self._server: asyncio.Server | None = None
         self.port = 0
         self.accepted = 0
@@ -104,6 +120,8 @@ class DemoSink:
         message_id = found.group(1).decode("ascii", "replace") if found else None
         for recipient in recipients:
             self._model.delivered(sender, recipient, message_id)
+            if self._mailboxes is not None and self._mailboxes.hosts(recipient):
+                self._mailboxes.deliver(sender, recipient, head)
         self.accepted += 1
         return self.accepted
 

@@ -4,7 +4,9 @@ Three domains are warm, one starts warm-up on day 1; five campaigns: three good 
 hand-picked one allowed during warm-up week 1, and two bad lists (scraped, and an old
 trade-show export) imported later, full of dead addresses. Incidents come early: complaints on
 day 1, brandmail.example listed at Spamhaus on day 4, kim's provider cap on day 9. The domain
-caps keep the whole run near 2,000 mails.
+caps keep the whole run near 2,000 mails. The warm-up loop writes between the pool's mailboxes
+and one seed inbox; the receivers' filters put most of trybrand.example's warm-up mail in Junk,
+so its inbox placement falls under 50 % and its campaign mail is held (SPEC 7).
 """
 
 from __future__ import annotations
@@ -111,4 +113,7 @@ def small_story() -> Story:
         # day 9.
         provider_cap=ProviderCap("kim@brand-news.example", day=9, after=4),
         daily_target=80,
+        seeds=("seed@inbox-check.example",),
+        spam_share=0.05,
+        spam_domains=(("trybrand.example", 0.6),),
     )

@@ -8,7 +8,9 @@ start day, so one seed gives one run. Recipients here:
   - the recipient domain contoso.example checks Spamhaus, where the story's listed domain gets
     listed for a while: the first mail from it there is refused and the domain cools down;
   - the n-th recipient of some campaign's step complains (as an ESP's feedback loop reports);
-  - one mailbox hits its provider's daily sending cap (5.4.5) once.
+  - one mailbox hits its provider's daily sending cap (5.4.5) once;
+  - the warm-up loop's mail to the pool's own addresses and the seeds lands in their INBOX or
+    Junk (demo/inboxes.py), by a seeded draw on the sending domain's spam share.
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from config import (
     DomainConfig,
     MailboxConfig,
     OutreachConfig,
+    SeedConfig,
     SendingConfig,
     ServerConfig,
     StepConfig,
 )
 from core import limits
+from demo.inboxes import DemoInboxes
 from engine.clock import Clock
 
 TIMEZONE = "Europe/Berlin"
@@ -108,6 +112,11 @@ class Story:
     daily_target: int
     tick_seconds: int = 60
     mailbox_limit: int = 40
+    # The warm-up loop's own inboxes outside the pool (SPEC 4 [[seeds]]), and where the
+    # receivers' filters put warm-up mail: `spam_share` of it in Junk, more for a bad domain.
+    seeds: tuple[str, ...] = ()
+    spam_share: float = 0.05
+    spam_domains: tuple[tuple[str, float], ...] = ()
 
     @property
     def mailboxes(self) -> int:
@@ -122,6 +131,15 @@ class Story:
     def mailbox_addresses(self) -> list[str]:
         """Every pool mailbox's address."""
         return [f"{local}@{d.name}" for d in self.senders for local, _ in d.people]
+
+    def inboxes(self, seed: int) -> DemoInboxes:
+        """The pool's and the seeds' inboxes, filing warm-up mail by this world's spam shares."""
+        return DemoInboxes(
+            [*self.mailbox_addresses(), *self.seeds],
+            seed=seed,
+            spam_share=self.spam_share,
+            domain_spam=dict(self.spam_domains),
+        )
 
     def build_config(self, start: date, port: int, password: str) -> OutreachConfig:
         """The whole OutreachConfig, built in Python: no file, no environment, no secrets."""
@@ -139,9 +157,24 @@ class Story:
                         display_name=name,
                         daily_limit=self.mailbox_limit,
                         smtp=server,
+                        # Never dialled: demo/inboxes.py stands in for every IMAP server.
+                        imap=server,
                         warmup_start=start if domain.warming else None,
                     )
                 )
+        seeds = [
+            SeedConfig(
+                address=address,
+                imap=ServerConfig(
+                    host="127.0.0.1",
+                    port=port,
+                    security="none",
+                    username=address,
+                    password=SecretStr(password),
+                ),
+            )  # fmt: skip
+            for address in self.seeds
+        ]
         return OutreachConfig(
             sending=SendingConfig(
                 timezone=TIMEZONE,
@@ -155,6 +188,7 @@ class Story:
             alerts=AlertsConfig(quiet_minutes=60),
             domains=[DomainConfig(name=d.name, daily_limit=d.daily_limit) for d in self.senders],
             mailboxes=mailboxes,
+            seeds=seeds,
             campaigns=list(self.campaigns),
         )
 

@@ -8,7 +8,7 @@ another sender can stand in without the engine changing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from pathlib import Path
@@ -67,6 +67,7 @@ from core.records import (
     WarmupBatch,
     WarmupMail,
     WarmupShare,
+    WarmupToday,
 )
 from core.specs import CampaignSpec, ImapAccount, SmtpAccount
 
@@ -587,13 +588,19 @@ class ReportQueries(RowQueries, Protocol):
         ...
 
     async def warming_rows(self, day: str) -> list[WarmingRow]:
-        """Every warming mailbox with its slots used on `day`."""
+        """Every mailbox in the warm-up loop (warming, then warm) with its slots used on `day`."""
+        ...
+
+    async def warmup_today(
+        self, mailboxes: Mapping[int, str], day: str, start: datetime, end: datetime
+    ) -> dict[int, WarmupToday]:
+        """mailbox id (-> address) -> its warm-up mails sent, received and answered on `day`."""
         ...
 
     async def placement_counts(
         self, mailbox_ids: Sequence[int], since: datetime
     ) -> dict[int, tuple[int, int]]:
-        """mailbox id -> (inbox, spam) warm-up placements since `since`."""
+        """mailbox id -> (inbox, spam): where its warm-up mails landed, first seen since `since`."""
         ...
 
     async def lead_cards(self, address: str) -> list[LeadCard]:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from core import capacity, health, limits, warmup
+from core import capacity, health, limits, placement, warmup
 from core.models import (
     CampaignState,
     DomainState,
@@ -130,6 +130,17 @@ class MailboxDetail:
     last_sent_at: datetime | None
     rates: RateCounts = RateCounts()  # over the health window (SPEC 9)
     window_days: int = 7
+    # Where its warm-up mails landed over the placement window (SPEC 7), and whether campaign
+    # mail is held for low placement (warm-up mail goes on).
+    placement_inbox: int = 0
+    placement_spam: int = 0
+    placement_days: int = placement.WINDOW.days
+    placement_hold: bool = False
+
+    @property
+    def placement(self) -> float | None:
+        """Inbox placement rate, or None under warmup.PLACEMENT_SHOWN placements."""
+        return warmup.placement_rate(self.placement_inbox, self.placement_spam)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +210,16 @@ async def gather_detail(
         detail = await _mailbox_detail(
             repo, row, domains[row.domain], today=today, now=now, policy=policy
         )
+        # The 7 days the hold is judged on (core/placement.py).
+        since = now - placement.WINDOW
+        inbox, spam = (await repo.placement_counts([row.id], since)).get(row.id, (0, 0))
         return dataclasses.replace(
             detail,
             rates=rates.get(row.id, RateCounts()),
             window_days=health_policy.window_days,
+            placement_inbox=inbox,
+            placement_spam=spam,
+            placement_hold=row.placement_hold,
         )
     if target.kind == "domain":
         domain = domains[target.name]

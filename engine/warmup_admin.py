@@ -3,37 +3,47 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date
 
-from core import limits, warmup
+from core import limits, placement, warmup
 from core.addresses import normalise_address
 from core.models import MailboxState, WarmupPolicy
-from core.records import MailboxRow
+from core.records import MailboxRow, WarmupToday
 from engine.admin import AdminError, unknown
 from engine.context import AppContext
 
 log = logging.getLogger("outreach.warmup")
 
 
+LISTED = 60  # /warmup details at most this many mailboxes; the others are counted
+
+
 @dataclass(frozen=True, slots=True)
 class WarmupRow:
-    """One warming mailbox today."""
+    """One mailbox of the warm-up loop today: its ramp, its warm-up traffic, its placement."""
 
     address: str
-    day: int | None  # None when it warms without a start date (then its own limit applies)
+    state: str  # "warming", or "active": warm, keeping maintenance traffic
+    day: int | None  # None when warm, or warming without a start date (its own limit applies)
     phase: int | None
     cap: int
     daily_limit: int
-    sent_today: int
-    inbox: int  # warm-up mails the loop found in the inbox over the placement window
-    spam: int  # ... and in Spam/Junk
+    sent_today: int  # every slot used today, campaign and warm-up mail
+    today: WarmupToday = WarmupToday()  # warm-up mails sent, received and answered today
+    inbox: int = 0  # its warm-up mails found in the inbox over the placement window
+    spam: int = 0  # ... and in Spam/Junk
+    held: bool = False  # placement under 50 %: campaign mail held, warm-up goes on
+
+    @property
+    def placed(self) -> int:
+        """How many of its warm-up mails were found at their receivers in the window."""
+        return self.inbox + self.spam
 
     @property
     def placement(self) -> float | None:
-        """Inbox placement rate, or None when the warm-up loop has reported nothing."""
-        seen = self.inbox + self.spam
-        return self.inbox / seen if seen else None
+        """Inbox placement rate, or None under warmup.PLACEMENT_SHOWN placements."""
+        return warmup.placement_rate(self.inbox, self.spam)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,24 +52,35 @@ class WarmupReport:
 
     today: date
     policy: WarmupPolicy
-    rows: tuple[WarmupRow, ...]
+    rows: tuple[WarmupRow, ...]  # warming ones first, then warm ones; at most LISTED
     placement_days: int
     ramp: tuple[int, ...]  # cap of day 1, 2, ... up to the target
+    unlisted: dict[str, int] = field(default_factory=dict)  # state -> mailboxes not in rows
 
 
-async def gather_warmup(ctx: AppContext) -> WarmupReport:
-    """Each warming mailbox's day, phase, cap, sends today and inbox placement."""
+async def gather_warmup(ctx: AppContext, *, listed: int = LISTED) -> WarmupReport:
+    """Each mailbox of the loop: day, phase, cap, today's warm-up traffic, 7-day placement."""
     tz = ctx.rules.timezone
-    today = limits.local_day(ctx.clock.now(), tz)
+    now = ctx.clock.now()
+    today = limits.local_day(now, tz)
     policy = ctx.rules.warmup
-    window = ctx.rules.health.window_days
-    since, _ = limits.day_bounds(today - timedelta(days=window - 1), tz)
-    warming = await ctx.reports.warming_rows(today.isoformat())
-    placements = await ctx.reports.placement_counts([m.id for m in warming], since)
+    pool = await ctx.reports.warming_rows(today.isoformat())
+    shown, rest = pool[:listed], pool[listed:]
+    unlisted: dict[str, int] = {}
+    for mailbox in rest:
+        unlisted[mailbox.state] = unlisted.get(mailbox.state, 0) + 1
+    # Counted for the listed mailboxes only: each is a few index lookups, not the whole pool.
+    start, end = limits.day_bounds(today, tz)
+    traffic = await ctx.reports.warmup_today(
+        {m.id: m.address for m in shown}, today.isoformat(), start, end
+    )
+    # The 7 days the hold is judged on (core/placement.py), so the rate shown is the one
+    # that holds or releases campaign mail.
+    placements = await ctx.reports.placement_counts([m.id for m in shown], now - placement.WINDOW)
     rows = []
-    for mailbox in warming:
+    for mailbox in shown:
         inbox, spam = placements.get(mailbox.id, (0, 0))
-        if mailbox.warmup_start is None:
+        if mailbox.state != "warming" or mailbox.warmup_start is None:
             day = phase = None
             cap = mailbox.daily_limit
         else:
@@ -68,22 +89,26 @@ async def gather_warmup(ctx: AppContext) -> WarmupReport:
             cap = warmup.warmup_cap(policy, day, mailbox.daily_limit)
         rows.append(
             WarmupRow(
-                mailbox.address,
-                day,
-                phase,
-                cap,
-                mailbox.daily_limit,
-                mailbox.sent_today,
-                inbox,
-                spam,
+                address=mailbox.address,
+                state=mailbox.state,
+                day=day,
+                phase=phase,
+                cap=cap,
+                daily_limit=mailbox.daily_limit,
+                sent_today=mailbox.sent_today,
+                today=traffic.get(mailbox.id, WarmupToday()),
+                inbox=inbox,
+                spam=spam,
+                held=mailbox.placement_hold,
             )  # fmt: skip
         )
     return WarmupReport(
         today=today,
         policy=policy,
         rows=tuple(rows),
-        placement_days=window,
+        placement_days=placement.WINDOW.days,
         ramp=tuple(warmup.ramp(policy, policy.target)),
+        unlisted=unlisted,
     )
 
 

@@ -7,7 +7,7 @@ so a query reads the index entries of its window only, however long the history 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import aiosqlite
@@ -24,6 +24,7 @@ from core.records import (
     StoredAlert,
     UsageScope,
     WarmingRow,
+    WarmupToday,
 )
 from storage import alerts, digest, rows, status
 from storage.db import Database, from_ms, run_sync, to_ms
@@ -33,13 +34,8 @@ from storage.snapshot import SnapshotReader
 
 MsBounds = tuple[str, int, int]  # day label, start ms (included), end ms (excluded)
 
-# Event kinds /stats charts, and how the warm-up loop reports inbox placement: a `delivered`
-# event from source WARMUP_SOURCE whose detail is PLACEMENT_INBOX (found in the inbox) or
-# PLACEMENT_SPAM (found in Spam/Junk and moved out), on the sending mailbox.
+# Event kinds /stats charts.
 STATS_KINDS = ("bounce_hard", "complaint", "reply")
-WARMUP_SOURCE = "warmup"
-PLACEMENT_INBOX = "inbox"
-PLACEMENT_SPAM = "spam"
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -104,34 +100,83 @@ async def sent_between(conn: aiosqlite.Connection, start_ms: int, end_ms: int) -
 
 
 async def warming_rows(conn: aiosqlite.Connection, day: str) -> list[WarmingRow]:
-    """Every warming mailbox with its slots used on `day`, by address."""
+    """Every mailbox in the warm-up loop (warming, then warm) with its slots used on `day`."""
     rows = await conn.execute_fetchall(
         """
-        SELECT m.id, m.address, m.daily_limit, m.warmup_start, coalesce(u.sent, 0)
+        SELECT m.id, m.address, m.daily_limit, m.warmup_start, coalesce(u.sent, 0), m.state,
+               m.placement_hold
         FROM mailboxes m
         LEFT JOIN usage u ON u.scope = 'mailbox' AND u.ref = m.id AND u.day = ?
-        WHERE m.state = 'warming' ORDER BY m.address
+        WHERE m.state IN ('warming', 'active') AND m.in_config = 1
+        ORDER BY m.state = 'active', m.address
         """,
         (day,),
     )
-    return [WarmingRow(int(r[0]), str(r[1]), int(r[2]), r[3], int(r[4])) for r in rows]
+    return [
+        WarmingRow(int(r[0]), str(r[1]), int(r[2]), r[3], int(r[4]), str(r[5]), bool(r[6]))
+        for r in rows
+    ]
+
+
+async def warmup_today(
+    conn: aiosqlite.Connection, mailboxes: Mapping[int, str], day: str, start_ms: int, end_ms: int
+) -> dict[int, WarmupToday]:
+    """mailbox id -> its warm-up mails sent, received and answered on `day` ([start, end))."""
+    if not mailboxes:
+        return {}
+    marks = ", ".join("?" for _ in mailboxes)
+    ids = list(mailboxes)
+    # Each mailbox's sends of the day through the (mailbox_id, day) index; an answer is a
+    # warm-up mail that names the mail it answers.
+    sent = {
+        int(r[0]): (int(r[1]), int(r[2]))
+        for r in await conn.execute_fetchall(
+            f"""
+            SELECT s.mailbox_id, count(*), count(w.answers)
+            FROM sends s LEFT JOIN warmup_mails w ON w.message_id = s.message_id
+            WHERE s.mailbox_id IN ({marks}) AND s.day = ? AND s.kind = 'warmup'
+              AND s.state = 'sent'
+            GROUP BY s.mailbox_id
+            """,
+            [*ids, day],
+        )
+    }
+    # Every placement names the pool mailbox that sent it, so the day's placements are read
+    # through the (mailbox_id, seen_at) index, then counted by who received them.
+    received = {
+        str(r[0]): int(r[1])
+        for r in await conn.execute_fetchall(
+            """
+            SELECT receiver, count(*) FROM placements
+            WHERE mailbox_id IN (SELECT id FROM mailboxes) AND seen_at >= ? AND seen_at < ?
+            GROUP BY receiver
+            """,
+            (start_ms, end_ms),
+        )
+    }
+    out = {}
+    for mailbox_id, address in mailboxes.items():
+        n_sent, n_replied = sent.get(mailbox_id, (0, 0))
+        got = received.get(address, 0)
+        if n_sent or got:
+            out[mailbox_id] = WarmupToday(sent=n_sent, received=got, replied=n_replied)
+    return out
 
 
 async def placement_counts(
     conn: aiosqlite.Connection, mailbox_ids: Sequence[int], since_ms: int
 ) -> dict[int, tuple[int, int]]:
-    """mailbox id -> (inbox, spam) placements the warm-up loop reported since `since_ms`."""
+    """mailbox id -> (inbox, spam): where its warm-up mails landed, first seen since `since_ms`."""
     if not mailbox_ids:
         return {}
     marks = ", ".join("?" for _ in mailbox_ids)
     rows = await conn.execute_fetchall(
         f"""
-        SELECT mailbox_id, sum(detail = ?), sum(detail = ?) FROM events
-        WHERE mailbox_id IN ({marks}) AND occurred_at >= ?
-          AND source = ? AND kind = 'delivered'
+        SELECT mailbox_id, sum(folder = 'inbox'), sum(folder = 'spam') FROM placements
+        WHERE mailbox_id IN ({marks}) AND seen_at >= ?
         GROUP BY mailbox_id
         """,
-        [PLACEMENT_INBOX, PLACEMENT_SPAM, *mailbox_ids, since_ms, WARMUP_SOURCE],
+        [*mailbox_ids, since_ms],
     )
     return {int(r[0]): (int(r[1] or 0), int(r[2] or 0)) for r in rows}
 
@@ -347,14 +392,21 @@ class ReportStore(RowReader, SnapshotReader):
             return await sent_between(conn, to_ms(start), to_ms(end))
 
     async def warming_rows(self, day: str) -> list[WarmingRow]:
-        """Every warming mailbox with its slots used on `day`."""
+        """Every mailbox in the warm-up loop (warming, then warm) with its slots used on `day`."""
         async with self._db.reading() as conn:
             return await warming_rows(conn, day)
+
+    async def warmup_today(
+        self, mailboxes: Mapping[int, str], day: str, start: datetime, end: datetime
+    ) -> dict[int, WarmupToday]:
+        """mailbox id (-> address) -> its warm-up mails sent, received and answered on `day`."""
+        async with self._db.snapshot() as conn:
+            return await warmup_today(conn, mailboxes, day, to_ms(start), to_ms(end))
 
     async def placement_counts(
         self, mailbox_ids: Sequence[int], since: datetime
     ) -> dict[int, tuple[int, int]]:
-        """mailbox id -> (inbox, spam) placements the warm-up loop reported since `since`."""
+        """mailbox id -> (inbox, spam): where its warm-up mails landed, first seen since `since`."""
         async with self._db.reading() as conn:
             return await placement_counts(conn, mailbox_ids, to_ms(since))
 

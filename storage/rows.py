@@ -12,7 +12,7 @@ from storage.db import Database, from_ms, opt_date, opt_dt
 _MAILBOX_SELECT = """
     SELECT m.id, m.address, m.domain_id, d.name AS domain, m.display_name, m.daily_limit,
            m.warmup_start, m.state, m.reason, m.resting_until, m.next_send_at,
-           m.last_sent_at, m.in_config
+           m.last_sent_at, m.in_config, m.placement_hold
     FROM mailboxes m JOIN domains d ON d.id = m.domain_id
 """
 
@@ -87,6 +87,7 @@ def _mailbox(row: sqlite3.Row) -> MailboxRow:
         next_send_at=opt_dt(row["next_send_at"]),
         last_sent_at=opt_dt(row["last_sent_at"]),
         in_config=bool(row["in_config"]),
+        placement_hold=bool(row["placement_hold"]),
     )
 
 

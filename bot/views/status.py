@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.views.campaigns import LEAD_STATES, leads_summary, rates_summary, window_line
+from core.warmup import PLACEMENT_SHOWN
 from engine.control import Unknown
 from engine.status import CampaignDetail, Detail, DomainDetail, MailboxDetail, StatusReport
 
@@ -78,6 +79,21 @@ def _mailbox_detail_lines(d: MailboxDetail) -> list[str]:
     lines.append(f"Today: sent {d.sent} / cap {d.cap} (daily limit {d.daily_limit})")
     if d.warmup_day is not None:
         lines.append(f"Warm-up: day {d.warmup_day}, phase {d.warmup_phase}")
+    placed = d.placement_inbox + d.placement_spam
+    found = f"{placed} warm-up mails found" + (
+        f" ({d.placement_spam} in spam)" if d.placement_spam else ""
+    )
+    rate = (
+        f"n/a, {found}, a rate from {PLACEMENT_SHOWN}"
+        if d.placement is None
+        else f"{d.placement:.0%} of {found}"
+    )
+    lines.append(f"Inbox placement, last {d.placement_days} days: {rate}")
+    if d.placement_hold:
+        lines.append(
+            "Campaign mail held: inbox placement under 50 %, until it is back over 70 %; "
+            "warm-up goes on"
+        )
     if d.cooldown_until is not None:
         lines.append(f"Cool-down of {d.domain} until {_when(d.cooldown_until)}")
     if d.resting_until is not None:

@@ -87,6 +87,7 @@ class DataWorld:
     conn: aiosqlite.Connection
     stores: Stores
     events_added: int = 0
+    placed: int = 0
 
     async def mailbox_id(self, address: str) -> int:
         """A mailbox's id."""
@@ -104,6 +105,30 @@ class DataWorld:
             "VALUES ('warmup', ?, ?, 'sent', ?, ?, ?)",
             [(mailbox, day, ms, ms, ms)] * n,
         )
+
+    async def add_placements(
+        self, sender: str, receiver: str, at: datetime, *, inbox: int = 0, spam: int = 0
+    ) -> None:
+        """Where `sender`'s warm-up mails landed at `receiver`, first seen at `at` (SPEC 7)."""
+        mailbox = await self.mailbox_id(sender)
+        rows = []
+        for folder, n in (("inbox", inbox), ("spam", spam)):
+            for _ in range(n):
+                self.placed += 1
+                rows.append((f"<placed{self.placed}@x>", receiver, mailbox, folder, to_ms(at)))
+        await self.conn.executemany(
+            "INSERT INTO placements (message_id, receiver, mailbox_id, folder, seen_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+
+    async def hold(self, address: str) -> None:
+        """Campaign mail of the mailbox held for low inbox placement (SPEC 7)."""
+        await self.conn.execute(
+            "UPDATE mailboxes SET placement_hold = 1 WHERE id = ?",
+            (await self.mailbox_id(address),),
+        )
+        await self.conn.commit()
 
     async def add_usage(self, address: str, day: date, sent: int) -> None:
         """Slots a mailbox used on a day."""

@@ -14,6 +14,7 @@ import pytest
 
 from bot import charts
 from core.models import WarmupPolicy
+from core.records import WarmupToday
 from engine.children import child_env
 from engine.stats import DayStats, StatsReport
 from engine.warmup_admin import WarmupReport, WarmupRow
@@ -51,7 +52,18 @@ def warmup_report(rows: int = 2) -> WarmupReport:
         today=date(2026, 11, 23),
         policy=policy,
         rows=tuple(
-            WarmupRow(f"m{i}@d0.test", 3 + 4 * i, 1 if i < 2 else 2, 7 + i, 40, i, 3 * i, i)
+            WarmupRow(
+                address=f"m{i}@d0.test",
+                state="warming",
+                day=3 + 4 * i,
+                phase=1 if i < 2 else 2,
+                cap=7 + i,
+                daily_limit=40,
+                sent_today=i,
+                today=WarmupToday(sent=i, received=2 * i, replied=i // 2),
+                inbox=15 * i,
+                spam=5 * i,
+            )  # fmt: skip
             for i in range(rows)
         ),
         placement_days=7,

@@ -110,6 +110,24 @@ async def test_stats_sends_a_png_chart_and_the_numbers(chat: Chat) -> None:
     assert table.text.count("\n11-") == 7
 
 
+async def test_warmup_sends_the_ramp_chart_and_a_table_with_the_warm_mailboxes(
+    chat: Chat,
+) -> None:
+    world = chat.world
+    await world.hold("m1@d1.test")
+    await chat.send("/warmup")
+    (photo,) = chat.session.of(SendPhoto)
+    assert isinstance(photo.photo, BufferedInputFile)
+    (table,) = chat.session.of(SendMessage)
+    assert table.parse_mode == "HTML"
+    lines = table.text.removeprefix("<pre>").removesuffix("</pre>").splitlines()
+    assert "day ph cap snt rcv rep inbox    of" in lines
+    # No mailbox of the data world warms up: all four are warm, with maintenance traffic.
+    at = lines.index("warm, 10% of the cap as warm-up:")
+    assert lines[at + 1 : at + 3] == ["m0@d0.test", "  -  -  40   0   0   0   n/a     0"]
+    assert "m1@d1.test (held)" in lines
+
+
 async def test_a_file_above_20_mb_is_refused_before_downloading(chat: Chat) -> None:
     big = document("f1", "leads.csv", 21 * 1024 * 1024)
     await chat.send(doc=big, caption="/upload q4")

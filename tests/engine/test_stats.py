@@ -90,3 +90,22 @@ async def test_status_of_a_mailbox_and_a_domain_shows_window_rates(tmp_path: Pat
     assert one.window_days == 7
     assert isinstance(both, DomainDetail)
     assert (both.rates.sends, both.rates.bounces, both.rates.complaints) == (20, 1, 1)
+
+
+async def test_status_of_a_mailbox_shows_its_placement_and_the_hold(tmp_path: Path) -> None:
+    async with data_world(tmp_path) as w:
+        await w.add_placements("m0@d0.test", "m1@d1.test", T0 - timedelta(days=6), inbox=9, spam=3)
+        # Before the 7 days the hold is judged on, and another sender's.
+        await w.add_placements(
+            "m0@d0.test", "m1@d1.test", T0 - timedelta(days=7, seconds=1), spam=20
+        )
+        await w.add_placements("m1@d0.test", "m0@d0.test", T0, spam=5)
+        await w.hold("m0@d0.test")
+        held = await gather_detail(w.stores.reports, w.clock, w.ctx.rules, "m0@d0.test")
+        other = await gather_detail(w.stores.reports, w.clock, w.ctx.rules, "m1@d1.test")
+    assert isinstance(held, MailboxDetail)
+    assert (held.placement_inbox, held.placement_spam, held.placement_hold) == (9, 3, True)
+    assert held.placement == pytest.approx(0.75)
+    assert isinstance(other, MailboxDetail)
+    assert (other.placement_inbox, other.placement_spam, other.placement_hold) == (0, 0, False)
+    assert other.placement is None

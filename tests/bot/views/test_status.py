@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 
 from bot.views.common import MESSAGE_LIMIT, chunk_lines, utf16_len
@@ -106,3 +107,19 @@ def test_mailbox_detail_shows_the_rates_of_the_health_window() -> None:
         "Last 7 days: 200 sent, delivered 95.0%, opened 25.0%, replies 4.0%, bounces 3.0%, "
         "complaints 1 (0.50%)"
     )
+
+
+def test_mailbox_detail_shows_placement_with_its_count_and_the_hold() -> None:
+    detail = MailboxDetail(
+        address="m0@d0.test", domain="d0.test", state="warming", reason="", cap=12, sent=3,
+        daily_limit=40, warmup_day=8, warmup_phase=2, resting_until=None,
+        domain_state="active", cooldown_until=None, last_sent_at=None,
+        placement_inbox=9, placement_spam=11, placement_hold=True,
+    )  # fmt: skip
+    lines = detail_lines(detail)
+    assert "Inbox placement, last 7 days: 45% of 20 warm-up mails found (11 in spam)" in lines
+    assert any(line.startswith("Campaign mail held: inbox placement under 50 %") for line in lines)
+    few = dataclasses.replace(detail, placement_inbox=2, placement_spam=0, placement_hold=False)
+    lines = detail_lines(few)
+    assert "Inbox placement, last 7 days: n/a, 2 warm-up mails found, a rate from 5" in lines
+    assert not any("held" in line for line in lines)
