@@ -98,6 +98,15 @@ def domain_left(domain: DomainView) -> int | None:
     return max(0, domain.daily_limit - domain.sent_today)
 
 
+def domain_room(domain: DomainView) -> int | None:
+    """Campaign mails the domain may still send today: what its cap leaves once the warm-up
+    loop's remaining shares are kept (SPEC 7: campaigns fill what the loop leaves)."""
+    left = domain_left(domain)
+    if left is None:
+        return None
+    return max(0, left - domain.warmup_pending)
+
+
 def campaign_left(campaign: CampaignView) -> int | None:
     """Sends the campaign may still make today; None when it has no cap."""
     if campaign.state is not CampaignState.ACTIVE:

@@ -198,6 +198,9 @@ class DomainView:
     state: DomainState = DomainState.ACTIVE
     daily_limit: int | None = None
     sent_today: int = 0
+    # Warm-up mails its mailboxes' shares still keep today (capped domains only): campaigns
+    # leave that much of the domain's cap to the loop (limits.domain_room).
+    warmup_pending: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ class _Budget:
         self.mailbox_left = {
             m.id: limits.campaign_room(m, self.today, snap.warmup) for m in snap.mailboxes
         }
-        self.domain_left = {d.name: limits.domain_left(d) for d in snap.domains}
+        self.domain_left = {d.name: limits.domain_room(d) for d in snap.domains}
         self.campaign_left = {c.id: limits.campaign_left(c) for c in snap.campaigns}
         self.open_now = {c.id for c in snap.campaigns if limits.in_window(c, now)}
         # With no gap at all a mailbox may send several mails in one tick.

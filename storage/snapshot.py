@@ -169,9 +169,14 @@ async def _per_mailbox(
 async def _domains(conn: aiosqlite.Connection, day: str) -> tuple[DomainView, ...]:
     rows = await conn.execute_fetchall(
         """
-        SELECT d.name, d.state, d.daily_limit, coalesce(u.sent, 0) AS sent
+        SELECT d.name, d.state, d.daily_limit, coalesce(u.sent, 0) AS sent,
+               CASE WHEN d.daily_limit IS NULL THEN 0 ELSE (
+                   SELECT coalesce(sum(max(0, w.volume - w.sent)), 0)
+                   FROM mailboxes m JOIN warmup_days w ON w.mailbox_id = m.id AND w.day = ?1
+                   WHERE m.domain_id = d.id AND m.state IN ('active', 'warming')
+               ) END AS warmup_pending
         FROM domains d
-        LEFT JOIN usage u ON u.scope = 'domain' AND u.ref = d.id AND u.day = ?
+        LEFT JOIN usage u ON u.scope = 'domain' AND u.ref = d.id AND u.day = ?1
         WHERE d.state != 'disabled'
         ORDER BY d.id
         """,
@@ -183,6 +188,7 @@ async def _domains(conn: aiosqlite.Connection, day: str) -> tuple[DomainView, ..
             state=DomainState(row["state"]),
             daily_limit=row["daily_limit"],
             sent_today=row["sent"],
+            warmup_pending=row["warmup_pending"],
         )
         for row in rows
     )

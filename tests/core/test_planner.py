@@ -325,3 +325,12 @@ def test_a_mailbox_held_for_low_placement_takes_no_campaign_mail() -> None:
     assert {p.mailbox_id for p in plan(s, NOW)} == {2}
     follow = snap(mailboxes=(held,), followups=(DueStep(9, 1, 2, mailbox_id=1),))
     assert plan(follow, NOW) == []
+
+
+def test_campaigns_leave_a_capped_domain_the_loop_s_pending_share() -> None:
+    domain = DomainView("x.com", daily_limit=20, sent_today=10, warmup_pending=6)
+    assert limits.domain_room(domain) == 4
+    s = snap(mailboxes=(mb(1), mb(2)), domains=(domain,), sending=NO_GAP, new_leads=new(1, 20))
+    assert len(plan(s, NOW)) == 4
+    assert limits.domain_room(DomainView("y.com", warmup_pending=6)) is None  # uncapped
+    assert limits.domain_room(DomainView("z.com", daily_limit=5, warmup_pending=9)) == 0

@@ -310,3 +310,27 @@ async def test_answers_due_tomorrow_take_the_places_of_tomorrow_s_last_new_mails
         assert sent == {"m0@d0.test": 6, "m0@d1.test": 6}  # day 2's cap, answers included
         ids = {m.message_id for m in server.messages}
         assert {"<late-0@d0.test>", "<late-1@d0.test>"} <= ids
+
+
+async def test_campaigns_leave_the_loop_its_share_of_a_domain_cap(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    def warm_and_readable(config: OutreachConfig) -> OutreachConfig:
+        imap = ServerConfig(
+            host="127.0.0.1", port=1, security="none", username="box", password=SecretStr("x")
+        )
+        boxes = [m.model_copy(update={"imap": imap}) for m in config.mailboxes]
+        return config.model_copy(update={"mailboxes": boxes})
+
+    # Warm mailboxes of limit 40 keep 4 warm-up mails each; each domain is capped at 20.
+    async with make_world(
+        tmp_path, server, domains=2, per_domain=2, mailbox_limit=40, domain_limit=20,
+        adjust=warm_and_readable,
+    ) as world:  # fmt: skip
+        world.clock.set(MORNING - timedelta(hours=6))  # campaigns are open from midnight
+        await world.add_leads([f"lead{i}@example.com" for i in range(100)])
+        await run_day(world, loop_for(world), until=MORNING + timedelta(hours=13))
+        warm = Counter(m.mail_from.split("@")[1] for m in warmup_mails(server))
+        every = Counter(m.mail_from.split("@")[1] for m in server.messages)
+        assert warm == {"d0.test": 8, "d1.test": 8}  # the loop's whole share
+        assert every == {"d0.test": 20, "d1.test": 20}  # campaigns took the rest
