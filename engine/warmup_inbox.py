@@ -38,7 +38,15 @@ from datetime import timedelta
 from core import limits
 from core.errors import LoginRefused, PeerUnavailable
 from core.placement import WINDOW, Action, PlacementCount, WarmupOrigin, describe, verdict
-from core.records import MailFolders, NewAlert, Placement, WarmupBatch, WarmupMail, WarmupSeen
+from core.records import (
+    FolderCursor,
+    MailFolders,
+    NewAlert,
+    Placement,
+    WarmupBatch,
+    WarmupMail,
+    WarmupSeen,
+)
 from core.specs import ImapAccount, Rules
 from core.warmup_loop import reply_plan
 from core.warmup_mail import Party, Received, is_warmup, new_message_id
@@ -119,6 +127,8 @@ class WarmupInbox:
         ]
         self._receivers = receivers
         self._folders: dict[str, MailFolders] = {}  # per receiver, until its server complains
+        # Each folder's committed cursor, read from the database once per run.
+        self._cursors: dict[str, FolderCursor | None] = {}
         self._lock = asyncio.Lock()
 
     @property
@@ -185,7 +195,10 @@ class WarmupInbox:
         self, receiver: _Receiver, folders: MailFolders, folder: str, report: WarmupInboxReport
     ) -> None:
         source = f"warmup:{receiver.account.address}:{folder}"
-        cursor = await self._store.folder_cursor(source)
+        if source in self._cursors:
+            cursor = self._cursors[source]
+        else:
+            cursor = await self._store.folder_cursor(source)
         for _ in range(MAX_BATCHES):
             batch = await self._reader.warmup_candidates(
                 receiver.account, folder, cursor, limit=BATCH
@@ -193,6 +206,9 @@ class WarmupInbox:
             if batch.cursor != cursor or batch.seen:
                 await self._handle(receiver, folders, batch, source, report)
             cursor = batch.cursor
+            # Committed by _handle (or nothing to commit): the next poll starts here without
+            # reading it back. A failed batch raises before this, so the kept one stays.
+            self._cursors[source] = cursor
             if len(batch.seen) < BATCH:
                 return
 
