@@ -1,12 +1,12 @@
 """The warm-up loop end to end: the real `python main.py`, an SMTP server that files mail into
 Dovecot, and the fake Bot API (SPEC 7, issue 12).
 
-Four new mailboxes (day 1 of warm-up, 4 mails each with `phase1_start = 4`) on two domains and
+Four new mailboxes (day 1 of warm-up: 5 mails each) on two domains and
 two seeds, all Dovecot users. The loop's hours are the minute that starts now (the
 sending timezone is picked so that it is midday there, far from midnight and the digest hour):
-the 16 warm-up mails go out in it, every 4th of each sender lands in Junk, and the service
-reads them back, rescues them and shows 75 % placement. A campaign with leads sends nothing:
-week 1 is warm-up only.
+the 20 warm-up mails go out in it, every 4th of each sender lands in Junk, and the service
+reads them back, rescues them and /warmup shows day 1, cap 5, 5 sent and 80 % placement. A
+campaign with leads sends nothing: week 1 is warm-up only.
 """
 
 from __future__ import annotations
@@ -89,7 +89,6 @@ jitter_seconds = 0
 postal_address = "Test Ltd, 1 Main St"
 
 [warmup]
-phase1_start = 4
 hours = "{hours}"
 
 [inbox]
@@ -173,26 +172,26 @@ async def service(tmp: Path) -> AsyncIterator[Running]:
 @pytest.mark.timeout(240)  # a minute of loop hours, up to 45 s waiting for it, and the reads
 async def test_day_1_warmup_circuit_with_the_real_service(tmp_path: Path) -> None:
     async with service(tmp_path) as run:
-        # 4 mailboxes x 4 (day 1 with phase1_start = 4), spread over the minute.
-        await eventually(lambda: len(run.smtp.messages) >= 16, within=150)
+        # 4 mailboxes x 5 (day 1), spread over the minute.
+        await eventually(lambda: len(run.smtp.messages) >= 20, within=150)
         mails = run.smtp.messages
-        assert Counter(m.mail_from for m in mails) == dict.fromkeys(POOL, 4)
+        assert Counter(m.mail_from for m in mails) == dict.fromkeys(POOL, 5)
         assert all(r in POOL or r in SEEDS for m in mails for r in m.rcpt_tos)  # no campaign
         ends = datetime.now(UTC)
         assert ends <= run.window_end + timedelta(seconds=5)  # within the loop's hours
 
         async def placed() -> bool:
             rows = await query(run.tmp, "SELECT count(*) FROM placements")
-            return rows[0][0] == 16
+            return rows[0][0] == 20
 
         await eventually(placed, within=30)
-        # Every 4th mail of each sender went to Junk: 75 % inbox, each rescued and read.
+        # Every 4th mail of each sender went to Junk: 4 of 5 in the inbox, each rescued.
         rows = await query(
             run.tmp,
             "SELECT m.address, sum(p.folder = 'inbox'), count(*) FROM placements p "
             "JOIN mailboxes m ON m.id = p.mailbox_id GROUP BY m.address",
         )
-        assert sorted(rows) == [(box, 3, 4) for box in POOL]
+        assert sorted(rows) == [(box, 4, 5) for box in POOL]
         for user in [*POOL, *SEEDS]:
 
             async def rescued(user: str = user) -> bool:
@@ -200,6 +199,16 @@ async def test_day_1_warmup_circuit_with_the_real_service(tmp_path: Path) -> Non
 
             await eventually(rescued, within=30)
         sends = await query(run.tmp, "SELECT kind, state FROM sends")
-        assert Counter(sends) == {("warmup", "sent"): 16}
+        assert Counter(sends) == {("warmup", "sent"): 20}
         leads = await query(run.tmp, "SELECT state, count(*) FROM leads GROUP BY state")
         assert leads == [("queued", 9)]  # week 1: the campaign waits
+
+        # /warmup: day 1, phase 1, cap 5, 5 sent, none answered yet (answers fall on a later
+        # day: the loop's hours are over), 80 % of 5 in the inbox.
+        since = len(run.fake.calls)
+        run.fake.push_message(ADMIN, "/warmup")
+        call = await run.fake.wait_for_message(ADMIN, "80%", within=30, since=since)
+        lines = str(call["params"]["text"]).splitlines()
+        for box in POOL:
+            row = lines[lines.index(box) + 1].split()
+            assert row[:4] == ["1", "1", "5", "5"] and row[5:] == ["0", "80%", "5"], lines
