@@ -292,4 +292,11 @@ _V8 = """
 CREATE INDEX leads_email_lower ON leads (lower(email));
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+# The tick's due follow-ups, read by their thread's mailbox (storage/snapshot.py
+# DUE_FOLLOWUPS): only the dozen mailboxes that may send now, not every campaign's backlog.
+# By campaign (leads_due) a tick read ~2,500 rows to keep a dozen (bench/bench_tick.py).
+_V9 = """
+CREATE INDEX leads_mailbox_due ON leads (mailbox_id, next_due_at) WHERE state = 'active';
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
