@@ -336,4 +336,11 @@ ALTER TABLE mailboxes ADD COLUMN placement_hold INTEGER NOT NULL DEFAULT 0
     CHECK (placement_hold IN (0, 1));
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
+# The tick's due follow-ups, read by their thread's mailbox (storage/snapshot.py
+# DUE_FOLLOWUPS): only the dozen mailboxes that may send now, not every campaign's backlog.
+# By campaign (leads_due) a tick read ~2,500 rows to keep a dozen (bench/bench_tick.py).
+_V10 = """
+CREATE INDEX leads_mailbox_due ON leads (mailbox_id, next_due_at) WHERE state = 'active';
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9, _V10)

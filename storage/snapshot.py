@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 
+from core import limits
 from core.models import (
     SENDING_STATES,
     CampaignState,
@@ -39,18 +40,20 @@ async def load_snapshot(
     domains = await _domains(conn, day)
     campaigns = await _campaigns(conn, day)
     active = [c.id for c in campaigns if c.state is CampaignState.ACTIVE]
-    followups: list[tuple[int, DueStep]] = []
+    # A follow-up leaves only from its thread's mailbox, and only when that one may send now
+    # (limits.mailbox_ready) on an active domain: the planner skips every other, so only these
+    # mailboxes' follow-ups are read (a dozen mailboxes' on a tick, not 5,000's).
+    open_domains = {d.name for d in domains if d.state is DomainState.ACTIVE}
+    senders = [m.id for m in mailboxes if m.domain in open_domains and limits.mailbox_ready(m, now)]
+    followups = await _followups(conn, senders, active, now_ms, followup_limit)
     new_leads: list[DueStep] = []
     for campaign_id in active:
-        followups.extend(await _followups(conn, campaign_id, now_ms, followup_limit))
         new_leads.extend(await _new_leads(conn, campaign_id, new_per_campaign))
-    # Each campaign gave at most `followup_limit`; keep the oldest of them all.
-    followups.sort(key=lambda item: (item[0], item[1].lead_id))
     return Snapshot(
         mailboxes=mailboxes,
         domains=domains,
         campaigns=campaigns,
-        followups=tuple(step for _, step in followups[:followup_limit]),
+        followups=followups,
         new_leads=tuple(new_leads),
     )
 
@@ -222,36 +225,44 @@ async def _campaigns(conn: aiosqlite.Connection, day: str) -> tuple[CampaignView
     )
 
 
+# Due follow-ups of the mailboxes listed (a JSON array, ?1) in the campaigns listed (?3), oldest
+# first. The mailboxes drive it (CROSS JOIN keeps json_each outermost), each read from
+# leads_mailbox_due: only their due rows are read, however many other threads are due.
+DUE_FOLLOWUPS = """
+SELECT l.id, l.campaign_id, l.next_step, l.mailbox_id
+FROM json_each(?1) AS r
+CROSS JOIN leads AS l
+WHERE l.mailbox_id = r.value AND l.state = 'active' AND l.next_due_at <= ?2
+  AND l.campaign_id IN (SELECT value FROM json_each(?3))
+ORDER BY l.next_due_at, l.id
+LIMIT ?4
+"""
+
+
 async def _followups(
-    conn: aiosqlite.Connection, campaign_id: int, now: int, limit: int
-) -> list[tuple[int, DueStep]]:
-    # Follow-ups whose thread mailbox (or its domain) cannot send are left out here rather than
-    # by the planner: otherwise a paused mailbox's backlog would fill `limit` and starve others.
+    conn: aiosqlite.Connection,
+    mailbox_ids: list[int],
+    campaign_ids: list[int],
+    now: int,
+    limit: int,
+) -> tuple[DueStep, ...]:
+    """The oldest `limit` due follow-ups threaded on `mailbox_ids` in `campaign_ids`."""
+    # Follow-ups whose mailbox cannot send are left out here rather than by the planner:
+    # otherwise a paused mailbox's backlog would fill `limit` and starve the others.
+    if not mailbox_ids or not campaign_ids or limit <= 0:
+        return ()
     rows = await conn.execute_fetchall(
-        """
-        SELECT l.id, l.next_step, l.mailbox_id, l.next_due_at
-        FROM leads l
-        JOIN mailboxes m ON m.id = l.mailbox_id
-        JOIN domains d ON d.id = m.domain_id
-        WHERE l.campaign_id = ? AND l.state = 'active' AND l.next_due_at <= ?
-          AND m.state IN ('active', 'warming') AND d.state = 'active'
-        ORDER BY l.next_due_at, l.id
-        LIMIT ?
-        """,
-        (campaign_id, now, limit),
+        DUE_FOLLOWUPS, (json.dumps(mailbox_ids), now, json.dumps(campaign_ids), limit)
     )
-    return [
-        (
-            row["next_due_at"],
-            DueStep(
-                lead_id=row["id"],
-                campaign_id=campaign_id,
-                step_no=row["next_step"],
-                mailbox_id=row["mailbox_id"],
-            ),
+    return tuple(
+        DueStep(
+            lead_id=row["id"],
+            campaign_id=row["campaign_id"],
+            step_no=row["next_step"],
+            mailbox_id=row["mailbox_id"],
         )
         for row in rows
-    ]
+    )
 
 
 async def _new_leads(conn: aiosqlite.Connection, campaign_id: int, limit: int) -> list[DueStep]:

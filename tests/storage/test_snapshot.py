@@ -17,7 +17,7 @@ from core.models import (
 )
 from core.records import NewEvent, Reserved
 from storage.db import to_ms
-from storage.snapshot import WINDOW_SENDS
+from storage.snapshot import DUE_FOLLOWUPS, WINDOW_SENDS
 from storage.stores import Stores
 from tests.storage.helpers import (
     DAY,
@@ -32,6 +32,19 @@ from tests.storage.helpers import (
 )
 
 WINDOW = T0 - timedelta(days=7)
+
+
+async def threaded(
+    conn: aiosqlite.Connection, campaign_id: int, email: str, box: int, due_hours: float
+) -> int:
+    """A lead whose step 2 falls due `due_hours` after T0, in a thread of mailbox `box`."""
+    lead = await add_lead(conn, campaign_id, email)
+    await conn.execute(
+        "UPDATE leads SET state = 'active', next_step = 2, mailbox_id = ?, next_due_at = ? "
+        "WHERE id = ?",
+        (box, to_ms(T0 + timedelta(hours=due_hours)), lead),
+    )
+    return lead
 
 
 async def test_snapshot_views(stores: Stores, conn: aiosqlite.Connection) -> None:
@@ -220,13 +233,7 @@ async def test_snapshot_due_work(stores: Stores, conn: aiosqlite.Connection) -> 
     }
 
     async def in_thread(name: str, n: int, box: int, due_hours: float) -> int:
-        lead = await add_lead(conn, camps[name], f"t{n}@{name}.test")
-        await conn.execute(
-            "UPDATE leads SET state = 'active', next_step = 2, mailbox_id = ?, next_due_at = ? "
-            "WHERE id = ?",
-            (box, to_ms(T0 + timedelta(hours=due_hours)), lead),
-        )
-        return lead
+        return await threaded(conn, camps[name], f"t{n}@{name}.test", box, due_hours)
 
     c1_old = await in_thread("c1", 1, a2, -5)
     c1_new = await in_thread("c1", 2, a2, -1)
@@ -250,3 +257,51 @@ async def test_snapshot_due_work(stores: Stores, conn: aiosqlite.Connection) -> 
     snap = await stores.sending.load_snapshot(T0, DAY, WINDOW, followup_limit=1, new_per_campaign=0)
     assert [f.lead_id for f in snap.followups] == [c1_old]
     assert snap.new_leads == ()
+
+
+async def test_followups_only_of_mailboxes_that_may_send_now(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    boxes, camps = await sample(stores, conn)
+    a1, a2, b1 = boxes["a1@a.test"], boxes["a2@a.test"], boxes["b1@b.test"]
+    await threaded(conn, camps["c1"], "w@c1.test", a1, -9)  # the oldest, but a1 waits
+    on_b1 = await threaded(conn, camps["c1"], "r@c1.test", b1, -8)
+    on_a2 = await threaded(conn, camps["c2"], "n@c2.test", a2, -1)
+    # a1 waits out its gap after this send; b1 rests.
+    assert isinstance(await stores.sending.reserve(warmup_req(a1)), Reserved)
+    await stores.control.set_mailbox_resting(b1, T0 + timedelta(hours=2))
+
+    async def due(limit: int) -> list[int]:
+        found = []
+        for only in (False, True):
+            snap = await stores.sending.load_snapshot(
+                T0, DAY, WINDOW, followup_limit=limit, new_per_campaign=0, senders_only=only
+            )
+            found.append([step.lead_id for step in snap.followups])
+        assert found[0] == found[1]  # the engine's senders_only snapshot gives the same
+        return found[1]
+
+    # The older follow-ups of mailboxes that cannot send take no room in the limit (SPEC 6.7).
+    assert await due(1) == [on_a2]
+    await stores.control.set_mailbox_resting(b1, None)
+    await stores.control.set_domain_state("b.test", DomainState.COOLDOWN, "bounces")
+    assert await due(5) == [on_a2]
+    await stores.control.set_domain_state("b.test", DomainState.ACTIVE, "")
+    assert await due(5) == [on_b1, on_a2]  # oldest first
+    assert await due(0) == []
+
+
+async def test_due_followups_read_the_mailboxes_own_rows(conn: aiosqlite.Connection) -> None:
+    plan = [
+        str(row[3])
+        for row in await conn.execute_fetchall(
+            "EXPLAIN QUERY PLAN " + DUE_FOLLOWUPS, ("[1, 2]", 0, "[1]", 500)
+        )
+    ]
+    # The listed mailboxes drive the query; each reads its own due rows from the index.
+    assert plan[0].startswith("SCAN r"), plan
+    assert any(
+        "SEARCH l USING INDEX leads_mailbox_due (mailbox_id=? AND next_due_at<?)" in step
+        for step in plan
+    ), plan
+    assert not any("leads_due" in step for step in plan), plan
