@@ -1,11 +1,11 @@
 """Reading ESP events (SPEC 8, ESP part): each [[esp]]'s feed, a page at a time, once each.
 
-Every `poll_seconds` a feed is read from its stored cursor. Each page's events are matched
-to our sends (the provider's message id, else our Message-ID, else the latest mail to the
-recipient from one of the ESP's domains), turned into effects (core/esp_ingest.py) and
-committed with the page's cursor and the health verdicts they call for; only then is the
-page acknowledged (SES deletes its queue messages). A crash in between reads the page again,
-and the events' stable ids keep anything from counting twice.
+Every `poll_seconds` a feed is read from its stored cursor. A page's events stored before (a
+re-read) are only counted; the rest are matched to our sends (the provider's message id, else
+our Message-ID, else the latest mail to the recipient from one of the ESP's domains), turned
+into effects (core/esp_ingest.py) and committed with the page's cursor and the health verdicts
+they call for; only then is the page acknowledged (SES deletes its queue messages). A crash in
+between reads the page again, and the events' stable ids keep anything from counting twice.
 """
 
 from __future__ import annotations
@@ -157,13 +157,18 @@ class EspService:
 
     async def _ingest(self, name: str, page: EspPage, source: str, report: PollReport) -> None:
         spec = self._specs.get(name)
-        refs = await self._store.sends_for(page.events, spec.domains if spec else ())
+        matched = await self._store.match(source, page.events, spec.domains if spec else ())
+        refs, known = matched.refs, matched.known
         now = self._clock.now()
         report.skipped += page.skipped
+        report.events += len(page.events)
         planned: list[Effects] = []
         ignored: Counter[str] = Counter()
         for event in page.events:
-            report.events += 1
+            if event.event_id in known:
+                # Stored before with all it changed: a commit would refuse it (its id) anyway.
+                report.repeated += 1
+                continue
             outcome = effects_of_event(
                 event, refs.get(event.event_id), now=now, cool_down=self._health.cool_down_of
             )
