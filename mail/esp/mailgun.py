@@ -14,11 +14,13 @@ With no cursor (or a domain new to it) the walk begins `trailing` before `now`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
+from collections.abc import Container
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -137,8 +139,8 @@ class MailgunFeed:
             where.next = None
             state.at = (state.at + 1) % len(self._domains)
             more = state.at != 0
-        fresh = tuple(event for event in events if event.event_id not in self._committed)
-        return EspPage(fresh, state.dump(), more=more, skipped=skipped)
+        # Events committed before are not among them (_event drops them by id).
+        return EspPage(tuple(events), state.dump(), more=more, skipped=skipped)
 
     async def acknowledge(self, page: EspPage) -> None:
         """Remember the committed ids, so the next re-read of the window drops them."""
@@ -196,7 +198,7 @@ class MailgunFeed:
         newest: float | None = None
         for number, item in enumerate(items):
             try:
-                stamp, event = _event(self.name, domain, item)
+                stamp, event = _event(self.name, domain, item, self._committed)
             except Malformed as exc:
                 skipped += 1
                 log.warning(
@@ -247,30 +249,36 @@ class MailgunFeed:
         self._oldest = min(self._committed.values(), default=math.inf)
 
 
-def _event(esp: str, domain: str, item: Any) -> tuple[float, EspEvent | None]:
-    """One item's timestamp and its event (None: a type that is no deliverability signal)."""
+def _event(
+    esp: str, domain: str, item: Any, committed: Container[str] = ()
+) -> tuple[float, EspEvent | None]:
+    """One item's timestamp and its event (None: a type that is no deliverability signal, or
+    an event in `committed`, read again in the trailing window)."""
     if not isinstance(item, dict):
         raise Malformed("not an object")
     kind_name = item.get("event")
     if not isinstance(kind_name, str):
         raise Malformed("no `event`")
     stamp = _timestamp(item.get("timestamp"))
+    occurred = datetime.fromtimestamp(stamp, UTC)
+    item_id = item.get("id")
+    stored_id = event_id(item_id, occurred) if isinstance(item_id, str) and item_id else None
+    if stored_id is not None and stored_id in committed:
+        # Every poll re-reads each domain's trailing window: what was committed from it is
+        # dropped by its id before the rest of the item is read.
+        return stamp, None
     kind = _kind(kind_name, item)
     if kind is None:
         return stamp, None
-    item_id = item.get("id")
-    if not isinstance(item_id, str) or not item_id:
+    if stored_id is None:
         raise Malformed(f"{kind_name}: no `id`")
     recipient = item.get("recipient")
     if not isinstance(recipient, str) or "@" not in recipient:
         raise Malformed(f"{kind_name} {item_id}: no `recipient`")
-    occurred = datetime.fromtimestamp(stamp, UTC)
     message_id = _message_id(item)
     return stamp, EspEvent(
         esp=esp,
-        # Mailgun guarantees an event id unique within a day only; with the event's UTC
-        # date it is unique for good and still the same on every re-read.
-        event_id=f"{item_id}/{occurred:%Y%m%d}",
+        event_id=stored_id,
         kind=kind,
         email=recipient.strip().lower(),
         occurred_at=occurred,
@@ -279,6 +287,20 @@ def _event(esp: str, domain: str, item: Any) -> tuple[float, EspEvent | None]:
         domain=domain,
         detail=_detail(item) if kind_name == "failed" else "",
     )
+
+
+def event_id(item_id: str, occurred: datetime) -> str:
+    """The stored id of Mailgun's event `item_id` that occurred at `occurred` (UTC): Mailgun
+    guarantees an event id unique within a day only; with the event's UTC date it is unique
+    for good and still the same on every re-read."""
+    return f"{item_id}/{_utc_day(occurred.toordinal())}"
+
+
+@functools.lru_cache(maxsize=64)
+def _utc_day(ordinal: int) -> str:
+    """YYYYMMDD of a day (a page's events share a few: formatting each event's date cost as
+    much as the rest of its id)."""
+    return f"{date.fromordinal(ordinal):%Y%m%d}"
 
 
 def _kind(name: str, item: dict[str, Any]) -> EventKind | None:
