@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from core.models import EventKind
 from core.specs import EspSpec
 from engine.ports import EspFeed
 from mail.esp.ses import SesFeed
+from mail.esp.ses_events import _addr_spec
 from tests.fakes.sqs import FakeSqs
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "esp" / "ses"
@@ -494,3 +497,15 @@ async def test_an_empty_page_deletes_nothing(sqs: FakeSqs, feed: SesFeed) -> Non
 
 def _fields(spec: EspSpec) -> dict[str, Any]:
     return {name: getattr(spec, name) for name in EspSpec.__dataclass_fields__}
+
+
+def test_a_plain_address_is_read_as_email_utils_parseaddr_reads_it() -> None:
+    # The fast path for bare addresses must give parseaddr's answer for every string.
+    samples = ["ann@example.com", "A.b+c@X.Example", "Ann <ann@example.com>", '"a b"@x.test',
+               "ann@x.test (work)", "a..b@x.test", ".a@x.test", "a@b@c", "", "ann"]  # fmt: skip
+    chars = "abXY09!#$%&'*+/=?^_`{|}~-.@ <>\"(),;:[]\\"
+    draw = random.Random(11)
+    samples += [
+        "".join(draw.choice(chars) for _ in range(draw.randint(0, 14))) for _ in range(20000)
+    ]
+    assert [_addr_spec(s) for s in samples] == [parseaddr(s)[1] for s in samples]
