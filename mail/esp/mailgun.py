@@ -108,6 +108,9 @@ class MailgunFeed:
             secret=spec.api_key,
             sleep=sleep,
         )
+        # The next page's answer, asked for as soon as its URL is known (mail/esp/http.py
+        # fetch: not decoded), so that Mailgun prepares it while the poller commits this one.
+        self._ahead: tuple[str, asyncio.Task[tuple[int, str]]] | None = None
         # Ids already committed, with their event time: a re-read of the trailing window
         # drops them. Only acknowledged pages land here, so a page whose commit failed is
         # returned again in full.
@@ -133,6 +136,7 @@ class MailgunFeed:
         if items and following and following != where.next:
             where.next = following
             more = True
+            self._read_ahead(following)
         else:
             # An empty page ends this domain's walk; the next poll starts again from its
             # latest event minus the trailing window, so late arrivals are picked up.
@@ -158,13 +162,39 @@ class MailgunFeed:
 
     async def close(self) -> None:
         """Close the HTTP session."""
+        self._drop_ahead()
         await self._api.close()
+
+    def _read_ahead(self, url: str) -> None:
+        """Ask for the page at `url` now; the read that wants it takes the answer."""
+        self._drop_ahead()
+        if _origin(url) != self._origin:
+            return  # _fetch refuses it (and says so) when it is read
+        task = asyncio.create_task(self._api.fetch(url))
+        task.add_done_callback(_retrieved)
+        self._ahead = (url, task)
+
+    def _drop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+            self._ahead = None
+
+    async def _get_next(self, url: str) -> Reply:
+        """The page at `url`: the answer asked for ahead if it was this one, else asked now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == url:
+            status, text = await ahead[1]
+        else:
+            if ahead is not None:
+                ahead[1].cancel()  # a read from another cursor (a commit failed): not wanted
+            status, text = await self._api.fetch(url)
+        return self._api.decode(status, text)
 
     async def _fetch(self, domain: str, where: _Domain, now: datetime) -> dict[str, Any]:
         if where.next is not None:
             if _origin(where.next) == self._origin:
                 try:
-                    return self._object(domain, await self._api.get(where.next))
+                    return self._object(domain, await self._get_next(where.next))
                 except PeerUnavailable as exc:
                     # A stored `next` may have expired (400/404 every time after): walking
                     # again from the latest event costs only re-reads, which keep their ids.
@@ -184,6 +214,7 @@ class MailgunFeed:
             "ascending": "yes",
             "limit": str(self._page_size),
         }
+        self._drop_ahead()
         return self._object(domain, await self._api.get(f"/v3/{domain}/events", params))
 
     def _object(self, domain: str, reply: Reply) -> dict[str, Any]:
@@ -382,3 +413,9 @@ def _next_url(body: dict[str, Any]) -> str | None:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _retrieved(task: asyncio.Task[tuple[int, str]]) -> None:
+    """Take the outcome of a read ahead nobody awaits, so asyncio doesn't log it as lost."""
+    if not task.cancelled():
+        task.exception()
