@@ -151,8 +151,13 @@ class EspService:
             if any(page.events for page in pages) or last.cursor != cursor:
                 await self._ingest(feed.name, pages, source, report)
             # Only after the commit: a crash before this reads the pages again (counted once).
-            for page in pages:
-                await feed.acknowledge(page)
+            # All at once: SES deletes ten messages a call, and the calls overlap their waits.
+            acknowledged = await asyncio.gather(
+                *(feed.acknowledge(page) for page in pages), return_exceptions=True
+            )
+            for outcome in acknowledged:
+                if isinstance(outcome, BaseException):
+                    raise outcome
             if failure is not None:
                 raise failure
             cursor = last.cursor
