@@ -1,11 +1,12 @@
 """Reading ESP events (SPEC 8, ESP part): each [[esp]]'s feed, a page at a time, once each.
 
-Every `poll_seconds` a feed is read from its stored cursor. A page's events stored before (a
-re-read) are only counted; the rest are matched to our sends (the provider's message id, else
-our Message-ID, else the latest mail to the recipient from one of the ESP's domains), turned
-into effects (core/esp_ingest.py) and committed with the page's cursor and the health verdicts
-they call for; only then is the page acknowledged (SES deletes its queue messages). A crash in
-between reads the page again, and the events' stable ids keep anything from counting twice.
+Every `poll_seconds` a feed is read from its stored cursor, a few pages to a commit (up to
+COMMIT_EVENTS events). Events stored before (a re-read) are only counted; the rest are matched
+to our sends (the provider's message id, else our Message-ID, else the latest mail to the
+recipient from one of the ESP's domains), turned into effects (core/esp_ingest.py) and
+committed with the last page's cursor and the health verdicts they call for; only then are the
+pages acknowledged (SES deletes its queue messages). A crash in between reads them again, and
+the events' stable ids keep anything from counting twice.
 """
 
 from __future__ import annotations

@@ -277,7 +277,7 @@ class InboxStore(Protocol):
 
 
 class EspStore(Protocol):
-    """What polling ESPs needs: each feed's cursor, our sends, and one commit per page."""
+    """What polling ESPs needs: each feed's cursor, our sends, and one commit per few pages."""
 
     async def cursor(self, source: str) -> str | None:
         """Where a feed reads on; None before its first page."""

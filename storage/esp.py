@@ -1,4 +1,4 @@
-"""The ESP port: each feed's cursor, the sends its events are about, and one commit per page."""
+"""The ESP port: each feed's cursor, the sends its events are about, and one commit of pages."""
 
 from __future__ import annotations
 
