@@ -89,6 +89,7 @@ class Pass:
 
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    load: float = 0.0  # the machine's 1-minute load average as the pass began
     polls: int = 0
     pages: int = 0
     events: int = 0
@@ -168,6 +169,7 @@ async def read_all(path: Path, config: OutreachConfig, clock: ManualClock, ses: 
         service = await bootstrap.build_service(
             stack, db_path=path, config=config, clock=clock, chats=[], feeds=feeds
         )
+        done.load = os.getloadavg()[0]
         cpu = time.process_time()
         start = time.perf_counter()
         while True:
@@ -221,7 +223,8 @@ async def ses_run(template: Path, work: Path, count: int, base: float) -> Run:
 def _checked(first: Pass, second: Pass, counts: dict[str, int], again: dict[str, int],
              count: int) -> Run:  # fmt: skip
     print(
-        f"  first pass {first.seconds:.1f} s, CPU {first.cpu_seconds:.1f} s ({first.events:,} "
+        f"  first pass {first.seconds:.1f} s, CPU {first.cpu_seconds:.1f} s, load "
+        f"{first.load:.2f} ({first.events:,} "
         f"events, {first.stored:,} stored, "
         f"{first.polls} polls, {first.pages} pages); second pass {second.seconds:.1f} s "
         f"({second.stored} stored, {second.repeated:,} found stored)",
@@ -510,10 +513,15 @@ def _cpu(runs: list[Run]) -> str:
     first = statistics.median(r.first.cpu_seconds for r in runs)
     second = statistics.median(r.second.cpu_seconds for r in runs)
     wall = statistics.median(r.first.seconds for r in runs)
+    each = ", ".join(
+        f"{r.first.seconds:.1f} s ({r.first.cpu_seconds:.1f} s CPU) at load {r.first.load:.2f}"
+        for r in runs
+    )
     return (
         f"CPU time of the bench process (event loop and SQLite's thread; the fake's process "
         f"not counted), medians: first pass {first:.1f} s, second pass {second:.1f} s; the "
-        f"first pass got {first / wall:.0%} of a core's time on this shared machine."
+        f"first pass got {first / wall:.0%} of a core's time on this shared machine. Each "
+        f"first pass with the 1-minute load as it began: {each}."
     )
 
 
