@@ -13,12 +13,15 @@ twice (the events' stable ids), which is asserted.
 
 SES: the fake SQS queue (tests/fakes/sqs.py, its own process) holds 100,000 SNS notifications
 (SQS message bodies shaped on tests/fixtures/esp/ses/: SNS-wrapped deliveries and bounces, raw
-complaints), read ten a time by the real SesFeed (aiobotocore, SigV4) and deleted after each
-page's commit: 10,000 ReceiveMessage and 10,000 DeleteMessageBatch calls. The second pass is
-the same 100,000 messages queued again (SNS delivers at least once): 0 new events, asserted.
+complaints), read ten a time by the real SesFeed (aiobotocore, SigV4) and deleted after the
+commit that stores them: 10,000 ReceiveMessage and 10,000 DeleteMessageBatch calls. The second
+pass is the same 100,000 messages queued again (SNS delivers at least once): 0 new events,
+asserted.
 
 Beside them the floor: json.loads of the same payloads alone, and the adapters' normalisation
 of the parsed items alone, in this process on one core.
+For SES also the signed SQS calls alone: the same queue emptied by aiobotocore's receive and
+delete calls, one after the other, without parsing or storing anything.
 
     .venv/bin/python bench/bench_esp.py [--events N] [--runs N] [--ses-runs N] [--no-write]
 """
@@ -47,6 +50,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's packages
 
+from aiobotocore.config import AioConfig  # noqa: E402
+from aiobotocore.session import get_session  # noqa: E402
+
 import bootstrap  # noqa: E402
 from bench.esp_world import (  # noqa: E402
     SPREAD,
@@ -67,7 +73,7 @@ from bench.esp_world import (  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from config import OutreachConfig  # noqa: E402
 from engine.clock import ManualClock  # noqa: E402
-from engine.esp_events import MAX_PAGES, PollReport  # noqa: E402
+from engine.esp_events import COMMIT_EVENTS, MAX_PAGES, PollReport  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## ESP event ingestion"
@@ -83,6 +89,7 @@ class Pass:
 
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    load: float = 0.0  # the machine's 1-minute load average as the pass began
     polls: int = 0
     pages: int = 0
     events: int = 0
@@ -162,6 +169,7 @@ async def read_all(path: Path, config: OutreachConfig, clock: ManualClock, ses: 
         service = await bootstrap.build_service(
             stack, db_path=path, config=config, clock=clock, chats=[], feeds=feeds
         )
+        done.load = os.getloadavg()[0]
         cpu = time.process_time()
         start = time.perf_counter()
         while True:
@@ -215,7 +223,8 @@ async def ses_run(template: Path, work: Path, count: int, base: float) -> Run:
 def _checked(first: Pass, second: Pass, counts: dict[str, int], again: dict[str, int],
              count: int) -> Run:  # fmt: skip
     print(
-        f"  first pass {first.seconds:.1f} s, CPU {first.cpu_seconds:.1f} s ({first.events:,} "
+        f"  first pass {first.seconds:.1f} s, CPU {first.cpu_seconds:.1f} s, load "
+        f"{first.load:.2f} ({first.events:,} "
         f"events, {first.stored:,} stored, "
         f"{first.polls} polls, {first.pages} pages); second pass {second.seconds:.1f} s "
         f"({second.stored} stored, {second.repeated:,} found stored)",
@@ -228,6 +237,53 @@ def _checked(first: Pass, second: Pass, counts: dict[str, int], again: dict[str,
     return Run(first, second, counts)
 
 
+@dataclass(slots=True)
+class Transport:
+    """The signed SQS calls of a pass alone: receive ten, delete them, one after the other."""
+
+    seconds: float
+    cpu_seconds: float
+    calls: int
+
+
+async def sqs_transport(count: int, base: float) -> Transport:
+    """Empty a fake queue of `count` messages with aiobotocore calls alone (no parsing, no
+    database), with the client SesFeed makes: what reading and deleting cost by themselves."""
+    provider = await asyncio.to_thread(Provider, "sqs", count, base)
+    try:
+        config = bench_config(sqs_url=provider.urls[0], queue_url=provider.urls[1])
+        spec = config.rules().esps[0]
+        calls = 0
+        async with get_session().create_client(
+            "sqs", region_name=spec.region, endpoint_url=spec.endpoint_url,
+            aws_access_key_id=spec.access_key_id, aws_secret_access_key=spec.secret_access_key,
+            config=AioConfig(retries={"total_max_attempts": 1}),
+        ) as client:  # fmt: skip
+            cpu = time.process_time()
+            start = time.perf_counter()
+            while True:
+                reply = await client.receive_message(
+                    QueueUrl=spec.queue_url, MaxNumberOfMessages=SQS_BATCH, WaitTimeSeconds=0
+                )
+                calls += 1
+                messages = reply.get("Messages", [])
+                if not messages:
+                    break
+                await client.delete_message_batch(
+                    QueueUrl=spec.queue_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(messages)
+                    ],
+                )
+                calls += 1
+            done = Transport(time.perf_counter() - start, time.process_time() - cpu, calls)
+    finally:
+        said = await asyncio.to_thread(provider.stop)
+    assert said.startswith("left 0 "), said
+    return done
+
+
 def median_seconds(work: Callable[[], object], runs: int) -> list[float]:
     """Seconds of `runs` calls of `work`."""
     out = []
@@ -238,8 +294,10 @@ def median_seconds(work: Callable[[], object], runs: int) -> list[float]:
     return out
 
 
-async def measure(args: argparse.Namespace, work: Path, base: float) -> tuple[list[Run], list[Run]]:
-    """Build the database once; the Mailgun runs, then the SES runs."""
+async def measure(
+    args: argparse.Namespace, work: Path, base: float
+) -> tuple[list[Run], list[Run], list[Transport]]:
+    """Build the database once; the Mailgun runs, then the SES runs and SQS calls alone."""
     template = work / "esp-template.db"
     await build(template, bench_config(mailgun_url="http://127.0.0.1:9"), args.events)
     mailgun = []
@@ -250,7 +308,10 @@ async def measure(args: argparse.Namespace, work: Path, base: float) -> tuple[li
     for number in range(args.ses_runs):
         print(f"SES run {number + 1}", flush=True)
         ses.append(await ses_run(template, work, args.ses_events, base))
-    return mailgun, ses
+    transport = []
+    for _ in range(args.ses_runs):
+        transport.append(await sqs_transport(args.ses_events, base))
+    return mailgun, ses, transport
 
 
 def main() -> None:
@@ -269,7 +330,7 @@ def main() -> None:
     base = time.time() - 2 * SPREAD
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-esp-") as tmp:
-        mailgun, ses = asyncio.run(measure(args, Path(tmp), base))
+        mailgun, ses, transport = asyncio.run(measure(args, Path(tmp), base))
     floor_runs = max(args.runs, 3)
     items = mailgun_items(args.events, base)
     pages = mailgun_pages(items)
@@ -282,6 +343,7 @@ def main() -> None:
     load_end = os.getloadavg()[0]
     section = _section(
         args=sys.argv[1:], count=args.events, ses_count=args.ses_events, mailgun=mailgun, ses=ses,
+        transport=transport,
         floors={"mg_json": mg_json, "mg_norm": mg_norm, "ses_json": ses_json,
                 "ses_norm": ses_norm},
         sizes=(sum(len(p) for p in pages), sum(len(a) for a in answers)),
@@ -300,6 +362,7 @@ def _section(
     ses_count: int,
     mailgun: list[Run],
     ses: list[Run],
+    transport: list[Transport],
     floors: dict[str, list[float]],
     sizes: tuple[int, int],
     load: tuple[float, float],
@@ -328,8 +391,12 @@ def _section(
         f"- Date: {datetime.now(UTC).date().isoformat()}",
         f"- Machine: {os.cpu_count()} cores (nproc), Python {platform.python_version()}, "
         f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.release()}; load "
-        f"average (1 min) {load[0]:.2f} at the start, {load[1]:.2f} at the end. PROVISIONAL: "
-        "measured while other agents shared the 2 cores.",
+        f"average (1 min) {load[0]:.2f} at the start, {load[1]:.2f} at the end"
+        + (
+            ". PROVISIONAL: measured while other agents shared the 2 cores."
+            if max(load) > 1.5
+            else " (other agents share the machine; it was quiet enough)."
+        ),
         f"- Command: `{command}`",
         f"- Database: {count:,} leads each with its sent step 1 from one of 30 mailboxes "
         f"(SPEC 1: 10 domains x 3, taking turns); one "
@@ -379,7 +446,8 @@ def _section(
             f"({sizes[1] / 1e6:.1f} MB as ReceiveMessage answers), read {SQS_BATCH} at a time "
             f"by SesFeed (aiobotocore, SigV4 signed; short polling, see below): "
             f"{last.first.pages:,} ReceiveMessage and about {ses_count // SQS_BATCH:,} "
-            "DeleteMessageBatch calls a pass.",
+            f"DeleteMessageBatch calls a pass, committed up to {COMMIT_EVENTS:,} events at a "
+            "time; after a full batch SesFeed asks for the next one at once.",
             "",
             "| Contender | Median s | events/s | Runs (s) | this / JSON alone |",
             "|---|---:|---:|---|---:|",
@@ -388,21 +456,24 @@ def _section(
             srow("Second pass (the same messages queued again): 0 stored", second, floor),
             srow("Adapter parsing and normalisation alone (mail/esp/ses_events.py parse_body)",
                 floors["ses_norm"], floor),
+            srow("Signed SQS calls alone (aiobotocore: receive ten, delete them, one call "
+                 "after the other; no parsing, no database)",
+                 [t.seconds for t in transport], floor),
             srow("Floor: json.loads of the answers, bodies and SNS Messages alone",
                 floors["ses_json"], floor),
             "",
             _cpu(ses),
+            "",
+            _transport(transport, ses),
             "",
             f"First pass outcome: {_outcome(last)}.",
             *(
                 [
                     "",
                     f"SES was measured at {ses_count:,} messages, not {count:,}: each page of "
-                    "ten is a signed ReceiveMessage, a commit and a DeleteMessageBatch, so "
-                    f"{count:,} messages are {count // SQS_BATCH:,} of each, too long for a "
-                    "routine run on this shared machine; pages are independent, so the time "
-                    "grows about linearly with the backlog (a page's verdicts no longer count "
-                    "the window's sends: storage/health.py SendCounts keeps them).",
+                    "ten is a signed ReceiveMessage and a DeleteMessageBatch, so "
+                    f"{count:,} messages are {count // SQS_BATCH:,} of each; pages are "
+                    "independent, so the time grows about linearly with the backlog.",
                 ]
                 if ses_count < count
                 else []
@@ -415,10 +486,17 @@ def _section(
         "the adapter leaves out (Mailgun `accepted`).",
         "- The fakes serve from their own process, so their JSON encoding runs beside the "
         "service, not inside the timed process (on a shared 2-core machine it still competes).",
-        "- The verdicts each page with new bounces or complaints decides read the window's "
+        f"- A feed's pages are committed together up to {COMMIT_EVENTS:,} events "
+        "(engine/esp_events.py COMMIT_EVENTS): one fsync and one verdict count per commit, "
+        "not per page (SES's pages of ten made 10,000 commits of 100,000 events). A page's "
+        "events stored before are found by one look-up of its ids and skip matching and "
+        "effects (the second pass; Mailgun's trailing re-reads). MailgunFeed asks for the "
+        "next page as soon as its `paging.next` is known, and SesFeed for the next batch after "
+        "a full one, so the provider prepares it while the page before is committed.",
+        "- The verdicts each commit with new bounces or complaints decides read the window's "
         "sends from a running count (storage/health.py SendCounts: the sends stamped since "
         "the last read, plus a fresh count of the last minute), not from every send of the "
-        "window once a page (~20 ms a page at 100,000 sends, ~8 s of the former 15 s CPU).",
+        "window each time.",
         "- The first pass's last poll is 50 pages of trailing re-reads with nothing new: "
         "MailgunFeed re-reads each domain's last 30 minutes (all of this backlog) on every "
         "walk, so ten busy domains fill every poll; the bench ends a pass at a poll with no "
@@ -435,10 +513,32 @@ def _cpu(runs: list[Run]) -> str:
     first = statistics.median(r.first.cpu_seconds for r in runs)
     second = statistics.median(r.second.cpu_seconds for r in runs)
     wall = statistics.median(r.first.seconds for r in runs)
+    each = ", ".join(
+        f"{r.first.seconds:.1f} s ({r.first.cpu_seconds:.1f} s CPU) at load {r.first.load:.2f}"
+        for r in runs
+    )
     return (
         f"CPU time of the bench process (event loop and SQLite's thread; the fake's process "
         f"not counted), medians: first pass {first:.1f} s, second pass {second:.1f} s; the "
-        f"first pass got {first / wall:.0%} of a core's time on this shared machine."
+        f"first pass got {first / wall:.0%} of a core's time on this shared machine. Each "
+        f"first pass with the 1-minute load as it began: {each}."
+    )
+
+
+def _transport(transport: list[Transport], ses: list[Run]) -> str:
+    """What share of the SES pass the signed calls alone take."""
+    if not transport:
+        return ""
+    wall = statistics.median(t.seconds for t in transport)
+    cpu = statistics.median(t.cpu_seconds for t in transport)
+    calls = transport[-1].calls
+    first = statistics.median(r.first.seconds for r in ses)
+    first_cpu = statistics.median(r.first.cpu_seconds for r in ses)
+    return (
+        f"The signed SQS calls alone ({calls:,} calls, one after the other): {wall:.1f} s, "
+        f"{cpu:.1f} s CPU ({cpu / calls * 1000:.2f} ms of CPU a call, building, signing and "
+        f"parsing in aiobotocore): {cpu / first_cpu:.0%} of the first pass's CPU; the pass "
+        f"takes {first / wall:.2f}x their time."
     )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.models import EventKind
+from core.records import SentRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +34,11 @@ class EspPage:
     skipped: int = 0  # malformed items the adapter logged and left out (the page is kept)
     # What to acknowledge once the events are committed (SES: SQS receipt handles to delete).
     receipts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PageMatch:
+    """What the store knows of a page's events: those stored before, and the sends of the rest."""
+
+    known: frozenset[str] = frozenset()  # event ids stored before (a re-read): nothing to do
+    refs: dict[str, SentRef] = field(default_factory=dict)  # event id -> the send it is about

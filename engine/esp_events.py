@@ -1,11 +1,12 @@
 """Reading ESP events (SPEC 8, ESP part): each [[esp]]'s feed, a page at a time, once each.
 
-Every `poll_seconds` a feed is read from its stored cursor. Each page's events are matched
+Every `poll_seconds` a feed is read from its stored cursor, a few pages to a commit (up to
+COMMIT_EVENTS events). Events stored before (a re-read) are only counted; the rest are matched
 to our sends (the provider's message id, else our Message-ID, else the latest mail to the
 recipient from one of the ESP's domains), turned into effects (core/esp_ingest.py) and
-committed with the page's cursor and the health verdicts they call for; only then is the
-page acknowledged (SES deletes its queue messages). A crash in between reads the page again,
-and the events' stable ids keep anything from counting twice.
+committed with the last page's cursor and the health verdicts they call for; only then are the
+pages acknowledged (SES deletes its queue messages). A crash in between reads them again, and
+the events' stable ids keep anything from counting twice.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import timedelta
 
 from core.connect import scrub
 from core.errors import LoginRefused, PeerUnavailable
-from core.esp import EspPage
+from core.esp import EspEvent, EspPage
 from core.esp_ingest import effects_of_event, source_of
 from core.ingest import Ignored
 from core.models import EventKind
@@ -34,6 +35,7 @@ log = logging.getLogger("outreach.esp")
 
 DEFAULT_POLL_SECONDS = 60  # a feed without an [[esp]] of its name (tests)
 MAX_PAGES = 50  # per feed per poll: a backlog is read over a few polls, not in one
+COMMIT_EVENTS = 1000  # a feed's pages are committed together until they hold this many events
 LOGIN_ALERT_QUIET = timedelta(days=1)  # "refused its key" once a day, not every poll
 _HEALTH_KINDS = {EventKind.BOUNCE_HARD, EventKind.COMPLAINT}
 _CLOSING_KINDS = {*_HEALTH_KINDS, EventKind.UNSUBSCRIBE, EventKind.BLOCK}
@@ -144,26 +146,71 @@ class EspService:
     async def _read(self, feed: EspFeed, report: PollReport) -> None:
         source = source_of(feed.name)
         cursor = await self._store.cursor(source)
-        for _ in range(self._max_pages):
-            page = await feed.read(cursor, self._clock.now())
-            report.pages += 1
-            if page.events or page.cursor != cursor:
-                await self._ingest(feed.name, page, source, report)
-            # Only after the commit: a crash before this reads the page again (counted once).
-            await feed.acknowledge(page)
-            cursor = page.cursor
-            if not page.more:
+        while True:
+            pages, failure = await self._read_pages(feed, cursor, report)
+            last = pages[-1]
+            if any(page.events for page in pages) or last.cursor != cursor:
+                await self._ingest(feed.name, pages, source, report)
+            # Only after the commit: a crash before this reads the pages again (counted once).
+            # All at once: SES deletes ten messages a call, and the calls overlap their waits.
+            acknowledged = await asyncio.gather(
+                *(feed.acknowledge(page) for page in pages), return_exceptions=True
+            )
+            for outcome in acknowledged:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            if failure is not None:
+                raise failure
+            cursor = last.cursor
+            if not last.more or report.pages >= self._max_pages:
                 return
 
-    async def _ingest(self, name: str, page: EspPage, source: str, report: PollReport) -> None:
+    async def _read_pages(
+        self, feed: EspFeed, cursor: str | None, report: PollReport
+    ) -> tuple[list[EspPage], LoginRefused | PeerUnavailable | None]:
+        """The pages one commit takes: read on while there are more, up to COMMIT_EVENTS
+        events (and the poll's `max_pages`). A read that fails after the first page ends
+        them: those read are still committed, and the failure is raised after that."""
+        pages: list[EspPage] = []
+        events = 0
+        while True:
+            try:
+                page = await feed.read(pages[-1].cursor if pages else cursor, self._clock.now())
+            except (LoginRefused, PeerUnavailable) as exc:
+                if not pages:
+                    raise
+                return pages, exc
+            report.pages += 1
+            pages.append(page)
+            events += len(page.events)
+            # A commit, and its fsync, per few hundred events rather than per page: SES
+            # gives ten a page, and 10,000 commits were most of 100,000 events' time.
+            if not page.more or report.pages >= self._max_pages or events >= COMMIT_EVENTS:
+                return pages, None
+
+    async def _ingest(
+        self, name: str, pages: list[EspPage], source: str, report: PollReport
+    ) -> None:
         spec = self._specs.get(name)
-        refs = await self._store.sends_for(page.events, spec.domains if spec else ())
+        # One event once: SNS delivers at least once, so a twin may come in another page.
+        events: dict[str, EspEvent] = {}
+        for page in pages:
+            report.skipped += page.skipped
+            report.events += len(page.events)
+            for event in page.events:
+                if events.setdefault(event.event_id, event) is not event:
+                    report.repeated += 1
+        matched = await self._store.match(source, list(events.values()),
+                                          spec.domains if spec else ())  # fmt: skip
+        refs, known = matched.refs, matched.known
         now = self._clock.now()
-        report.skipped += page.skipped
         planned: list[Effects] = []
         ignored: Counter[str] = Counter()
-        for event in page.events:
-            report.events += 1
+        for event in events.values():
+            if event.event_id in known:
+                # Stored before with all it changed: a commit would refuse it (its id) anyway.
+                report.repeated += 1
+                continue
             outcome = effects_of_event(
                 event, refs.get(event.event_id), now=now, cool_down=self._health.cool_down_of
             )
@@ -176,14 +223,15 @@ class EspService:
                 continue
             planned.append(outcome)
         if ignored:
-            # Opens and deliveries of the account's other mail: one line a page, not one each.
-            log.info("ESP %s: %d event(s) of this page ignored: %s", name, ignored.total(),
+            # Opens and deliveries of the account's other mail: one line a commit, not one each.
+            log.info("ESP %s: %d event(s) of these pages ignored: %s", name, ignored.total(),
                      dict(ignored))  # fmt: skip
             report.ignored.update(ignored)
         # Bounces and complaints feed the SPEC 9 verdicts in the same commit, as the inbox's do.
         relevant = any(fx.event is not None and fx.event.kind in _HEALTH_KINDS for fx in planned)
         verdicts = (self._health.window_start(), self._health.verdicts) if relevant else None
-        applied = await self._store.ingest(planned, source, page.cursor, now=now, verdicts=verdicts)
+        cursor = pages[-1].cursor
+        applied = await self._store.ingest(planned, source, cursor, now=now, verdicts=verdicts)
         for effects, result in zip(planned, applied, strict=True):
             if not result.applied:
                 report.repeated += 1

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 from core.backup import BackupCopy
 from core.connect import LoginResult
-from core.esp import EspEvent, EspPage
+from core.esp import EspEvent, EspPage, PageMatch
 from core.export import ExportRow
 from core.leads import ImportReport
 from core.message import OutgoingMessage
@@ -361,7 +361,7 @@ class InboxStore(Protocol):
 
 
 class EspStore(Protocol):
-    """What polling ESPs needs: each feed's cursor, our sends, and one commit per page."""
+    """What polling ESPs needs: each feed's cursor, our sends, and one commit per few pages."""
 
     async def cursor(self, source: str) -> str | None:
         """Where a feed reads on; None before its first page."""
@@ -372,6 +372,13 @@ class EspStore(Protocol):
     ) -> dict[str, SentRef]:
         """event id -> our send it is about (provider id, else Message-ID, else recipient on
         one of `domains`, any when empty)."""
+        ...
+
+    async def match(
+        self, source: str, events: Sequence[EspEvent], domains: Sequence[str]
+    ) -> PageMatch:
+        """A page's events stored before (by source and id), and sends_for of the rest, in
+        one trip to the database."""
         ...
 
     async def ingest(

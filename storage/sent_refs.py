@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
 from core.records import SentRef
-from storage.db import Database, to_ms
+from storage.db import Database, run_sync, to_ms
 
 MAX_PARAMS = 500  # values looked up per statement
 
@@ -28,27 +29,52 @@ def _ref(r: Any) -> SentRef:
     )  # fmt: skip
 
 
-def _chunks(values: Iterable[str]) -> Iterable[list[str]]:
+def chunks(values: Iterable[str]) -> Iterable[list[str]]:
+    """`values` without repeats, MAX_PARAMS at a time (one statement's parameters)."""
     wanted = list(dict.fromkeys(values))
     for at in range(0, len(wanted), MAX_PARAMS):
         yield wanted[at : at + MAX_PARAMS]
 
 
-async def refs_by(
-    db: Database, column: Literal["message_id", "provider_id"], values: Iterable[str]
+def rows(db: sqlite3.Connection, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+    """The rows of one query as plain tuples (no sqlite3.Row built for each)."""
+    cursor = db.cursor()
+    cursor.row_factory = None
+    try:
+        return cursor.execute(sql, params).fetchall()
+    finally:
+        cursor.close()
+
+
+def refs_by_sync(
+    db: sqlite3.Connection, column: Literal["message_id", "provider_id"], values: Iterable[str]
 ) -> dict[str, SentRef]:
-    """The sends whose `column` is one of `values`, keyed by that value (both are indexed)."""
+    """The sends whose `column` is one of `values`, keyed by that value (both are indexed);
+    on the connection's thread (storage.db.run_sync)."""
     out: dict[str, SentRef] = {}
-    for chunk in _chunks(values):
+    for chunk in chunks(values):
         marks = ", ".join("?" for _ in chunk)
         sql = _SELECT.format(key=f"s.{column}") + f"WHERE s.{column} IN ({marks})"
-        for row in await db.fetch(sql, chunk):
+        for row in rows(db, sql, chunk):
             out[str(row[9])] = _ref(row)
     return out
 
 
-async def latest_sent_to(
-    db: Database, emails: Iterable[str], domains: Sequence[str], since: datetime, until: datetime
+async def refs_by(
+    db: Database, column: Literal["message_id", "provider_id"], values: Iterable[str]
+) -> dict[str, SentRef]:
+    """refs_by_sync in one trip to the connection's thread."""
+    wanted = list(values)
+    async with db.reading() as conn:
+        return await run_sync(conn, lambda sync: refs_by_sync(sync, column, wanted))
+
+
+def latest_sent_to_sync(
+    db: sqlite3.Connection,
+    emails: Iterable[str],
+    domains: Sequence[str],
+    since: datetime,
+    until: datetime,
 ) -> dict[str, SentRef]:
     """Per address (ASCII-lower-cased, as SQLite folds it): the latest mail sent to it in
     [since, until] from a mailbox on one of `domains` (any domain when empty)."""
@@ -60,7 +86,7 @@ async def latest_sent_to(
             "AND m.domain_id IN (SELECT id FROM domains WHERE name IN "
             f"({', '.join('?' for _ in names)}))"
         )
-    for chunk in _chunks(ascii_lower(email) for email in emails):
+    for chunk in chunks(ascii_lower(email) for email in emails):
         marks = ", ".join("?" for _ in chunk)
         # lower(email) has no index, and scanning every lead for it costs ~0.8 s a page at a
         # million leads: the window's sends are read instead (sends_sent_at), each lead by id.
@@ -70,7 +96,7 @@ async def latest_sent_to(
             f"WHERE s.sent_at >= ? AND s.sent_at <= ? AND s.state = 'sent' "
             f"AND lower(l.email) IN ({marks}) {on_domains} ORDER BY s.sent_at, s.id"
         )
-        for row in await db.fetch(sql, [to_ms(since), to_ms(until), *chunk, *names]):
+        for row in rows(db, sql, [to_ms(since), to_ms(until), *chunk, *names]):
             out[str(row[9])] = _ref(row)  # later rows overwrite: the latest send wins
     return out
 

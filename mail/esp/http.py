@@ -72,12 +72,26 @@ class JsonApi:
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> Reply:
         """GET `path` and parse its JSON, retrying 429 and 5xx; raise when it can't be had."""
+        status, text = await self.fetch(path, params)
+        return self.decode(status, text)
+
+    async def fetch(self, path: str, params: Mapping[str, str] | None = None) -> tuple[int, str]:
+        """GET `path` as `get` does, but the 2xx answer's status and text, not yet decoded."""
         try:
             return await self._get(path, params)
         except LoginRefused as exc:
             raise LoginRefused(scrub(str(exc), self._secret)) from None
         except PeerUnavailable as exc:
             raise PeerUnavailable(scrub(str(exc), self._secret)) from None
+
+    def decode(self, status: int, text: str) -> Reply:
+        """A fetched answer's JSON; PeerUnavailable when it is not JSON."""
+        try:
+            return Reply(status, decode_json(text))
+        except ValueError as exc:
+            raise PeerUnavailable(
+                scrub(f"{self._provider}: the answer is not JSON ({exc})", self._secret)
+            ) from None
 
     async def probe(self, path: str, params: Mapping[str, str] | None = None) -> LoginResult:
         """One authenticated GET for `check --connect`: ok, refused or unreachable; never raises."""
@@ -89,7 +103,7 @@ class JsonApi:
             return LoginResult(Verdict.UNREACHABLE, one_line(str(exc)))
         return LoginResult(Verdict.OK)
 
-    async def _get(self, path: str, params: Mapping[str, str] | None) -> Reply:
+    async def _get(self, path: str, params: Mapping[str, str] | None) -> tuple[int, str]:
         wait = self._backoff
         last = ""
         for attempt in range(1, self._tries + 1):
@@ -103,12 +117,7 @@ class JsonApi:
                 last = f"{type(exc).__name__}: {exc}"[:_DETAIL]
                 status, text, retry_after = 0, "", None
             if 200 <= status < 300:
-                try:
-                    return Reply(status, decode_json(text))
-                except ValueError as exc:
-                    raise PeerUnavailable(
-                        f"{self._provider}: the answer is not JSON ({exc})"
-                    ) from None
+                return status, text
             if status in (401, 403):
                 raise LoginRefused(f"{self._provider}: {status} {text[:_DETAIL].strip()}")
             if status and status != 429 and status < 500:

@@ -14,11 +14,13 @@ With no cursor (or a domain new to it) the walk begins `trailing` before `now`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
+from collections.abc import Container
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -106,6 +108,9 @@ class MailgunFeed:
             secret=spec.api_key,
             sleep=sleep,
         )
+        # The next page's answer, asked for as soon as its URL is known (mail/esp/http.py
+        # fetch: not decoded), so that Mailgun prepares it while the poller commits this one.
+        self._ahead: tuple[str, asyncio.Task[tuple[int, str]]] | None = None
         # Ids already committed, with their event time: a re-read of the trailing window
         # drops them. Only acknowledged pages land here, so a page whose commit failed is
         # returned again in full.
@@ -131,14 +136,15 @@ class MailgunFeed:
         if items and following and following != where.next:
             where.next = following
             more = True
+            self._read_ahead(following)
         else:
             # An empty page ends this domain's walk; the next poll starts again from its
             # latest event minus the trailing window, so late arrivals are picked up.
             where.next = None
             state.at = (state.at + 1) % len(self._domains)
             more = state.at != 0
-        fresh = tuple(event for event in events if event.event_id not in self._committed)
-        return EspPage(fresh, state.dump(), more=more, skipped=skipped)
+        # Events committed before are not among them (_event drops them by id).
+        return EspPage(tuple(events), state.dump(), more=more, skipped=skipped)
 
     async def acknowledge(self, page: EspPage) -> None:
         """Remember the committed ids, so the next re-read of the window drops them."""
@@ -156,13 +162,39 @@ class MailgunFeed:
 
     async def close(self) -> None:
         """Close the HTTP session."""
+        self._drop_ahead()
         await self._api.close()
+
+    def _read_ahead(self, url: str) -> None:
+        """Ask for the page at `url` now; the read that wants it takes the answer."""
+        self._drop_ahead()
+        if _origin(url) != self._origin:
+            return  # _fetch refuses it (and says so) when it is read
+        task = asyncio.create_task(self._api.fetch(url))
+        task.add_done_callback(_retrieved)
+        self._ahead = (url, task)
+
+    def _drop_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+            self._ahead = None
+
+    async def _get_next(self, url: str) -> Reply:
+        """The page at `url`: the answer asked for ahead if it was this one, else asked now."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == url:
+            status, text = await ahead[1]
+        else:
+            if ahead is not None:
+                ahead[1].cancel()  # a read from another cursor (a commit failed): not wanted
+            status, text = await self._api.fetch(url)
+        return self._api.decode(status, text)
 
     async def _fetch(self, domain: str, where: _Domain, now: datetime) -> dict[str, Any]:
         if where.next is not None:
             if _origin(where.next) == self._origin:
                 try:
-                    return self._object(domain, await self._api.get(where.next))
+                    return self._object(domain, await self._get_next(where.next))
                 except PeerUnavailable as exc:
                     # A stored `next` may have expired (400/404 every time after): walking
                     # again from the latest event costs only re-reads, which keep their ids.
@@ -182,6 +214,7 @@ class MailgunFeed:
             "ascending": "yes",
             "limit": str(self._page_size),
         }
+        self._drop_ahead()
         return self._object(domain, await self._api.get(f"/v3/{domain}/events", params))
 
     def _object(self, domain: str, reply: Reply) -> dict[str, Any]:
@@ -196,7 +229,7 @@ class MailgunFeed:
         newest: float | None = None
         for number, item in enumerate(items):
             try:
-                stamp, event = _event(self.name, domain, item)
+                stamp, event = _event(self.name, domain, item, self._committed)
             except Malformed as exc:
                 skipped += 1
                 log.warning(
@@ -247,30 +280,36 @@ class MailgunFeed:
         self._oldest = min(self._committed.values(), default=math.inf)
 
 
-def _event(esp: str, domain: str, item: Any) -> tuple[float, EspEvent | None]:
-    """One item's timestamp and its event (None: a type that is no deliverability signal)."""
+def _event(
+    esp: str, domain: str, item: Any, committed: Container[str] = ()
+) -> tuple[float, EspEvent | None]:
+    """One item's timestamp and its event (None: a type that is no deliverability signal, or
+    an event in `committed`, read again in the trailing window)."""
     if not isinstance(item, dict):
         raise Malformed("not an object")
     kind_name = item.get("event")
     if not isinstance(kind_name, str):
         raise Malformed("no `event`")
     stamp = _timestamp(item.get("timestamp"))
+    occurred = datetime.fromtimestamp(stamp, UTC)
+    item_id = item.get("id")
+    stored_id = event_id(item_id, occurred) if isinstance(item_id, str) and item_id else None
+    if stored_id is not None and stored_id in committed:
+        # Every poll re-reads each domain's trailing window: what was committed from it is
+        # dropped by its id before the rest of the item is read.
+        return stamp, None
     kind = _kind(kind_name, item)
     if kind is None:
         return stamp, None
-    item_id = item.get("id")
-    if not isinstance(item_id, str) or not item_id:
+    if stored_id is None:
         raise Malformed(f"{kind_name}: no `id`")
     recipient = item.get("recipient")
     if not isinstance(recipient, str) or "@" not in recipient:
         raise Malformed(f"{kind_name} {item_id}: no `recipient`")
-    occurred = datetime.fromtimestamp(stamp, UTC)
     message_id = _message_id(item)
     return stamp, EspEvent(
         esp=esp,
-        # Mailgun guarantees an event id unique within a day only; with the event's UTC
-        # date it is unique for good and still the same on every re-read.
-        event_id=f"{item_id}/{occurred:%Y%m%d}",
+        event_id=stored_id,
         kind=kind,
         email=recipient.strip().lower(),
         occurred_at=occurred,
@@ -279,6 +318,20 @@ def _event(esp: str, domain: str, item: Any) -> tuple[float, EspEvent | None]:
         domain=domain,
         detail=_detail(item) if kind_name == "failed" else "",
     )
+
+
+def event_id(item_id: str, occurred: datetime) -> str:
+    """The stored id of Mailgun's event `item_id` that occurred at `occurred` (UTC): Mailgun
+    guarantees an event id unique within a day only; with the event's UTC date it is unique
+    for good and still the same on every re-read."""
+    return f"{item_id}/{_utc_day(occurred.toordinal())}"
+
+
+@functools.lru_cache(maxsize=64)
+def _utc_day(ordinal: int) -> str:
+    """YYYYMMDD of a day (a page's events share a few: formatting each event's date cost as
+    much as the rest of its id)."""
+    return f"{date.fromordinal(ordinal):%Y%m%d}"
 
 
 def _kind(name: str, item: dict[str, Any]) -> EventKind | None:
@@ -360,3 +413,9 @@ def _next_url(body: dict[str, Any]) -> str | None:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _retrieved(task: asyncio.Task[tuple[int, str]]) -> None:
+    """Take the outcome of a read ahead nobody awaits, so asyncio doesn't log it as lost."""
+    if not task.cancelled():
+        task.exception()

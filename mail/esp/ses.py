@@ -38,7 +38,10 @@ from mail.esp.ses_events import parse_body
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs.client import SQSClient
-    from types_aiobotocore_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef
+    from types_aiobotocore_sqs.type_defs import (
+        DeleteMessageBatchRequestEntryTypeDef,
+        ReceiveMessageResultTypeDef,
+    )
 
 log = logging.getLogger("outreach.esp")
 
@@ -102,21 +105,22 @@ class SesFeed:
         self._stack = AsyncExitStack()
         self._client: SQSClient | None = None
         self._opening = asyncio.Lock()
+        self._ahead: asyncio.Task[ReceiveMessageResultTypeDef] | None = None
 
     def __repr__(self) -> str:
         return f"SesFeed(name={self.name!r}, queue_url={self._spec.queue_url!r})"
 
     async def read(self, cursor: str | None, now: datetime) -> EspPage:
         """Up to `batch` queued notifications as events; the cursor is always "" (the queue)."""
-        client = await self._sqs()
-        queue = self._spec.queue_url
-        reply = await self._call(
-            "ReceiveMessage",
-            lambda: client.receive_message(
-                QueueUrl=queue, MaxNumberOfMessages=self._batch, WaitTimeSeconds=self._wait
-            ),
-        )
+        ahead, self._ahead = self._ahead, None
+        reply = await (ahead if ahead is not None else self._receive())
         messages = reply.get("Messages", [])
+        if len(messages) >= self._batch:
+            # A full batch: more are likely waiting. The next one is asked for now, while
+            # this one is parsed and committed; the next read takes it. (Its messages stay
+            # hidden until then, and come back after the visibility timeout if never read.)
+            self._ahead = asyncio.create_task(self._receive())
+            self._ahead.add_done_callback(_retrieved)
         events: dict[str, EspEvent] = {}
         receipts: list[str] = []
         skipped = 0
@@ -149,6 +153,16 @@ class SesFeed:
             more=len(messages) >= self._batch,
             skipped=skipped,
             receipts=tuple(receipts),
+        )
+
+    async def _receive(self) -> ReceiveMessageResultTypeDef:
+        client = await self._sqs()
+        queue = self._spec.queue_url
+        return await self._call(
+            "ReceiveMessage",
+            lambda: client.receive_message(
+                QueueUrl=queue, MaxNumberOfMessages=self._batch, WaitTimeSeconds=self._wait
+            ),
         )
 
     async def acknowledge(self, page: EspPage) -> None:
@@ -192,6 +206,9 @@ class SesFeed:
 
     async def close(self) -> None:
         """Close the SQS client and its HTTP session."""
+        if self._ahead is not None:
+            self._ahead.cancel()
+            self._ahead = None
         self._client = None
         await self._stack.aclose()
 
@@ -267,3 +284,9 @@ def _session() -> AioSession:
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _retrieved(task: asyncio.Task[ReceiveMessageResultTypeDef]) -> None:
+    """Take the outcome of a receive ahead nobody awaits, so asyncio doesn't log it as lost."""
+    if not task.cancelled():
+        task.exception()

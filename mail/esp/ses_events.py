@@ -9,6 +9,7 @@ notification examples" and "Examples of event data that Amazon SES publishes to 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,7 +77,7 @@ def _mail_fields(mail: Mapping[str, Any]) -> _Mail:
     domain = None
     if isinstance(source, str):
         # "Sender Name <sender@example.com>" in event publishing, a bare address otherwise.
-        address = normalise_address(parseaddr(source)[1])
+        address = normalise_address(_addr_spec(source))
         domain = address.rpartition("@")[2] if address else None
     sent = mail.get("timestamp")
     return _Mail(provider_id, message_id, domain, _timestamp(sent) if sent is not None else None)
@@ -263,5 +264,16 @@ def _recipient(raw: object) -> str | None:
     """The address, trimmed and lower-cased; None when it is not one."""
     if not isinstance(raw, str):
         return None
-    address = normalise_address(parseaddr(raw)[1] or raw)
+    address = normalise_address(_addr_spec(raw) or raw)
     return address.lower() if address else None
+
+
+def _addr_spec(raw: str) -> str:
+    """The address of "Name <addr>", a bare address, or "" (email.utils.parseaddr's answer)."""
+    # SES gives bare addresses almost always, and parseaddr's tokenizer cost more than the
+    # rest of a notification's reading: a plain dot-atom@domain is its own answer.
+    return raw if _PLAIN_ADDRESS.fullmatch(raw) else parseaddr(raw)[1]
+
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from core.errors import LoginRefused, PeerUnavailable
-from core.esp import EspEvent
+from core.esp import EspEvent, EspPage, PageMatch
 from core.models import EventKind
+from core.records import Applied, Effects, SentRef, Verdicts
 from core.specs import EspSpec, Rules
 from engine.esp_events import EspService
 from engine.health import HealthService
+from engine.ports import EspStore
 from tests.engine.world import PASSWORD, USER, World, make_world, run_ticks
 from tests.fakes.esp_feed import ScriptedFeed
 from tests.fakes.smtp_server import FakeSmtpServer
@@ -219,7 +221,7 @@ async def test_events_about_no_send_of_ours_are_ignored_and_logged(
         }
         assert report.skipped == 2 and not report.applied
         assert "ESP mg event ev-1 ignored: bounce_hard about no mail" in caplog.text
-        assert "ESP mg: 2 event(s) of this page ignored" in caplog.text
+        assert "ESP mg: 2 event(s) of these pages ignored" in caplog.text
         assert "ev-2" not in caplog.text and "who@example.com" not in caplog.text
         assert await world.scalar("SELECT count(*) FROM events") == 0
         assert await world.scalar("SELECT count(*) FROM suppression") == 0
@@ -298,3 +300,113 @@ async def test_a_reported_block_cools_the_sending_domain_down(
         assert len(texts) == 1 and texts[0].startswith("Domain d0.test is cooling down until")
         assert "mg reported a block: 554 5.7.1 listed at Spamhaus" in texts[0]
         assert await world.scalar("SELECT count(*) FROM suppression") == 0
+
+
+class _Commits:
+    """The real ESP store, noting the cursor of each commit."""
+
+    def __init__(self, store: EspStore) -> None:
+        self.store = store
+        self.cursors: list[str] = []
+
+    async def cursor(self, source: str) -> str | None:
+        return await self.store.cursor(source)
+
+    async def sends_for(
+        self, events: Sequence[EspEvent], domains: Sequence[str]
+    ) -> dict[str, SentRef]:
+        return await self.store.sends_for(events, domains)
+
+    async def match(
+        self, source: str, events: Sequence[EspEvent], domains: Sequence[str]
+    ) -> PageMatch:
+        return await self.store.match(source, events, domains)
+
+    async def ingest(
+        self,
+        batch: Sequence[Effects],
+        source: str,
+        cursor: str,
+        *,
+        now: datetime,
+        verdicts: Verdicts | None = None,
+    ) -> list[Applied]:
+        self.cursors.append(cursor)
+        return await self.store.ingest(batch, source, cursor, now=now, verdicts=verdicts)
+
+
+class _FailsAt(ScriptedFeed):
+    """A ScriptedFeed whose read from one cursor fails (once)."""
+
+    def __init__(self, name: str, at: str, **kw: int) -> None:
+        super().__init__(name, **kw)
+        self.at: str | None = at
+
+    async def read(self, cursor: str | None, now: datetime) -> EspPage:
+        if cursor == self.at:
+            self.at = None
+            self.reads.append(cursor)
+            raise PeerUnavailable("503 from the events API after 3 tries")
+        return await super().read(cursor, now)
+
+
+def counted(world: World, feed: ScriptedFeed) -> tuple[EspService, _Commits]:
+    store = _Commits(world.stores.esp)
+    rules = esp_rules(world)
+    polls = EspService(
+        feeds=[feed], store=store, clock=world.clock, rules=rules, alerts=world.alerts,
+        health=world.health,
+    )  # fmt: skip
+    return polls, store
+
+
+async def test_pages_are_committed_together_up_to_commit_events_then_acknowledged(
+    tmp_path: Path, server: FakeSmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with make_world(tmp_path, server, domains=1, per_domain=1) as world:
+        await world.add_leads(["ann@example.com", "bob@example.com"])
+        await run_ticks(world, 3)
+        (ann, ann_id), (bob, bob_id) = await sent(world)
+        feed = ScriptedFeed("mg", page_size=1)
+        feed.events += [
+            event(world, 1, EventKind.DELIVERED, ann, ann_id),
+            event(world, 2, EventKind.DELIVERED, bob, bob_id),
+            event(world, 1, EventKind.DELIVERED, ann, ann_id),  # SNS's at-least-once twin
+            event(world, 3, EventKind.OPEN, bob, bob_id),
+            event(world, 4, EventKind.CLICK, bob, bob_id),
+        ]
+        monkeypatch.setattr("engine.esp_events.COMMIT_EVENTS", 3)
+        polls, store = counted(world, feed)
+        report = await polls.poll()
+        # Three pages a commit, with the last one's cursor; each page acknowledged after it.
+        assert store.cursors == ["3", "5"] and report.pages == 5
+        assert report.applied == {"delivered": 2, "open": 1, "click": 1}
+        assert report.events == 5 and report.repeated == 1
+        assert [page.cursor for page in feed.acknowledged] == ["1", "2", "3", "4", "5"]
+        assert await world.scalar("SELECT count(*) FROM events") == 4
+        assert await world.scalar("SELECT value FROM cursors WHERE source = 'esp:mg'") == "5"
+
+
+async def test_a_read_failing_mid_commit_still_commits_the_pages_read_before_it(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    async with make_world(tmp_path, server, domains=1, per_domain=1) as world:
+        await world.add_leads(["ann@example.com", "bob@example.com"])
+        await run_ticks(world, 3)
+        (ann, ann_id), (bob, bob_id) = await sent(world)
+        feed = _FailsAt("mg", "2", page_size=1)
+        feed.events += [
+            event(world, 1, EventKind.DELIVERED, ann, ann_id),
+            event(world, 2, EventKind.DELIVERED, bob, bob_id),
+            event(world, 3, EventKind.OPEN, bob, bob_id),
+        ]
+        polls, store = counted(world, feed)
+        first = await polls.poll()
+        assert first.failed == ["mg"] and first.applied == {"delivered": 2}
+        assert store.cursors == ["2"] and feed.reads == [None, "1", "2"]
+        assert [page.cursor for page in feed.acknowledged] == ["1", "2"]
+
+        again = await polls.poll()
+        assert again.applied == {"open": 1} and not again.failed
+        assert store.cursors == ["2", "3"] and feed.reads[3:] == ["2"]
+        assert await world.scalar("SELECT count(*) FROM events") == 3

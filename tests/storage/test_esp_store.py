@@ -134,6 +134,28 @@ async def test_a_page_commits_with_its_cursor_and_a_re_read_counts_nothing_twice
     assert await stores.esp.cursor(SOURCE) == "page-3"
 
 
+async def test_match_sets_a_pages_stored_events_aside_and_matches_only_the_rest(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    _, camps = await sample(stores, conn)
+    sid = await send(stores, conn, "a2@a.test", camps["c1"], "ann@x.test", provider_id="pm-1")
+    first = ev("e1", "ann@x.test", provider_message_id="pm-1")
+    matched = await stores.esp.match(SOURCE, [first], ["a.test"])
+    assert matched.known == frozenset() and matched.refs["e1"].send_id == sid
+    effects = effects_of_event(first, matched.refs["e1"], now=T0)
+    assert isinstance(effects, Effects)
+    await stores.esp.ingest([effects], SOURCE, "page-1", now=T0)
+
+    # The page read again with a new event about the same send: only the new one is matched.
+    second = ev("e2", "ann@x.test", provider_message_id="pm-1", kind=EventKind.OPEN)
+    again = await stores.esp.match(SOURCE, [first, second], ["a.test"])
+    assert again.known == frozenset({"e1"}) and set(again.refs) == {"e2"}
+    assert again.refs["e2"].send_id == sid
+    # The same ids under another feed's source are not stored there.
+    other = await stores.esp.match("esp:other", [first, second], ["a.test"])
+    assert other.known == frozenset() and set(other.refs) == {"e1", "e2"}
+
+
 async def test_a_failing_page_moves_neither_the_events_nor_the_cursor(
     stores: Stores, conn: aiosqlite.Connection
 ) -> None:

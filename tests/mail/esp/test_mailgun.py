@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -481,3 +482,37 @@ async def test_committed_ids_are_dropped_only_once_out_of_the_window(fake: FakeM
         assert sorted(feed._committed) == ["ev-0006/20261207", "ev-0007/20261207"]  # noqa: SLF001
     finally:
         await feed.close()
+
+
+async def requests_reach(fake: FakeMailgun, count: int) -> None:
+    """Wait until the fake has answered `count` requests (its own record, not a clock)."""
+    for _ in range(1000):
+        if len(fake.requests) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{len(fake.requests)} requests, not {count}")
+
+
+async def test_the_next_page_is_asked_for_ahead_and_dropped_for_another_cursor(
+    fake: FakeMailgun,
+) -> None:
+    for number in range(3):
+        fake.add(DOMAIN, delivered(number, BASE - 600 + number))
+    feed = MailgunFeed(spec_for(fake), page_size=2)
+    try:
+        first = await feed.read(None, NOW)
+        # Page 2 is asked for before anyone reads it (the poller commits page 1 meanwhile).
+        await requests_reach(fake, 2)
+        assert fake.requests[1].path.startswith(f"/v3/{DOMAIN}/events/")
+        # A read from another cursor (page 1's commit failed): the answer ahead is not used.
+        again = await feed.read(None, NOW)
+        assert [e.event_id for e in again.events] == [e.event_id for e in first.events]
+        assert len(fake.requests) == 3 and fake.requests[2].path == f"/v3/{DOMAIN}/events"
+        store = Store()
+        store.take(again)
+        cursor = await poll(feed, again.cursor, store)
+    finally:
+        await feed.close()
+    assert store.emails() == {f"lead{n}@example.com" for n in range(3)}
+    # Page 2 (asked ahead again), then the empty page 3: each asked for once.
+    assert len(fake.requests) == 5 and json.loads(cursor)["domains"][DOMAIN]["next"] is None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from core.models import EventKind
 from core.specs import EspSpec
 from engine.ports import EspFeed
 from mail.esp.ses import SesFeed
+from mail.esp.ses_events import _addr_spec
 from tests.fakes.sqs import FakeSqs
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "esp" / "ses"
@@ -494,3 +497,56 @@ async def test_an_empty_page_deletes_nothing(sqs: FakeSqs, feed: SesFeed) -> Non
 
 def _fields(spec: EspSpec) -> dict[str, Any]:
     return {name: getattr(spec, name) for name in EspSpec.__dataclass_fields__}
+
+
+def test_a_plain_address_is_read_as_email_utils_parseaddr_reads_it() -> None:
+    # The fast path for bare addresses must give parseaddr's answer for every string.
+    samples = ["ann@example.com", "A.b+c@X.Example", "Ann <ann@example.com>", '"a b"@x.test',
+               "ann@x.test (work)", "a..b@x.test", ".a@x.test", "a@b@c", "", "ann"]  # fmt: skip
+    chars = "abXY09!#$%&'*+/=?^_`{|}~-.@ <>\"(),;:[]\\"
+    draw = random.Random(11)
+    samples += [
+        "".join(draw.choice(chars) for _ in range(draw.randint(0, 14))) for _ in range(20000)
+    ]
+    assert [_addr_spec(s) for s in samples] == [parseaddr(s)[1] for s in samples]
+
+
+async def receives_reach(sqs: FakeSqs, count: int) -> None:
+    """Wait until the fake queue has answered `count` receives (its record, not a clock)."""
+    for _ in range(1000):
+        if len(sqs.received()) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{len(sqs.received())} receives, not {count}")
+
+
+async def test_after_a_full_batch_the_next_is_received_ahead_and_read_from_there(
+    sqs: FakeSqs, feed: SesFeed
+) -> None:
+    for n in range(7):
+        sqs.send(bounce(f"fb-{n}", f"lead{n}@example.com"))
+    first = await feed.read(None, NOW)
+    await receives_reach(sqs, 2)  # asked for while the poller would commit the first
+    second = await feed.read(first.cursor, NOW)
+    await receives_reach(sqs, 3)
+    third = await feed.read(second.cursor, NOW)  # one message: nothing is asked for ahead
+    pages = [first, second, third]
+    for page in pages:
+        await feed.acknowledge(page)
+    assert [len(page.events) for page in pages] == [3, 3, 1]
+    assert [page.more for page in pages] == [True, True, False]
+    assert len(sqs.received()) == 3 and sqs.messages == []
+    assert {e.email for page in pages for e in page.events} == {
+        f"lead{n}@example.com" for n in range(7)
+    }
+
+
+async def test_a_receive_ahead_nobody_reads_is_cancelled_by_close(sqs: FakeSqs) -> None:
+    feed = SesFeed(spec_for(sqs), sleep=Sleeps(), batch=1)  # long polls, as in service
+    sqs.send(bounce("fb-1", "a@example.com"))
+    page = await feed.read(None, NOW)
+    assert sqs.polling is not None
+    await sqs.polling.wait()  # the receive ahead waits on the empty queue
+    await feed.close()
+    assert [e.email for e in page.events] == ["a@example.com"]
+    assert len(sqs.received()) == 1  # the one ahead never got its answer
