@@ -72,7 +72,6 @@ from core import planner  # noqa: E402
 from core.models import Snapshot  # noqa: E402
 from engine.clock import ManualClock  # noqa: E402
 from engine.sending import TickReport  # noqa: E402
-from storage.db import open_db  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Sending tick at 5,000 mailboxes"
@@ -143,11 +142,9 @@ async def migrated(path: Path) -> None:
     """Bring `path` to the newest schema, all of it in the file itself (no WAL left)."""
     # The cached world may predate the newest migrations. A running service migrated once, at
     # its upgrade: done here once, no round's start builds an index over a million leads.
-    conn = await open_db(path)
-    try:
-        await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        await conn.close()
+    async with AsyncExitStack() as stack:
+        stores = await bootstrap.open_stores_as_is(stack, path)
+        await stores.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _ms(moment: datetime) -> int:
