@@ -163,6 +163,7 @@ class Round:
     report: TickReport
     parts_ms: dict[str, float]
     snapshot: Snapshot | None
+    loop_ms: float = 0.0  # the warm-up loop's tick just before (Service.tick runs both)
 
 
 @dataclass(slots=True)
@@ -204,6 +205,7 @@ async def one_round(
         )
         up = time.perf_counter()
         engine = service.engine
+        await service.warmup.tick()  # the day's warm-up shares planned, as on a day's first tick
         warm = await engine.tick()
         if warm.sent == 0:
             raise RuntimeError(f"the warm-up tick sent nothing: {warm}")
@@ -217,6 +219,9 @@ async def one_round(
             await asyncio.to_thread(shutil.copyfile, work, keep)
         if trace is not None:
             await conn.set_trace_callback(trace.append)
+        loop_begin = time.perf_counter()
+        await service.warmup.tick()  # Service.tick's first half: nothing due in this world
+        loop_ms = (time.perf_counter() - loop_begin) * 1000
         if profiler is not None:
             profiler.enable()
         cpu = time.process_time()
@@ -233,7 +238,7 @@ async def one_round(
             raise RuntimeError(f"the timed tick did not send all it planned: {report}")
         parts = {name: seconds * 1000 for name, seconds in spent.items()}
     return (
-        Round(ms, cpu_ms, report, parts, seen[0] if seen else None),
+        Round(ms, cpu_ms, report, parts, seen[0] if seen else None, loop_ms),
         copied - started,
         up - copied,
     )
@@ -478,6 +483,12 @@ def _section(
                 f"{len(replayable(pace.statements))} statements | {pace.ready} | {sent} | "
                 f"{base:.1f} | - | {each(replay)} | {median / base:.2f}x |"
             )
+        loop = [r.loop_ms for r in pace.rounds]
+        lines.append(
+            f"| WarmupLoop.tick() before it (Service.tick runs both; no inbox to write to in "
+            f"this world: its shares are 0) | {pace.ready} | 0 | {statistics.median(loop):.1f} "
+            f"| - | {each(loop)} | - |"
+        )
         alone = baselines.plan_ms.get(pace.ready)
         if alone:
             base = statistics.median(alone)
