@@ -167,6 +167,7 @@ def day_plan(
     week1_campaigns: bool = False,
     not_before: datetime | None = None,
     receivers: Collection[str] | None = None,
+    tail: timedelta = timedelta(0),
 ) -> list[PlannedWarmup]:
     """The day's new warm-up mails of every mailbox, spread evenly over the window, with jitter.
 
@@ -176,10 +177,12 @@ def day_plan(
     gets two before all got one; fewer when the window can't hold them `min_gap` apart, none
     when it has nobody to write to. With `not_before` (a loop started mid-day) the mails spread
     over what is left of the window, never a burst of those the morning would have had. With
-    `receivers`, only those pool mailboxes receive (the engine passes the ones with IMAP). The
-    same rng seed gives the same plan.
+    `receivers`, only those pool mailboxes receive (the engine passes the ones with IMAP).
+    Nothing is planned in the window's last `tail` (the engine passes a tick: a mail due later
+    would find the window shut at the next tick). The same rng seed gives the same plan.
     """
     start, end = window_bounds(day, window, tz)
+    end -= tail
     if not_before is not None:
         start = max(start, not_before)
     mails: list[PlannedWarmup] = []

@@ -26,7 +26,7 @@ from core.message import OutgoingMessage
 from core.models import MailboxView, OutcomeKind
 from core.records import Refused, Reservation, SendKind, WarmupMail, WarmupShare
 from core.specs import Rules
-from core.warmup_loop import day_plan
+from core.warmup_loop import day_plan, window_bounds
 from core.warmup_mail import Party, Received, new_message_id, warmup_message, warmup_reply
 from engine.alerts import AlertOutbox
 from engine.attempts import Attempt
@@ -37,6 +37,8 @@ from engine.sending import SendingEngine
 from engine.single_send import send_reserved
 
 log = logging.getLogger("outreach.warmup")
+
+LATE = timedelta(hours=1)  # a warm-up mail this late is dropped
 
 
 @dataclass(slots=True)
@@ -86,8 +88,12 @@ class WarmupLoop:
         tz = self._rules.timezone
         today = limits.local_day(now, tz)
         report.planned = await self.plan_day(today, now)
-        day_start, _ = limits.day_bounds(today, tz)
-        due = await self._store.due_mails(day_start, now)
+        start, end = window_bounds(today, self._rules.warmup.window, tz)
+        if not start <= now < end:
+            return report  # outside the loop's hours nothing goes out, late mail included
+        # A mail more than LATE past its time (its mailbox was paused, the service down) is
+        # dropped, not sent in a burst when the mailbox can send again.
+        due = await self._store.due_mails(max(start, now - LATE), now)
         report.due = len(due)
         if due:
             await self._send(self._one_each(due), now, today, report)
@@ -119,6 +125,7 @@ class WarmupLoop:
             # Mail nobody reads builds no reputation and can't be rescued or answered: pool
             # mailboxes receive warm-up mail only when the loop can log in to them.
             receivers={m.address for m in self._rules.mailboxes if m.imap is not None},
+            tail=timedelta(seconds=self._rules.tick_seconds),
         )
         domains = {m.id: m.domain for m in pool}
         # Answers to yesterday's late mails, due today, take the places of the last new mails.

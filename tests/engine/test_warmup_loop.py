@@ -53,7 +53,10 @@ def warming_since(
             for m in config.mailboxes
         ]
         listed = [SeedConfig(address=address, imap=imap) for address in seeds]
-        return config.model_copy(update={"mailboxes": boxes, "seeds": listed})
+        # The tests tick every 5 minutes (run_day): the config says so, and the loop plans
+        # nothing in the window's last tick.
+        sending = config.sending.model_copy(update={"tick_seconds": 300})
+        return config.model_copy(update={"mailboxes": boxes, "seeds": listed, "sending": sending})
 
     return adjust
 
@@ -320,7 +323,8 @@ async def test_campaigns_leave_the_loop_its_share_of_a_domain_cap(
             host="127.0.0.1", port=1, security="none", username="box", password=SecretStr("x")
         )
         boxes = [m.model_copy(update={"imap": imap}) for m in config.mailboxes]
-        return config.model_copy(update={"mailboxes": boxes})
+        sending = config.sending.model_copy(update={"tick_seconds": 300})  # as run_day ticks
+        return config.model_copy(update={"mailboxes": boxes, "sending": sending})
 
     # Warm mailboxes of limit 40 keep 4 warm-up mails each; each domain is capped at 20.
     async with make_world(
@@ -334,3 +338,31 @@ async def test_campaigns_leave_the_loop_its_share_of_a_domain_cap(
         every = Counter(m.mail_from.split("@")[1] for m in server.messages)
         assert warm == {"d0.test": 8, "d1.test": 8}  # the loop's whole share
         assert every == {"d0.test": 20, "d1.test": 20}  # campaigns took the rest
+
+
+async def test_mail_more_than_an_hour_late_is_dropped_not_sent_in_a_burst(
+    tmp_path: Path, server: FakeSmtpServer
+) -> None:
+    async with pool_world(tmp_path, server, domains=2, per_domain=1) as world:
+        world.clock.set(MORNING)
+        loop = loop_for(world)
+        await loop.tick()  # the day is planned
+        async with world.stores.db.reading() as conn:  # paused for the morning
+            await conn.execute("UPDATE mailboxes SET state = 'paused' WHERE address = 'm0@d0.test'")
+        await run_day(world, loop, until=MORNING + timedelta(hours=6))  # 13:00 in Berlin
+        async with world.stores.db.reading() as conn:
+            await conn.execute(
+                "UPDATE mailboxes SET state = 'warming' WHERE address = 'm0@d0.test'"
+            )
+        due = await world.rows(
+            "SELECT w.due_at FROM warmup_mails w JOIN mailboxes m ON m.id = w.mailbox_id "
+            "WHERE m.address = 'm0@d0.test'"
+        )
+        resumed = world.clock.now()
+        lost = [r for r in due if from_ms(int(str(r[0]))) < resumed - timedelta(hours=1)]
+        await run_day(world, loop, until=MORNING + timedelta(hours=13))
+        sent = Counter(m.mail_from for m in warmup_mails(server))
+        assert lost, "the test needs mail due in the paused morning"
+        assert sent["m0@d0.test"] == 5 - len(lost)
+        assert sent["m0@d1.test"] == 5
+        assert all(8 <= local_hour(t) < 18 for t in await warmup_times(world))
