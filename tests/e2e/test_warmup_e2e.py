@@ -119,6 +119,19 @@ class Running:
     dovecot: Dovecot
     smtp: BridgeSmtpServer
     window_end: datetime
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    async def kill_and_restart(self) -> None:
+        """kill -9 the service, then start it again on the same database."""
+        self.proc.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(self.proc.wait, 10)
+        polls = self.fake.attempts("getUpdates")
+        self.proc = spawn_main(self.env, self.log)
+        await self.fake.wait_for(
+            lambda: self.fake.attempts("getUpdates") > polls, within=STARTUP_SECONDS
+        )
 
 
 def every_4th_of_a_sender() -> object:
@@ -156,13 +169,13 @@ async def service(tmp: Path) -> AsyncIterator[Running]:
         csv.write_text("email,first_name\n" + "".join(f"l{i}@example.com,L{i}\n" for i in range(9)))
         done = await asyncio.to_thread(run_main, ["import", str(csv), "--campaign", "launch"], env)
         assert done.returncode == 0, done.stdout + done.stderr
-        proc: subprocess.Popen[bytes] = spawn_main(env, log)
+        run = Running(tmp, fake, dovecot, smtp, window_end, env, log, spawn_main(env, log))
         try:
             await fake.wait_for(lambda: fake.attempts("getUpdates") > 0, within=STARTUP_SECONDS)
-            yield Running(tmp, fake, dovecot, smtp, window_end)
+            yield run
         finally:
-            proc.send_signal(signal.SIGTERM)
-            code = await asyncio.to_thread(proc.wait, 20)
+            run.proc.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(run.proc.wait, 20)
             assert code == 0, log.read_text()[-3000:]
     text = log.read_text()
     assert IMAP_PW not in text and SMTP_PW not in text and TOKEN.split(":")[1] not in text
@@ -212,3 +225,35 @@ async def test_day_1_warmup_circuit_with_the_real_service(tmp_path: Path) -> Non
         for box in POOL:
             row = lines[lines.index(box) + 1].split()
             assert row[:4] == ["1", "1", "5", "5"] and row[5:] == ["0", "80%", "5"], lines
+
+
+@pytest.mark.timeout(240)
+async def test_kill_9_in_the_middle_of_the_loop_sends_no_warmup_mail_twice(tmp_path: Path) -> None:
+    async with service(tmp_path) as run:
+        await eventually(lambda: len(run.smtp.messages) >= 6, within=150)
+        await run.kill_and_restart()
+        before = len(run.smtp.messages)  # all the killed process sent
+
+        async def settled() -> bool:
+            rows = await query(
+                run.tmp,
+                "SELECT count(*) FROM warmup_mails w "
+                "WHERE NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)",
+            )
+            return rows[0][0] == 0 or datetime.now(UTC) > run.window_end
+
+        await eventually(settled, within=150)
+        ids = [m.message_id for m in run.smtp.messages]
+        assert len(ids) == len(set(ids))  # no warm-up mail twice
+        per_box = Counter(m.mail_from for m in run.smtp.messages)
+        assert all(n <= 5 for n in per_box.values()), per_box  # never over the day-1 cap
+        sends = await query(run.tmp, "SELECT message_id, state FROM sends")
+        states = Counter(str(state) for _, state in sends)
+        assert set(states) <= {"sent", "unknown"}, states
+        # What the server took, the database knows; what it calls sent, the server has.
+        assert set(ids) <= {str(mid) for mid, _ in sends}
+        assert {str(mid) for mid, state in sends if state == "sent"} <= set(ids)
+        integrity = await query(run.tmp, "PRAGMA integrity_check")
+        assert integrity == [("ok",)]
+        # The restarted service went on with the day's plan: mail after the kill.
+        assert len(ids) > before
