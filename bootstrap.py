@@ -184,24 +184,31 @@ def campaign_from_text(text: str, source: str) -> CampaignSpec:
 
 
 async def open_stores_as_is(
-    stack: AsyncExitStack, db_path: Path, *, verify: bool = False
+    stack: AsyncExitStack, db_path: Path, *, verify: bool = False, durable: bool = True
 ) -> Stores:
     """The stores over the database at `db_path`, migrated but with no config sync.
 
     For a reader that must find the file as it was left: bench/bench_status.py times /status's
     first call on a fresh connection, whose page cache a sync would have filled. The connection
-    closes when `stack` unwinds. `verify` runs SQLite's quick_check first.
+    closes when `stack` unwinds. `verify` runs SQLite's quick_check first; `durable=False`
+    (a throwaway database) does not wait for the disk at each commit (storage.db.open_db).
     """
-    stores = await Stores.open(db_path, verify=verify)
+    stores = await Stores.open(db_path, verify=verify, durable=durable)
     stack.push_async_callback(stores.close)
     return stores
 
 
 async def open_stores(
-    stack: AsyncExitStack, db_path: Path, rules: Rules, clock: Clock, *, verify: bool = True
+    stack: AsyncExitStack,
+    db_path: Path,
+    rules: Rules,
+    clock: Clock,
+    *,
+    verify: bool = True,
+    durable: bool = True,
 ) -> Stores:
     """Open and check the database, and mirror the config into it (runtime state kept)."""
-    stores = await open_stores_as_is(stack, db_path, verify=verify)
+    stores = await open_stores_as_is(stack, db_path, verify=verify, durable=durable)
     now = clock.now()
     report = await stores.config.sync_config(rules, limits.local_day(now, rules.timezone), now=now)
     log.info("config synced: %s", report)
@@ -221,6 +228,7 @@ async def build_service(
     feeds: Sequence[EspFeed] | None = None,
     rng: random.Random | None = None,
     verify: bool = True,
+    durable: bool = True,
 ) -> Service:
     """Every service over one database; connections close when `stack` unwinds.
 
@@ -228,9 +236,11 @@ async def build_service(
     the demo); the ones built here are closed here.
     `verify` runs SQLite's quick_check first, as the service does; a bench that starts on a
     copy it has just made of a checked file may skip it (minutes at millions of rows).
+    `durable=False` is for a throwaway database (the demo's): commits are not waited onto the
+    disk, so a power loss may lose the last ones; the service never passes it.
     """
     rules = config.rules()
-    stores = await open_stores(stack, db_path, rules, clock, verify=verify)
+    stores = await open_stores(stack, db_path, rules, clock, verify=verify, durable=durable)
     # One token cache for both protocols: a mailbox's SMTP and IMAP logins share one refresh.
     tokens = OAuthTokens()
     stack.push_async_callback(tokens.close)

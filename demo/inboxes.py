@@ -140,9 +140,12 @@ class DemoInboxes:
         after = since.last_uid if since is not None and not reset else 0
         seen: list[WarmupSeen] = []
         last = after
-        for uid, mail in box.mails.items():
-            if uid <= after:
-                continue
+        # UIDs only grow: look at those after the cursor, not every mail the folder ever got
+        # (that scan grew with the run and was run for every folder at every poll).
+        for uid in range(after + 1, box.next_uid):
+            mail = box.mails.get(uid)
+            if mail is None:
+                continue  # rescued to the inbox
             if len(seen) == limit:
                 break
             last = uid  # the cursor moves past every mail searched, warm-up or not

@@ -8,6 +8,7 @@ anything from counting twice.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -66,13 +67,17 @@ async def commit_batch(
         return applied
 
 
+_WRITE_CURSOR = """
+INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)
+ON CONFLICT (source) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+"""
+
+
 async def write_cursor(conn: aiosqlite.Connection, source: str, value: str, now: datetime) -> None:
     """Move `source` to `value` (inside the caller's transaction)."""
-    await conn.execute(
-        """
-        INSERT INTO cursors (source, value, updated_at) VALUES (?, ?, ?)
-        ON CONFLICT (source) DO UPDATE SET value = excluded.value,
-            updated_at = excluded.updated_at
-        """,
-        (source, value, to_ms(now)),
-    )
+    await conn.execute(_WRITE_CURSOR, (source, value, to_ms(now)))
+
+
+def write_cursor_sync(db: sqlite3.Connection, source: str, value: str, now: datetime) -> None:
+    """write_cursor for code on the connection's thread (see storage.db.run_sync)."""
+    db.execute(_WRITE_CURSOR, (source, value, to_ms(now)))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from core.placement import PlacementCount, WarmupOrigin
 from core.records import FolderCursor, NewAlert, Placement
 from storage import alerts
-from storage.db import Database, to_ms
-from storage.ingest import folder_cursor_value, read_folder_cursor, write_cursor
+from storage.db import Database, run_sync, sync_transaction, to_ms
+from storage.ingest import folder_cursor_value, read_folder_cursor, write_cursor_sync
 from storage.sent_refs import MAX_PARAMS
 
 
@@ -77,17 +78,24 @@ class PlacementStore:
              to_ms(p.seen_at))
             for p in placements
         ]  # fmt: skip
-        async with self._db.writing() as conn:
-            before = conn.total_changes
-            await conn.executemany(
-                "INSERT OR IGNORE INTO placements (message_id, receiver, mailbox_id, folder, "
-                "seen_at) VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
-            new = conn.total_changes - before
-            if cursor is not None:
-                await write_cursor(conn, source, folder_cursor_value(cursor), now)
-            return new
+
+        def work(db: sqlite3.Connection) -> int:
+            with sync_transaction(db):
+                before = db.total_changes
+                db.executemany(
+                    "INSERT OR IGNORE INTO placements (message_id, receiver, mailbox_id, folder, "
+                    "seen_at) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+                new = db.total_changes - before
+                if cursor is not None:
+                    write_cursor_sync(db, source, folder_cursor_value(cursor), now)
+                return new
+
+        # One trip to the connection's thread, not four (BEGIN, inserts, cursor, COMMIT): the
+        # receiving side commits once for every folder with news at every poll.
+        async with self._db.lock:
+            return await run_sync(self._db.conn, work)
 
     async def counts(self, since: datetime, until: datetime) -> list[PlacementCount]:
         """Per sending mailbox, placements seen in [since, until] and its hold; every held

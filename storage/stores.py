@@ -55,9 +55,9 @@ class Stores:
         )
 
     @classmethod
-    async def open(cls, path: Path, *, verify: bool = False) -> Stores:
+    async def open(cls, path: Path, *, verify: bool = False, durable: bool = True) -> Stores:
         """Open (creating and migrating if needed) the database at `path`, with every store."""
-        return cls.on(await Database.open(path, verify=verify))
+        return cls.on(await Database.open(path, verify=verify, durable=durable))
 
     async def close(self) -> None:
         """Close the shared connection."""

@@ -151,3 +151,20 @@ async def test_marked_then_rescued_mail_arrives_in_the_inbox_read_under_a_new_ui
     await rig.send(BOB, ANN.address, b"Message-ID: <x@bad.example>\r\nSubject: hi\r\n\r\nhi")
     assert await rig.inboxes.mark_read(ann, JUNK, [3], star=False) == 0
     assert await rig.inboxes.rescue(ann, JUNK, [3]) == 0
+
+
+async def test_candidates_skip_the_uid_a_rescued_mail_left_behind(rig: Rig) -> None:
+    """A rescued mail leaves a gap in Junk's UIDs; candidates and cursors go past it."""
+    for _ in range(3):
+        await rig.send(BOB, ANN.address, rig.warmup(BOB, ANN))
+    ann = account(ANN.address)
+    assert await rig.inboxes.rescue(ann, JUNK, [2]) == 1
+    every = await rig.inboxes.warmup_candidates(ann, JUNK, None)
+    assert [s.uid for s in every.seen] == [1, 3] and every.cursor == FolderCursor(UIDVALIDITY, 3)
+    first = await rig.inboxes.warmup_candidates(ann, JUNK, None, limit=1)
+    assert [s.uid for s in first.seen] == [1] and first.cursor == FolderCursor(UIDVALIDITY, 1)
+    rest = await rig.inboxes.warmup_candidates(ann, JUNK, first.cursor)
+    assert [s.uid for s in rest.seen] == [3] and rest.cursor == FolderCursor(UIDVALIDITY, 3)
+    # A cursor beyond the last UID finds nothing and stays where it was.
+    ahead = await rig.inboxes.warmup_candidates(ann, JUNK, FolderCursor(UIDVALIDITY, 9))
+    assert ahead.seen == () and ahead.cursor == FolderCursor(UIDVALIDITY, 9)

@@ -98,6 +98,17 @@ async def test_pragmas(conn: aiosqlite.Connection) -> None:
     assert not conn.in_transaction
 
 
+async def test_throwaway_database_does_not_wait_for_the_disk(db_path: Path) -> None:
+    """durable=False (the demo's) is NORMAL: WAL commits without an fsync each; the rest alike."""
+    conn = await open_db(db_path, durable=False)
+    try:
+        assert await scalar(conn, "PRAGMA synchronous") == 1  # NORMAL
+        assert await scalar(conn, "PRAGMA journal_mode") == "wal"
+        assert await scalar(conn, "PRAGMA foreign_keys") == 1
+    finally:
+        await conn.close()
+
+
 async def test_migrations_set_user_version_and_are_idempotent(db_path: Path) -> None:
     for _ in range(3):
         conn = await open_db(db_path)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
 
 import aiosqlite
+import pytest
 
 from core.placement import PlacementCount, WarmupOrigin
 from core.records import FolderCursor, NewAlert, Placement, WarmupMail, WarmupShare
@@ -75,6 +77,29 @@ async def test_first_sighting_wins_and_the_cursor_moves_with_it(
     assert [tuple(r) for r in rows] == [("<w1@a.test>", "spam"), ("<w2@a.test>", "inbox")]
     assert await store.record(spam, source, FolderCursor(7, 5), T0) == 0
     assert await store.folder_cursor(source) == FolderCursor(7, 5)
+
+
+async def test_a_failed_record_stores_nothing_and_leaves_the_cursor(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    """Placements and cursor commit together: one refused row undoes the batch."""
+    boxes, _ = await sample(stores, conn)
+    a1 = boxes["a1@a.test"]
+    store = stores.placements
+    source = "warmup:seed@seed.test:INBOX"
+    assert await store.record([], source, FolderCursor(7, 2), T0) == 0
+    # A mailbox that does not exist fails the foreign key after a good row went in.
+    batch = [
+        placed("<w1@a.test>", a1, spam=False, at=timedelta(0)),
+        placed("<w2@a.test>", 999_999, spam=False, at=timedelta(0)),
+    ]
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.record(batch, source, FolderCursor(7, 9), T0)
+    assert await scalar(conn, "SELECT count(*) FROM placements") == 0
+    assert await store.folder_cursor(source) == FolderCursor(7, 2)
+    # The connection is out of the failed transaction: the next batch commits.
+    assert await store.record(batch[:1], source, FolderCursor(7, 9), T0) == 1
+    assert await store.folder_cursor(source) == FolderCursor(7, 9)
 
 
 async def test_counts_per_sending_mailbox_over_the_window(
