@@ -322,6 +322,8 @@ CREATE TABLE warmup_mails (
     thread      TEXT
 ) STRICT;
 CREATE INDEX warmup_mails_due ON warmup_mails (due_at);
+-- a mailbox's mails of a day: the answers' room, what an answer replaces, answers ahead
+CREATE INDEX warmup_mails_day ON warmup_mails (day, mailbox_id);
 
 CREATE TABLE placements (
     message_id  TEXT    NOT NULL PRIMARY KEY,

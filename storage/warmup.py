@@ -22,12 +22,22 @@ _INSERT_MAIL = """
 # The mailboxes that may send today: the loop plans for these (a constant, not user input).
 _POOL = "m.state IN ('active', 'warming') AND d.state = 'active' AND m.in_config = 1"
 
+# Each mailbox's unsent new mails of a day: the answers it may still plan.
+_ROOM = """
+    SELECT w.mailbox_id, count(*) AS room FROM warmup_mails w
+    WHERE w.day = ? AND +w.answers IS NULL
+      AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)
+    GROUP BY w.mailbox_id
+"""
+
 _SHARE = "SELECT 1 FROM warmup_days WHERE mailbox_id = ? AND day = ?"
 
 # The new mail an answer replaces: the mailbox's latest-due one of the day not yet sent.
+# (`+answers`: the day's index, not the UNIQUE one on answers, whose NULLs are every new mail
+# ever planned.)
 _REPLACEABLE = """
     SELECT w.id FROM warmup_mails w
-    WHERE w.day = ? AND w.mailbox_id = ? AND w.answers IS NULL
+    WHERE w.day = ? AND w.mailbox_id = ? AND +w.answers IS NULL
       AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)
     ORDER BY w.due_at DESC, w.id DESC
     LIMIT 1
@@ -122,22 +132,14 @@ class WarmupStore:
         """Answers stored for `day` before it was planned, per mailbox: its plan makes room."""
         rows = await self._db.fetch(
             "SELECT mailbox_id, count(*) AS n FROM warmup_mails "
-            "WHERE day = ? AND answers IS NOT NULL GROUP BY mailbox_id",
+            "WHERE day = ? AND +answers IS NOT NULL GROUP BY mailbox_id",
             (day,),
         )
         return {int(row["mailbox_id"]): int(row["n"]) for row in rows}
 
     async def reply_room(self, day: str) -> dict[int, int]:
         """Each mailbox's answers still possible on `day`: its new mails not yet sent."""
-        rows = await self._db.fetch(
-            """
-            SELECT w.mailbox_id, count(*) AS room FROM warmup_mails w
-            WHERE w.day = ? AND w.answers IS NULL
-              AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)
-            GROUP BY w.mailbox_id
-            """,
-            (day,),
-        )
+        rows = await self._db.fetch(_ROOM, (day,))
         return {int(row["mailbox_id"]): int(row["room"]) for row in rows}
 
     async def due_mails(

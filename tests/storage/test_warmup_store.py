@@ -11,6 +11,7 @@ import aiosqlite
 from core import limits
 from core.models import MailboxState
 from core.records import Reserved, WarmupMail, WarmupShare
+from storage import warmup
 from storage.stores import Stores
 from tests.storage.helpers import DAY, T0, TODAY, config, deliver, ids, mailbox, warmup_req
 
@@ -137,3 +138,14 @@ async def test_an_answer_due_on_a_day_not_yet_planned_waits_for_that_day_s_plan(
     assert await stores.warmup.answers_ahead(tomorrow) == {a1: 1}
     assert await stores.warmup.answers_ahead(DAY) == {}
     assert await stores.warmup.reply_room(tomorrow) == {}  # today's new mails are untouched
+
+
+async def test_a_day_s_mails_are_read_by_the_day_index_not_every_new_mail_ever(
+    conn: aiosqlite.Connection,
+) -> None:
+    for sql, params in (
+        (warmup._REPLACEABLE, (DAY, 1)),  # noqa: SLF001
+        (warmup._ROOM, (DAY,)),  # noqa: SLF001
+    ):
+        plan = await conn.execute_fetchall("EXPLAIN QUERY PLAN " + sql, params)
+        assert "warmup_mails_day" in str(plan[0][3]), [row[3] for row in plan]
