@@ -147,5 +147,5 @@ async def test_a_day_s_mails_are_read_by_the_day_index_not_every_new_mail_ever(
         (warmup._REPLACEABLE, (DAY, 1)),  # noqa: SLF001
         (warmup._ROOM, (DAY,)),  # noqa: SLF001
     ):
-        plan = await conn.execute_fetchall("EXPLAIN QUERY PLAN " + sql, params)
+        plan = list(await conn.execute_fetchall("EXPLAIN QUERY PLAN " + sql, params))
         assert "warmup_mails_day" in str(plan[0][3]), [row[3] for row in plan]
