@@ -26,8 +26,7 @@ import pytest
 
 from tests.e2e.procs import CA_FILE, base_env, query, run_main, spawn_main
 from tests.fakes.dovecot import Dovecot, dovecot_available
-from tests.fakes.imap_bridge import BridgeSmtpServer, tls_pair
-from tests.fakes.smtp_server import Received
+from tests.fakes.imap_bridge import BridgeSmtpServer, every_nth_of_a_sender, tls_pair
 from tests.fakes.telegram import TOKEN, FakeTelegram
 from tests.waiting import eventually
 
@@ -134,16 +133,6 @@ class Running:
         )
 
 
-def every_4th_of_a_sender() -> object:
-    counts: Counter[str] = Counter()
-
-    def rule(mail: Received, _rcpt: str) -> bool:
-        counts[mail.mail_from] += 1
-        return counts[mail.mail_from] % 4 == 0
-
-    return rule
-
-
 @asynccontextmanager
 async def service(tmp: Path) -> AsyncIterator[Running]:
     """Dovecot, the bridge SMTP server, the fake Bot API and `python main.py` (SIGTERM-ed)."""
@@ -157,7 +146,7 @@ async def service(tmp: Path) -> AsyncIterator[Running]:
         BridgeSmtpServer(
             username=SMTP_USER, password=SMTP_PW, security="starttls",
             ssl_context=tls_pair(tmp, CA_FILE), dovecot=dovecot,
-            to_junk=every_4th_of_a_sender(),  # type: ignore[arg-type]
+            to_junk=every_nth_of_a_sender(4),
         ) as smtp,
     ):  # fmt: skip
         write_config(tmp, smtp.port, dovecot.port, zone, hours)

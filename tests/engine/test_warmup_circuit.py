@@ -40,9 +40,9 @@ from engine.clock import ManualClock
 from mail.imap import ImapReader
 from mail.smtp import SmtpSender
 from storage.db import from_ms
+from tests.engine.warmup_days import run_days
 from tests.fakes.dovecot import Dovecot, dovecot_available
-from tests.fakes.imap_bridge import BridgeSmtpServer, tls_pair, trusting
-from tests.fakes.smtp_server import Received
+from tests.fakes.imap_bridge import BridgeSmtpServer, every_nth_of_a_sender, tls_pair, trusting
 
 pytestmark = pytest.mark.skipif(not dovecot_available(), reason="needs dovecot-imapd")
 
@@ -54,16 +54,6 @@ DAY1 = date(2026, 11, 24)  # a Tuesday
 DAYS = 3
 REPLY_RATE = 0.5
 CA = "bridge-ca.pem"
-
-
-def every_4th_of_a_sender(counts: Counter[str]) -> object:
-    """Junk rule: a sender's 4th, 8th, ... mail lands in Junk, the rest in the inbox."""
-
-    def rule(mail: Received, _rcpt: str) -> bool:
-        counts[mail.mail_from] += 1
-        return counts[mail.mail_from] % 4 == 0
-
-    return rule
 
 
 def config(smtp_port: int, imap_port: int) -> OutreachConfig:
@@ -119,7 +109,7 @@ async def circuit(
         smtp = BridgeSmtpServer(
             username=SMTP_USER, password=SMTP_PW, security="starttls",
             ssl_context=tls_pair(tmp_path, CA), dovecot=dovecot,
-            to_junk=every_4th_of_a_sender(Counter()),  # type: ignore[arg-type]
+            to_junk=every_nth_of_a_sender(4),
         )  # fmt: skip
         await stack.enter_async_context(smtp)
         clock = ManualClock(datetime.combine(DAY1, datetime.min.time(), UTC) + timedelta(hours=7))
@@ -135,20 +125,6 @@ async def circuit(
         yield service, smtp, dovecot
 
 
-async def run_days(service: bootstrap.Service, clock: ManualClock) -> None:
-    for offset in range(DAYS):
-        start = datetime.combine(DAY1 + timedelta(days=offset), datetime.min.time(), UTC)
-        clock.set(start + timedelta(hours=7))
-        tick = 0
-        while clock.now() < start + timedelta(hours=19):
-            await service.tick()
-            if tick % 6 == 5:
-                await service.warmup_inbox.poll()
-            tick += 1
-            clock.advance(timedelta(minutes=5))
-        await service.warmup_inbox.poll()  # the evening's last look
-
-
 async def test_three_days_of_the_loop_over_smtp_and_dovecot(
     circuit: tuple[bootstrap.Service, BridgeSmtpServer, Dovecot],
 ) -> None:
@@ -162,7 +138,7 @@ async def test_three_days_of_the_loop_over_smtp_and_dovecot(
             "INSERT INTO leads (campaign_id, email, vars, created_at) VALUES (?, ?, '{}', 0)",
             [(campaign, f"lead{i}@example.com") for i in range(20)],
         )
-    await run_days(service, clock)
+    await run_days(service, clock, DAY1, DAYS)
 
     sends = await stores.db.fetch(
         "SELECT s.kind, s.state, s.day, s.sent_at, s.message_id, m.address FROM sends s "

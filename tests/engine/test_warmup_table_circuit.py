@@ -36,6 +36,7 @@ from demo.inboxes import INBOX, JUNK, DemoInboxes
 from demo.sink import DemoSink
 from engine.clock import ManualClock
 from engine.warmup_admin import gather_warmup
+from tests.engine.warmup_days import run_days
 
 POOL = ["ann@alpha.test", "bob@alpha.test", "cat@beta.test", "dan@beta.test"]
 SEEDS = ["one@seeds.test", "two@seeds.test"]
@@ -118,17 +119,7 @@ async def test_warmup_table_shows_the_days_traffic_and_the_arranged_placement(
     service, inboxes = circuit
     clock = service.clock
     assert isinstance(clock, ManualClock)
-    for offset in range(DAYS):
-        start = datetime.combine(DAY1 + timedelta(days=offset), datetime.min.time(), UTC)
-        clock.set(start + timedelta(hours=7))
-        tick = 0
-        while clock.now() < start + timedelta(hours=19):
-            await service.tick()
-            if tick % 6 == 5:
-                await service.warmup_inbox.poll()
-            tick += 1
-            clock.advance(timedelta(minutes=5))
-        await service.warmup_inbox.poll()
+    await run_days(service, clock, DAY1, DAYS)
 
     report = await gather_warmup(service.context())
     rows = {row.address: row for row in report.rows}

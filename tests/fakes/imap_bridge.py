@@ -9,6 +9,7 @@ certificate from a throwaway CA (`tls_pair`), as a real provider does.
 from __future__ import annotations
 
 import ssl
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,17 @@ JunkRule = Callable[[Received, str], bool]
 def never(_mail: Received, _rcpt: str) -> bool:
     """Every mail lands in the inbox."""
     return False
+
+
+def every_nth_of_a_sender(n: int) -> JunkRule:
+    """A sender's n-th, 2n-th, ... mail lands in Junk: an inbox share of (n-1)/n per sender."""
+    counts: Counter[str] = Counter()
+
+    def rule(mail: Received, _rcpt: str) -> bool:
+        counts[mail.mail_from] += 1
+        return counts[mail.mail_from] % n == 0
+
+    return rule
 
 
 def tls_pair(tmp: Path, ca_file: str) -> ssl.SSLContext:
