@@ -226,8 +226,8 @@ async def test_kill_9_in_the_middle_of_the_loop_sends_no_warmup_mail_twice(tmp_p
         async def settled() -> bool:
             rows = await query(
                 run.tmp,
-                "SELECT count(*) FROM warmup_mails w "
-                "WHERE NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)",
+                "SELECT count(*) FROM warmup_mails w WHERE w.answers IS NULL "  # today's new
+                "AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)",
             )
             return rows[0][0] == 0 or datetime.now(UTC) > run.window_end
 
