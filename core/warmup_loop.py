@@ -88,18 +88,6 @@ def warmup_volume(
     return maintenance_volume(cap, policy)
 
 
-def campaign_allowance(
-    mailbox: MailboxView, today: date, policy: WarmupPolicy, *, during_warmup: bool
-) -> int:
-    """Campaign mails a mailbox may send today: its cap minus the loop's (0 in week 1 unless
-    `during_warmup`, which the loop then planned for with `week1_campaigns`)."""
-    if not limits.takes_campaign_mail(mailbox, today, policy, during_warmup=during_warmup):
-        return 0
-    cap = limits.mailbox_cap(mailbox, today, policy)
-    used = warmup_volume(mailbox, today, policy, week1_campaigns=during_warmup)
-    return max(0, cap - used)
-
-
 def window_bounds(day: date, window: Window, tz: str) -> tuple[datetime, datetime]:
     """UTC start (included) and end (excluded) of `window` on the local `day` in `tz`."""
     zone = limits.zone(tz)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -16,7 +17,6 @@ from core.warmup_loop import (
     REPLY_DELAY_MIN,
     PlannedWarmup,
     answers,
-    campaign_allowance,
     day_plan,
     maintenance_volume,
     reply_plan,
@@ -29,6 +29,18 @@ POLICY = WarmupPolicy()
 START = date(2026, 12, 1)  # a Tuesday
 GAP = timedelta(seconds=300)
 NO_REPLIES = WarmupPolicy(reply_rate=0.0)
+
+
+def campaign_allowance(
+    mailbox: MailboxView, today: date, policy: WarmupPolicy, *, during_warmup: bool
+) -> int:
+    """Campaign mail the planner allows a mailbox on a fresh day once the loop took its share."""
+    if not limits.takes_campaign_mail(mailbox, today, policy, during_warmup=during_warmup):
+        return 0
+    volume = warmup_volume(mailbox, today, policy, week1_campaigns=during_warmup)
+    return limits.campaign_room(dataclasses.replace(mailbox, warmup_volume=volume), today, policy)
+
+
 SEEDS = ("seed.one@example.org", "seed.two@example.net")
 
 
