@@ -8,7 +8,7 @@ another sender can stand in without the engine changing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from pathlib import Path
@@ -227,8 +227,9 @@ class WarmupStore(Protocol):
         """Mails due in [since, now] that have no send yet, the earliest first."""
         ...
 
-    async def pool(self) -> list[MailboxView]:
-        """The mailboxes that may send today (warming or active, on an active domain)."""
+    async def pool(self, ids: Collection[int] | None = None) -> list[MailboxView]:
+        """The mailboxes that may send today (warming or active, on an active domain); only
+        those of `ids` when given."""
         ...
 
 

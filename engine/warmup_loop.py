@@ -80,6 +80,7 @@ class WarmupLoop:
         self._secret = secret
         self._rng = rng or random.Random()
         self._specs = {m.address: m for m in rules.mailboxes}
+        self._domains = {d.name: d for d in rules.domains}
 
     async def tick(self) -> WarmupReport:
         """Plan today if not yet done, then send the mails due now."""
@@ -172,7 +173,7 @@ class WarmupLoop:
         self, due: list[WarmupMail], now: datetime, today: date, report: WarmupReport
     ) -> None:
         """Reserve the due mails (every limit re-checked), then send them, mailboxes in parallel."""
-        pool = {m.id: m for m in await self._store.pool()}
+        pool = {m.id: m for m in await self._store.pool({mail.mailbox_id for mail in due})}
         ready = [mail for mail in due if mail.mailbox_id in pool]
         requests = [self._reservation(mail, pool[mail.mailbox_id], now, today) for mail in ready]
         async with self._engine.exclusive():
@@ -192,7 +193,7 @@ class WarmupLoop:
     def _reservation(
         self, mail: WarmupMail, mailbox: MailboxView, now: datetime, today: date
     ) -> Reservation:
-        domain = next((d for d in self._rules.domains if d.name == mailbox.domain), None)
+        domain = self._domains.get(mailbox.domain)
         return Reservation(
             kind=SendKind.WARMUP,
             mailbox_id=mailbox.id,

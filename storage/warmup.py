@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from core.models import MailboxState, MailboxView
@@ -162,15 +162,17 @@ class WarmupStore:
         )
         return [_mail(row) for row in rows]
 
-    async def pool(self) -> list[MailboxView]:
-        """The mailboxes that may send today (warming or active, on an active domain)."""
+    async def pool(self, ids: Collection[int] | None = None) -> list[MailboxView]:
+        """The mailboxes that may send today (warming or active, on an active domain); only
+        those of `ids` when given (a tick's senders, not every mailbox)."""
         rows = await self._db.fetch(
             f"""
             SELECT m.id, m.address, d.name AS domain, m.state, m.daily_limit, m.warmup_start
             FROM mailboxes m JOIN domains d ON d.id = m.domain_id
-            WHERE {_POOL}
+            WHERE {_POOL} AND (?1 IS NULL OR m.id IN (SELECT value FROM json_each(?1)))
             ORDER BY m.id
-            """
+            """,
+            (None if ids is None else json.dumps(sorted(ids)),),
         )
         return [
             MailboxView(

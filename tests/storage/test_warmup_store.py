@@ -149,3 +149,15 @@ async def test_a_day_s_mails_are_read_by_the_day_index_not_every_new_mail_ever(
     ):
         plan = list(await conn.execute_fetchall("EXPLAIN QUERY PLAN " + sql, params))
         assert "warmup_mails_day" in str(plan[0][3]), [row[3] for row in plan]
+
+
+async def test_the_pool_of_a_tick_s_senders_holds_only_those_that_may_send(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    box = await pool(stores, conn)
+    await conn.execute("UPDATE mailboxes SET state = 'paused' WHERE id = ?", (box["c1@c.test"],))
+    everyone = [m.address for m in await stores.warmup.pool()]
+    assert everyone == ["a1@a.test", "b1@b.test"]
+    asked = await stores.warmup.pool({box["a1@a.test"], box["c1@c.test"]})
+    assert [m.address for m in asked] == ["a1@a.test"]
+    assert await stores.warmup.pool(set()) == []
