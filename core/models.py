@@ -124,6 +124,11 @@ class SendingPolicy:
     jitter_seconds: int = 240
     max_attempts: int = 3
 
+    @property
+    def one_per_tick(self) -> bool:
+        """Whether a mailbox sends at most one mail a tick (with no gap at all, several)."""
+        return self.min_gap_seconds + self.jitter_seconds > 0
+
 
 @dataclass(frozen=True, slots=True)
 class Window:

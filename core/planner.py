@@ -40,9 +40,7 @@ class _Budget:
         self.domain_left = {d.name: limits.domain_room(d) for d in snap.domains}
         self.campaign_left = {c.id: limits.campaign_left(c) for c in snap.campaigns}
         self.open_now = {c.id for c in snap.campaigns if limits.in_window(c, now)}
-        # With no gap at all a mailbox may send several mails in one tick.
-        policy = snap.sending
-        self.one_per_tick = policy.min_gap_seconds + policy.jitter_seconds > 0
+        self.one_per_tick = snap.sending.one_per_tick
         self.used: set[int] = set()
 
     def campaign_open(self, campaign_id: int) -> bool:

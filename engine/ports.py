@@ -116,11 +116,14 @@ class SendingStore(EffectStore, Protocol):
         new_per_campaign: int,
         *,
         senders_only: bool = False,
+        new_per_sender: bool = False,
     ) -> Snapshot:
         """The planner's view of mailboxes, domains, campaigns and due steps.
 
         `senders_only` leaves out the mailboxes that may not send at `now` (state, gap,
         rest): the planner never picks those, and at 5,000 mailboxes a tick finds a dozen due.
+        `new_per_sender` (a mailbox sends once a tick) reads no more of a campaign's new
+        leads than there are mailboxes that may send now.
         """
         ...
 
@@ -217,8 +220,9 @@ class WarmupStore(Protocol):
         """Answers stored for `day` before it was planned, per mailbox: its plan makes room."""
         ...
 
-    async def reply_room(self, day: str) -> dict[int, int]:
-        """Each mailbox's answers still possible on `day`: its new mails not yet sent."""
+    async def reply_room(self, day: str, mailbox_id: int | None = None) -> dict[int, int]:
+        """Each mailbox's answers still possible on `day`: its new mails not yet sent (only
+        `mailbox_id`'s when given)."""
         ...
 
     async def due_mails(
@@ -230,6 +234,10 @@ class WarmupStore(Protocol):
     async def pool(self, ids: Collection[int] | None = None) -> list[MailboxView]:
         """The mailboxes that may send today (warming or active, on an active domain); only
         those of `ids` when given."""
+        ...
+
+    async def member(self, address: str) -> MailboxView | None:
+        """The pool mailbox with this address, or None if it may not send today."""
         ...
 
 

@@ -218,6 +218,7 @@ class SendingEngine:
             new_per_campaign=NEW_LEADS_PER_CAMPAIGN,
             # The planner only ever picks a mailbox that may send now (limits.mailbox_ready).
             senders_only=True,
+            new_per_sender=self._rules.sending.one_per_tick,
         )
         return dataclasses.replace(
             snap, sending_timezone=tz, warmup=self._rules.warmup, sending=self._rules.sending
