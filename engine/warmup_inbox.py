@@ -281,10 +281,10 @@ class WarmupInbox:
         now = self._clock.now()
         tz = self._rules.timezone
         today = limits.local_day(now, tz).isoformat()
-        me = next((m for m in await self._warmup.pool() if m.address == address), None)
+        me = await self._warmup.member(address)
         if me is None:
             return  # paused, cooling down or gone: it sends nothing, answers included
-        room = await self._warmup.reply_room(today)
+        room = await self._warmup.reply_room(today, me.id)
         myself = Party(address, receiver.display_name)
         received = [
             Received(

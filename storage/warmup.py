@@ -25,7 +25,7 @@ _POOL = "m.state IN ('active', 'warming') AND d.state = 'active' AND m.in_config
 # Each mailbox's unsent new mails of a day: the answers it may still plan.
 _ROOM = """
     SELECT w.mailbox_id, count(*) AS room FROM warmup_mails w
-    WHERE w.day = ? AND +w.answers IS NULL
+    WHERE w.day = ?1 AND (?2 IS NULL OR w.mailbox_id = ?2) AND +w.answers IS NULL
       AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)
     GROUP BY w.mailbox_id
 """
@@ -137,9 +137,10 @@ class WarmupStore:
         )
         return {int(row["mailbox_id"]): int(row["n"]) for row in rows}
 
-    async def reply_room(self, day: str) -> dict[int, int]:
-        """Each mailbox's answers still possible on `day`: its new mails not yet sent."""
-        rows = await self._db.fetch(_ROOM, (day,))
+    async def reply_room(self, day: str, mailbox_id: int | None = None) -> dict[int, int]:
+        """Each mailbox's answers still possible on `day`: its new mails not yet sent (only
+        `mailbox_id`'s when given)."""
+        rows = await self._db.fetch(_ROOM, (day, mailbox_id))
         return {int(row["mailbox_id"]): int(row["room"]) for row in rows}
 
     async def due_mails(
@@ -165,14 +166,25 @@ class WarmupStore:
     async def pool(self, ids: Collection[int] | None = None) -> list[MailboxView]:
         """The mailboxes that may send today (warming or active, on an active domain); only
         those of `ids` when given (a tick's senders, not every mailbox)."""
+        return await self._pool(
+            "?1 IS NULL OR m.id IN (SELECT value FROM json_each(?1))",
+            None if ids is None else json.dumps(sorted(ids)),
+        )
+
+    async def member(self, address: str) -> MailboxView | None:
+        """The pool mailbox with this address, or None if it may not send today."""
+        found = await self._pool("m.address = ?1", address)
+        return found[0] if found else None
+
+    async def _pool(self, which: str, param: object) -> list[MailboxView]:
         rows = await self._db.fetch(
             f"""
             SELECT m.id, m.address, d.name AS domain, m.state, m.daily_limit, m.warmup_start
             FROM mailboxes m JOIN domains d ON d.id = m.domain_id
-            WHERE {_POOL} AND (?1 IS NULL OR m.id IN (SELECT value FROM json_each(?1)))
+            WHERE {_POOL} AND ({which})
             ORDER BY m.id
             """,
-            (None if ids is None else json.dumps(sorted(ids)),),
+            (param,),
         )
         return [
             MailboxView(

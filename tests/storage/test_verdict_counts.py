@@ -163,3 +163,36 @@ async def test_a_kept_count_reads_only_the_new_sends(
     # The whole count walks 8,000 index entries; the next read its new few, not them again.
     assert again * 20 < first, (first, again)
     assert {r.address: r.counts.sends for r in rows}["a2@a.test"] == 2003
+
+
+async def test_the_health_job_keeps_its_send_counts_between_runs(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    boxes, _ = await sample(stores, conn)
+    for box in boxes.values():
+        await add_sends(conn, box, T0 - timedelta(days=1), 2000)
+    start = T0 - timedelta(days=7)
+
+    async def run(end: datetime) -> tuple[int, list[MailboxHealth]]:
+        """VM steps (in tens) of the health job's window count, and its rows."""
+        steps = 0
+
+        def tick() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        await run_sync(conn, lambda db: db.set_progress_handler(tick, 10))
+        try:
+            rows = await stores.health.window_counts(start, end)
+        finally:
+            await run_sync(conn, lambda db: db.set_progress_handler(None, 0))
+        return steps, rows
+
+    first, _ = await run(T0)
+    await add_sends(conn, boxes["a2@a.test"], T0, 3)
+    again, rows = await run(T0 + timedelta(minutes=5))  # the job's next run
+    assert again * 20 < first, (first, again)
+    _, full = await counted(conn, None, start=start, end=T0 + timedelta(minutes=5))
+    assert rows == full  # the same counts as a whole count
+    assert {r.address: r.counts.sends for r in rows}["a2@a.test"] == 2003

@@ -69,6 +69,8 @@ async def test_an_answer_takes_the_latest_unsent_new_mail_s_place(
     mails = [new(a1, n, 30 * n) for n in range(3)]
     await stores.warmup.plan_day(DAY, [WarmupShare(a1, 3)], mails)
     assert await stores.warmup.reply_room(DAY) == {a1: 3}
+    assert await stores.warmup.reply_room(DAY, a1) == {a1: 3}
+    assert await stores.warmup.reply_room(DAY, box["b1@b.test"]) == {}  # only the one asked
 
     def answer(n: int) -> WarmupMail:
         return WarmupMail(
@@ -145,7 +147,8 @@ async def test_a_day_s_mails_are_read_by_the_day_index_not_every_new_mail_ever(
 ) -> None:
     for sql, params in (
         (warmup._REPLACEABLE, (DAY, 1)),  # noqa: SLF001
-        (warmup._ROOM, (DAY,)),  # noqa: SLF001
+        (warmup._ROOM, (DAY, None)),  # noqa: SLF001
+        (warmup._ROOM, (DAY, 1)),  # noqa: SLF001
     ):
         plan = list(await conn.execute_fetchall("EXPLAIN QUERY PLAN " + sql, params))
         assert "warmup_mails_day" in str(plan[0][3]), [row[3] for row in plan]
@@ -161,3 +164,7 @@ async def test_the_pool_of_a_tick_s_senders_holds_only_those_that_may_send(
     asked = await stores.warmup.pool({box["a1@a.test"], box["c1@c.test"]})
     assert [m.address for m in asked] == ["a1@a.test"]
     assert await stores.warmup.pool(set()) == []
+    member = await stores.warmup.member("a1@a.test")
+    assert member is not None and (member.id, member.domain) == (box["a1@a.test"], "a.test")
+    assert await stores.warmup.member("c1@c.test") is None  # paused: it sends nothing
+    assert await stores.warmup.member("nobody@a.test") is None
