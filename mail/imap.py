@@ -22,7 +22,7 @@ import contextlib
 import logging
 import re
 import ssl
-from collections.abc import Awaitable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.parser import HeaderParser
@@ -245,13 +245,10 @@ class ImapReader:
         """
         if not uids:
             return 0
-        async with self._lock(account):
-            session = await self._session(account)
-            client = session.client
-            await self._select(session, junk)
-            mine = await self._warmup_only(session, uids)
+        async with self._warmup_mail(account, junk, uids) as (session, mine):
             if not mine:
                 return 0
+            client = session.client
             have = self._capabilities(session)
             targets = uid_set(mine)
             if "MOVE" in have:
@@ -290,16 +287,14 @@ class ImapReader:
         """
         if not uids:
             return 0
-        async with self._lock(account):
-            session = await self._session(account)
-            client = session.client
-            await self._select(session, folder)
-            mine = await self._warmup_only(session, uids)
+        async with self._warmup_mail(account, folder, uids) as (session, mine):
             if not mine:
                 return 0
             flags = "(\\Seen \\Flagged)" if star else "(\\Seen)"
             stored = await self._command(
-                session, client.uid("store", uid_set(mine), "+FLAGS.SILENT", flags), "UID STORE"
+                session,
+                session.client.uid("store", uid_set(mine), "+FLAGS.SILENT", flags),
+                "UID STORE",
             )
             self._expect_ok(session, stored, "UID STORE \\Seen")
             return len(mine)
@@ -338,6 +333,17 @@ class ImapReader:
             self._drop(session)
             raise PeerUnavailable(f"IMAP {session.account.address}: {folder} has no UIDVALIDITY")
         return uidvalidity, uidnext, exists
+
+    @contextlib.asynccontextmanager
+    async def _warmup_mail(
+        self, account: ImapAccount, folder: str, uids: Sequence[int]
+    ) -> AsyncIterator[tuple[_Session, list[int]]]:
+        """The account's session, locked, with `folder` selected, and the warm-up mail among
+        `uids` in it."""
+        async with self._lock(account):
+            session = await self._session(account)
+            await self._select(session, folder)
+            yield session, await self._warmup_only(session, uids)
 
     async def _warmup_only(self, session: _Session, uids: Sequence[int]) -> list[int]:
         """Those of `uids` in the selected folder that carry the warm-up header."""
