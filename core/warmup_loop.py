@@ -124,6 +124,66 @@ def _recipients(
     return sorted(set(candidates))
 
 
+# From this many addresses on, a sender's recipients are drawn one by one, not by shuffling
+# the whole list for every sender.
+LARGE_AUDIENCE = 256
+
+
+class _Audience:
+    """Who the day's warm-up mails may go to, gathered once for the whole pool."""
+
+    def __init__(
+        self,
+        pool: Sequence[MailboxView],
+        seeds: Sequence[str],
+        receivers: Collection[str] | None,
+    ) -> None:
+        self._pool, self._seeds, self._receivers = pool, seeds, receivers
+        readers = {
+            m.address: m.domain
+            for m in pool
+            if m.state is not MailboxState.DISABLED
+            and (receivers is None or m.address in receivers)
+        }
+        self._seed_set = frozenset(seeds)
+        self._domain = readers
+        self._everyone = sorted(readers.keys() | self._seed_set)
+        # Per domain, its readers that only a mailbox of another domain may write to.
+        self._own: dict[str, int] = {}
+        for address, domain in readers.items():
+            if address not in self._seed_set:
+                self._own[domain] = self._own.get(domain, 0) + 1
+
+    def draw(self, sender: MailboxView, count: int, rng: random.Random) -> list[str]:
+        """`count` recipients for `sender` in a shuffled round: none gets two before all got
+        one (fewer than `count` are returned; the caller goes round them). Empty: nobody."""
+        others = len(self._everyone) - self._own.get(sender.domain, 0)
+        others -= 1 if sender.address in self._seed_set else 0
+        if len(self._everyone) < LARGE_AUDIENCE or count * 2 > others:
+            # A small pool: the whole list, shuffled (cheap below a few hundred addresses, and
+            # the seeded plans of small pools, the demo's and the tests', stay as they were).
+            recipients = _recipients(sender, self._pool, self._seeds, self._receivers)
+            rng.shuffle(recipients)
+            return recipients
+        # A large pool (thousands of mailboxes): `count` distinct picks, each uniform among
+        # the others, without listing and shuffling the whole pool for every sender (that made
+        # a 5,000-mailbox day's plan quadratic: tens of seconds on the event loop).
+        picked: list[str] = []
+        seen: set[str] = set()
+        while len(picked) < count:
+            address = self._everyone[rng.randrange(len(self._everyone))]
+            if address in seen or not self._writes_to(sender, address):
+                continue
+            seen.add(address)
+            picked.append(address)
+        return picked
+
+    def _writes_to(self, sender: MailboxView, address: str) -> bool:
+        if address == sender.address:
+            return False
+        return address in self._seed_set or self._domain[address] != sender.domain
+
+
 def _spread(
     count: int, start: datetime, end: datetime, min_gap: timedelta, rng: random.Random
 ) -> list[datetime]:
@@ -174,12 +234,14 @@ def day_plan(
     if not_before is not None:
         start = max(start, not_before)
     mails: list[PlannedWarmup] = []
+    audience = _Audience(mailboxes, seeds, receivers)
     for mailbox in sorted(mailboxes, key=lambda m: (m.id, m.address)):
         volume = warmup_volume(mailbox, day, policy, week1_campaigns=week1_campaigns)
-        recipients = _recipients(mailbox, mailboxes, seeds, receivers)
-        if volume <= 0 or not recipients:
+        if volume <= 0:
             continue
-        rng.shuffle(recipients)
+        recipients = audience.draw(mailbox, volume, rng)
+        if not recipients:
+            continue
         times = _spread(volume, start, end, min_gap, rng)
         mails.extend(
             PlannedWarmup(mailbox.id, mailbox.address, recipients[i % len(recipients)], when)

@@ -224,6 +224,40 @@ def test_recipients_prefer_another_domain_never_itself_and_rotate() -> None:
     assert len(alex) == len(set(alex)) == 4
 
 
+def test_a_large_pool_draws_distinct_recipients_of_other_domains() -> None:
+    # 600 new mailboxes, three a domain, half of them readable, and a seed that is also a
+    # pool mailbox: each of day 1's 5 mails goes to a different reader of another domain or
+    # a seed, never to itself; the same seed gives the same plan.
+    pool = [
+        box(n, f"m{n}@d{n // 3}.com", state=MailboxState.WARMING, warmup_start=START)
+        for n in range(600)
+    ]
+    readers = {m.address for m in pool if m.id % 2 == 0}
+    seeds = ("seed@seeds.org", "m1@d0.com")
+
+    def run(seed: int) -> list[PlannedWarmup]:
+        return day_plan(
+            pool, seeds, START, DEFAULT_WINDOW, random.Random(seed), policy=POLICY, min_gap=GAP,
+            receivers=readers,
+        )  # fmt: skip
+
+    planned = run(3)
+    assert planned == run(3)
+    by_sender: dict[str, list[str]] = {}
+    for p in planned:
+        by_sender.setdefault(p.sender, []).append(p.recipient)
+    assert len(by_sender) == 600 and all(len(r) == len(set(r)) == 5 for r in by_sender.values())
+    for sender, recipients in by_sender.items():
+        domain = sender.rpartition("@")[2]
+        for recipient in recipients:
+            assert recipient != sender
+            assert recipient in seeds or (
+                recipient in readers and recipient.rpartition("@")[2] != domain
+            )
+    # Spread over the pool, not a few favourites: 3,000 mails reach most of the 302 inboxes.
+    assert len({p.recipient for p in planned}) > 250
+
+
 def test_a_single_domain_pool_without_seeds_writes_within_its_domain() -> None:
     pool = (box(1, "a@one.com"), box(2, "b@one.com"))
     planned = day_plan(
