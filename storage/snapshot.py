@@ -274,6 +274,8 @@ SELECT * FROM (
     WHERE campaign_id = ? AND state = 'queued' AND next_step = 1
     ORDER BY id LIMIT ?
 )"""
+# SQLite refuses a compound SELECT of more than 500 terms (SQLITE_MAX_COMPOUND_SELECT).
+_NEW_LEADS_TERMS = 100
 
 
 async def _new_leads(
@@ -282,10 +284,14 @@ async def _new_leads(
     """Each campaign's first `limit` queued leads, campaign by campaign, in one statement."""
     if not campaign_ids or limit <= 0:
         return ()
-    # One round trip for all campaigns instead of one each: a tick reads them every time.
-    sql = " UNION ALL ".join([_NEW_LEADS] * len(campaign_ids))
-    params = [value for campaign_id in campaign_ids for value in (campaign_id, limit)]
-    rows = await conn.execute_fetchall(sql, params)
+    # One round trip for up to a hundred campaigns instead of one each: a tick reads them
+    # every time.
+    rows: list[sqlite3.Row] = []
+    for at in range(0, len(campaign_ids), _NEW_LEADS_TERMS):
+        part = campaign_ids[at : at + _NEW_LEADS_TERMS]
+        sql = " UNION ALL ".join([_NEW_LEADS] * len(part))
+        params = [value for campaign_id in part for value in (campaign_id, limit)]
+        rows += await conn.execute_fetchall(sql, params)
     order = {campaign_id: n for n, campaign_id in enumerate(campaign_ids)}
     # UNION ALL keeps no promised order: sorted here, by campaign as asked, then id.
     ordered = sorted(rows, key=lambda row: (order[row[1]], row[0]))

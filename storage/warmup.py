@@ -25,10 +25,12 @@ _POOL = "m.state IN ('active', 'warming') AND d.state = 'active' AND m.in_config
 # Each mailbox's unsent new mails of a day: the answers it may still plan.
 _ROOM = """
     SELECT w.mailbox_id, count(*) AS room FROM warmup_mails w
-    WHERE w.day = ?1 AND (?2 IS NULL OR w.mailbox_id = ?2) AND +w.answers IS NULL
+    WHERE w.day = ? AND +w.answers IS NULL
       AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)
     GROUP BY w.mailbox_id
 """
+# The same for one mailbox: (day, mailbox_id) of the day's index, not every mailbox's day.
+_ROOM_OF = _ROOM.replace("w.day = ?", "w.day = ? AND w.mailbox_id = ?")
 
 _SHARE = "SELECT 1 FROM warmup_days WHERE mailbox_id = ? AND day = ?"
 
@@ -140,7 +142,11 @@ class WarmupStore:
     async def reply_room(self, day: str, mailbox_id: int | None = None) -> dict[int, int]:
         """Each mailbox's answers still possible on `day`: its new mails not yet sent (only
         `mailbox_id`'s when given)."""
-        rows = await self._db.fetch(_ROOM, (day, mailbox_id))
+        rows = await (
+            self._db.fetch(_ROOM, (day,))
+            if mailbox_id is None
+            else self._db.fetch(_ROOM_OF, (day, mailbox_id))
+        )
         return {int(row["mailbox_id"]): int(row["room"]) for row in rows}
 
     async def due_mails(

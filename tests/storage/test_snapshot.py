@@ -291,6 +291,27 @@ async def test_new_per_sender_reads_no_more_new_leads_than_mailboxes_that_may_se
     assert await new_leads(True) == []
 
 
+async def test_new_leads_of_hundreds_of_campaigns_in_campaign_then_id_order(
+    stores: Stores, conn: aiosqlite.Connection
+) -> None:
+    # More campaigns than one compound statement may hold (SQLite: 500 terms; read 100 a go).
+    await sample(stores, conn)
+    expected = []
+    for n in range(530):
+        cursor = await conn.execute(
+            "INSERT INTO campaigns (name, timezone, days, hours, created_at) "
+            "VALUES (?, 'UTC', '[]', '00:00-24:00', 0)",
+            (f"many{n}",),
+        )
+        assert cursor.lastrowid is not None
+        # Inserted out of id order within the campaign: read back in id order.
+        second = await add_lead(conn, cursor.lastrowid, f"b{n}@many.test")
+        first = await add_lead(conn, cursor.lastrowid, f"a{n}@many.test")
+        expected += [DueStep(lead, cursor.lastrowid, 1) for lead in sorted((first, second))]
+    snap = await stores.sending.load_snapshot(T0, DAY, WINDOW, followup_limit=0, new_per_campaign=5)
+    assert [s for s in snap.new_leads if s.lead_id in {e.lead_id for e in expected}] == expected
+
+
 async def test_followups_only_of_mailboxes_that_may_send_now(
     stores: Stores, conn: aiosqlite.Connection
 ) -> None:

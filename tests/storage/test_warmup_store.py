@@ -145,13 +145,13 @@ async def test_an_answer_due_on_a_day_not_yet_planned_waits_for_that_day_s_plan(
 async def test_a_day_s_mails_are_read_by_the_day_index_not_every_new_mail_ever(
     conn: aiosqlite.Connection,
 ) -> None:
-    for sql, params in (
-        (warmup._REPLACEABLE, (DAY, 1)),  # noqa: SLF001
-        (warmup._ROOM, (DAY, None)),  # noqa: SLF001
-        (warmup._ROOM, (DAY, 1)),  # noqa: SLF001
+    for sql, params, search in (
+        (warmup._REPLACEABLE, (DAY, 1), "(day=? AND mailbox_id=?)"),  # noqa: SLF001
+        (warmup._ROOM, (DAY,), "(day=?)"),  # noqa: SLF001
+        (warmup._ROOM_OF, (DAY, 1), "(day=? AND mailbox_id=?)"),  # noqa: SLF001
     ):
         plan = list(await conn.execute_fetchall("EXPLAIN QUERY PLAN " + sql, params))
-        assert "warmup_mails_day" in str(plan[0][3]), [row[3] for row in plan]
+        assert f"warmup_mails_day {search}" in str(plan[0][3]), [row[3] for row in plan]
 
 
 async def test_the_pool_of_a_tick_s_senders_holds_only_those_that_may_send(
