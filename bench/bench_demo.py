@@ -24,19 +24,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the project's packages
 
-from bench.results import write_section  # noqa: E402
+from bench.results import opening, write_section  # noqa: E402
 from config import OutreachConfig  # noqa: E402
 from core import ramp  # noqa: E402
 from demo.job import job_story  # noqa: E402
@@ -185,13 +184,12 @@ def _section(
     ) + ("`" if not args.no_big else " --no-big`")  # fmt: skip
     met = "met" if job_s <= TARGET_SECONDS else "NOT met"
     lines = [
-        SECTION,
-        "",
-        f"- Date: {datetime.now(UTC).date().isoformat()}",
-        f"- Machine: {os.cpu_count()} cores (nproc), Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}; load average (1 min) {load_before[0]:.2f} "
-        f"at the start, {load_after[0]:.2f} at the end (other agents share the cores: "
-        "provisional numbers)",
+        *opening(
+            SECTION,
+            load_before,
+            load_after,
+            note=" (other agents share the cores: provisional numbers)",
+        ),  # fmt: skip
         f"- Command: {command}",
         "- Timed: the demo's simulation (DemoResult.engine_seconds): world and lists, database "
         "and config sync, imports, every engine tick over the SMTP sink, upkeep, health, alerts, "

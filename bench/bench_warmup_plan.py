@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import statistics
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import write_section  # noqa: E402
+from bench.results import opening, write_section  # noqa: E402
 from core import warmup_loop  # noqa: E402
 from core.models import MailboxState, MailboxView, WarmupPolicy, Window  # noqa: E402
 
@@ -117,12 +116,7 @@ def _section(
         return ", ".join(f"{v:.4f}" for v in values)
 
     lines = [
-        SECTION,
-        "",
-        f"- Date: {datetime.now(UTC).date().isoformat()}",
-        f"- Machine: {os.cpu_count()} cores (nproc), Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}; load average (1 min) {load_before[0]:.2f} "
-        f"at the start, {load_after[0]:.2f} at the end",
+        *opening(SECTION, load_before, load_after),
         "- Command: `.venv/bin/python bench/bench_warmup_plan.py"
         + ("`" if runs == RUNS else f" --runs {runs}`"),
         "- Timed: core/warmup_loop.day_plan for day 1 of all-new mailboxes (5 warm-up mails "
