@@ -224,13 +224,14 @@ async def test_kill_9_in_the_middle_of_the_loop_sends_no_warmup_mail_twice(tmp_p
         before = len(run.smtp.messages)  # all the killed process sent
 
         async def settled() -> bool:
-            # Today's new mails all have a send, and none is in flight: a row is 'sending' from
-            # before its data leaves until the reply is recorded (a stuck one fails below).
+            # Today's new mails all have a send, and none is in flight: a row is 'reserved', then
+            # 'sending' from before its data leaves until the reply is recorded (a row stuck in
+            # either fails below).
             rows = await query(
                 run.tmp,
                 "SELECT (SELECT count(*) FROM warmup_mails w WHERE w.answers IS NULL "
                 "AND NOT EXISTS (SELECT 1 FROM sends s WHERE s.message_id = w.message_id)) "
-                "+ (SELECT count(*) FROM sends WHERE state = 'sending')",
+                "+ (SELECT count(*) FROM sends WHERE state IN ('reserved', 'sending'))",
             )
             return rows[0][0] == 0 or datetime.now(UTC) > run.window_end + timedelta(seconds=30)
 
