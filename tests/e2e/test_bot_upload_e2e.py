@@ -31,10 +31,16 @@ async def test_csv_upload_imports_sends_and_shows_in_status_and_stats(tmp_path: 
         text = str(report["params"]["text"])
         assert "rows read: 13" in text and "imported: 12" in text and "invalid: 1" in text
 
-        # The leads go out through the SMTP server.
+        # The leads go out through the SMTP server, and each is recorded sent: the record
+        # follows the server's reply, so the count is awaited too, never read at once.
         await eventually(lambda: len(run.mails()) >= 12, within=30)
-        sent = await query(tmp_path, "SELECT count(*) FROM sends WHERE state = 'sent'")
-        assert sent == [(12,)]
+
+        async def recorded() -> bool:
+            sent = await query(tmp_path, "SELECT count(*) FROM sends WHERE state = 'sent'")
+            return sent == [(12,)]
+
+        await eventually(recorded, within=30)
+        assert len(run.mails()) == 12
         status = str((await run.ask("/status", "Today"))["params"]["text"])
         assert "sent 12 /" in status
 
