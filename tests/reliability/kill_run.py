@@ -208,7 +208,7 @@ def kill_run(tmp: Path, run: KillRun) -> KillFigures:
 
 
 class _Idle:
-    """Whether the service went idle: the server took nothing for IDLE_SECONDS and no step is
+    """Whether the service went idle: the server took nothing for `seconds` and no step is
     reserved or in flight. Then the day's limits, and the retries' waits (minutes) with the
     thread's own mailbox, leave it nothing it may send now.
 
@@ -217,8 +217,8 @@ class _Idle:
     limits forbid. The books afterwards still check every lead and limit.
     """
 
-    def __init__(self, tmp: Path, server: FaultySmtpServer) -> None:
-        self._tmp, self._server = tmp, server
+    def __init__(self, tmp: Path, server: FaultySmtpServer, seconds: float = IDLE_SECONDS) -> None:
+        self._tmp, self._server, self._seconds = tmp, server, seconds
         self._seen, self._since = -1, time.monotonic()
         self.fired = False
 
@@ -227,7 +227,7 @@ class _Idle:
         if taken != self._seen:
             self._seen, self._since = taken, time.monotonic()
             return False
-        if time.monotonic() - self._since < IDLE_SECONDS:
+        if time.monotonic() - self._since < self._seconds:
             return False
         busy = db_rows(
             self._tmp, "SELECT count(*) FROM sends WHERE state IN ('reserved', 'sending')"
@@ -244,14 +244,4 @@ def _server_context(cert: trustme.LeafCert) -> ssl.SSLContext:
 
 def _wait_quiet(tmp: Path, server: FaultySmtpServer) -> bool:
     """Until no step is reserved or in flight and the server has taken nothing for 3 s."""
-    last = [len(server.accepted), time.monotonic()]
-
-    def quiet() -> bool:
-        now = len(server.accepted)
-        if now != last[0]:
-            last[:] = [now, time.monotonic()]
-            return False
-        busy = db_rows(tmp, "SELECT count(*) FROM sends WHERE state IN ('reserved', 'sending')")
-        return busy == [(0,)] and time.monotonic() - last[1] >= 3.0
-
-    return wait_for(quiet, 180, 0.2)
+    return wait_for(_Idle(tmp, server, seconds=3.0), 180, 0.2)
